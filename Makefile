@@ -1,0 +1,37 @@
+# The README's commands. `make test` is what CI runs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run emulator test lint bench migrate clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install everything
+
+migrate: install  ## bring DATABASE_URL (default: the SQLite file under instance/) to the current schema
+	$(BIN)/flask --app wsgi db upgrade
+
+run: migrate  ## dev mode: the emulator and the backend on localhost
+	bash scripts/run-dev.sh
+
+emulator: install  ## only the WeChat emulator, on port 8090
+	$(BIN)/flask --app wsgi emulator
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check backend tests bench
+
+test: install lint  ## ruff, then pytest (SQLite always; PostgreSQL / Redis when TEST_DATABASE_URL / TEST_REDIS_URL are set)
+	$(BIN)/pytest -q
+
+bench: install  ## benchmarks that print figures (see docs/benchmarks.md)
+	$(BIN)/python bench/client_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

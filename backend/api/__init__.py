@@ -1,0 +1,10 @@
+"""One blueprint per resource."""
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from backend.api import auth, health, messages, subscriptions
+
+    for module in (health, auth, subscriptions, messages):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,12 @@
+"""`python -m backend.emulator [--host H] [--port P]`: serve the emulator in the foreground."""
+
+import argparse
+
+from backend.emulator.defaults import DEFAULT_PORT
+from backend.emulator.server import serve
+
+parser = argparse.ArgumentParser(description="Serve the WeChat server-API emulator.")
+parser.add_argument("--host", default="127.0.0.1")
+parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+args = parser.parse_args()
+serve(args.host, args.port)

@@ -1,0 +1,70 @@
+"""Serving the emulator over real HTTP: in a background thread (tests) or the foreground (CLI)."""
+
+from __future__ import annotations
+
+import threading
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from backend.emulator.app import create_emulator_app
+from backend.emulator.defaults import DEFAULT_PORT, DEV_APPID, DEV_SECRET
+from backend.emulator.state import EmulatorState
+
+
+class EmulatorServer:
+    """A running emulator: `url` to call, `state` to inspect, `shutdown()` to stop."""
+
+    def __init__(self, server: BaseWSGIServer, state: EmulatorState) -> None:
+        self._server = server
+        self.state = state
+        self.url = f"http://{server.host}:{server.server_port}"
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="wechat-emulator", daemon=True
+        )
+
+    def start(self) -> EmulatorServer:
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until Ctrl-C."""
+        try:
+            self._server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self._server.server_close()
+
+    def shutdown(self) -> None:
+        """Stop serving and release the port."""
+        self._server.shutdown()
+        self._thread.join()
+        self._server.server_close()
+
+    def __enter__(self) -> EmulatorServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+
+def _make(host: str, port: int, state: EmulatorState | None) -> EmulatorServer:
+    state = state if state is not None else EmulatorState()
+    server = make_server(host, port, create_emulator_app(state), threaded=True)
+    return EmulatorServer(server, state)
+
+
+def run_in_thread(
+    host: str = "127.0.0.1", port: int = 0, state: EmulatorState | None = None
+) -> EmulatorServer:
+    """Serve the emulator from a daemon thread; port 0 picks a free port."""
+    return _make(host, port, state).start()
+
+
+def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
+    """Serve the emulator in the foreground until Ctrl-C, printing its URL."""
+    emulator = _make(host, port, None)
+    print(f"WeChat emulator on {emulator.url}", flush=True)
+    print(f"  appid {DEV_APPID}  secret {DEV_SECRET}", flush=True)
+    print("  control API under /_emulator (reset, users, login_codes, templates, popup, ...)")
+    emulator.serve_forever()

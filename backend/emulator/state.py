@@ -1,0 +1,389 @@
+"""Everything the emulator remembers, in memory, in one object.
+
+`EmulatorState` holds users, codes, tokens, templates, consent, faults and the call
+log. Its methods implement WeChat's rules and raise `WxError` with the errcode WeChat
+would send. They don't lock: callers hold `state.lock` around a whole request, so a
+request sees and changes the state atomically (the server is threaded). Sleeps for
+latency happen outside the lock.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import string
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+from backend.emulator.catalog import EXAMPLES, LONG_TERM, ONE_TIME
+from backend.emulator.defaults import DEV_APPID, DEV_SECRET
+from backend.emulator.errors import WxError
+from backend.wechat.keyword_rules import keyword_type
+
+DEFAULT_TOKEN_TTL = 7200
+CLASSIC_GRACE = 300  # the old cgi-bin/token stays usable 5 minutes after a new one
+STABLE_RENEW_BEFORE = 300  # stable_token renews in the last 5 minutes
+FORCE_REFRESH_GAP = 30  # force_refresh: at least 30 s apart, "否则不会刷新"
+FORCE_REFRESH_PER_DAY = 20
+PHONE_CODE_TTL = 300
+MAX_PRIVATE_TEMPLATES = 25
+BEIJING_OFFSET = 8 * 3600  # WeChat's daily quotas reset at midnight Beijing time
+
+_OPENID_ALPHABET = string.ascii_letters + string.digits + "-_"
+
+
+@dataclass
+class User:
+    openid: str
+    unionid: str | None = None
+
+
+@dataclass
+class LoginCode:
+    openid: str
+    used: bool = False
+
+
+@dataclass
+class PhoneCode:
+    phone_number: str
+    country_code: str | int
+    created_at: float
+    openid: str | None = None
+    used: bool = False
+
+    def phone_info(self, appid: str) -> dict:
+        """getuserphonenumber's `phone_info`; phoneNumber carries the code for foreign numbers."""
+        foreign = str(self.country_code) != "86"
+        full = f"+{self.country_code} {self.phone_number}" if foreign else self.phone_number
+        return {
+            "phoneNumber": full,
+            "purePhoneNumber": self.phone_number,
+            "countryCode": self.country_code,
+            "watermark": {"timestamp": int(self.created_at), "appid": appid},
+        }
+
+
+@dataclass
+class Token:
+    value: str
+    kind: str  # "classic" (cgi-bin/token) or "stable" (cgi-bin/stable_token)
+    expires_at: float
+    dead_at: float = math.inf  # revoked, or end of the grace period after a refresh
+
+    def errcode(self, now: float) -> int:
+        """0 when usable; 42001 once past expiry; 40001 once revoked before expiry."""
+        end = min(self.expires_at, self.dead_at)
+        if now < end:
+            return 0
+        return 42001 if self.expires_at <= self.dead_at else 40001
+
+
+@dataclass
+class Keyword:
+    key: str
+    name: str
+    example: str
+    enum_values: tuple[str, ...] | None = None
+
+
+@dataclass
+class Template:
+    pri_id: str
+    title: str
+    type: int
+    keywords: list[Keyword]
+    tid: int | None = None
+    scene_desc: str | None = None
+
+    def listing(self) -> dict:
+        """The template as gettemplate lists it."""
+        item = {
+            "priTmplId": self.pri_id,
+            "title": self.title,
+            "content": "".join(f"{k.name}:{{{{{k.key}.DATA}}}}\n" for k in self.keywords),
+            "example": "".join(f"{k.name}:{k.example}\n" for k in self.keywords),
+            "type": self.type,
+        }
+        enums = [
+            {"keywordCode": f"{k.key}.DATA", "enumValueList": list(k.enum_values)}
+            for k in self.keywords
+            if k.enum_values is not None
+        ]
+        if enums:
+            item["keywordEnumValueList"] = enums
+        return item
+
+
+@dataclass
+class Subscription:
+    long_term: bool
+    remaining: int = 0
+    status: str | None = None
+
+    def view(self) -> dict:
+        return {"remaining": None if self.long_term else self.remaining, "status": self.status}
+
+
+@dataclass
+class Fault:
+    """An injected failure for one API name (or "*"), for `times` calls (None: forever)."""
+
+    id: int
+    api: str
+    times: int | None = None
+    errcode: int | None = None
+    http_status: int | None = None
+    late_ms: int | None = None
+    drop: bool = False
+
+
+@dataclass
+class _StableSlot:
+    current: str | None = None
+    last_force_at: float | None = None
+    force_counts: dict[int, int] = field(default_factory=dict)
+
+
+def new_openid() -> str:
+    """A random openid shaped like WeChat's: `o` + 27 characters."""
+    return "o" + "".join(secrets.choice(_OPENID_ALPHABET) for _ in range(27))
+
+
+class EmulatorState:
+    """The emulated WeChat account and its users. Hold `lock` while calling any method."""
+
+    def __init__(self, appid: str = DEV_APPID, secret: str = DEV_SECRET) -> None:
+        self.appid = appid
+        self.secret = secret
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything: users, codes, tokens, templates, faults, log, clock offset."""
+        self.clock_offset = 0.0
+        self.token_ttl = DEFAULT_TOKEN_TTL
+        self.pages: set[str] | None = None
+        self.latency_ms = 0
+        self.users: dict[str, User] = {}
+        self.login_codes: dict[str, LoginCode] = {}
+        self.phone_codes: dict[str, PhoneCode] = {}
+        self.tokens: dict[str, Token] = {}
+        self.stable = _StableSlot()
+        self.templates: dict[str, Template] = {}
+        self.subscriptions: dict[tuple[str, str], Subscription] = {}
+        self.faults: list[Fault] = []
+        self.calls: list[dict] = []
+        self.sent: list[dict] = []
+        self._next_fault_id = 1
+        self._next_seq = 1
+
+    def now(self) -> float:
+        """The emulator's clock: real time plus what the control API advanced."""
+        return time.time() + self.clock_offset
+
+    # --- users and codes ---------------------------------------------------------
+
+    def ensure_user(self, openid: str | None = None, unionid: str | None = None) -> User:
+        """The user `openid`, created when new (a random openid when None)."""
+        openid = openid or new_openid()
+        user = self.users.get(openid)
+        if user is None:
+            user = self.users[openid] = User(openid)
+        if unionid is not None:
+            user.unionid = unionid
+        return user
+
+    def new_login_code(self, openid: str | None, unionid: str | None) -> tuple[str, User]:
+        user = self.ensure_user(openid, unionid)
+        code = secrets.token_hex(16)
+        self.login_codes[code] = LoginCode(user.openid)
+        return code, user
+
+    def redeem_login_code(self, code: str) -> User:
+        """The user a wx.login code belongs to; each code works once."""
+        login = self.login_codes.get(code)
+        if login is None:
+            raise WxError(40029)
+        if login.used:
+            raise WxError(40163)  # "code been used"
+        login.used = True
+        return self.users[login.openid]
+
+    def new_phone_code(self, openid: str | None, phone: str, country_code: str | int) -> str:
+        if openid:
+            self.ensure_user(openid)
+        code = secrets.token_hex(32)
+        self.phone_codes[code] = PhoneCode(phone, country_code, self.now(), openid or None)
+        return code
+
+    def redeem_phone_code(self, code: object, openid: object) -> PhoneCode:
+        """A phone code's number: once only, within 5 minutes, for the user it was made for."""
+        phone = self.phone_codes.get(code) if isinstance(code, str) else None
+        if phone is None or phone.used or self.now() - phone.created_at > PHONE_CODE_TTL:
+            raise WxError(40029)  # unknown, used and expired codes all read "invalid code"
+        if openid and phone.openid and openid != phone.openid:
+            raise WxError(40013)  # the code was not issued for this openid
+        phone.used = True
+        return phone
+
+    # --- credentials and tokens ----------------------------------------------------
+
+    def check_credentials(self, appid: object, secret: object) -> None:
+        if not appid:
+            raise WxError(41002)
+        if not secret:
+            raise WxError(41004)
+        if appid != self.appid:
+            raise WxError(40013)
+        if secret != self.secret:
+            raise WxError(40125)
+
+    def issue_classic_token(self) -> Token:
+        """cgi-bin/token: a new token each call; older ones die 5 minutes later at most."""
+        now = self.now()
+        for token in self.tokens.values():
+            if token.kind == "classic":
+                token.dead_at = min(token.dead_at, now + CLASSIC_GRACE)
+        return self._issue("classic", now)
+
+    def stable_token(self, force_refresh: bool) -> tuple[Token, int]:
+        """cgi-bin/stable_token: the same token until its last 5 minutes, unless forced.
+
+        Returns the token and its `expires_in`: the whole seconds it has left.
+        """
+        now = self.now()
+        token = self._stable_token(now, force_refresh)
+        return token, int(token.expires_at - now)
+
+    def _stable_token(self, now: float, force_refresh: bool) -> Token:
+        current = self.tokens.get(self.stable.current or "")
+        usable = current is not None and current.errcode(now) == 0
+        if force_refresh:
+            last = self.stable.last_force_at
+            if usable and last is not None and now - last < FORCE_REFRESH_GAP:
+                return current  # too soon after the last force refresh: nothing changes
+            day = int((now + BEIJING_OFFSET) // 86400)
+            if self.stable.force_counts.get(day, 0) >= FORCE_REFRESH_PER_DAY:
+                raise WxError(45009)
+            self.stable.force_counts[day] = self.stable.force_counts.get(day, 0) + 1
+            self.stable.last_force_at = now
+            if current is not None:
+                current.dead_at = min(current.dead_at, now)  # invalidated at once
+        elif usable and current.expires_at - now > STABLE_RENEW_BEFORE:
+            return current
+        token = self._issue("stable", now)  # a renewed old token stays valid to its expiry
+        self.stable.current = token.value
+        return token
+
+    def _issue(self, kind: str, now: float) -> Token:
+        token = Token(secrets.token_urlsafe(102), kind, now + self.token_ttl)
+        self.tokens[token.value] = token
+        return token
+
+    def check_token(self, value: object) -> None:
+        """Raise what WeChat answers for a missing, unknown, revoked or expired token."""
+        if not value:
+            raise WxError(41001)
+        token = self.tokens.get(value) if isinstance(value, str) else None
+        if token is None:
+            raise WxError(40001)
+        errcode = token.errcode(self.now())
+        if errcode:
+            raise WxError(errcode)
+
+    def invalidate_tokens(self) -> None:
+        now = self.now()
+        for token in self.tokens.values():
+            token.dead_at = min(token.dead_at, now)
+
+    # --- templates and consent -------------------------------------------------------
+
+    def add_template(
+        self,
+        title: str,
+        type_: int,
+        keywords: list[Keyword],
+        pri_id: str | None = None,
+        **extra: object,
+    ) -> Template:
+        template = Template(pri_id or secrets.token_urlsafe(32), title, type_, keywords, **extra)
+        for keyword in keywords:
+            if not keyword.example:
+                keyword.example = _example_for(keyword)
+        self.templates[template.pri_id] = template
+        return template
+
+    def subscription(self, openid: str, template: Template) -> Subscription:
+        key = (openid, template.pri_id)
+        if key not in self.subscriptions:
+            self.subscriptions[key] = Subscription(long_term=template.type == LONG_TERM)
+        return self.subscriptions[key]
+
+    def popup(self, openid: str, template: Template, result: str) -> Subscription:
+        """The user answered a subscribe popup: a one-time accept adds one credit."""
+        sub = self.subscription(openid, template)
+        if result in ("accept", "reject"):
+            sub.status = result
+        if result == "accept" and template.type == ONE_TIME:
+            sub.remaining += 1
+        return sub
+
+    def turn_off(self, openid: str, template: Template) -> Subscription:
+        """The user switched the template off in the settings: no credits left."""
+        sub = self.subscription(openid, template)
+        sub.status = "reject"
+        sub.remaining = 0
+        return sub
+
+    def spend_consent(self, openid: str, template: Template) -> None:
+        """Use one credit (one-time) or check the accept (long-term); 43101 when there's none."""
+        sub = self.subscriptions.get((openid, template.pri_id))
+        if template.type == ONE_TIME:
+            if sub is None or sub.remaining <= 0:
+                raise WxError(43101)
+            sub.remaining -= 1
+        elif sub is None or sub.status != "accept":
+            raise WxError(43101)
+
+    def subscriptions_of(self, openid: str) -> dict[str, dict]:
+        return {tid: sub.view() for (who, tid), sub in self.subscriptions.items() if who == openid}
+
+    def deliver(self, message: dict) -> int:
+        """Record a delivered message; its msgid (positive, beyond JavaScript's safe range)."""
+        msgid = secrets.randbelow(2**63 - 10**18) + 10**18
+        self.sent.append({"msgid": msgid, **message, "at": self.now()})
+        return msgid
+
+    # --- faults and log ----------------------------------------------------------
+
+    def add_fault(self, **spec: object) -> Fault:
+        fault = Fault(id=self._next_fault_id, **spec)
+        self._next_fault_id += 1
+        self.faults.append(fault)
+        return fault
+
+    def take_fault(self, api: str) -> Fault | None:
+        """The first fault for `api` (or "*"), counting one use of it."""
+        for fault in self.faults:
+            if fault.api in (api, "*"):
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.faults.remove(fault)
+                return fault
+        return None
+
+    def fault_list(self) -> list[dict]:
+        return [asdict(f) for f in self.faults]
+
+    def log_call(self, **entry: object) -> None:
+        self.calls.append({"seq": self._next_seq, **entry, "at": self.now()})
+        self._next_seq += 1
+
+
+def _example_for(keyword: Keyword) -> str:
+    if keyword.enum_values:
+        return keyword.enum_values[0]
+    return EXAMPLES.get(keyword_type(keyword.key), "示例")

@@ -1,0 +1,138 @@
+"""The API's error classes and the one handler that renders every error as shared/API.md says.
+
+`{"error": {"code": "<snake_case>", "message": "<for a human>", "details": {...}}}`
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """Base of every error a client can branch on; subclasses set code and status."""
+
+    code = "invalid_request"
+    status = 400
+    message = "The request is invalid."
+
+    def __init__(self, message: str | None = None, details: dict[str, Any] | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.details = details or {}
+        if status is not None:
+            self.status = status
+
+
+class InvalidRequest(ApiError):
+    """The body or query failed validation; details map a field to its reason."""
+
+
+class Unauthorized(ApiError):
+    """Missing, bad or expired session token or API key."""
+
+    code, status, message = "unauthorized", 401, "Authentication is required."
+
+
+class WeChatCodeInvalid(ApiError):
+    """WeChat rejected a login or phone code (40029, 40163)."""
+
+    code, status, message = "wechat_code_invalid", 401, "WeChat rejected the code; get a new one."
+
+
+class WeChatUserBlocked(ApiError):
+    """WeChat flags the user as high-risk (40226)."""
+
+    code, status, message = "wechat_user_blocked", 403, "WeChat blocked this user's login."
+
+
+class NotFound(ApiError):
+    """No such resource."""
+
+    code, status, message = "not_found", 404, "Not found."
+
+
+class UserNotFound(ApiError):
+    """The openid / user_id of a send is unknown."""
+
+    code, status, message = "user_not_found", 404, "No such user."
+
+
+class ConsentRequired(ApiError):
+    """No send credit is left for this user and template; nothing was sent."""
+
+    code, status, message = "consent_required", 409, "The user has no send credit for this template."
+
+
+class ConsentRevoked(ApiError):
+    """WeChat answered 43101: the user's credits for the template are now 0."""
+
+    code, status, message = "consent_revoked", 409, "WeChat says the user refuses this template."
+
+
+class InvalidTemplateData(ApiError):
+    """A value breaks its keyword type's rule; nothing was sent, no credit used."""
+
+    code, status, message = "invalid_template_data", 422, "Template data breaks WeChat's rules."
+
+
+class WeChatRejected(ApiError):
+    """WeChat refused the request itself; the credit is returned."""
+
+    code, status, message = "wechat_rejected", 422, "WeChat refused the request."
+
+
+class IdempotencyConflict(ApiError):
+    """An Idempotency-Key was reused with a different request."""
+
+    code, status, message = "idempotency_conflict", 422, "This Idempotency-Key was used for another request."
+
+
+class RateLimited(ApiError):
+    """Too many requests: ours, or WeChat's 45009 / 45011."""
+
+    code, status, message = "rate_limited", 429, "Too many requests; slow down."
+
+
+class WeChatUnavailable(ApiError):
+    """WeChat kept failing (-1, 5xx, time-outs) after bounded retries."""
+
+    code, status, message = "wechat_unavailable", 503, "WeChat is unavailable; try again later."
+
+
+def error_response(code: str, message: str, status: int, details: dict[str, Any] | None = None) -> Response:
+    response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
+    response.status_code = status
+    return response
+
+
+def _http_code(exc: HTTPException) -> str:
+    if exc.code == 400:
+        return "invalid_request"
+    return (exc.name or "error").lower().replace(" ", "_").replace("'", "")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Route every error, ours or Werkzeug's, through the one JSON shape."""
+
+    @app.errorhandler(ApiError)
+    def handle_api_error(exc: ApiError) -> Response:
+        return error_response(exc.code, exc.message, exc.status, exc.details)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(exc: HTTPException) -> Response:
+        response = error_response(_http_code(exc), exc.description or exc.name, exc.code or 500)
+        if exc.code == 405 and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return error_response("internal_error", "An unexpected error occurred.", 500)

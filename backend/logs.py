@@ -1,0 +1,60 @@
+"""One JSON object a line on stderr, with the request id, and never a secret."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+
+from flask import Flask, Response, g, has_request_context, request
+
+from backend.wechat.errors import redact
+
+_RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        if has_request_context() and "request_id" in g:
+            entry["request_id"] = g.request_id
+        entry.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure_logging(app: Flask) -> None:
+    """JSON logs for the app's loggers; a request line per request with its id and duration."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    for name in ("backend", "backend.wechat", "backend.requests"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    access = logging.getLogger("backend.requests")
+
+    @app.before_request
+    def assign_request_id() -> None:
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.started = time.monotonic()
+
+    @app.after_request
+    def log_request(response: Response) -> Response:
+        request_id = g.get("request_id") or uuid.uuid4().hex
+        response.headers["X-Request-Id"] = request_id
+        duration_ms = round((time.monotonic() - g.get("started", time.monotonic())) * 1000, 1)
+        access.info("request", extra={"method": request.method, "path": request.path,
+                                      "status": response.status_code, "duration_ms": duration_ms})
+        return response

@@ -1,0 +1,143 @@
+"""The data model of shared/DESIGN.md: users, templates, the consent ledger, the outbox."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_public_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class User(TimestampMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    unionid: Mapped[str | None] = mapped_column(String(64), index=True)
+    # WeChat's session_key: server side only, never serialised.
+    session_key: Mapped[str | None] = mapped_column(String(64))
+    phone_number: Mapped[str | None] = mapped_column(String(32))
+    pure_phone_number: Mapped[str | None] = mapped_column(String(32))
+    country_code: Mapped[str | None] = mapped_column(String(8))
+    # Bumped on logout: every session token carrying an older version stops working.
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Template(TimestampMixin, db.Model):
+    """A subscribe-message template as WeChat's gettemplate describes it (or as inferred)."""
+
+    __tablename__ = "templates"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # WeChat's priTmplId
+    kind: Mapped[str] = mapped_column(String(16), default="one_time")  # one_time | long_term
+    title: Mapped[str | None] = mapped_column(String(128))
+    # [{"key": "thing1", "name": "...", "type": "thing"}, ...]
+    keywords: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # {"enum_string2": ["a", "b"]}
+    enum_values: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
+    # True once WeChat confirmed the template; False while only inferred from key names.
+    synced: Mapped[bool] = mapped_column(default=False)
+
+
+class Subscription(TimestampMixin, db.Model):
+    """One row per (user, template): the user's choice and the credits left."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("user_id", "template_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    template_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16), default="one_time")
+    status: Mapped[str] = mapped_column(String(16))  # accept | reject | ban | filter
+    remaining: Mapped[int] = mapped_column(Integer, default=0)
+    # What the mini program last reported, kept apart when pushes are the authority.
+    client_status: Mapped[str | None] = mapped_column(String(16))
+    client_reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ConsentEvent(db.Model):
+    """Append-only audit of every report, push and credit change; the ledger can be rebuilt from it."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    template_id: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))  # client | push | send
+    result: Mapped[str] = mapped_column(String(32))
+    scene: Mapped[str | None] = mapped_column(String(64))
+    credits_delta: Mapped[int] = mapped_column(Integer, default=0)
+    # Unique where set: a replayed push or report is recorded once.
+    dedupe_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class Message(TimestampMixin, db.Model):
+    """The outbox: one row per send request."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True, default=lambda: new_public_id("msg"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    template_id: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    page: Mapped[str | None] = mapped_column(String(512))
+    miniprogram_state: Mapped[str] = mapped_column(String(16), default="formal")
+    lang: Mapped[str] = mapped_column(String(8), default="zh_CN")
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    # Our error code for a failed message (consent_required, wechat_rejected, ...).
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    errcode: Mapped[int | None] = mapped_column(Integer)
+    errmsg: Mapped[str | None] = mapped_column(Text)
+    wechat_msgid: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    # subscribe_msg_sent_event's result, when WeChat pushes it.
+    delivery_status: Mapped[str | None] = mapped_column(String(32))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyRecord(db.Model):
+    """The first answer to a request carrying an Idempotency-Key, replayed for its retries."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)  # None while the first request runs
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class AccessToken(db.Model):
+    """The shared access-token store (database flavour): one row per AppID and token API."""
+
+    __tablename__ = "access_tokens"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token: Mapped[str | None] = mapped_column(String(1024))  # WeChat: reserve at least 512
+    expires_at: Mapped[float] = mapped_column(default=0.0)  # Unix time
+    # A lease instead of a lock held across the HTTP call: one refresher at a time.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[float] = mapped_column(default=0.0)

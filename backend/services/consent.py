@@ -1,0 +1,73 @@
+"""The consent ledger: what users accepted, and how many one-time credits each accept left.
+
+Rules (shared/API.md): each one-time `accept` adds a credit; `reject` records the choice
+and keeps earlier credits; a long-term `accept` allows sends until revoked. When message
+push is configured (WX_TOKEN), WeChat's signed pushes are the authority for credits and a
+client report only records the choice, so a forged or repeated report mints nothing.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from backend.extensions import db
+from backend.models import Subscription, User, utcnow
+from backend.services.ledger import add_credits, audit, ensure_subscription, zero_credits
+from backend.services.templates import get_template
+
+CHOICES = ("accept", "reject", "ban", "filter")
+
+
+def push_is_authority() -> bool:
+    return bool(current_app.config.get("WX_TOKEN"))
+
+
+def template_kind(template_id: str) -> str:
+    template = get_template(template_id)
+    return template.kind if template else "one_time"
+
+
+def apply_choice(user: User, template_id: str, choice: str, *, source: str, scene: str | None = None,
+                 mint: bool = True, dedupe_key: str | None = None) -> Subscription:
+    """Record one choice for one template; `mint=False` records it without moving credits."""
+    kind = template_kind(template_id)
+    subscription = ensure_subscription(user.id, template_id, kind, choice)
+    subscription.kind = kind
+    delta = 0
+    if source == "client":
+        subscription.client_status = choice
+        subscription.client_reported_at = utcnow()
+    if mint:
+        subscription.status = choice
+        if choice == "accept" and kind == "one_time":
+            delta = 1
+            add_credits(subscription, delta)
+    audit(user.id, template_id, source, choice, scene=scene, credits_delta=delta, dedupe_key=dedupe_key)
+    return subscription
+
+
+def record_report(user: User, results: dict[str, str], scene: str | None = None) -> list[Subscription]:
+    """One `wx.requestSubscribeMessage` result, reported by the mini program, in one transaction."""
+    mint = not push_is_authority()
+    subscriptions = [
+        apply_choice(user, template_id, choice, source="client", scene=scene, mint=mint)
+        for template_id, choice in results.items()
+    ]
+    db.session.commit()
+    return subscriptions
+
+
+def revoke(user: User, template_id: str, *, source: str, dedupe_key: str | None = None,
+           detail: dict | None = None) -> Subscription:
+    """The user turned the template off (change event), or WeChat said 43101: credits to 0."""
+    subscription = ensure_subscription(user.id, template_id, template_kind(template_id), "reject")
+    dropped = zero_credits(subscription)
+    subscription.status = "reject"
+    audit(user.id, template_id, source, "revoked", credits_delta=-dropped, dedupe_key=dedupe_key, detail=detail)
+    return subscription
+
+
+def list_subscriptions(user: User) -> list[Subscription]:
+    return list(db.session.scalars(
+        db.select(Subscription).where(Subscription.user_id == user.id).order_by(Subscription.template_id)
+    ))

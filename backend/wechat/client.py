@@ -1,0 +1,164 @@
+"""The one WeChat server-API client: a pooled session, time-outs, retries, tokens, errcodes.
+
+Each API area is a small object on the client (`client.auth`, `client.subscribe`,
+`client.templates`), as wechatpy cuts it; they all go through `WeChatClient.call`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from backend.wechat.errors import (
+    AccessTokenError,
+    DeliveryUnknown,
+    SystemBusy,
+    WeChatUnreachable,
+    errcode_error,
+    redact,
+)
+from backend.wechat.tokens import TokenManager, TokenStore
+
+log = logging.getLogger("backend.wechat")
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the connection failed before any byte of the request left (safe to retry)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+
+
+class WeChatClient:
+    """Calls WeChat's server API with one shared token and bounded, safe retries.
+
+    `idempotent=False` marks a call that changes state at WeChat (a send): it is retried
+    only when it surely did not arrive (connection refused, connect time-out) or when
+    WeChat answered `-1` (its "busy, retry later"); a time-out or HTTP error after the
+    request left raises `DeliveryUnknown` instead of repeating it.
+    """
+
+    def __init__(self, appid: str, secret: str, *, api_base: str = "https://api.weixin.qq.com",
+                 token_store: TokenStore, token_api: str = "stable", timeout: tuple[float, float] = (3.05, 10.0),
+                 max_attempts: int = 3, backoff: float = 0.2, pool_size: int = 64) -> None:
+        self.appid = appid
+        self._secret = secret
+        self.api_base = api_base.rstrip("/")
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.token_api = token_api
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.tokens = TokenManager(token_store, self._fetch_token)
+
+        from backend.wechat.auth import AuthAPI
+        from backend.wechat.subscribe import SubscribeAPI, TemplateAPI
+
+        self.auth = AuthAPI(self)
+        self.subscribe = SubscribeAPI(self)
+        self.templates = TemplateAPI(self)
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"<WeChatClient appid={self.appid} api_base={self.api_base}>"
+
+    # -- access tokens -------------------------------------------------------------
+
+    def _fetch_token(self) -> tuple[str, int]:
+        """`POST /cgi-bin/stable_token` (default) or the classic `GET /cgi-bin/token`."""
+        if self.token_api == "stable":
+            body = {"grant_type": "client_credential", "appid": self.appid, "secret": self._secret,
+                    "force_refresh": False}
+            reply = self._request("stable_token", "POST", "/cgi-bin/stable_token", json=body)
+        else:
+            params = {"grant_type": "client_credential", "appid": self.appid, "secret": self._secret}
+            reply = self._request("token", "GET", "/cgi-bin/token", params=params)
+        log.info("access token refreshed", extra={"api": self.token_api, "expires_in": reply.get("expires_in")})
+        return reply["access_token"], int(reply["expires_in"])
+
+    # -- the call path -------------------------------------------------------------
+
+    def call(self, api: str, method: str, path: str, *, params: dict[str, Any] | None = None,
+             json: Any = None, data: Any = None, with_token: bool = True,
+             idempotent: bool = True) -> dict[str, Any]:
+        """Call one WeChat API and return its JSON reply, or raise a `WeChatError`.
+
+        On 40001 / 42001 / 40014 / 41001 the token is dropped (only if still current),
+        refreshed once and the call retried once; a second refusal is raised as is.
+        """
+        for token_attempt in (1, 2):
+            query = dict(params or {})
+            token = None
+            if with_token:
+                token = self.tokens.get()
+                query["access_token"] = token
+            try:
+                return self._request(api, method, path, params=query, json=json, data=data,
+                                     idempotent=idempotent)
+            except AccessTokenError:
+                if token is None or token_attempt == 2:
+                    raise
+                log.warning("access token refused; refreshing once", extra={"api": api})
+                self.tokens.invalidate(token)
+        raise AssertionError("unreachable")
+
+    def _request(self, api: str, method: str, path: str, *, params: dict[str, Any] | None = None,
+                 json: Any = None, data: Any = None, idempotent: bool = True) -> dict[str, Any]:
+        url = self.api_base + path
+        for attempt in range(1, self.max_attempts + 1):
+            last = attempt == self.max_attempts
+            started = time.monotonic()
+            try:
+                response = self.session.request(method, url, params=params, json=json, data=data,
+                                                 timeout=self.timeout)
+            except requests.RequestException as exc:
+                self._log(api, started, attempt, error=type(exc).__name__)
+                if _never_sent(exc) or (idempotent and isinstance(exc, (requests.Timeout, requests.ConnectionError))):
+                    if not last:
+                        self._sleep(attempt)
+                        continue
+                    raise WeChatUnreachable(f"{api}: {redact(str(exc))}", api=api) from None
+                raise DeliveryUnknown(f"{api}: no answer after sending ({type(exc).__name__})", api=api) from None
+            if response.status_code >= 500 or response.status_code in (408, 429):
+                self._log(api, started, attempt, status=response.status_code)
+                if not idempotent:
+                    raise DeliveryUnknown(f"{api}: HTTP {response.status_code} after sending", api=api)
+                if not last:
+                    self._sleep(attempt)
+                    continue
+                raise WeChatUnreachable(f"{api}: HTTP {response.status_code}", api=api)
+            try:
+                reply = response.json()
+            except ValueError:
+                self._log(api, started, attempt, status=response.status_code)
+                error = DeliveryUnknown if not idempotent else WeChatUnreachable
+                raise error(f"{api}: HTTP {response.status_code} with a body that is not JSON", api=api) from None
+            # A reply without errcode is a success (jscode2session answers that way).
+            errcode = int(reply.get("errcode") or 0) if isinstance(reply, dict) else 0
+            self._log(api, started, attempt, status=response.status_code, errcode=errcode)
+            if errcode == 0:
+                return reply
+            error = errcode_error(api, errcode, str(reply.get("errmsg", "")))
+            if isinstance(error, SystemBusy) and not last:  # -1: "system busy, retry later"
+                self._sleep(attempt)
+                continue
+            raise error
+        raise AssertionError("unreachable")
+
+    def _sleep(self, attempt: int) -> None:
+        time.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+
+    def _log(self, api: str, started: float, attempt: int, **fields: Any) -> None:
+        latency_ms = round((time.monotonic() - started) * 1000, 1)
+        log.info("wechat call", extra={"api": api, "attempt": attempt, "latency_ms": latency_ms, **fields})

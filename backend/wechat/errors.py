@@ -1,0 +1,120 @@
+"""Named exceptions for WeChat's answers, each carrying errcode, errmsg and rid.
+
+`errcode_error()` maps an errcode to its class; the classes group the codes by what a
+caller should do about them, not by the API that returned them.
+"""
+
+from __future__ import annotations
+
+import re
+
+_RID = re.compile(r"rid:\s*([0-9a-fA-F]+-[0-9a-fA-F]+-[0-9a-fA-F]+)")
+_SECRETS = re.compile(r"((?:access_token|secret|js_code|appsecret)=)[^&\s'\"]+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Hide access tokens and secrets that a URL inside an error text would carry."""
+    return _SECRETS.sub(r"\1***", text)
+
+
+class WeChatError(Exception):
+    """Base: a WeChat call did not succeed."""
+
+    def __init__(self, message: str, *, api: str = "", errcode: int | None = None, errmsg: str = "") -> None:
+        super().__init__(redact(message))
+        self.api = api
+        self.errcode = errcode
+        self.errmsg = redact(errmsg)
+        match = _RID.search(errmsg)
+        self.rid = match.group(1) if match else None
+
+
+class WeChatAPIError(WeChatError):
+    """WeChat answered with a non-zero errcode."""
+
+    def __init__(self, api: str, errcode: int, errmsg: str) -> None:
+        super().__init__(f"{api}: errcode {errcode}: {errmsg}", api=api, errcode=errcode, errmsg=errmsg)
+
+
+class CredentialError(WeChatAPIError):
+    """AppID, AppSecret or IP whitelist is wrong (40013, 40125, 40164, 41002, 41004, 40243, ...)."""
+
+
+class AccessTokenError(WeChatAPIError):
+    """The access token is invalid, expired or missing (40001, 42001, 40014, 41001)."""
+
+
+class CodeInvalid(WeChatAPIError):
+    """A login or phone code is invalid or already used (40029, 40163)."""
+
+
+class UserBlocked(WeChatAPIError):
+    """The user is high-risk and may not log in (40226)."""
+
+
+class UserRefused(WeChatAPIError):
+    """The user refused the template or has no one-time credit left (43101)."""
+
+
+class RequestRejected(WeChatAPIError):
+    """WeChat refused the request's content (47003 data, 40037 template, 41030 page, 40003 openid, ...)."""
+
+
+class QuotaExceeded(WeChatAPIError):
+    """A minute or daily quota is reached (45011, 45009)."""
+
+
+class SystemBusy(WeChatAPIError):
+    """WeChat's `-1 system error`: busy, retry later."""
+
+
+class WeChatTransportError(WeChatError):
+    """No usable answer: connection failure, time-out or HTTP error."""
+
+
+class WeChatUnreachable(WeChatTransportError):
+    """WeChat could not be reached, or kept failing, after bounded retries."""
+
+
+class DeliveryUnknown(WeChatTransportError):
+    """The request may have reached WeChat but no answer came: it must not be blindly repeated."""
+
+
+_CLASSES: dict[int, type[WeChatAPIError]] = {
+    -1: SystemBusy,
+    40001: AccessTokenError,
+    40014: AccessTokenError,
+    41001: AccessTokenError,
+    42001: AccessTokenError,
+    40002: CredentialError,
+    40013: CredentialError,
+    40125: CredentialError,
+    40164: CredentialError,
+    40243: CredentialError,
+    41002: CredentialError,
+    41004: CredentialError,
+    50004: CredentialError,
+    50007: CredentialError,
+    61024: CredentialError,
+    40029: CodeInvalid,
+    40163: CodeInvalid,
+    41008: CodeInvalid,
+    40226: UserBlocked,
+    43101: UserRefused,
+    45009: QuotaExceeded,
+    45011: QuotaExceeded,
+    40003: RequestRejected,
+    40037: RequestRejected,
+    41030: RequestRejected,
+    47001: RequestRejected,
+    47003: RequestRejected,
+    44002: RequestRejected,
+}
+
+
+def errcode_error(api: str, errcode: int, errmsg: str) -> WeChatAPIError:
+    """The exception for an errcode; template-management codes 2000xx are request errors."""
+    cls = _CLASSES.get(errcode)
+    if cls is None:
+        cls = RequestRejected if 200000 <= errcode < 300000 else WeChatAPIError
+    return cls(api, errcode, errmsg)

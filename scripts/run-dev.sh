@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Dev mode: the WeChat emulator and the backend on localhost; Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+EMULATOR_PORT=${EMULATOR_PORT:-8090}
+PORT=${PORT:-5000}
+
+$BIN/flask --app wsgi emulator --port "$EMULATOR_PORT" &
+emulator=$!
+trap 'kill $emulator 2>/dev/null' EXIT
+for _ in $(seq 50); do
+  $BIN/python -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $EMULATOR_PORT)))" && break
+  sleep 0.1
+done
+
+cat <<EOT
+
+  Dev mode is up (no WX_APPID: the backend talks to the emulator).
+    backend   http://127.0.0.1:$PORT      try: curl http://127.0.0.1:$PORT/healthz
+    emulator  http://127.0.0.1:$EMULATOR_PORT  control API under /_emulator (see README)
+  Next: follow "Walk-through" in README.md. Ctrl-C stops both.
+
+EOT
+WX_API_BASE="http://127.0.0.1:$EMULATOR_PORT" $BIN/flask --app wsgi run --port "$PORT"
