@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, has_app_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -42,20 +42,43 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from backend.wechat import build_client
 
     with app.app_context():
-        app.extensions["wechat"] = build_client(app.config, db.engine)
+        if db.engine.dialect.name == "sqlite":
+            _serialize_sqlite_writers(db.engine)
+        app.extensions["wechat"] = build_client(app.config, db.engine, before_call=_end_db_transaction)
     return app
+
+
+def _end_db_transaction() -> None:
+    """Never hold a transaction across a WeChat call (DESIGN.md); services commit their work
+    before calling, so this only ends a read. On SQLite an open transaction would also hold
+    the write lock that the token store needs."""
+    if has_app_context():
+        db.session.commit()
 
 
 def _migrations_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "migrations"
 
 
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
-    """SQLite: WAL and a busy timeout, so that concurrent writers queue instead of failing."""
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
+def _serialize_sqlite_writers(engine: Engine) -> None:
+    """SQLite: WAL, a busy timeout and BEGIN IMMEDIATE, so that concurrent writers queue.
+
+    With SQLite's default deferred transactions, a transaction that reads and then writes
+    fails at once with "database is locked" when another writer got there first; taking
+    the write lock at BEGIN makes it wait (busy_timeout) instead.
+    """
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, connection_record) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" below open transactions
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the listeners lack the pragmas

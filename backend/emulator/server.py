@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from backend.emulator.app import create_emulator_app
 from backend.emulator.defaults import DEFAULT_PORT, DEV_APPID, DEV_SECRET
 from backend.emulator.state import EmulatorState
+
+
+_SECRET_PARAMS = re.compile(r"((?:access_token|secret|js_code)=)[^&\s]+")
+
+
+class _RedactingRequestHandler(WSGIRequestHandler):
+    """Werkzeug's access log, minus the secret, codes and tokens in query strings."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        self.path = _SECRET_PARAMS.sub(r"\1***", self.path)  # after the app has read it
+        super().log_request(code, size)
 
 
 class EmulatorServer:
@@ -50,7 +62,8 @@ class EmulatorServer:
 
 def _make(host: str, port: int, state: EmulatorState | None) -> EmulatorServer:
     state = state if state is not None else EmulatorState()
-    server = make_server(host, port, create_emulator_app(state), threaded=True)
+    app = create_emulator_app(state)
+    server = make_server(host, port, app, threaded=True, request_handler=_RedactingRequestHandler)
     return EmulatorServer(server, state)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -49,7 +50,8 @@ class WeChatClient:
 
     def __init__(self, appid: str, secret: str, *, api_base: str = "https://api.weixin.qq.com",
                  token_store: TokenStore, token_api: str = "stable", timeout: tuple[float, float] = (3.05, 10.0),
-                 max_attempts: int = 3, backoff: float = 0.2, pool_size: int = 64) -> None:
+                 max_attempts: int = 3, backoff: float = 0.2, pool_size: int = 64,
+                 before_call: Callable[[], None] | None = None) -> None:
         self.appid = appid
         self._secret = secret
         self.api_base = api_base.rstrip("/")
@@ -57,6 +59,7 @@ class WeChatClient:
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.token_api = token_api
+        self.before_call = before_call
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("https://", adapter)
@@ -97,6 +100,8 @@ class WeChatClient:
         On 40001 / 42001 / 40014 / 41001 the token is dropped (only if still current),
         refreshed once and the call retried once; a second refusal is raised as is.
         """
+        if self.before_call is not None:
+            self.before_call()
         for token_attempt in (1, 2):
             query = dict(params or {})
             token = None

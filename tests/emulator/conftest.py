@@ -14,6 +14,7 @@ from backend.emulator import EmulatorState, create_emulator_app
 from backend.emulator.defaults import DEV_APPID, DEV_SECRET
 from tests.emulator.samples import ORDER_TEMPLATE
 
+
 @pytest.fixture
 def state() -> EmulatorState:
     return EmulatorState()

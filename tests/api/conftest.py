@@ -1,0 +1,81 @@
+"""Helpers for the HTTP tests: a logged-in mini-program user, templates, API-key headers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+API_KEY = {"X-Api-Key": "test-api-key"}
+ONE_TIME = {
+    "priTmplId": "tmpl-order-shipped",
+    "title": "Order shipped",
+    "type": 2,
+    "keywords": [{"key": "thing1", "name": "Item"}, {"key": "time2", "name": "Shipped at"}],
+}
+LONG_TERM = {
+    "priTmplId": "tmpl-bus-arrival",
+    "title": "Bus arrival",
+    "type": 3,
+    "keywords": [{"key": "thing1", "name": "Line"}, {"key": "phrase2", "name": "Status"}],
+}
+ENUM_TEMPLATE = {
+    "priTmplId": "tmpl-washer",
+    "title": "Washer fault",
+    "type": 2,
+    "keywords": [{"key": "time1", "name": "At"}, {"key": "enum_string2", "name": "Where"}],
+    "enums": {"enum_string2": ["Laundry room", "Balcony"]},
+}
+GOOD_DATA = {"thing1": "Blue kettle", "time2": "2024年10月1日 15:01"}
+
+
+@dataclass
+class MiniProgramUser:
+    id: int
+    openid: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def log_in(client, emulator, **user) -> MiniProgramUser:
+    issued = emulator.login_code(**user)
+    response = client.post("/api/v1/auth/login", json={"code": issued["code"]})
+    assert response.status_code == 200, response.json
+    return MiniProgramUser(response.json["user"]["id"], issued["openid"], response.json["token"])
+
+
+@pytest.fixture
+def templates(emulator):
+    for template in (ONE_TIME, LONG_TERM, ENUM_TEMPLATE):
+        emulator.template(**template)
+
+
+@pytest.fixture
+def user(client, emulator) -> MiniProgramUser:
+    return log_in(client, emulator)
+
+
+def report(client, user: MiniProgramUser, results: dict, **extra):
+    return client.post("/api/v1/subscriptions", json={"results": results, **extra}, headers=user.auth)
+
+
+def accept(client, emulator, user: MiniProgramUser, template_id: str = ONE_TIME["priTmplId"], times: int = 1):
+    """The user taps accept `times` times: WeChat counts it, and the mini program reports it."""
+    for _ in range(times):
+        emulator.control("POST", "/popup", openid=user.openid, results={template_id: "accept"})
+        assert report(client, user, {template_id: "accept"}).status_code == 200
+
+
+def send(client, body: dict, **headers):
+    return client.post("/api/v1/messages", json=body, headers={**API_KEY, **headers})
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.json
+    assert set(response.json) == {"error"}
+    assert response.json["error"]["code"] == code
+    assert isinstance(response.json["error"]["message"], str) and response.json["error"]["message"]
+    return response.json["error"]["details"]

@@ -1,0 +1,112 @@
+"""Log-in, phone numbers, logout and session tokens."""
+
+from __future__ import annotations
+
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+
+from tests.api.conftest import assert_error, log_in
+
+
+def test_login_creates_the_user_and_keeps_session_key_on_the_server(client, emulator, app):
+    issued = emulator.login_code(unionid="u-1")
+    response = client.post("/api/v1/auth/login", json={"code": issued["code"]})
+    assert response.status_code == 200
+    body = response.json
+    assert body["token_type"] == "Bearer" and body["expires_in"] > 0
+    assert body["user"] == {"id": body["user"]["id"], "has_phone": False}
+    assert "session_key" not in response.get_data(as_text=True)
+    from backend.models import User
+
+    with app.app_context():
+        from backend.extensions import db
+
+        user = db.session.get(User, body["user"]["id"])
+        assert user.openid == issued["openid"] and user.unionid == "u-1" and user.session_key
+
+
+def test_second_login_updates_the_same_user(client, emulator):
+    first = log_in(client, emulator)
+    again = log_in(client, emulator, openid=first.openid)
+    assert again.id == first.id
+
+
+@pytest.mark.parametrize(("errcode", "status", "code"), [
+    (40029, 401, "wechat_code_invalid"),
+    (40163, 401, "wechat_code_invalid"),
+    (40226, 403, "wechat_user_blocked"),
+    (45011, 429, "rate_limited"),
+    (-1, 503, "wechat_unavailable"),
+])
+def test_login_errors(client, emulator, errcode, status, code):
+    emulator.fault(api="jscode2session", errcode=errcode, times=None)
+    details = assert_error(client.post("/api/v1/auth/login", json={"code": "any"}), status, code)
+    assert details["errcode"] == errcode
+
+
+def test_reused_code_is_refused(client, emulator):
+    code = emulator.login_code()["code"]
+    assert client.post("/api/v1/auth/login", json={"code": code}).status_code == 200
+    assert_error(client.post("/api/v1/auth/login", json={"code": code}), 401, "wechat_code_invalid")
+
+
+@pytest.mark.parametrize("body", [{}, {"code": ""}, {"code": 123}, [], "x"])
+def test_login_bad_body(client, body):
+    assert_error(client.post("/api/v1/auth/login", json=body), 400, "invalid_request")
+
+
+def test_login_broken_json(client):
+    response = client.post("/api/v1/auth/login", data="{not json", content_type="application/json")
+    assert_error(response, 400, "invalid_request")
+
+
+@pytest.mark.parametrize("country_code", [86, "86"])
+def test_phone_number_stored(client, emulator, user, country_code):
+    code = emulator.control("POST", "/phone_codes", openid=user.openid, phone_number="13800138000",
+                            country_code=country_code)["code"]
+    response = client.post("/api/v1/auth/phone", json={"code": code}, headers=user.auth)
+    assert response.status_code == 200
+    assert response.json["pure_phone_number"] == "13800138000"
+    assert response.json["country_code"] == "86"
+    me = client.get("/api/v1/me", headers=user.auth).json
+    assert me["has_phone"] is True and me["phone_number"] == response.json["phone_number"]
+
+
+def test_phone_code_of_another_user_is_refused(client, emulator, user):
+    other = emulator.control("POST", "/users")["openid"]
+    code = emulator.control("POST", "/phone_codes", openid=other, phone_number="13800138000")["code"]
+    response = client.post("/api/v1/auth/phone", json={"code": code}, headers=user.auth)
+    assert response.status_code in (401, 503)
+    assert client.get("/api/v1/me", headers=user.auth).json["has_phone"] is False
+
+
+def test_invalid_phone_code(client, user):
+    assert_error(client.post("/api/v1/auth/phone", json={"code": "nope"}, headers=user.auth),
+                 401, "wechat_code_invalid")
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer nonsense", "Basic abc", "Bearer a.b.c"])
+def test_bad_session_tokens(client, header):
+    headers = {"Authorization": header} if header else {}
+    assert_error(client.get("/api/v1/me", headers=headers), 401, "unauthorized")
+
+
+def test_token_signed_with_another_key_is_refused(client, user):
+    forged = URLSafeTimedSerializer("another-key", salt="wx-subscribe-session").dumps({"uid": user.id, "v": 0})
+    assert_error(client.get("/api/v1/me", headers={"Authorization": f"Bearer {forged}"}), 401, "unauthorized")
+
+
+def test_expired_token_is_refused(client, user, monkeypatch):
+    from backend.services import sessions
+
+    monkeypatch.setattr(sessions, "SESSION_SECONDS", -1)
+    assert_error(client.get("/api/v1/me", headers=user.auth), 401, "unauthorized")
+
+
+def test_logout_voids_this_and_older_tokens(client, emulator, user):
+    second = log_in(client, emulator, openid=user.openid)
+    assert client.get("/api/v1/me", headers=user.auth).status_code == 200
+    assert client.post("/api/v1/auth/logout", headers=second.auth).status_code == 204
+    assert_error(client.get("/api/v1/me", headers=user.auth), 401, "unauthorized")
+    assert_error(client.get("/api/v1/me", headers=second.auth), 401, "unauthorized")
+    assert client.get("/api/v1/me", headers=log_in(client, emulator, openid=user.openid).auth).status_code == 200
