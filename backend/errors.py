@@ -21,8 +21,9 @@ class ApiError(Exception):
     status = 400
     message = "The request is invalid."
 
-    def __init__(self, message: str | None = None, details: dict[str, Any] | None = None,
-                 status: int | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, details: dict[str, Any] | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message or self.message)
         self.message = message or self.message
         self.details = details or {}

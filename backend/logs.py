@@ -55,6 +55,13 @@ def configure_logging(app: Flask) -> None:
         request_id = g.get("request_id") or uuid.uuid4().hex
         response.headers["X-Request-Id"] = request_id
         duration_ms = round((time.monotonic() - g.get("started", time.monotonic())) * 1000, 1)
-        access.info("request", extra={"method": request.method, "path": request.path,
-                                      "status": response.status_code, "duration_ms": duration_ms})
+        access.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": duration_ms,
+            },
+        )
         return response

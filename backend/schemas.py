@@ -15,8 +15,14 @@ OPENID = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="must be an openid")
 LANGS = ("zh_CN", "en_US", "zh_HK", "zh_TW")
 MAX_REPORT_TEMPLATES = 5  # WeChat's current limit for one popup (older clients: 3)
 # Statuses wx.requestSubscribeMessage may give; the *With* variants are an accept with a reminder.
-REPORT_STATUSES = {"accept": "accept", "reject": "reject", "ban": "ban", "filter": "filter",
-                   "acceptWithAudio": "accept", "acceptWithAlert": "accept"}
+REPORT_STATUSES = {
+    "accept": "accept",
+    "reject": "reject",
+    "ban": "ban",
+    "filter": "filter",
+    "acceptWithAudio": "accept",
+    "acceptWithAlert": "accept",
+}
 
 
 class UtcDateTime(fields.DateTime):
@@ -39,8 +45,9 @@ def load(schema: Schema, data: Any) -> Any:
 def _flatten(messages: Any) -> dict[str, Any]:
     if not isinstance(messages, dict):
         return {"body": messages}
-    return {str(key): value[0] if isinstance(value, list) and len(value) == 1 else value
-            for key, value in messages.items()}
+    return {
+        str(key): value[0] if isinstance(value, list) and len(value) == 1 else value for key, value in messages.items()
+    }
 
 
 class CodeSchema(Schema):

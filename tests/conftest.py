@@ -16,6 +16,7 @@ from backend import create_app
 from backend.emulator import run_in_thread
 from backend.emulator.defaults import DEV_APPID, DEV_SECRET
 from backend.extensions import db
+from tests.helpers import ENUM_TEMPLATE, LONG_TERM, ONE_TIME, MiniProgramUser, log_in
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
@@ -23,8 +24,9 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL")
 
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("CI"):
-        missing = [name for name, value in (("TEST_DATABASE_URL", POSTGRES_URL), ("TEST_REDIS_URL", REDIS_URL))
-                   if not value]
+        missing = [
+            name for name, value in (("TEST_DATABASE_URL", POSTGRES_URL), ("TEST_REDIS_URL", REDIS_URL)) if not value
+        ]
         if missing:
             raise pytest.UsageError(f"CI must test every database: {', '.join(missing)} not set")
 
@@ -140,3 +142,14 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture
+def templates(emulator):
+    for template in (ONE_TIME, LONG_TERM, ENUM_TEMPLATE):
+        emulator.template(**template)
+
+
+@pytest.fixture
+def user(client, emulator) -> MiniProgramUser:
+    return log_in(client, emulator)

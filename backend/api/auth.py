@@ -22,8 +22,11 @@ def create_session():
 def add_phone():
     body = load(CodeSchema(), json_body())
     user = users.add_phone(g.user, body["code"])
-    return {"phone_number": user.phone_number, "pure_phone_number": user.pure_phone_number,
-            "country_code": user.country_code}
+    return {
+        "phone_number": user.phone_number,
+        "pure_phone_number": user.pure_phone_number,
+        "country_code": user.country_code,
+    }
 
 
 @bp.post("/auth/logout")

@@ -20,8 +20,13 @@ bp = Blueprint("messages", __name__, url_prefix="/api/v1")
 def create_message():
     result = send_message(SendRequest(**load(SendSchema(), json_body())))
     message = result.message
-    body = {"id": message.public_id, "status": message.status, "template_id": message.template_id,
-            "user_id": message.user_id, "remaining": result.remaining}
+    body = {
+        "id": message.public_id,
+        "status": message.status,
+        "template_id": message.template_id,
+        "user_id": message.user_id,
+        "remaining": result.remaining,
+    }
     if message.wechat_msgid is not None:
         body["wechat_msgid"] = message.wechat_msgid
     return body, 201

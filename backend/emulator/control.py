@@ -14,11 +14,21 @@ from backend.emulator.state import Keyword, Template
 
 bp = Blueprint("emulator_control", __name__, url_prefix="/_emulator")
 
-API_NAMES = frozenset({
-    "jscode2session", "token", "stable_token", "getuserphonenumber", "subscribe_send",
-    "gettemplate", "getpubtemplatekeywords", "getpubtemplatetitles", "addtemplate",
-    "deltemplate", "getcategory",
-})
+API_NAMES = frozenset(
+    {
+        "jscode2session",
+        "token",
+        "stable_token",
+        "getuserphonenumber",
+        "subscribe_send",
+        "gettemplate",
+        "getpubtemplatekeywords",
+        "getpubtemplatetitles",
+        "addtemplate",
+        "deltemplate",
+        "getcategory",
+    }
+)
 FAULT_KINDS = ("errcode", "http_status", "late_ms", "drop")
 POPUP_RESULTS = frozenset({"accept", "reject", "ban", "filter"})
 
@@ -104,8 +114,10 @@ def set_config():
     body = _body()
     ttl = _opt_int(body, "token_ttl", minimum=1)
     pages = body.get("pages")
-    if "pages" in body and pages is not None and not (
-        isinstance(pages, list) and all(isinstance(p, str) for p in pages)
+    if (
+        "pages" in body
+        and pages is not None
+        and not (isinstance(pages, list) and all(isinstance(p, str) for p in pages))
     ):
         raise ControlError("pages must be a list of paths or null")
     state = current_state()
@@ -208,9 +220,7 @@ def _keywords(items: object, enums: object) -> list[Keyword]:
             raise ControlError("each keyword must be an object {key, name, example?}")
         key = _req_str(item, "key")
         values = enums.get(key)
-        if values is not None and not (
-            isinstance(values, list) and all(isinstance(v, str) for v in values)
-        ):
+        if values is not None and not (isinstance(values, list) and all(isinstance(v, str) for v in values)):
             raise ControlError(f"enums.{key} must be a list of strings")
         name = _opt_str(item, "name") or key
         example = _opt_str(item, "example") or ""

@@ -69,9 +69,7 @@ def _dispatch(api: str, method: str, handler: Handler) -> Response:
     return response
 
 
-def _answer(
-    state: EmulatorState, method: str, handler: Handler, fault: Fault | None
-) -> tuple[Response, int | None]:
+def _answer(state: EmulatorState, method: str, handler: Handler, fault: Fault | None) -> tuple[Response, int | None]:
     if fault and fault.errcode is not None:
         body = WxError(fault.errcode).body()  # an injected error has no side effect
     elif fault and fault.http_status:
@@ -88,8 +86,7 @@ def _answer(
 
 
 def _log_entry(api: str | None, errcode: int | None, response: Response) -> dict:
-    entry: dict = {"api": api, "method": request.method, "path": request.path}
-    entry["errcode"] = errcode
+    entry: dict = {"api": api, "method": request.method, "path": request.path, "errcode": errcode}
     if errcode is None:
         entry["http_status"] = response.status_code
     try:

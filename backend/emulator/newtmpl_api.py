@@ -42,8 +42,7 @@ def list_public_keywords(state: EmulatorState) -> dict:
     """getPubTemplateKeyWordsById: the keywords of public template `tid`."""
     state.check_token(request.args.get("access_token"))
     public = _public_template(request.args.get("tid"))
-    data = [{"kid": k.kid, "name": k.name, "example": k.example, "rule": k.rule}
-            for k in public.keywords]
+    data = [{"kid": k.kid, "name": k.name, "example": k.example, "rule": k.rule} for k in public.keywords]
     return _ok(count=len(data), data=data)
 
 
@@ -55,8 +54,10 @@ def list_public_titles(state: EmulatorState) -> dict:
     start = _int_in(request.args.get("start"), range(0, 2**31), 200016)
     limit = _int_in(request.args.get("limit"), range(1, MAX_TITLES_LIMIT + 1), 200017)
     found = [t for t in PUBLIC_TEMPLATES if t.category_id in ids]
-    data = [{"tid": t.tid, "title": t.title, "type": t.type, "categoryId": str(t.category_id)}
-            for t in found[start:start + limit]]
+    data = [
+        {"tid": t.tid, "title": t.title, "type": t.type, "categoryId": str(t.category_id)}
+        for t in found[start : start + limit]
+    ]
     return _ok(count=len(found), data=data)
 
 
@@ -74,9 +75,7 @@ def add_template(state: EmulatorState) -> dict:
         raise WxError(200021)
     if len(state.templates) >= MAX_PRIVATE_TEMPLATES:
         raise WxError(200012)  # at most 25 private templates
-    template = state.add_template(
-        public.title, public.type, keywords, tid=public.tid, scene_desc=scene
-    )
+    template = state.add_template(public.title, public.type, keywords, tid=public.tid, scene_desc=scene)
     return _ok(priTmplId=template.pri_id)
 
 

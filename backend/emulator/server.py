@@ -11,7 +11,6 @@ from backend.emulator.app import create_emulator_app
 from backend.emulator.defaults import DEFAULT_PORT, DEV_APPID, DEV_SECRET
 from backend.emulator.state import EmulatorState
 
-
 _SECRET_PARAMS = re.compile(r"((?:access_token|secret|js_code)=)[^&\s]+")
 
 
@@ -30,9 +29,7 @@ class EmulatorServer:
         self._server = server
         self.state = state
         self.url = f"http://{server.host}:{server.server_port}"
-        self._thread = threading.Thread(
-            target=server.serve_forever, name="wechat-emulator", daemon=True
-        )
+        self._thread = threading.Thread(target=server.serve_forever, name="wechat-emulator", daemon=True)
 
     def start(self) -> EmulatorServer:
         self._thread.start()
@@ -67,9 +64,7 @@ def _make(host: str, port: int, state: EmulatorState | None) -> EmulatorServer:
     return EmulatorServer(server, state)
 
 
-def run_in_thread(
-    host: str = "127.0.0.1", port: int = 0, state: EmulatorState | None = None
-) -> EmulatorServer:
+def run_in_thread(host: str = "127.0.0.1", port: int = 0, state: EmulatorState | None = None) -> EmulatorServer:
     """Serve the emulator from a daemon thread; port 0 picks a free port."""
     return _make(host, port, state).start()
 

@@ -27,8 +27,16 @@ def template_kind(template_id: str) -> str:
     return template.kind if template else "one_time"
 
 
-def apply_choice(user: User, template_id: str, choice: str, *, source: str, scene: str | None = None,
-                 mint: bool = True, dedupe_key: str | None = None) -> Subscription:
+def apply_choice(
+    user: User,
+    template_id: str,
+    choice: str,
+    *,
+    source: str,
+    scene: str | None = None,
+    mint: bool = True,
+    dedupe_key: str | None = None,
+) -> Subscription:
     """Record one choice for one template; `mint=False` records it without moving credits."""
     kind = template_kind(template_id)
     subscription = ensure_subscription(user.id, template_id, kind, choice)
@@ -57,8 +65,9 @@ def record_report(user: User, results: dict[str, str], scene: str | None = None)
     return subscriptions
 
 
-def revoke(user: User, template_id: str, *, source: str, dedupe_key: str | None = None,
-           detail: dict | None = None) -> Subscription:
+def revoke(
+    user: User, template_id: str, *, source: str, dedupe_key: str | None = None, detail: dict | None = None
+) -> Subscription:
     """The user turned the template off (change event), or WeChat said 43101: credits to 0."""
     subscription = ensure_subscription(user.id, template_id, template_kind(template_id), "reject")
     dropped = zero_credits(subscription)
@@ -68,6 +77,8 @@ def revoke(user: User, template_id: str, *, source: str, dedupe_key: str | None 
 
 
 def list_subscriptions(user: User) -> list[Subscription]:
-    return list(db.session.scalars(
-        db.select(Subscription).where(Subscription.user_id == user.id).order_by(Subscription.template_id)
-    ))
+    return list(
+        db.session.scalars(
+            db.select(Subscription).where(Subscription.user_id == user.id).order_by(Subscription.template_id)
+        )
+    )

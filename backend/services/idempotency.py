@@ -75,7 +75,8 @@ def finish(record: IdempotencyRecord, status: int, body: dict[str, Any]) -> None
         db.session.execute(sa.delete(IdempotencyRecord).where(IdempotencyRecord.id == record.id))
     else:
         db.session.execute(
-            sa.update(IdempotencyRecord).where(IdempotencyRecord.id == record.id)
+            sa.update(IdempotencyRecord)
+            .where(IdempotencyRecord.id == record.id)
             .values(status_code=status, response=body)
         )
     db.session.commit()

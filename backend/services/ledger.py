@@ -18,8 +18,15 @@ def ensure_subscription(user_id: int, template_id: str, kind: str, status: str) 
     """The (user, template) row, created if missing; safe when two requests create it at once."""
     db.session.execute(
         _insert(Subscription)
-        .values(user_id=user_id, template_id=template_id, kind=kind, status=status, remaining=0,
-                created_at=utcnow(), updated_at=utcnow())
+        .values(
+            user_id=user_id,
+            template_id=template_id,
+            kind=kind,
+            status=status,
+            remaining=0,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
         .on_conflict_do_nothing(index_elements=["user_id", "template_id"])
     )
     return db.session.execute(
@@ -30,7 +37,8 @@ def ensure_subscription(user_id: int, template_id: str, kind: str, status: str) 
 def ensure_user(openid: str, **fields) -> User:
     """The user with this openid, created if missing (logins and pushes race on new openids)."""
     db.session.execute(
-        _insert(User).values(openid=openid, token_version=0, created_at=utcnow(), updated_at=utcnow())
+        _insert(User)
+        .values(openid=openid, token_version=0, created_at=utcnow(), updated_at=utcnow())
         .on_conflict_do_nothing(index_elements=["openid"])
     )
     user = db.session.execute(sa.select(User).where(User.openid == openid)).scalar_one()
@@ -65,9 +73,26 @@ def _greatest(*args):
     return (sa.func.max if db.session.get_bind().dialect.name == "sqlite" else sa.func.greatest)(*args)
 
 
-def audit(user_id: int | None, template_id: str | None, source: str, result: str, *, scene: str | None = None,
-          credits_delta: int = 0, dedupe_key: str | None = None, detail: dict | None = None) -> ConsentEvent:
-    event = ConsentEvent(user_id=user_id, template_id=template_id, source=source, result=result, scene=scene,
-                         credits_delta=credits_delta, dedupe_key=dedupe_key, detail=detail)
+def audit(
+    user_id: int | None,
+    template_id: str | None,
+    source: str,
+    result: str,
+    *,
+    scene: str | None = None,
+    credits_delta: int = 0,
+    dedupe_key: str | None = None,
+    detail: dict | None = None,
+) -> ConsentEvent:
+    event = ConsentEvent(
+        user_id=user_id,
+        template_id=template_id,
+        source=source,
+        result=result,
+        scene=scene,
+        credits_delta=credits_delta,
+        dedupe_key=dedupe_key,
+        detail=detail,
+    )
     db.session.add(event)
     return event

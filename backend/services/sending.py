@@ -86,8 +86,11 @@ def reserve(user: User, request: SendRequest, values: dict[str, str], kind: str)
     if kind == "one_time":
         remaining = db.session.execute(
             sa.update(Subscription)
-            .where(Subscription.user_id == user.id, Subscription.template_id == request.template_id,
-                   Subscription.remaining > 0)
+            .where(
+                Subscription.user_id == user.id,
+                Subscription.template_id == request.template_id,
+                Subscription.remaining > 0,
+            )
             .values(remaining=Subscription.remaining - 1, updated_at=utcnow())
             .returning(Subscription.remaining)
         ).scalar()
@@ -120,8 +123,12 @@ def deliver(message: Message, user: User) -> Message:
     client = current_app.extensions["wechat"]
     try:
         msgid = client.subscribe.send(
-            user.openid, message.template_id, message.data, page=message.page,
-            miniprogram_state=message.miniprogram_state, lang=message.lang,
+            user.openid,
+            message.template_id,
+            message.data,
+            page=message.page,
+            miniprogram_state=message.miniprogram_state,
+            lang=message.lang,
         )
     except wx.WeChatError as exc:
         raise _settle_failure(message, user, exc) from None
@@ -145,8 +152,14 @@ def _refund(message: Message) -> None:
     subscription = _subscription(message.user_id, message.template_id)
     if subscription is not None and subscription.kind == "one_time":
         add_credits(subscription, 1)
-        audit(message.user_id, message.template_id, "send", "refunded", credits_delta=1,
-              detail={"message_id": message.public_id})
+        audit(
+            message.user_id,
+            message.template_id,
+            "send",
+            "refunded",
+            credits_delta=1,
+            detail={"message_id": message.public_id},
+        )
 
 
 def _settle_failure(message: Message, user: User, exc: wx.WeChatError) -> errors.ApiError:
@@ -163,7 +176,9 @@ def _settle_failure(message: Message, user: User, exc: wx.WeChatError) -> errors
         _settle(message, "unknown", outcome="unknown", **fields)
         return errors.WeChatUnavailable(
             "WeChat did not answer after the message was sent; it may have been delivered.",
-            details={**details, "status": "unknown"}, status=502)
+            details={**details, "status": "unknown"},
+            status=502,
+        )
     # Everything else surely did not send the message: the credit comes back.
     _refund(message)
     if isinstance(exc, wx.RequestRejected):  # 47003, 40037, 41030, 40003, ...

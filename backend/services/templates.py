@@ -60,9 +60,13 @@ def sync_templates() -> list[Template]:
 
 def inferred_template(template_id: str, keys: list[str] | None = None) -> Template:
     """A template WeChat could not describe: a one-time template whose keys give their types."""
-    return Template(id=template_id, kind="one_time", synced=False,
-                    keywords=[{"key": key, "name": key, "type": keyword_type(key)} for key in keys or []],
-                    enum_values={})
+    return Template(
+        id=template_id,
+        kind="one_time",
+        synced=False,
+        keywords=[{"key": key, "name": key, "type": keyword_type(key)} for key in keys or []],
+        enum_values={},
+    )
 
 
 def get_template(template_id: str) -> Template | None:

@@ -17,10 +17,13 @@ class AuthAPI:
 
         Raises CodeInvalid (40029, 40163), UserBlocked (40226), QuotaExceeded (45011).
         """
-        params = {"appid": self._client.appid, "secret": self._client._secret, "js_code": js_code,
-                  "grant_type": "authorization_code"}
-        return self._client.call("jscode2session", "GET", "/sns/jscode2session", params=params,
-                                 with_token=False)
+        params = {
+            "appid": self._client.appid,
+            "secret": self._client._secret,
+            "js_code": js_code,
+            "grant_type": "authorization_code",
+        }
+        return self._client.call("jscode2session", "GET", "/sns/jscode2session", params=params, with_token=False)
 
     def get_phone_number(self, code: str, openid: str | None = None) -> dict[str, Any]:
         """`POST /wxa/business/getuserphonenumber`: the `phone_info` for a getPhoneNumber code.

@@ -48,10 +48,20 @@ class WeChatClient:
     request left raises `DeliveryUnknown` instead of repeating it.
     """
 
-    def __init__(self, appid: str, secret: str, *, api_base: str = "https://api.weixin.qq.com",
-                 token_store: TokenStore, token_api: str = "stable", timeout: tuple[float, float] = (3.05, 10.0),
-                 max_attempts: int = 3, backoff: float = 0.2, pool_size: int = 64,
-                 before_call: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        appid: str,
+        secret: str,
+        *,
+        api_base: str = "https://api.weixin.qq.com",
+        token_store: TokenStore,
+        token_api: str = "stable",
+        timeout: tuple[float, float] = (3.05, 10.0),
+        max_attempts: int = 3,
+        backoff: float = 0.2,
+        pool_size: int = 64,
+        before_call: Callable[[], None] | None = None,
+    ) -> None:
         self.appid = appid
         self._secret = secret
         self.api_base = api_base.rstrip("/")
@@ -81,8 +91,12 @@ class WeChatClient:
     def _fetch_token(self) -> tuple[str, int]:
         """`POST /cgi-bin/stable_token` (default) or the classic `GET /cgi-bin/token`."""
         if self.token_api == "stable":
-            body = {"grant_type": "client_credential", "appid": self.appid, "secret": self._secret,
-                    "force_refresh": False}
+            body = {
+                "grant_type": "client_credential",
+                "appid": self.appid,
+                "secret": self._secret,
+                "force_refresh": False,
+            }
             reply = self._request("stable_token", "POST", "/cgi-bin/stable_token", json=body)
         else:
             params = {"grant_type": "client_credential", "appid": self.appid, "secret": self._secret}
@@ -92,9 +106,18 @@ class WeChatClient:
 
     # -- the call path -------------------------------------------------------------
 
-    def call(self, api: str, method: str, path: str, *, params: dict[str, Any] | None = None,
-             json: Any = None, data: Any = None, with_token: bool = True,
-             idempotent: bool = True) -> dict[str, Any]:
+    def call(
+        self,
+        api: str,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        with_token: bool = True,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
         """Call one WeChat API and return its JSON reply, or raise a `WeChatError`.
 
         On 40001 / 42001 / 40014 / 41001 the token is dropped (only if still current),
@@ -109,8 +132,7 @@ class WeChatClient:
                 token = self.tokens.get()
                 query["access_token"] = token
             try:
-                return self._request(api, method, path, params=query, json=json, data=data,
-                                     idempotent=idempotent)
+                return self._request(api, method, path, params=query, json=json, data=data, idempotent=idempotent)
             except AccessTokenError:
                 if token is None or token_attempt == 2:
                     raise
@@ -118,15 +140,23 @@ class WeChatClient:
                 self.tokens.invalidate(token)
         raise AssertionError("unreachable")
 
-    def _request(self, api: str, method: str, path: str, *, params: dict[str, Any] | None = None,
-                 json: Any = None, data: Any = None, idempotent: bool = True) -> dict[str, Any]:
+    def _request(
+        self,
+        api: str,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
         url = self.api_base + path
         for attempt in range(1, self.max_attempts + 1):
             last = attempt == self.max_attempts
             started = time.monotonic()
             try:
-                response = self.session.request(method, url, params=params, json=json, data=data,
-                                                 timeout=self.timeout)
+                response = self.session.request(method, url, params=params, json=json, data=data, timeout=self.timeout)
             except requests.RequestException as exc:
                 self._log(api, started, attempt, error=type(exc).__name__)
                 if _never_sent(exc) or (idempotent and isinstance(exc, (requests.Timeout, requests.ConnectionError))):

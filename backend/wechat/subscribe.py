@@ -12,8 +12,16 @@ class SubscribeAPI:
     def __init__(self, client: WeChatClient) -> None:
         self._client = client
 
-    def send(self, touser: str, template_id: str, data: dict[str, str], *, page: str | None = None,
-             miniprogram_state: str | None = None, lang: str | None = None) -> int | None:
+    def send(
+        self,
+        touser: str,
+        template_id: str,
+        data: dict[str, str],
+        *,
+        page: str | None = None,
+        miniprogram_state: str | None = None,
+        lang: str | None = None,
+    ) -> int | None:
         """`POST /cgi-bin/message/subscribe/send`; returns WeChat's `msgid` when it gives one.
 
         Not idempotent: a time-out after sending raises DeliveryUnknown, never a repeat.
@@ -27,8 +35,9 @@ class SubscribeAPI:
         for name, value in (("page", page), ("miniprogram_state", miniprogram_state), ("lang", lang)):
             if value:
                 body[name] = value
-        reply = self._client.call("subscribe_send", "POST", "/cgi-bin/message/subscribe/send", json=body,
-                                  idempotent=False)
+        reply = self._client.call(
+            "subscribe_send", "POST", "/cgi-bin/message/subscribe/send", json=body, idempotent=False
+        )
         msgid = reply.get("msgid")
         return int(msgid) if msgid is not None else None
 
@@ -44,20 +53,21 @@ class TemplateAPI:
     def public_titles(self, category_ids: list[int], start: int = 0, limit: int = 30) -> list[dict[str, Any]]:
         """`GET /wxaapi/newtmpl/getpubtemplatetitles`: public templates of the given categories."""
         params = {"ids": ",".join(str(i) for i in category_ids), "start": start, "limit": limit}
-        return self._client.call("getpubtemplatetitles", "GET", "/wxaapi/newtmpl/getpubtemplatetitles",
-                                 params=params).get("data", [])
+        return self._client.call(
+            "getpubtemplatetitles", "GET", "/wxaapi/newtmpl/getpubtemplatetitles", params=params
+        ).get("data", [])
 
     def public_keywords(self, tid: str | int) -> list[dict[str, Any]]:
         """`GET /wxaapi/newtmpl/getpubtemplatekeywords`: a public template's keywords and rules."""
-        reply = self._client.call("getpubtemplatekeywords", "GET", "/wxaapi/newtmpl/getpubtemplatekeywords",
-                                  params={"tid": tid})
+        reply = self._client.call(
+            "getpubtemplatekeywords", "GET", "/wxaapi/newtmpl/getpubtemplatekeywords", params={"tid": tid}
+        )
         return reply.get("data", [])
 
     def add(self, tid: str | int, kid_list: list[int], scene_desc: str = "") -> str:
         """`POST /wxaapi/newtmpl/addtemplate`, form-encoded as WeChat advises; returns the priTmplId."""
         form = {"tid": str(tid), "kidList": [str(kid) for kid in kid_list], "sceneDesc": scene_desc}
-        reply = self._client.call("addtemplate", "POST", "/wxaapi/newtmpl/addtemplate", data=form,
-                                  idempotent=False)
+        reply = self._client.call("addtemplate", "POST", "/wxaapi/newtmpl/addtemplate", data=form, idempotent=False)
         return reply["priTmplId"]
 
     def delete(self, pri_tmpl_id: str) -> None:

@@ -167,9 +167,17 @@ class TokenManager:
     expiry is counted from the moment the fetch started.
     """
 
-    def __init__(self, store: TokenStore, fetch: Fetch, *, refresh_margin: float = 120.0,
-                 lease_seconds: float = 15.0, wait_seconds: float = 20.0, poll_seconds: float = 0.05,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: TokenStore,
+        fetch: Fetch,
+        *,
+        refresh_margin: float = 120.0,
+        lease_seconds: float = 15.0,
+        wait_seconds: float = 20.0,
+        poll_seconds: float = 0.05,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.fetch = fetch
         self.refresh_margin = refresh_margin

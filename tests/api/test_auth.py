@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from tests.api.conftest import assert_error, log_in
+from tests.helpers import assert_error, log_in
 
 
 def test_login_creates_the_user_and_keeps_session_key_on_the_server(client, emulator, app):
@@ -31,13 +31,16 @@ def test_second_login_updates_the_same_user(client, emulator):
     assert again.id == first.id
 
 
-@pytest.mark.parametrize(("errcode", "status", "code"), [
-    (40029, 401, "wechat_code_invalid"),
-    (40163, 401, "wechat_code_invalid"),
-    (40226, 403, "wechat_user_blocked"),
-    (45011, 429, "rate_limited"),
-    (-1, 503, "wechat_unavailable"),
-])
+@pytest.mark.parametrize(
+    ("errcode", "status", "code"),
+    [
+        (40029, 401, "wechat_code_invalid"),
+        (40163, 401, "wechat_code_invalid"),
+        (40226, 403, "wechat_user_blocked"),
+        (45011, 429, "rate_limited"),
+        (-1, 503, "wechat_unavailable"),
+    ],
+)
 def test_login_errors(client, emulator, errcode, status, code):
     emulator.fault(api="jscode2session", errcode=errcode, times=None)
     details = assert_error(client.post("/api/v1/auth/login", json={"code": "any"}), status, code)
@@ -62,8 +65,9 @@ def test_login_broken_json(client):
 
 @pytest.mark.parametrize("country_code", [86, "86"])
 def test_phone_number_stored(client, emulator, user, country_code):
-    code = emulator.control("POST", "/phone_codes", openid=user.openid, phone_number="13800138000",
-                            country_code=country_code)["code"]
+    code = emulator.control(
+        "POST", "/phone_codes", openid=user.openid, phone_number="13800138000", country_code=country_code
+    )["code"]
     response = client.post("/api/v1/auth/phone", json={"code": code}, headers=user.auth)
     assert response.status_code == 200
     assert response.json["pure_phone_number"] == "13800138000"
@@ -81,8 +85,9 @@ def test_phone_code_of_another_user_is_refused(client, emulator, user):
 
 
 def test_invalid_phone_code(client, user):
-    assert_error(client.post("/api/v1/auth/phone", json={"code": "nope"}, headers=user.auth),
-                 401, "wechat_code_invalid")
+    assert_error(
+        client.post("/api/v1/auth/phone", json={"code": "nope"}, headers=user.auth), 401, "wechat_code_invalid"
+    )
 
 
 @pytest.mark.parametrize("header", [None, "Bearer", "Bearer nonsense", "Basic abc", "Bearer a.b.c"])

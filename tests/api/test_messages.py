@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from backend.extensions import db
 from backend.models import ConsentEvent, Message
-from tests.api.conftest import (
+from tests.helpers import (
     API_KEY,
     ENUM_TEMPLATE,
     GOOD_DATA,
@@ -67,8 +67,11 @@ def test_default_miniprogram_state_comes_from_config(client, app, emulator, user
 
 def test_long_term_sends_until_revoked(client, emulator, user, templates):
     accept(client, emulator, user, LONG_TERM["priTmplId"])
-    long_term = {"openid": user.openid, "template_id": LONG_TERM["priTmplId"],
-                 "data": {"thing1": "Line 5", "phrase2": "已到站"}}
+    long_term = {
+        "openid": user.openid,
+        "template_id": LONG_TERM["priTmplId"],
+        "data": {"thing1": "Line 5", "phrase2": "已到站"},
+    }
     for _ in range(3):
         response = send(client, long_term)
         assert response.status_code == 201 and response.json["remaining"] is None
@@ -88,8 +91,15 @@ def test_43101_sets_credits_to_zero(client, emulator, user, templates):
     assert len(emulator.calls("subscribe_send")) == 1
 
 
-@pytest.mark.parametrize(("fault", "errcode"), [({"errcode": 47003}, 47003), ({"errcode": 40037}, 40037),
-                                                ({"errcode": 41030}, 41030), ({"errcode": 40003}, 40003)])
+@pytest.mark.parametrize(
+    ("fault", "errcode"),
+    [
+        ({"errcode": 47003}, 47003),
+        ({"errcode": 40037}, 40037),
+        ({"errcode": 41030}, 41030),
+        ({"errcode": 40003}, 40003),
+    ],
+)
 def test_wechat_refusal_returns_the_credit(client, emulator, user, templates, fault, errcode):
     accept(client, emulator, user)
     emulator.fault(api="subscribe_send", times=1, **fault)
@@ -127,14 +137,17 @@ def test_timeout_after_sending_is_unknown_and_keeps_the_credit_spent(client, app
     assert len(emulator.control("GET", "/sent")) == 1
 
 
-@pytest.mark.parametrize(("data", "key"), [
-    ({"thing1": "x" * 21, "time2": "15:01"}, "thing1"),
-    ({"thing1": "Kettle", "time2": "25:61"}, "time2"),
-    ({"thing1": "Kettle"}, "time2"),
-    ({"thing1": "Kettle", "time2": "15:01", "thing9": "extra"}, "thing9"),
-    ({"thing1": "", "time2": "15:01"}, "thing1"),
-    ({"thing1": 5, "time2": "15:01"}, "thing1"),
-])
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"thing1": "x" * 21, "time2": "15:01"}, "thing1"),
+        ({"thing1": "Kettle", "time2": "25:61"}, "time2"),
+        ({"thing1": "Kettle"}, "time2"),
+        ({"thing1": "Kettle", "time2": "15:01", "thing9": "extra"}, "thing9"),
+        ({"thing1": "", "time2": "15:01"}, "thing1"),
+        ({"thing1": 5, "time2": "15:01"}, "thing1"),
+    ],
+)
 def test_bad_values_are_422_before_consent_and_cost_nothing(client, emulator, user, templates, data, key):
     accept(client, emulator, user)
     details = assert_error(send(client, body(user, data=data)), 422, "invalid_template_data")
@@ -165,26 +178,33 @@ def test_truncate_shortens_long_things(client, emulator, user, templates):
 
 
 def test_unsynced_template_types_come_from_key_names(client, emulator, user):
-    emulator.template(priTmplId="tmpl-later", title="Later", type=2,
-                      keywords=[{"key": "thing1", "name": "x"}, {"key": "number2", "name": "n"}])
+    emulator.template(
+        priTmplId="tmpl-later",
+        title="Later",
+        type=2,
+        keywords=[{"key": "thing1", "name": "x"}, {"key": "number2", "name": "n"}],
+    )
     report(client, user, {"tmpl-later": "accept"})
     bad = {"openid": user.openid, "template_id": "tmpl-never-synced", "data": {"number2": "abc"}}
     assert "number2" in assert_error(send(client, bad), 422, "invalid_template_data")
 
 
-@pytest.mark.parametrize(("payload", "status", "code"), [
-    ({"openid": "o-nobody", "template_id": T1, "data": GOOD_DATA}, 404, "user_not_found"),
-    ({"user_id": 999999, "template_id": T1, "data": GOOD_DATA}, 404, "user_not_found"),
-    ({"template_id": T1, "data": GOOD_DATA}, 400, "invalid_request"),
-    ({"openid": "o1", "user_id": 1, "template_id": T1, "data": GOOD_DATA}, 400, "invalid_request"),
-    ({"openid": "o1", "data": GOOD_DATA}, 400, "invalid_request"),
-    ({"openid": "o1", "template_id": T1}, 400, "invalid_request"),
-    ({"openid": "o1", "template_id": T1, "data": GOOD_DATA, "lang": "fr"}, 400, "invalid_request"),
-    ({"openid": "o1", "template_id": T1, "data": GOOD_DATA, "miniprogram_state": "x"}, 400, "invalid_request"),
-    ({"openid": "o1", "template_id": T1, "data": GOOD_DATA, "surprise": 1}, 400, "invalid_request"),
-    ({"user_id": "1", "template_id": T1, "data": GOOD_DATA}, 400, "invalid_request"),
-    ({"user_id": True, "template_id": T1, "data": GOOD_DATA}, 400, "invalid_request"),
-])
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        ({"openid": "o-nobody", "template_id": T1, "data": GOOD_DATA}, 404, "user_not_found"),
+        ({"user_id": 999999, "template_id": T1, "data": GOOD_DATA}, 404, "user_not_found"),
+        ({"template_id": T1, "data": GOOD_DATA}, 400, "invalid_request"),
+        ({"openid": "o1", "user_id": 1, "template_id": T1, "data": GOOD_DATA}, 400, "invalid_request"),
+        ({"openid": "o1", "data": GOOD_DATA}, 400, "invalid_request"),
+        ({"openid": "o1", "template_id": T1}, 400, "invalid_request"),
+        ({"openid": "o1", "template_id": T1, "data": GOOD_DATA, "lang": "fr"}, 400, "invalid_request"),
+        ({"openid": "o1", "template_id": T1, "data": GOOD_DATA, "miniprogram_state": "x"}, 400, "invalid_request"),
+        ({"openid": "o1", "template_id": T1, "data": GOOD_DATA, "surprise": 1}, 400, "invalid_request"),
+        ({"user_id": "1", "template_id": T1, "data": GOOD_DATA}, 400, "invalid_request"),
+        ({"user_id": True, "template_id": T1, "data": GOOD_DATA}, 400, "invalid_request"),
+    ],
+)
 def test_bad_requests(client, user, templates, payload, status, code):
     assert_error(send(client, payload), status, code)
 
@@ -232,8 +252,9 @@ class TestIdempotency:
         app.config["BUSINESS_API_KEYS"] = ["test-api-key", "other-key"]
         accept(client, emulator, user, times=2)
         send(client, body(user), **{"Idempotency-Key": "k"})
-        response = client.post("/api/v1/messages", json=body(user), headers={"X-Api-Key": "other-key",
-                                                                             "Idempotency-Key": "k"})
+        response = client.post(
+            "/api/v1/messages", json=body(user), headers={"X-Api-Key": "other-key", "Idempotency-Key": "k"}
+        )
         assert response.status_code == 201
         assert len(emulator.calls("subscribe_send")) == 2
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from backend.extensions import db
 from backend.models import ConsentEvent
-from tests.api.conftest import ENUM_TEMPLATE, LONG_TERM, ONE_TIME, assert_error, report
+from tests.helpers import ENUM_TEMPLATE, LONG_TERM, ONE_TIME, assert_error, report
 
 T1, T2, T3 = ONE_TIME["priTmplId"], LONG_TERM["priTmplId"], ENUM_TEMPLATE["priTmplId"]
 
@@ -58,17 +58,20 @@ def test_unknown_template_id_is_looked_up_once_and_cached(client, user, emulator
     assert sub["remaining"] == 2
 
 
-@pytest.mark.parametrize("body", [
-    {},
-    {"results": {}},
-    {"results": {"a": "accept", "b": "accept", "c": "accept", "d": "accept", "e": "accept", "f": "accept"}},
-    {"results": {"t1": "maybe"}},
-    {"results": {"bad id!": "accept"}},
-    {"results": ["t1"]},
-    {"results": {"t1": "accept"}, "scene": 5},
-    {"results": {"t1": "accept"}, "user_id": 1},
-    {"results": {"errMsg": "requestSubscribeMessage:fail Templates count out of max bounds", "errCode": 20003}},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"results": {}},
+        {"results": {"a": "accept", "b": "accept", "c": "accept", "d": "accept", "e": "accept", "f": "accept"}},
+        {"results": {"t1": "maybe"}},
+        {"results": {"bad id!": "accept"}},
+        {"results": ["t1"]},
+        {"results": {"t1": "accept"}, "scene": 5},
+        {"results": {"t1": "accept"}, "user_id": 1},
+        {"results": {"errMsg": "requestSubscribeMessage:fail Templates count out of max bounds", "errCode": 20003}},
+    ],
+)
 def test_bad_reports_are_400_and_write_nothing(client, app, user, body):
     assert_error(client.post("/api/v1/subscriptions", json=body, headers=user.auth), 400, "invalid_request")
     with app.app_context():
@@ -90,12 +93,13 @@ def test_idempotency_key_makes_a_retried_report_count_once(client, user, templat
 
 
 def test_idempotency_keys_are_per_user(client, emulator, user, templates):
-    from tests.api.conftest import log_in
+    from tests.helpers import log_in
 
     other = log_in(client, emulator)
     for who in (user, other):
-        client.post("/api/v1/subscriptions", json={"results": {T1: "accept"}},
-                    headers={**who.auth, "Idempotency-Key": "same"})
+        client.post(
+            "/api/v1/subscriptions", json={"results": {T1: "accept"}}, headers={**who.auth, "Idempotency-Key": "same"}
+        )
     for who in (user, other):
         assert by_template(client.get("/api/v1/subscriptions", headers=who.auth))[T1]["remaining"] == 1
 

@@ -16,8 +16,7 @@ from tests.emulator.samples import ORDER_DATA, ORDER_TEMPLATE, RID
 
 CREDENTIALS = {"appid": DEV_APPID, "secret": DEV_SECRET}
 MODERN_40001 = (
-    "invalid credential, access_token is invalid or not latest, could get access_token "
-    "by getStableAccessToken"
+    "invalid credential, access_token is invalid or not latest, could get access_token by getStableAccessToken"
 )
 
 
@@ -316,9 +315,7 @@ def user(make_user) -> str:
 
 
 class TestSend:
-    def test_success_spends_one_credit_and_records_the_message(
-        self, emulator, send, user, order, accept
-    ):
+    def test_success_spends_one_credit_and_records_the_message(self, emulator, send, user, order, accept):
         assert accept(user, order)[order] == {"remaining": 1, "status": "accept"}
         reply = send(touser=user, template_id=order, data=ORDER_DATA, page="pages/index/index")
         assert reply["errcode"] == 0 and reply["errmsg"] == "ok"
@@ -328,9 +325,7 @@ class TestSend:
         assert sent["msgid"] == msgid
         assert sent["touser"] == user and sent["template_id"] == order
         assert sent["data"] == ORDER_DATA
-        assert (sent["page"], sent["miniprogram_state"], sent["lang"]) == (
-            "pages/index/index", "formal", "zh_CN"
-        )
+        assert (sent["page"], sent["miniprogram_state"], sent["lang"]) == ("pages/index/index", "formal", "zh_CN")
         subs = control(emulator, f"/subscriptions?openid={user}", method="GET")["subscriptions"]
         assert subs[order]["remaining"] == 0
 
@@ -363,8 +358,7 @@ class TestSend:
         assert_error(send(touser=user, template_id=long_term, data=ORDER_DATA), 43101)
 
     def test_unknown_touser_40003(self, send, order):
-        assert_error(send(touser="o-never-seen", template_id=order, data=ORDER_DATA), 40003,
-                     "invalid openid")
+        assert_error(send(touser="o-never-seen", template_id=order, data=ORDER_DATA), 40003, "invalid openid")
         assert_error(send(template_id=order, data=ORDER_DATA), 40003)
 
     def test_unknown_template_40037(self, send, user):
@@ -382,18 +376,14 @@ class TestSend:
         accept(user, order)
         assert send(touser=user, template_id=order, data=ORDER_DATA, page="x/y")["errcode"] == 0
 
-    @pytest.mark.parametrize(
-        "extra", [{"miniprogram_state": "production"}, {"lang": "fr_FR"}, {"lang": 1}]
-    )
+    @pytest.mark.parametrize("extra", [{"miniprogram_state": "production"}, {"lang": "fr_FR"}, {"lang": 1}])
     def test_bad_state_or_lang_47001(self, send, user, order, accept, extra):
         accept(user, order)
-        assert_error(send(touser=user, template_id=order, data=ORDER_DATA, **extra), 47001,
-                     "data format error")
+        assert_error(send(touser=user, template_id=order, data=ORDER_DATA, **extra), 47001, "data format error")
 
     def test_state_and_lang_recorded(self, emulator, send, user, order, accept):
         accept(user, order)
-        send(touser=user, template_id=order, data=ORDER_DATA, miniprogram_state="developer",
-             lang="en_US")
+        send(touser=user, template_id=order, data=ORDER_DATA, miniprogram_state="developer", lang="en_US")
         [sent] = control(emulator, "/sent", method="GET")
         assert (sent["miniprogram_state"], sent["lang"]) == ("developer", "en_US")
 
@@ -416,8 +406,9 @@ class TestSend:
     def test_enum_value_outside_the_list(self, send, user, order, accept):
         accept(user, order)
         data = {**ORDER_DATA, "enum_string3": {"value": "邮寄"}}
-        assert_error(send(touser=user, template_id=order, data=data), 47003,
-                     "argument invalid! data.enum_string3.value invalid")
+        assert_error(
+            send(touser=user, template_id=order, data=data), 47003, "argument invalid! data.enum_string3.value invalid"
+        )
 
     def test_extra_keys_are_ignored(self, send, user, order, accept):
         accept(user, order)
@@ -487,15 +478,13 @@ class TestTemplates:
         assert set(reply["data"][0]) == {"kid", "name", "example", "rule"}
 
     def test_public_library_covers_the_rules_and_both_kinds(self, emulator, token):
-        titles = self.get(emulator, token, "getpubtemplatetitles", ids="616,307,411",
-                          start=0, limit=30)
+        titles = self.get(emulator, token, "getpubtemplatetitles", ids="616,307,411", start=0, limit=30)
         assert {t["type"] for t in titles["data"]} == {2, 3}
         rules = set()
         for item in titles["data"]:
             keywords = self.get(emulator, token, "getpubtemplatekeywords", tid=item["tid"])
             rules |= {k["rule"] for k in keywords["data"]}
-        expected = {"thing", "time", "date", "number", "phrase", "character_string", "amount",
-                    "name", "enum"}
+        expected = {"thing", "time", "date", "number", "phrase", "character_string", "amount", "name", "enum"}
         assert expected <= rules
 
     @pytest.mark.parametrize("tid", [None, "999999", "abc"])
@@ -504,8 +493,7 @@ class TestTemplates:
         assert_error(self.get(emulator, token, "getpubtemplatekeywords", **query), 200014)
 
     def test_getpubtemplatetitles_pages(self, emulator, token):
-        everything = self.get(emulator, token, "getpubtemplatetitles", ids="307", start=0,
-                              limit=30)
+        everything = self.get(emulator, token, "getpubtemplatetitles", ids="307", start=0, limit=30)
         assert everything["count"] == len(everything["data"]) >= 2
         assert everything["data"][0]["categoryId"] == "307"
         second = self.get(emulator, token, "getpubtemplatetitles", ids="307", start=1, limit=1)
@@ -611,8 +599,12 @@ class TestTemplates:
 
     @pytest.mark.parametrize(
         "path",
-        ["gettemplate", "getcategory", "getpubtemplatekeywords?tid=401",
-         "getpubtemplatetitles?ids=307&start=0&limit=1"],
+        [
+            "gettemplate",
+            "getcategory",
+            "getpubtemplatekeywords?tid=401",
+            "getpubtemplatetitles?ids=307&start=0&limit=1",
+        ],
     )
     def test_every_template_api_needs_a_token(self, emulator, path):
         assert_error(emulator.get(f"/wxaapi/newtmpl/{path}").get_json(), 41001)
@@ -622,14 +614,11 @@ class TestTemplates:
 
 
 class TestFaults:
-    def test_errcode_fault_for_n_calls_without_side_effect(
-        self, emulator, send, user, order, accept
-    ):
+    def test_errcode_fault_for_n_calls_without_side_effect(self, emulator, send, user, order, accept):
         accept(user, order)
         control(emulator, "/faults", api="subscribe_send", errcode=-1, times=2)
         for _ in range(2):
-            assert_error(send(touser=user, template_id=order, data=ORDER_DATA), -1,
-                         "system error")
+            assert_error(send(touser=user, template_id=order, data=ORDER_DATA), -1, "system error")
         assert control(emulator, "/sent", method="GET") == []  # no credit spent, nothing sent
         assert send(touser=user, template_id=order, data=ORDER_DATA)["errcode"] == 0
 
@@ -687,9 +676,7 @@ class TestFaults:
 
 
 class TestLog:
-    def test_every_call_logged_without_secrets(
-        self, emulator, classic_token, stable_token, send, user, order, accept
-    ):
+    def test_every_call_logged_without_secrets(self, emulator, classic_token, stable_token, send, user, order, accept):
         control(emulator, "/log", method="DELETE")  # the `send` fixture fetched a token
         token = classic_token()["access_token"]
         stable = stable_token()["access_token"]
@@ -697,16 +684,13 @@ class TestLog:
         msgid = send(access_token=stable, touser=user, template_id=order, data=ORDER_DATA)["msgid"]
         login(emulator, "bad-code")
         calls = control(emulator, "/log", method="GET")["calls"]
-        assert [c["api"] for c in calls] == ["token", "stable_token", "subscribe_send",
-                                             "jscode2session"]
+        assert [c["api"] for c in calls] == ["token", "stable_token", "subscribe_send", "jscode2session"]
         assert [c["seq"] for c in calls] == list(range(calls[0]["seq"], calls[0]["seq"] + 4))
         assert [c["errcode"] for c in calls] == [0, 0, 0, 40029]
         send_call = calls[2]
         assert send_call["method"] == "POST"
         assert send_call["path"] == "/cgi-bin/message/subscribe/send"
-        assert (send_call["touser"], send_call["template_id"], send_call["msgid"]) == (
-            user, order, msgid
-        )
+        assert (send_call["touser"], send_call["template_id"], send_call["msgid"]) == (user, order, msgid)
         assert send_call["data"] == ORDER_DATA
         assert all(isinstance(c["at"], float) for c in calls)
         dumped = json.dumps(calls)
@@ -751,8 +735,7 @@ class TestControl:
     def test_template_registration_returns_the_listing(self, emulator):
         listed = control(emulator, "/templates", **ORDER_TEMPLATE)
         assert listed["priTmplId"] == "tmpl-order" and listed["type"] == 2
-        generated = control(emulator, "/templates", title="t", type=3,
-                            keywords=[{"key": "thing1", "name": "x"}])
+        generated = control(emulator, "/templates", title="t", type=3, keywords=[{"key": "thing1", "name": "x"}])
         assert len(generated["priTmplId"]) == 43
 
     @pytest.mark.parametrize(
@@ -770,10 +753,8 @@ class TestControl:
 
     def test_popup_and_subscriptions(self, emulator, user, order, make_template):
         long_term = make_template(priTmplId="tmpl-lt", type=3)
-        reply = control(emulator, "/popup", openid=user,
-                        results={order: "accept", long_term: "reject"})
-        expected = {order: {"remaining": 1, "status": "accept"},
-                    long_term: {"remaining": None, "status": "reject"}}
+        reply = control(emulator, "/popup", openid=user, results={order: "accept", long_term: "reject"})
+        expected = {order: {"remaining": 1, "status": "accept"}, long_term: {"remaining": None, "status": "reject"}}
         assert reply["subscriptions"] == expected
         listed = control(emulator, f"/subscriptions?openid={user}", method="GET")
         assert listed["subscriptions"] == expected
@@ -795,9 +776,7 @@ class TestControl:
         advance(emulator, 100)
         control(emulator, "/reset")
         assert_error(gettemplate(emulator, token), 40001)  # tokens forgotten
-        assert [c["api"] for c in control(emulator, "/log", method="GET")["calls"]] == [
-            "gettemplate"
-        ]
+        assert [c["api"] for c in control(emulator, "/log", method="GET")["calls"]] == ["gettemplate"]
         subs = control(emulator, f"/subscriptions?openid={user}", method="GET")
         assert subs["subscriptions"] == {}
         assert control(emulator, "/faults", method="GET")["faults"] == []
@@ -824,8 +803,9 @@ def server():
 def _http_setup(server) -> tuple[str, str, str]:
     """A token, a user and a one-time template over HTTP."""
     base = server.url
-    token = requests.post(f"{base}/cgi-bin/stable_token", timeout=5, json={
-        "grant_type": "client_credential", **CREDENTIALS}).json()["access_token"]
+    token = requests.post(
+        f"{base}/cgi-bin/stable_token", timeout=5, json={"grant_type": "client_credential", **CREDENTIALS}
+    ).json()["access_token"]
     user = requests.post(f"{base}/_emulator/users", json={}, timeout=5).json()["openid"]
     requests.post(f"{base}/_emulator/templates", json=ORDER_TEMPLATE, timeout=5)
     return token, user, ORDER_TEMPLATE["priTmplId"]
@@ -838,8 +818,7 @@ class TestServer:
         try:
             assert running.state is state
             assert re.fullmatch(r"http://127\.0\.0\.1:\d+", running.url)
-            reply = requests.post(f"{running.url}/_emulator/users", json={"openid": "o-x"},
-                                  timeout=5)
+            reply = requests.post(f"{running.url}/_emulator/users", json={"openid": "o-x"}, timeout=5)
             assert reply.json()["openid"] == "o-x" and "o-x" in state.users
         finally:
             running.shutdown()
@@ -847,8 +826,9 @@ class TestServer:
     def test_concurrent_sends_spend_each_credit_once(self, server):
         token, user, template = _http_setup(server)
         for _ in range(5):
-            requests.post(f"{server.url}/_emulator/popup", timeout=5,
-                          json={"openid": user, "results": {template: "accept"}})
+            requests.post(
+                f"{server.url}/_emulator/popup", timeout=5, json={"openid": user, "results": {template: "accept"}}
+            )
         url = f"{server.url}/cgi-bin/message/subscribe/send?access_token={token}"
         body = {"touser": user, "template_id": template, "data": ORDER_DATA}
         results: list[int] = []
@@ -865,10 +845,12 @@ class TestServer:
 
     def test_drop_fault_delivers_then_closes_the_connection(self, server):
         token, user, template = _http_setup(server)
-        requests.post(f"{server.url}/_emulator/popup", timeout=5,
-                      json={"openid": user, "results": {template: "accept"}})
-        requests.post(f"{server.url}/_emulator/faults", timeout=5,
-                      json={"api": "subscribe_send", "drop": True, "times": 1})
+        requests.post(
+            f"{server.url}/_emulator/popup", timeout=5, json={"openid": user, "results": {template: "accept"}}
+        )
+        requests.post(
+            f"{server.url}/_emulator/faults", timeout=5, json={"api": "subscribe_send", "drop": True, "times": 1}
+        )
         url = f"{server.url}/cgi-bin/message/subscribe/send?access_token={token}"
         body = {"touser": user, "template_id": template, "data": ORDER_DATA}
         with pytest.raises(requests.ConnectionError):
@@ -877,10 +859,12 @@ class TestServer:
 
     def test_late_fault_makes_the_client_time_out_after_delivery(self, server):
         token, user, template = _http_setup(server)
-        requests.post(f"{server.url}/_emulator/popup", timeout=5,
-                      json={"openid": user, "results": {template: "accept"}})
-        requests.post(f"{server.url}/_emulator/faults", timeout=5,
-                      json={"api": "subscribe_send", "late_ms": 1000, "times": 1})
+        requests.post(
+            f"{server.url}/_emulator/popup", timeout=5, json={"openid": user, "results": {template: "accept"}}
+        )
+        requests.post(
+            f"{server.url}/_emulator/faults", timeout=5, json={"api": "subscribe_send", "late_ms": 1000, "times": 1}
+        )
         url = f"{server.url}/cgi-bin/message/subscribe/send?access_token={token}"
         body = {"touser": user, "template_id": template, "data": ORDER_DATA}
         with pytest.raises(requests.Timeout):

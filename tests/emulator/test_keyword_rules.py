@@ -155,8 +155,15 @@ def test_keyword_type(key, kind):
 def test_known_types_and_limits():
     assert {"thing", "time", "date", "amount", "enum", "phrase", "name"} <= KNOWN_TYPES
     assert LIMITS == {
-        "thing": 20, "number": 32, "letter": 32, "symbol": 5, "character_string": 32,
-        "phone_number": 17, "car_number": 8, "name": 20, "phrase": 5,
+        "thing": 20,
+        "number": 32,
+        "letter": 32,
+        "symbol": 5,
+        "character_string": 32,
+        "phone_number": 17,
+        "car_number": 8,
+        "name": 20,
+        "phrase": 5,
     }
 
 

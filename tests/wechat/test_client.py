@@ -75,8 +75,9 @@ class TestLogin:
 class TestPhoneNumber:
     @pytest.mark.parametrize("country_code", [86, "86"])
     def test_country_code_as_number_or_string(self, wechat, emulator, user, country_code):
-        code = emulator.control("POST", "/phone_codes", openid=user, phone_number="13800138000",
-                                country_code=country_code)["code"]
+        code = emulator.control(
+            "POST", "/phone_codes", openid=user, phone_number="13800138000", country_code=country_code
+        )["code"]
         info = wechat.auth.get_phone_number(code)
         assert info["purePhoneNumber"] == "13800138000"
         assert info["countryCode"] == "86"
@@ -92,8 +93,14 @@ class TestSend:
     def test_send_spends_the_credit_and_returns_msgid(self, wechat, emulator, user):
         emulator.template(**ONE_TIME)
         accept(emulator, user)
-        msgid = wechat.subscribe.send(user, ONE_TIME["priTmplId"], GOOD_DATA, page="pages/index/index",
-                                      miniprogram_state="developer", lang="en_US")
+        msgid = wechat.subscribe.send(
+            user,
+            ONE_TIME["priTmplId"],
+            GOOD_DATA,
+            page="pages/index/index",
+            miniprogram_state="developer",
+            lang="en_US",
+        )
         assert isinstance(msgid, int) and msgid > 0
         [sent] = emulator.control("GET", "/sent")
         assert sent["touser"] == user and sent["data"]["thing1"] == {"value": "Blue kettle"}
@@ -110,11 +117,14 @@ class TestSend:
         assert caught.value.errcode == 47003
         assert "data.time2.value" in caught.value.errmsg
 
-    @pytest.mark.parametrize(("touser", "template_id", "page", "errcode"), [
-        ("o-unknown-openid", ONE_TIME["priTmplId"], None, 40003),
-        (None, "no-such-template", None, 40037),
-        (None, ONE_TIME["priTmplId"], "pages/missing/missing", 41030),
-    ])
+    @pytest.mark.parametrize(
+        ("touser", "template_id", "page", "errcode"),
+        [
+            ("o-unknown-openid", ONE_TIME["priTmplId"], None, 40003),
+            (None, "no-such-template", None, 40037),
+            (None, ONE_TIME["priTmplId"], "pages/missing/missing", 41030),
+        ],
+    )
     def test_refused_requests(self, wechat, emulator, user, touser, template_id, page, errcode):
         emulator.template(**ONE_TIME)
         emulator.control("POST", "/config", pages=["pages/index/index"])

@@ -121,8 +121,17 @@ print(client.tokens.fetches)
 
 def run_processes(config: dict, count: int, calls: int) -> list[int]:
     env = {**os.environ, "WORKER_CONFIG": json.dumps(config), "CALLS": str(calls), "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True) for _ in range(count)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for _ in range(count)
+    ]
     outputs = [proc.communicate(timeout=120)[0] for proc in procs]
     assert all(proc.returncode == 0 for proc in procs)
     return [int(out.strip().splitlines()[-1]) for out in outputs]

@@ -1,10 +1,8 @@
-"""Helpers for the HTTP tests: a logged-in mini-program user, templates, API-key headers."""
+"""Helpers for the HTTP tests: templates, a logged-in mini-program user, API-key headers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import pytest
 
 API_KEY = {"X-Api-Key": "test-api-key"}
 ONE_TIME = {
@@ -45,17 +43,6 @@ def log_in(client, emulator, **user) -> MiniProgramUser:
     response = client.post("/api/v1/auth/login", json={"code": issued["code"]})
     assert response.status_code == 200, response.json
     return MiniProgramUser(response.json["user"]["id"], issued["openid"], response.json["token"])
-
-
-@pytest.fixture
-def templates(emulator):
-    for template in (ONE_TIME, LONG_TERM, ENUM_TEMPLATE):
-        emulator.template(**template)
-
-
-@pytest.fixture
-def user(client, emulator) -> MiniProgramUser:
-    return log_in(client, emulator)
 
 
 def report(client, user: MiniProgramUser, results: dict, **extra):

@@ -1,0 +1,51 @@
+"""The flask commands business code beside the backend uses."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from backend.extensions import db
+from backend.models import Template
+from tests.helpers import ENUM_TEMPLATE, ONE_TIME, accept, log_in
+
+
+def test_templates_sync_stores_kind_keywords_and_enums(app, emulator, templates):
+    result = app.test_cli_runner().invoke(args=["wx", "templates", "sync"])
+    assert result.exit_code == 0, result.output
+    assert ONE_TIME["priTmplId"] in result.output
+    with app.app_context():
+        washer = db.session.get(Template, ENUM_TEMPLATE["priTmplId"])
+        assert washer.synced and washer.kind == "one_time"
+        assert [kw["key"] for kw in washer.keywords] == ["time1", "enum_string2"]
+        assert washer.enum_values == {"enum_string2": ["Laundry room", "Balcony"]}
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Template)) == 3
+
+
+def test_send_prints_the_outcome(app, client, emulator, templates):
+    user = log_in(client, emulator)
+    accept(client, emulator, user)
+    args = [
+        "wx",
+        "send",
+        "--openid",
+        user.openid,
+        "--template",
+        ONE_TIME["priTmplId"],
+        "--data",
+        "thing1=Kettle",
+        "--data",
+        "time2=15:01",
+    ]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["status"] == "sent"
+    again = app.test_cli_runner().invoke(args=args)
+    assert again.exit_code == 1
+    assert json.loads(again.output.strip().splitlines()[-1])["error"]["code"] == "consent_required"
+
+
+def test_send_refuses_malformed_data(app):
+    result = app.test_cli_runner().invoke(args=["wx", "send", "--openid", "o", "--template", "t", "--data", "oops"])
+    assert result.exit_code == 2 and "key=value" in result.output
