@@ -153,3 +153,17 @@ def templates(emulator):
 @pytest.fixture
 def user(client, emulator) -> MiniProgramUser:
     return log_in(client, emulator)
+
+
+@pytest.fixture
+def live_backend(app):
+    """The app served on a loopback port (threaded), for callers outside the test: the emulator's pushes."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()

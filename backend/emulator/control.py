@@ -10,6 +10,7 @@ from flask import Blueprint, jsonify, request
 
 from backend.emulator.catalog import LONG_TERM, ONE_TIME
 from backend.emulator.dispatch import current_state
+from backend.emulator.pusher import FORMATS, MODES, PushTarget, event_message
 from backend.emulator.state import Keyword, Template
 
 bp = Blueprint("emulator_control", __name__, url_prefix="/_emulator")
@@ -238,6 +239,7 @@ def answer_popup():
     results = body.get("results")
     if not isinstance(results, dict) or not results:
         raise ControlError("results must map template ids to accept/reject")
+    scene = _opt_int(body, "scene") or 0
     state = current_state()
     with state.lock:
         answers = [(_template(tid), result) for tid, result in results.items()]
@@ -246,7 +248,15 @@ def answer_popup():
         state.ensure_user(openid)
         for template, result in answers:
             state.popup(openid, template, result)
-        return jsonify(subscriptions=state.subscriptions_of(openid))
+        subscriptions = state.subscriptions_of(openid)
+    # WeChat pushes only what the user tapped: accept or reject (ban / filter never reach the user).
+    items = [
+        {"TemplateId": t.pri_id, "SubscribeStatusString": r, "PopupScene": scene}
+        for t, r in answers
+        if r in ("accept", "reject")
+    ]
+    status = state.pusher.push_now(event_message(openid, "subscribe_msg_popup_event", items)) if items else None
+    return jsonify(subscriptions=subscriptions, push_status=status)
 
 
 @bp.post("/settings")
@@ -258,8 +268,48 @@ def change_setting():
         raise ControlError("status must be reject")
     state = current_state()
     with state.lock:
-        state.turn_off(openid, _template(_req_str(body, "template_id")))
-        return jsonify(subscriptions=state.subscriptions_of(openid))
+        template = _template(_req_str(body, "template_id"))
+        state.turn_off(openid, template)
+        subscriptions = state.subscriptions_of(openid)
+    item = {"TemplateId": template.pri_id, "SubscribeStatusString": "reject"}
+    status = state.pusher.push_now(event_message(openid, "subscribe_msg_change_event", [item]))
+    return jsonify(subscriptions=subscriptions, push_status=status)
+
+
+@bp.post("/push")
+def configure_push():
+    """Push events to the backend: {"url", "token", "encoding_aes_key"?, "format", "mode"}."""
+    body = _body()
+    fmt = body.get("format", "json")
+    mode = body.get("mode", "plain")
+    if fmt not in FORMATS or mode not in MODES:
+        raise ControlError(f"format must be one of {FORMATS}, mode one of {MODES}")
+    aes_key = _opt_str(body, "encoding_aes_key")
+    if mode != "plain" and (aes_key is None or len(aes_key) != 43):
+        raise ControlError("safe and compatible modes need the 43-character encoding_aes_key")
+    state = current_state()
+    state.pusher.target = PushTarget(
+        url=_req_str(body, "url"),
+        token=_req_str(body, "token"),
+        appid=state.appid,
+        encoding_aes_key=aes_key,
+        format=fmt,
+        mode=mode,
+    )
+    return jsonify(ok=True)
+
+
+@bp.delete("/push")
+def stop_push():
+    current_state().pusher.target = None
+    return jsonify(ok=True)
+
+
+@bp.post("/push/flush")
+def flush_push():
+    """Wait until every queued push (sent events) has reached the backend."""
+    current_state().pusher.flush()
+    return jsonify(ok=True)
 
 
 @bp.get("/subscriptions")

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from backend.emulator.catalog import EXAMPLES, LONG_TERM, ONE_TIME
 from backend.emulator.defaults import DEV_APPID, DEV_SECRET
 from backend.emulator.errors import WxError
+from backend.emulator.pusher import Pusher, event_message
 from backend.wechat.keyword_rules import keyword_type
 
 DEFAULT_TOKEN_TTL = 7200
@@ -158,7 +159,12 @@ class EmulatorState:
         self.appid = appid
         self.secret = secret
         self.lock = threading.Lock()
+        self.pusher = Pusher(self._log_locked)
         self.reset()
+
+    def _log_locked(self, **entry: object) -> None:
+        with self.lock:
+            self.log_call(**entry)
 
     def reset(self) -> None:
         """Forget everything: users, codes, tokens, templates, faults, log, clock offset."""
@@ -178,6 +184,7 @@ class EmulatorState:
         self.sent: list[dict] = []
         self._next_fault_id = 1
         self._next_seq = 1
+        self.pusher.target = None
 
     def now(self) -> float:
         """The emulator's clock: real time plus what the control API advanced."""
@@ -351,9 +358,14 @@ class EmulatorState:
         return {tid: sub.view() for (who, tid), sub in self.subscriptions.items() if who == openid}
 
     def deliver(self, message: dict) -> int:
-        """Record a delivered message; its msgid (positive, beyond JavaScript's safe range)."""
+        """Record a delivered message; its msgid (positive, beyond JavaScript's safe range).
+
+        With push configured, WeChat's `subscribe_msg_sent_event` follows after the answer.
+        """
         msgid = secrets.randbelow(2**63 - 10**18) + 10**18
         self.sent.append({"msgid": msgid, **message, "at": self.now()})
+        item = {"TemplateId": message["template_id"], "MsgID": msgid, "ErrorCode": 0, "ErrorStatus": "success"}
+        self.pusher.push_later(event_message(message["touser"], "subscribe_msg_sent_event", [item]))
         return msgid
 
     # --- faults and log ----------------------------------------------------------

@@ -36,9 +36,13 @@ def apply_choice(
     scene: str | None = None,
     mint: bool = True,
     dedupe_key: str | None = None,
+    kind: str | None = None,
 ) -> Subscription:
-    """Record one choice for one template; `mint=False` records it without moving credits."""
-    kind = template_kind(template_id)
+    """Record one choice for one template; `mint=False` records it without moving credits.
+
+    `kind` saves the template look-up (which may call WeChat) when the caller did it already.
+    """
+    kind = kind or template_kind(template_id)
     subscription = ensure_subscription(user.id, template_id, kind, choice)
     subscription.kind = kind
     delta = 0
@@ -66,10 +70,16 @@ def record_report(user: User, results: dict[str, str], scene: str | None = None)
 
 
 def revoke(
-    user: User, template_id: str, *, source: str, dedupe_key: str | None = None, detail: dict | None = None
+    user: User,
+    template_id: str,
+    *,
+    source: str,
+    dedupe_key: str | None = None,
+    detail: dict | None = None,
+    kind: str | None = None,
 ) -> Subscription:
     """The user turned the template off (change event), or WeChat said 43101: credits to 0."""
-    subscription = ensure_subscription(user.id, template_id, template_kind(template_id), "reject")
+    subscription = ensure_subscription(user.id, template_id, kind or template_kind(template_id), "reject")
     dropped = zero_credits(subscription)
     subscription.status = "reject"
     audit(user.id, template_id, source, "revoked", credits_delta=-dropped, dedupe_key=dedupe_key, detail=detail)

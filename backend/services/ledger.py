@@ -9,7 +9,8 @@ from backend.extensions import db
 from backend.models import ConsentEvent, Subscription, User, utcnow
 
 
-def _insert(model):
+def upsertable_insert(model):
+    """INSERT with ON CONFLICT support, for the two databases we run on."""
     dialect = db.session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
@@ -17,7 +18,7 @@ def _insert(model):
 def ensure_subscription(user_id: int, template_id: str, kind: str, status: str) -> Subscription:
     """The (user, template) row, created if missing; safe when two requests create it at once."""
     db.session.execute(
-        _insert(Subscription)
+        upsertable_insert(Subscription)
         .values(
             user_id=user_id,
             template_id=template_id,
@@ -37,7 +38,7 @@ def ensure_subscription(user_id: int, template_id: str, kind: str, status: str) 
 def ensure_user(openid: str, **fields) -> User:
     """The user with this openid, created if missing (logins and pushes race on new openids)."""
     db.session.execute(
-        _insert(User)
+        upsertable_insert(User)
         .values(openid=openid, token_version=0, created_at=utcnow(), updated_at=utcnow())
         .on_conflict_do_nothing(index_elements=["openid"])
     )

@@ -11,6 +11,7 @@ from flask import current_app
 
 from backend.extensions import db
 from backend.models import Template, utcnow
+from backend.services.ledger import upsertable_insert
 from backend.wechat.errors import WeChatError
 from backend.wechat.keyword_rules import keyword_type
 
@@ -39,15 +40,21 @@ def parse_enums(template: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def _store(remote: dict[str, Any]) -> Template:
-    template = db.session.get(Template, remote["priTmplId"]) or Template(id=remote["priTmplId"])
-    template.kind = KIND_BY_TYPE.get(int(remote.get("type") or 2), "one_time")
-    template.title = remote.get("title")
-    template.keywords = parse_keywords(remote.get("content") or "")
-    template.enum_values = parse_enums(remote)
-    template.synced = True
-    template.updated_at = utcnow()
-    db.session.add(template)
-    return template
+    """Insert or update one template; an upsert, since two requests may meet a new id at once."""
+    fields = {
+        "kind": KIND_BY_TYPE.get(int(remote.get("type") or 2), "one_time"),
+        "title": remote.get("title"),
+        "keywords": parse_keywords(remote.get("content") or ""),
+        "enum_values": parse_enums(remote),
+        "synced": True,
+        "updated_at": utcnow(),
+    }
+    db.session.execute(
+        upsertable_insert(Template)
+        .values(id=remote["priTmplId"], created_at=utcnow(), **fields)
+        .on_conflict_do_update(index_elements=["id"], set_=fields)
+    )
+    return db.session.get(Template, remote["priTmplId"], populate_existing=True)
 
 
 def sync_templates() -> list[Template]:
@@ -58,17 +65,6 @@ def sync_templates() -> list[Template]:
     return stored
 
 
-def inferred_template(template_id: str, keys: list[str] | None = None) -> Template:
-    """A template WeChat could not describe: a one-time template whose keys give their types."""
-    return Template(
-        id=template_id,
-        kind="one_time",
-        synced=False,
-        keywords=[{"key": key, "name": key, "type": keyword_type(key)} for key in keys or []],
-        enum_values={},
-    )
-
-
 def get_template(template_id: str) -> Template | None:
     """The stored template; an unknown (or long unconfirmed) id is looked up at WeChat once.
 
@@ -77,23 +73,34 @@ def get_template(template_id: str) -> Template | None:
     """
     template = db.session.get(Template, template_id)
     if template is not None and (template.synced or utcnow() - _aware(template.updated_at) < RELOOKUP_AFTER):
-        return template
+        return template if template.synced else None
     try:
         remote = current_app.extensions["wechat"].templates.list()
     except WeChatError as exc:
         log.warning("template lookup failed", extra={"template_id": template_id, "error": type(exc).__name__})
-        return template
+        return template if template is not None and template.synced else None
     found = None
     for item in remote:
         stored = _store(item)
         if stored.id == template_id:
             found = stored
-    if found is None:
-        found = template or inferred_template(template_id)
-        found.updated_at = utcnow()  # remember the miss for RELOOKUP_AFTER
-        db.session.add(found)
+    if found is None:  # remember the miss, so the id is not looked up again for RELOOKUP_AFTER
+        now = utcnow()
+        db.session.execute(
+            upsertable_insert(Template)
+            .values(
+                id=template_id,
+                kind="one_time",
+                synced=False,
+                keywords=[],
+                enum_values={},
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_update(index_elements=["id"], set_={"updated_at": now})
+        )
     db.session.commit()
-    return found if found.synced else None
+    return found
 
 
 def _aware(moment):
