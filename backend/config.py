@@ -60,10 +60,10 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
             raise ConfigError("SECRET_KEY is required outside dev mode (it signs session tokens)")
         secret_key = "dev-mode-secret-key-not-for-production"
 
-    state = env.get("WX_MINIPROGRAM_STATE", "formal")
+    state = env.get("WX_MINIPROGRAM_STATE") or "formal"
     if state not in MINIPROGRAM_STATES:
         raise ConfigError(f"WX_MINIPROGRAM_STATE must be one of {', '.join(MINIPROGRAM_STATES)}")
-    token_api = env.get("WX_TOKEN_API", "stable")
+    token_api = env.get("WX_TOKEN_API") or "stable"
     if token_api not in TOKEN_APIS:
         raise ConfigError(f"WX_TOKEN_API must be one of {', '.join(TOKEN_APIS)}")
 

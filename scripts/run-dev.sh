@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 EMULATOR_PORT=${EMULATOR_PORT:-8090}
 PORT=${PORT:-5000}
+# Dev mode only: a known business API key for the README's walk-through.
+export BUSINESS_API_KEYS=${BUSINESS_API_KEYS:-dev-api-key}
 
 $BIN/flask --app wsgi emulator --port "$EMULATOR_PORT" &
 emulator=$!
@@ -18,6 +20,7 @@ cat <<EOT
 
   Dev mode is up (no WX_APPID: the backend talks to the emulator).
     backend   http://127.0.0.1:$PORT      try: curl http://127.0.0.1:$PORT/healthz
+              business API key: $BUSINESS_API_KEYS
     emulator  http://127.0.0.1:$EMULATOR_PORT  control API under /_emulator (see README)
   Next: follow "Walk-through" in README.md. Ctrl-C stops both.
 
