@@ -39,12 +39,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_cli(app)
 
+    from backend.services.dispatch import build_dispatcher
     from backend.wechat import build_client
 
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _serialize_sqlite_writers(db.engine)
         app.extensions["wechat"] = build_client(app.config, db.engine, before_call=_end_db_transaction)
+    app.extensions["dispatcher"] = build_dispatcher(app)
     return app
 
 

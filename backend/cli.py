@@ -6,7 +6,7 @@ import json
 import sys
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from backend.emulator.defaults import DEFAULT_PORT
@@ -91,6 +91,112 @@ def send(openid, user_id, template_id, pairs, page, miniprogram_state, lang, tru
             }
         )
     )
+
+
+@wx.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def run_worker(burst: bool) -> None:
+    """Deliver queued batch messages from Redis (RQ), and sweep for lost work. Run one or more."""
+    import threading
+
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    from backend.jobs import sweep_forever, use_app
+    from backend.services.dispatch import QUEUE_NAME
+
+    app = current_app._get_current_object()
+    if not app.config.get("REDIS_URL"):
+        raise click.UsageError("REDIS_URL is not set; without Redis the web process delivers batches itself.")
+    use_app(app)
+    threading.Thread(target=sweep_forever, args=(app,), daemon=True, name="sweeper").start()
+    connection = Redis.from_url(app.config["REDIS_URL"])
+    # SimpleWorker runs jobs in this process: the app and its connection pools are made once.
+    SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection).work(burst=burst)
+
+
+@wx.command("sweep")
+def run_sweep() -> None:
+    """Once: queue again messages whose job was lost; mark abandoned sends `unknown`."""
+    from backend.services.batches import sweep
+
+    click.echo(json.dumps(sweep()))
+
+
+@wx.command("unknown")
+def list_unknown() -> None:
+    """Messages WeChat may or may not have delivered (a worker died or WeChat did not answer)."""
+    import sqlalchemy as sa
+
+    from backend.extensions import db
+    from backend.models import Message
+
+    for message in db.session.scalars(sa.select(Message).where(Message.status == "unknown").order_by(Message.id)):
+        click.echo(f"{message.public_id}  user {message.user_id}  {message.template_id}  {message.updated_at:%F %T}")
+
+
+@wx.command("send-batch")
+@click.argument("csv_file", type=click.File(encoding="utf-8-sig"))
+@click.option("--template", "template_id", required=True, help="The template id (priTmplId).")
+@click.option("--data", "pairs", multiple=True, metavar="KEY=VALUE", help="A value shared by every recipient.")
+@click.option("--page")
+@click.option("--state", "miniprogram_state", type=click.Choice(["developer", "trial", "formal"]))
+@click.option("--lang", type=click.Choice(["zh_CN", "en_US", "zh_HK", "zh_TW"]))
+@click.option("--truncate", is_flag=True)
+@click.option("--wait/--no-wait", default=True, help="Follow the batch with a progress bar (default).")
+def send_batch(csv_file, template_id, pairs, page, miniprogram_state, lang, truncate, wait) -> None:
+    """Send one template to the recipients of CSV_FILE.
+
+    The CSV has a header; an `openid` or `user_id` column names each recipient, and any other
+    column is that recipient's value for the keyword of the same name (e.g. `thing1`).
+    """
+    import csv
+    import time
+
+    from backend.extensions import db
+    from backend.services.batches import BatchRequest, batch_counts, create_batch
+
+    recipients = []
+    for row in csv.DictReader(csv_file):
+        recipient: dict = {"data": {k: v for k, v in row.items() if k not in ("openid", "user_id") and v != ""}}
+        if row.get("openid"):
+            recipient["openid"] = row["openid"]
+        elif row.get("user_id"):
+            recipient["user_id"] = int(row["user_id"])
+        else:
+            raise click.BadParameter("every row needs an openid or a user_id", param_hint="CSV_FILE")
+        recipients.append(recipient)
+    request = BatchRequest(
+        template_id=template_id,
+        data=_parse_data(pairs),
+        recipients=recipients,
+        page=page,
+        miniprogram_state=miniprogram_state,
+        lang=lang,
+        truncate=truncate,
+    )
+    try:
+        batch = create_batch(request)
+    except ApiError as exc:
+        click.echo(
+            json.dumps(
+                {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}, ensure_ascii=False
+            )
+        )
+        sys.exit(1)
+    click.echo(f"batch {batch.public_id}: {batch.total} recipients")
+    if not wait:
+        return
+    settled = 0
+    with click.progressbar(length=batch.total, label="delivering") as bar:
+        while settled < batch.total:
+            time.sleep(0.5)
+            counts = batch_counts(batch.id)
+            db.session.remove()  # end the read: on SQLite it would hold the lock the workers need
+            now_settled = batch.total - counts.get("queued", 0) - counts.get("sending", 0)
+            bar.update(now_settled - settled)
+            settled = now_settled
+    click.echo(json.dumps({"batch": batch.public_id, "counts": batch_counts(batch.id)}))
 
 
 def register_cli(app: Flask) -> None:

@@ -88,5 +88,10 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
         "SECRET_KEY": secret_key,
         "BUSINESS_API_KEYS": _csv(env.get("BUSINESS_API_KEYS")),
         "ADMIN_PASSWORD": env.get("ADMIN_PASSWORD") or None,
-        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,  # a batch of 10,000 recipients with their own data
+        "WX_SEND_RATE": _float(env, "WX_SEND_RATE", 0.0),  # WeChat sends per second, all workers; 0: no ceiling
+        "WORKER_THREADS": int(_float(env, "WORKER_THREADS", 16)),
+        "SWEEP_INTERVAL": _float(env, "SWEEP_INTERVAL", 30.0),
+        "SENDING_TIMEOUT": _float(env, "SENDING_TIMEOUT", 120.0),
+        "REQUEUE_AFTER": _float(env, "REQUEUE_AFTER", 60.0),
     }

@@ -6,7 +6,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.extensions import db
@@ -91,14 +91,34 @@ class ConsentEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
+class Batch(TimestampMixin, db.Model):
+    """One template sent to many users; its messages are rows of the outbox."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True, default=lambda: new_public_id("bat"))
+    template_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Message(TimestampMixin, db.Model):
-    """The outbox: one row per send request."""
+    """The outbox: one row per send request (single or batch)."""
 
     __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_batch_status", "batch_id", "status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True, default=lambda: new_public_id("msg"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"))
+    # None for a batch recipient that matched no user (outcome user_not_found).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    openid: Mapped[str | None] = mapped_column(String(64))  # the recipient as the caller named it
+    # Delivery attempts that ended in a transient failure (quota, WeChat busy) and were requeued.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     template_id: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     page: Mapped[str | None] = mapped_column(String(512))

@@ -12,6 +12,11 @@ from backend.errors import InvalidRequest
 
 TEMPLATE_ID = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="must be a WeChat template id")
 OPENID = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="must be an openid")
+# Free text that is stored: PostgreSQL text can't hold NUL (a 500 there, accepted by SQLite).
+NO_NUL = validate.Regexp(r"^[^\x00]*$", error="must not contain NUL characters")
+# users.id is a 32-bit INTEGER on PostgreSQL: a larger id can't exist, and looking it up
+# there failed with "integer out of range" (a 500).
+USER_ID = validate.Range(min=1, max=2**31 - 1)
 LANGS = ("zh_CN", "en_US", "zh_HK", "zh_TW")
 MAX_REPORT_TEMPLATES = 5  # WeChat's current limit for one popup (older clients: 3)
 # Statuses wx.requestSubscribeMessage may give; the *With* variants are an accept with a reminder.
@@ -65,7 +70,7 @@ class SubscriptionReportSchema(Schema):
         unknown = RAISE
 
     results = fields.Dict(required=True, keys=fields.String(), values=fields.Raw())
-    scene = fields.String(load_default=None, validate=validate.Length(max=64), allow_none=True)
+    scene = fields.String(load_default=None, validate=[validate.Length(max=64), NO_NUL], allow_none=True)
 
     @pre_load
     def drop_errmsg(self, data: Any, **kwargs: Any) -> Any:
@@ -92,7 +97,8 @@ class SubscriptionReportSchema(Schema):
             except ValidationError:
                 problems[template_id] = "is not a template id"
                 continue
-            if status not in REPORT_STATUSES:
+            # A str check first: a list or object status is unhashable, and `in` raised TypeError (a 500).
+            if not isinstance(status, str) or status not in REPORT_STATUSES:
                 problems[template_id] = "must be accept, reject, ban or filter"
         if problems:
             raise ValidationError({"results": problems})
@@ -111,7 +117,7 @@ class SendOptionsSchema(Schema):
 
     template_id = fields.String(required=True, validate=TEMPLATE_ID)
     data = fields.Raw(required=True)  # checked against the template's keyword rules, 422
-    page = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=512))
+    page = fields.String(load_default=None, allow_none=True, validate=[validate.Length(min=1, max=512), NO_NUL])
     miniprogram_state = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(MINIPROGRAM_STATES))
     lang = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(LANGS))
     truncate = fields.Boolean(load_default=False)
@@ -121,7 +127,7 @@ class SendSchema(SendOptionsSchema):
     """`POST /api/v1/messages`: a recipient by openid or user_id, plus the send options."""
 
     openid = fields.String(validate=OPENID)
-    user_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**63 - 1))
+    user_id = fields.Integer(strict=True, validate=USER_ID)
 
     @validates_schema
     def one_recipient(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -161,3 +167,42 @@ class MessageSchema(Schema):
     created_at = UtcDateTime(format="iso")
     sent_at = UtcDateTime(format="iso")
     updated_at = UtcDateTime(format="iso")
+
+
+class RecipientSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    openid = fields.String(validate=OPENID)
+    user_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**63 - 1))
+    data = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
+
+    @validates_schema
+    def one_recipient(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if ("openid" in data) == ("user_id" in data):
+            raise ValidationError("give exactly one of openid or user_id", "openid")
+
+
+class BatchSendSchema(SendOptionsSchema):
+    """`POST /api/v1/batches`: the send options and up to 10,000 recipients."""
+
+    data = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
+    recipients = fields.List(fields.Nested(RecipientSchema), required=True, validate=validate.Length(min=1, max=10_000))
+
+
+class BatchSchema(Schema):
+    """Dumps `{"batch": Batch, "counts": {...}}` as the API's `<batch>`."""
+
+    id = fields.Function(lambda obj: obj["batch"].public_id)
+    status = fields.Function(lambda obj: obj["batch"].status)
+    template_id = fields.Function(lambda obj: obj["batch"].template_id)
+    total = fields.Function(lambda obj: obj["batch"].total)
+    counts = fields.Function(lambda obj: obj["counts"])
+    created_at = fields.Function(lambda obj: _iso(obj["batch"].created_at))
+    finished_at = fields.Function(lambda obj: _iso(obj["batch"].finished_at))
+
+
+def _iso(moment: Any) -> str | None:
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()

@@ -28,9 +28,9 @@ def wait_until_up(url: str, proc: subprocess.Popen, seconds: float = 30.0) -> No
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=2)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy starting to answer
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up")
 
@@ -41,8 +41,14 @@ class Server:
     def __init__(self, args: list[str], env: dict[str, str], port: int, probe: str) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             wait_until_up(self.url + probe, self.proc)
         except Exception:
@@ -67,16 +73,34 @@ class Server:
 
 def backend_env(database_url: str, emulator_url: str, **extra: str) -> dict[str, str]:
     """Dev-mode settings pointing a backend process at a database and an emulator."""
-    env = {"DATABASE_URL": database_url, "WX_API_BASE": emulator_url, "BUSINESS_API_KEYS": "test-api-key",
-           "WX_APPID": "", "WX_SECRET": "", "REDIS_URL": "", "WX_TOKEN": "", "PYTHONPATH": str(ROOT)}
+    env = {
+        "DATABASE_URL": database_url,
+        "WX_API_BASE": emulator_url,
+        "BUSINESS_API_KEYS": "test-api-key",
+        "WX_APPID": "",
+        "WX_SECRET": "",
+        "REDIS_URL": "",
+        "WX_TOKEN": "",
+        "PYTHONPATH": str(ROOT),
+    }
     env.update(extra)
     return env
 
 
 def gunicorn(env: dict[str, str], workers: int = 2, threads: int = 8) -> Server:
     port = free_port()
-    args = [str(BIN / "gunicorn"), "--workers", str(workers), "--threads", str(threads), "--bind",
-            f"127.0.0.1:{port}", "--graceful-timeout", "5", "wsgi:app"]
+    args = [
+        str(BIN / "gunicorn"),
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--graceful-timeout",
+        "5",
+        "wsgi:app",
+    ]
     return Server(args, env, port, "/healthz")
 
 

@@ -75,7 +75,7 @@ class TestErrorShape:
         assert_error(response, 400, "invalid_request")
 
     def test_huge_body_is_413(self, client):
-        response = client.post("/api/v1/auth/login", data=b"x" * (5 * 1024 * 1024), content_type="application/json")
+        response = client.post("/api/v1/auth/login", data=b"x" * (9 * 1024 * 1024), content_type="application/json")
         assert_error(response, 413, "request_entity_too_large")
 
     def test_unexpected_error_is_500_without_internals(self, app):

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import g, jsonify, request
 
+from backend.api.guards import request_json
 from backend.errors import ApiError
 from backend.services import idempotency
 
@@ -28,7 +29,8 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         key = request.headers.get("Idempotency-Key")
         if key is None:
             return view(*args, **kwargs)
-        fingerprint = idempotency.request_hash(request.method, request.path, request.get_json(silent=True))
+        # request_json, not request.get_json: it refuses (400) the JSON that can't be hashed.
+        fingerprint = idempotency.request_hash(request.method, request.path, request_json())
         claimed = idempotency.begin(f"{_scope()}:{request.endpoint}", key, fingerprint)
         if isinstance(claimed, idempotency.Replay):
             response = jsonify(claimed.body)

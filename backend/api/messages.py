@@ -1,10 +1,11 @@
 """`/api/v1/messages`: business code sends one subscribe message, and reads its record."""
 
 import sqlalchemy as sa
-from flask import Blueprint
+from flask import Blueprint, request
 
 from backend.api.guards import api_key_required, json_body
 from backend.api.idempotency import idempotent
+from backend.api.pagination import paginate
 from backend.errors import NotFound
 from backend.extensions import db
 from backend.models import Message
@@ -32,9 +33,21 @@ def create_message():
     return body, 201
 
 
+@bp.get("/messages")
+@api_key_required
+def list_messages():
+    """Operators' view, e.g. `?status=unknown`: messages WeChat may or may not have delivered."""
+    query = sa.select(Message)
+    if request.args.get("status"):
+        query = query.where(Message.status == request.args["status"])
+    return paginate(query, Message.id, MessageSchema().dump)
+
+
 @bp.get("/messages/<message_id>")
 @api_key_required
 def get_message(message_id: str):
+    if "\x00" in message_id:  # no id holds NUL, and PostgreSQL refuses it in a query (a 500)
+        raise NotFound("No message with that id.")
     message = db.session.scalar(sa.select(Message).where(Message.public_id == message_id))
     if message is None:
         raise NotFound("No message with that id.")

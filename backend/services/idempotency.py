@@ -48,6 +48,8 @@ def begin(scope: str, key: str, fingerprint: str) -> Replay | IdempotencyRecord:
     """Claim the key for this request, or return the stored answer to replay."""
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidRequest(details={"Idempotency-Key": f"must be 1 to {MAX_KEY_LENGTH} characters"})
+    if "\x00" in key:  # PostgreSQL text can't hold NUL: it was a 500 there
+        raise InvalidRequest(details={"Idempotency-Key": "must not contain NUL characters"})
     db.session.execute(sa.delete(IdempotencyRecord).where(IdempotencyRecord.created_at < utcnow() - KEEP_FOR))
     record = IdempotencyRecord(scope=scope, key=key, request_hash=fingerprint)
     db.session.add(record)

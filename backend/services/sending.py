@@ -27,6 +27,7 @@ from backend.services.validation import validate_data
 from backend.wechat import errors as wx
 
 log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5  # deliveries of one batch message that WeChat's quota or -1 may defer
 
 
 @dataclass
@@ -65,12 +66,12 @@ def send_message(request: SendRequest) -> SendResult:
     user = find_user(request.openid, request.user_id)
     template = get_template(request.template_id)
     values = validate_data(template, request.data, truncate=request.truncate)
-    kind = template.kind if template else _reported_kind(user.id, request.template_id)
+    kind = template.kind if template else reported_kind(user.id, request.template_id)
     message, remaining = reserve(user, request, values, kind)
     return SendResult(deliver(message, user), remaining)
 
 
-def _reported_kind(user_id: int, template_id: str) -> str:
+def reported_kind(user_id: int, template_id: str) -> str:
     subscription = _subscription(user_id, template_id)
     return subscription.kind if subscription else "one_time"
 
@@ -81,45 +82,63 @@ def _subscription(user_id: int, template_id: str) -> Subscription | None:
     )
 
 
+def spend_credit(user_id: int, template_id: str, kind: str) -> tuple[bool, int | None]:
+    """Take one credit in the current transaction: (allowed, credits left; None for long-term).
+
+    One conditional UPDATE, so two processes can never take the same credit.
+    """
+    if kind != "one_time":
+        subscription = _subscription(user_id, template_id)
+        return subscription is not None and subscription.status == "accept", None
+    remaining = db.session.execute(
+        sa.update(Subscription)
+        .where(
+            Subscription.user_id == user_id,
+            Subscription.template_id == template_id,
+            Subscription.remaining > 0,
+        )
+        .values(remaining=Subscription.remaining - 1, updated_at=utcnow())
+        .returning(Subscription.remaining)
+    ).scalar()
+    if remaining is not None:
+        audit(user_id, template_id, "send", "spent", credits_delta=-1)
+    return remaining is not None, remaining
+
+
 def reserve(user: User, request: SendRequest, values: dict[str, str], kind: str) -> tuple[Message, int | None]:
     """Spend one credit and write the outbox row, in one short transaction."""
-    if kind == "one_time":
-        remaining = db.session.execute(
-            sa.update(Subscription)
-            .where(
-                Subscription.user_id == user.id,
-                Subscription.template_id == request.template_id,
-                Subscription.remaining > 0,
-            )
-            .values(remaining=Subscription.remaining - 1, updated_at=utcnow())
-            .returning(Subscription.remaining)
-        ).scalar()
-        allowed = remaining is not None
-    else:
-        subscription = _subscription(user.id, request.template_id)
-        allowed = subscription is not None and subscription.status == "accept"
-        remaining = None
+    allowed, remaining = spend_credit(user.id, request.template_id, kind)
     if not allowed:
         db.session.rollback()
         raise errors.ConsentRequired(details={"template_id": request.template_id, "user_id": user.id})
     message = Message(
         user_id=user.id,
+        openid=user.openid,
         template_id=request.template_id,
         data=values,
         page=request.page,
         miniprogram_state=request.miniprogram_state or current_app.config["WX_MINIPROGRAM_STATE"],
         lang=request.lang or "zh_CN",
         status="sending",
+        claimed_at=utcnow(),
     )
     db.session.add(message)
-    if kind == "one_time":
-        audit(user.id, request.template_id, "send", "spent", credits_delta=-1)
     db.session.commit()
     return message, remaining
 
 
-def deliver(message: Message, user: User) -> Message:
-    """Call WeChat for a reserved message (outside any transaction), then settle it."""
+class DeliveryDeferred(errors.ApiError):
+    """A batch message met a passing failure (WeChat's quota or -1): it is queued again."""
+
+    code, status, message = "wechat_unavailable", 503, "WeChat is busy; the message was queued again."
+
+
+def deliver(message: Message, user: User, *, requeue_transient: bool = False) -> Message:
+    """Call WeChat for a reserved message (outside any transaction), then settle it.
+
+    With `requeue_transient` (batch delivery) a quota or busy answer puts the message back
+    in the queue, credit returned, instead of failing it (up to MAX_ATTEMPTS).
+    """
     client = current_app.extensions["wechat"]
     try:
         msgid = client.subscribe.send(
@@ -131,7 +150,7 @@ def deliver(message: Message, user: User) -> Message:
             lang=message.lang,
         )
     except wx.WeChatError as exc:
-        raise _settle_failure(message, user, exc) from None
+        raise _settle_failure(message, user, exc, requeue_transient) from None
     except Exception:
         # A bug or an unexpected failure after the credit was spent: we cannot know whether
         # WeChat got it, so the message is `unknown` and the credit stays spent.
@@ -162,7 +181,7 @@ def _refund(message: Message) -> None:
         )
 
 
-def _settle_failure(message: Message, user: User, exc: wx.WeChatError) -> errors.ApiError:
+def _settle_failure(message: Message, user: User, exc: wx.WeChatError, requeue_transient: bool) -> errors.ApiError:
     """Settle a failed call and return the API error that says what happened."""
     details = {"message_id": message.public_id}
     if exc.errcode is not None:
@@ -181,6 +200,10 @@ def _settle_failure(message: Message, user: User, exc: wx.WeChatError) -> errors
         )
     # Everything else surely did not send the message: the credit comes back.
     _refund(message)
+    transient = isinstance(exc, (wx.QuotaExceeded, wx.SystemBusy, wx.WeChatUnreachable))
+    if requeue_transient and transient and message.attempts + 1 < MAX_ATTEMPTS:
+        _settle(message, "queued", attempts=message.attempts + 1, claimed_at=None, **fields)
+        return DeliveryDeferred(details=details)
     if isinstance(exc, wx.RequestRejected):  # 47003, 40037, 41030, 40003, ...
         _settle(message, "failed", outcome="wechat_rejected", **fields)
         return errors.WeChatRejected(f"WeChat refused the message: {exc.errmsg}", details=details)

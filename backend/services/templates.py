@@ -65,6 +65,12 @@ def sync_templates() -> list[Template]:
     return stored
 
 
+def stored_template(template_id: str) -> Template | None:
+    """The template as stored, if WeChat confirmed it; never calls WeChat."""
+    template = db.session.get(Template, template_id)
+    return template if template is not None and template.synced else None
+
+
 def get_template(template_id: str) -> Template | None:
     """The stored template; an unknown (or long unconfirmed) id is looked up at WeChat once.
 
