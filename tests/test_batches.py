@@ -17,7 +17,7 @@ from backend.extensions import db
 from backend.models import Batch, Message, Subscription, User, utcnow
 from backend.services import batches
 from tests.conftest import POSTGRES_URL, REDIS_URL, app_config, reset_postgres
-from tests.helpers import API_KEY, ONE_TIME, accept, assert_error, log_in
+from tests.helpers import API_KEY, ONE_TIME, assert_error
 from tests.servers import ROOT
 
 T1 = ONE_TIME["priTmplId"]
