@@ -10,6 +10,7 @@ from flask import Flask, has_app_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from backend import metrics
 from backend.config import load_config
 from backend.errors import register_error_handlers
 from backend.extensions import db, migrate
@@ -30,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     configure_logging(app)
     register_error_handlers(app)
+    metrics.init_metrics(app)
 
     from backend.api import register_blueprints
 
@@ -45,7 +47,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _serialize_sqlite_writers(db.engine)
-        app.extensions["wechat"] = build_client(app.config, db.engine, before_call=_end_db_transaction)
+        app.extensions["wechat"] = build_client(
+            app.config,
+            db.engine,
+            before_call=_end_db_transaction,
+            on_call=metrics.record_wechat_call,
+            on_token_refresh=metrics.record_token_refresh,
+        )
     app.extensions["dispatcher"] = build_dispatcher(app)
     return app
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
+from backend import metrics
 from backend.extensions import db
 from backend.models import ConsentEvent, Subscription, User, utcnow
 
@@ -96,4 +98,23 @@ def audit(
         detail=detail,
     )
     db.session.add(event)
+    if credits_delta:
+        db.session.info.setdefault("credit_events", []).append((event, result, abs(credits_delta)))
     return event
+
+
+# Credit metrics count what was committed: an event rolled back with its savepoint (a push
+# replay) or its transaction never reaches the counters.
+CREDIT_CHANGES = {"accept": "granted", "spent": "spent", "refunded": "refunded", "revoked": "revoked"}
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _count_committed_credits(session: Session) -> None:
+    for event, result, amount in session.info.pop("credit_events", []):
+        if sa.inspect(event).persistent:  # attributes are expired now: use what audit() saw
+            metrics.record_credits(CREDIT_CHANGES.get(result, "other"), amount)
+
+
+@sa.event.listens_for(Session, "after_rollback")
+def _forget_rolled_back_credits(session: Session) -> None:
+    session.info.pop("credit_events", None)

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from backend import errors
+from backend import errors, metrics
 from backend.extensions import db
 from backend.models import Message, Subscription, User, utcnow
 from backend.services import consent
@@ -102,6 +102,7 @@ def spend_credit(user_id: int, template_id: str, kind: str) -> tuple[bool, int |
     ).scalar()
     if remaining is not None:
         audit(user_id, template_id, "send", "spent", credits_delta=-1)
+
     return remaining is not None, remaining
 
 
@@ -165,6 +166,7 @@ def _settle(message: Message, status: str, **fields: Any) -> None:
     for name, value in fields.items():
         setattr(message, name, value)
     db.session.commit()
+    metrics.record_send(message.outcome if status == "failed" else status, message.errcode)
 
 
 def _refund(message: Message) -> None:

@@ -6,7 +6,7 @@ from backend.wechat.errors import WeChatAPIError, WeChatError
 __all__ = ["WeChatClient", "WeChatAPIError", "WeChatError", "build_client"]
 
 
-def build_client(config: dict, engine, before_call=None) -> WeChatClient:
+def build_client(config: dict, engine, **hooks) -> WeChatClient:
     """The client for an app's config: tokens in Redis when REDIS_URL is set, else in the database."""
     from backend.wechat.tokens import DatabaseTokenStore, RedisTokenStore
 
@@ -26,5 +26,5 @@ def build_client(config: dict, engine, before_call=None) -> WeChatClient:
         timeout=(config["WX_CONNECT_TIMEOUT"], config["WX_READ_TIMEOUT"]),
         max_attempts=config.get("WX_MAX_ATTEMPTS", 3),
         backoff=config.get("WX_RETRY_BACKOFF", 0.2),
-        before_call=before_call,
+        **hooks,
     )

@@ -61,6 +61,8 @@ class WeChatClient:
         backoff: float = 0.2,
         pool_size: int = 64,
         before_call: Callable[[], None] | None = None,
+        on_call: Callable[[str, float, str], None] | None = None,
+        on_token_refresh: Callable[[str], None] | None = None,
     ) -> None:
         self.appid = appid
         self._secret = secret
@@ -70,6 +72,8 @@ class WeChatClient:
         self.backoff = backoff
         self.token_api = token_api
         self.before_call = before_call
+        self.on_call = on_call
+        self.on_token_refresh = on_token_refresh
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("https://", adapter)
@@ -102,6 +106,8 @@ class WeChatClient:
             params = {"grant_type": "client_credential", "appid": self.appid, "secret": self._secret}
             reply = self._request("token", "GET", "/cgi-bin/token", params=params)
         log.info("access token refreshed", extra={"api": self.token_api, "expires_in": reply.get("expires_in")})
+        if self.on_token_refresh is not None:
+            self.on_token_refresh(self.token_api)
         return reply["access_token"], int(reply["expires_in"])
 
     # -- the call path -------------------------------------------------------------
@@ -195,5 +201,10 @@ class WeChatClient:
         time.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
 
     def _log(self, api: str, started: float, attempt: int, **fields: Any) -> None:
-        latency_ms = round((time.monotonic() - started) * 1000, 1)
-        log.info("wechat call", extra={"api": api, "attempt": attempt, "latency_ms": latency_ms, **fields})
+        seconds = time.monotonic() - started
+        log.info(
+            "wechat call", extra={"api": api, "attempt": attempt, "latency_ms": round(seconds * 1000, 1), **fields}
+        )
+        if self.on_call is not None:
+            result = fields.get("errcode", fields.get("error", f"http_{fields.get('status')}"))
+            self.on_call(api, seconds, str(result))
