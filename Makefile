@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run emulator test lint bench migrate clean
+.PHONY: install run emulator test lint bench migrate clean miniprogram-test
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,11 +27,16 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check backend tests bench
 
-test: install lint  ## ruff, then pytest (SQLite always; PostgreSQL / Redis when TEST_DATABASE_URL / TEST_REDIS_URL are set)
+test: install lint  ## ruff, pytest (SQLite always; PostgreSQL / Redis when TEST_DATABASE_URL / TEST_REDIS_URL are set), the mini program's tests
 	$(BIN)/pytest -q
+	$(MAKE) miniprogram-test
 
-bench: install  ## benchmarks that print figures (see docs/benchmarks.md)
+miniprogram-test: install  ## the sample mini program: tsc --checkJs and jest, end-to-end included (needs node, npm)
+	cd miniprogram && npm ci --no-audit --no-fund && npm test
+
+bench: install  ## benchmarks that print figures (see docs/benchmarks.md); send_throughput empties the PostgreSQL database `bench`
 	$(BIN)/python bench/client_throughput.py
+	$(BIN)/python bench/send_throughput.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache miniprogram/node_modules

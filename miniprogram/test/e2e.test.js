@@ -1,0 +1,162 @@
+/**
+ * End to end, with no WeChat DevTools: the mini program runs in jest with wx.request
+ * bridged to real HTTP, against the backend under gunicorn and the repository's WeChat
+ * emulator, both started here. The wx stand-ins play the phone: wx.login gets a code from
+ * the emulator, and the subscribe popup is a user who accepts (the emulator counts it, as
+ * WeChat would).
+ *
+ * launch → login → phone → tap subscribe → the ledger shows the credit → a business send
+ * through /api/v1/messages succeeds → a revoked session is renewed silently.
+ */
+
+const crypto = require('crypto')
+const { createWx } = require('./helpers/wx')
+const { boot, waitFor, tap } = require('./helpers/harness')
+const { startEmulator, startBackend, httpJson } = require('./helpers/servers')
+
+jest.setTimeout(120000)
+
+const OPENID = 'oE2eUser00000000000000000001'
+// Made up per run: a key for this backend process only, never written into the project.
+const API_KEY = `e2e-${crypto.randomBytes(12).toString('hex')}`
+
+const TEMPLATES = [
+  {
+    priTmplId: 'tmpl-order-shipped',
+    title: 'Order shipped',
+    type: 2,
+    keywords: [{ key: 'thing1', name: 'Item' }, { key: 'time2', name: 'Shipped at' }],
+  },
+  {
+    priTmplId: 'tmpl-washer',
+    title: 'Washer fault',
+    type: 2,
+    keywords: [{ key: 'time1', name: 'At' }, { key: 'enum_string2', name: 'Where' }],
+    enums: { enum_string2: ['Laundry room', 'Balcony'] },
+  },
+  {
+    priTmplId: 'tmpl-bus-arrival',
+    title: 'Bus arrival',
+    type: 3,
+    keywords: [{ key: 'thing1', name: 'Line' }, { key: 'phrase2', name: 'Status' }],
+  },
+]
+
+let emulator = null
+let backend = null
+
+async function control(method, path, body) {
+  const res = await httpJson(method, `${emulator.url}/_emulator${path}`, {
+    data: body,
+    header: { 'Content-Type': 'application/json' },
+  })
+  if (res.statusCode >= 400) throw new Error(`emulator ${path}: ${res.statusCode} ${JSON.stringify(res.data)}`)
+  return res.data
+}
+
+async function api(method, path, { token, key, data, header = {} } = {}) {
+  const headers = { 'Content-Type': 'application/json', ...header }
+  if (token) headers.Authorization = `Bearer ${token}`
+  if (key) headers['X-Api-Key'] = key
+  return httpJson(method, backend.url + path, { data, header: headers })
+}
+
+beforeAll(async () => {
+  emulator = await startEmulator()
+  backend = await startBackend(emulator.url, API_KEY)
+  for (const template of TEMPLATES) await control('POST', '/templates', template)
+})
+
+afterAll(async () => {
+  if (backend) await backend.stop()
+  if (emulator) await emulator.stop()
+})
+
+test('launch → login → phone → subscribe → credit in the ledger → a business send → silent re-login', async () => {
+  const popups = []
+  const wx = createWx({
+    // wx.request → Node's http, to the live backend.
+    transport: (req) => httpJson(req.method, req.url, { data: req.data, header: req.header, timeout: 15000 }),
+    // wx.login: the phone asks WeChat (the emulator) for a code for this user.
+    loginCode: () => control('POST', '/login_codes', { openid: OPENID }).then((issued) => issued.code),
+    // The popup: the user accepts every template; WeChat (the emulator) counts it.
+    popup: async (tmplIds) => {
+      popups.push(tmplIds)
+      const results = Object.fromEntries(tmplIds.map((id) => [id, 'accept']))
+      await control('POST', '/popup', { openid: OPENID, results })
+      return { errMsg: 'requestSubscribeMessage:ok', ...results }
+    },
+  })
+  const mp = boot(wx)
+  const config = mp.module('config')
+  config.backendUrls.develop = backend.url
+
+  // Launch: a silent log-in, then the page with no credits yet.
+  const page = mp.render('pages/index/index')
+  await page.instance.loading
+  await waitFor(() => page.instance.data.loaded || page.instance.data.notice.text, 20000)
+  expect(page.instance.data.notice.text).toBe('')
+  const token = () => JSON.parse(wx.storage.get('wxsub.session')).token
+  const firstToken = token()
+  const credits = () => page.querySelector('#credits').instance.data.rows.map((row) => row.countText)
+  expect(credits()).toEqual(['None left', 'None left', 'Off'])
+
+  // The phone button: WeChat gives the event a code; the backend exchanges it.
+  const { code: phoneCode } = await control('POST', '/phone_codes', { openid: OPENID, phone_number: '13800001234' })
+  await tap(page.querySelector('#phone').querySelector('.phone__button'), wx, 'getphonenumber', {
+    detail: { errMsg: 'getPhoneNumber:ok', code: phoneCode },
+  })
+  await waitFor(() => page.instance.data.hasPhone, 10000)
+  expect((await api('GET', '/api/v1/me', { token: token() })).data).toMatchObject({ has_phone: true })
+
+  // Tap subscribe: the one-time templates short of credits, in one popup.
+  const button = () => page.querySelector('#subscribe')
+  await tap(button().querySelector('.subscribe__button'), wx)
+  await waitFor(() => /^Subscribed/.test(page.instance.data.notice.text), 10000)
+  expect(popups).toEqual([['tmpl-order-shipped', 'tmpl-washer']])
+  expect(page.instance.data.notice.text).toBe('Subscribed: “Order shipped”, “Washer fault”.')
+  expect(credits()).toEqual(['1 left', '1 left', 'Off'])
+
+  // The backend's ledger has the credits.
+  const ledger = await api('GET', '/api/v1/subscriptions', { token: token() })
+  expect(ledger.statusCode).toBe(200)
+  const byId = Object.fromEntries(ledger.data.subscriptions.map((sub) => [sub.template_id, sub]))
+  expect(byId['tmpl-order-shipped']).toMatchObject({ kind: 'one_time', status: 'accept', remaining: 1 })
+  expect(byId['tmpl-washer']).toMatchObject({ kind: 'one_time', status: 'accept', remaining: 1 })
+
+  // Business code sends one message: it spends the credit.
+  const sent = await api('POST', '/api/v1/messages', {
+    key: API_KEY,
+    header: { 'Idempotency-Key': `e2e-${Date.now()}` },
+    data: {
+      openid: OPENID,
+      template_id: 'tmpl-order-shipped',
+      data: { thing1: 'Blue kettle', time2: '2026-11-27 15:01' },
+      page: 'pages/index/index',
+    },
+  })
+  expect(sent.statusCode).toBe(201)
+  expect(sent.data).toMatchObject({ status: 'sent', template_id: 'tmpl-order-shipped', remaining: 0 })
+  const delivered = await control('GET', '/sent')
+  expect(JSON.stringify(delivered)).toContain('Blue kettle')
+
+  // The next tap offers the other kind alone: one-time and long-term never share a popup.
+  expect(button().instance.data.plan).toMatchObject({ kind: 'long_term', ids: ['tmpl-bus-arrival'] })
+  await tap(button().querySelector('.subscribe__button'), wx)
+  await waitFor(() => popups.length === 2 && credits()[2] === 'On', 10000)
+  expect(popups[1]).toEqual(['tmpl-bus-arrival'])
+  await waitFor(() => page.instance.data.notice.text === 'Subscribed: “Bus arrival”.')
+  await tap(page.querySelector('#notice').querySelector('.notice__close'), wx)
+  await waitFor(() => page.instance.data.notice.text === '')
+
+  // The session is revoked (a log-out elsewhere): the next call meets 401, logs in again
+  // silently with a fresh wx.login code, and is retried.
+  expect((await api('POST', '/api/v1/auth/logout', { token: firstToken })).statusCode).toBe(204)
+  expect((await api('GET', '/api/v1/me', { token: firstToken })).statusCode).toBe(401)
+  await page.instance.refresh()
+  expect(page.instance.data.notice.text).toBe('')
+  expect(token()).not.toBe(firstToken)
+  expect(wx.login).toHaveBeenCalledTimes(2)
+  // The send spent the order's credit; the page shows the ledger as it is now.
+  expect(credits()).toEqual(['None left', '1 left', 'On'])
+})

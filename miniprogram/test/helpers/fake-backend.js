@@ -1,0 +1,138 @@
+/**
+ * An in-memory backend that keeps to shared/API.md closely enough for the unit tests:
+ * log-in, phone, /me, subscriptions with credits and Idempotency-Key replays. It answers
+ * wx.request through the fake wx's transport. `backend.script(route, answer)` queues a
+ * one-off answer for a route (an HTTP answer, or {errMsg} for a network failure), and
+ * `backend.calls` records every request.
+ */
+
+const LONG_TERM = new Set(['tmpl-bus-arrival'])
+
+function apiError(statusCode, code, message = code, details = {}) {
+  return { statusCode, data: { error: { code, message, details } } }
+}
+
+function createFakeBackend() {
+  const users = new Map() // id → {id, has_phone, phone_number}
+  const tokens = new Map() // token → user id
+  const subs = new Map() // `${userId} ${templateId}` → subscription
+  const replays = new Map() // `${userId} ${key}` → {hash, answer}
+  const scripted = new Map() // route → [answer, ...]
+  const calls = []
+  let nextToken = 1
+
+  function user(req) {
+    const token = (req.header.Authorization || '').replace(/^Bearer /, '')
+    return tokens.has(token) ? users.get(tokens.get(token)) : null
+  }
+
+  function subscriptionsOf(userId) {
+    return [...subs.entries()].filter(([key]) => key.startsWith(`${userId} `)).map(([, sub]) => ({ ...sub }))
+  }
+
+  const routes = {
+    'POST /api/v1/auth/login': (req) => {
+      const code = req.data && req.data.code
+      if (!code) return apiError(400, 'invalid_request', 'code is required', { code: 'required' })
+      if (!users.has(1)) users.set(1, { id: 1, has_phone: false, phone_number: null })
+      const token = `token-${nextToken++}`
+      tokens.set(token, 1)
+      return { statusCode: 200, data: { token, token_type: 'Bearer', expires_in: 604800, user: { id: 1, has_phone: users.get(1).has_phone } } }
+    },
+    'POST /api/v1/auth/phone': (req, me) => {
+      me.has_phone = true
+      me.phone_number = '13800001234'
+      return { statusCode: 200, data: { phone_number: '13800001234', pure_phone_number: '13800001234', country_code: '86' } }
+    },
+    'GET /api/v1/me': (req, me) => ({ statusCode: 200, data: { id: me.id, has_phone: me.has_phone, phone_number: me.phone_number } }),
+    'GET /api/v1/subscriptions': (req, me) => ({ statusCode: 200, data: { subscriptions: subscriptionsOf(me.id) } }),
+    'POST /api/v1/subscriptions': (req, me) => {
+      const results = { ...((req.data && req.data.results) || {}) }
+      const errMsg = results.errMsg
+      delete results.errMsg
+      if (errMsg !== undefined && !/:ok$/.test(errMsg)) return apiError(400, 'invalid_request', 'popup failed')
+      const ids = Object.keys(results)
+      if (!ids.length || ids.length > 5) return apiError(400, 'invalid_request', 'results', { results: 'bad size' })
+      if (ids.some((id) => !['accept', 'reject', 'ban', 'filter'].includes(results[id]))) {
+        return apiError(400, 'invalid_request', 'bad status', { results: 'must be accept, reject, ban or filter' })
+      }
+      const answer = ids.map((id) => {
+        const key = `${me.id} ${id}`
+        const kind = LONG_TERM.has(id) ? 'long_term' : 'one_time'
+        const sub = subs.get(key) || { template_id: id, kind, status: 'reject', remaining: kind === 'one_time' ? 0 : null }
+        sub.status = results[id]
+        sub.reported = results[id]
+        if (kind === 'one_time' && results[id] === 'accept') sub.remaining += 1
+        sub.updated_at = new Date().toISOString()
+        subs.set(key, sub)
+        return { ...sub }
+      })
+      return { statusCode: 200, data: { subscriptions: answer } }
+    },
+  }
+
+  const losing = new Set() // routes whose next answer is lost on the way back
+
+  function handle(req) {
+    const path = req.url.replace(/^https?:\/\/[^/]+/, '')
+    const route = `${req.method} ${path}`
+    calls.push({ route, data: req.data, header: req.header })
+    if (losing.delete(route)) {
+      // Done here, but the phone never hears back.
+      return answerFor(route, req).then(() => Promise.reject({ errMsg: 'request:fail timeout' }))
+    }
+    return answerFor(route, req)
+  }
+
+  function answerFor(route, req) {
+    const queue = scripted.get(route)
+    if (queue && queue.length) {
+      const answer = queue.shift()
+      if (answer.errMsg) return Promise.reject(answer)
+      if (typeof answer === 'function') return Promise.resolve(answer(req))
+      return Promise.resolve(answer)
+    }
+    const handler = routes[route]
+    if (!handler) return Promise.resolve(apiError(404, 'not_found'))
+    if (route === 'POST /api/v1/auth/login') return Promise.resolve(handler(req))
+    const me = user(req)
+    if (!me) return Promise.resolve(apiError(401, 'unauthorized', 'Authentication is required.'))
+    const key = req.header['Idempotency-Key']
+    if (key) {
+      const hash = JSON.stringify(req.data)
+      const seen = replays.get(`${me.id} ${key}`)
+      if (seen) return Promise.resolve(seen.hash === hash ? seen.answer : apiError(422, 'idempotency_conflict'))
+      const answer = handler(req, me)
+      replays.set(`${me.id} ${key}`, { hash, answer })
+      return Promise.resolve(answer)
+    }
+    return Promise.resolve(handler(req, me))
+  }
+
+  return {
+    transport: handle,
+    calls,
+    subs,
+    users,
+    /** Queue one answer for `METHOD /path`: an HTTP answer, a function of the request, or {errMsg}. */
+    script(route, ...answers) {
+      scripted.set(route, (scripted.get(route) || []).concat(answers))
+    },
+    /** The next request on `METHOD /path` is handled, but its answer is lost (a time-out). */
+    loseNextAnswer(route) {
+      losing.add(route)
+    },
+    /** Every token stops working, as after a logout elsewhere or an expiry. */
+    revokeTokens() {
+      tokens.clear()
+    },
+    /** Credits as the backend would hold them after earlier popups. */
+    setSubscription(templateId, fields) {
+      const kind = LONG_TERM.has(templateId) ? 'long_term' : 'one_time'
+      subs.set(`1 ${templateId}`, { template_id: templateId, kind, status: 'accept', remaining: kind === 'one_time' ? 0 : null, ...fields })
+    },
+    routes: (prefix) => calls.filter((call) => call.route.startsWith(prefix)),
+  }
+}
+
+module.exports = { createFakeBackend, apiError }

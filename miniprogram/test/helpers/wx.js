@@ -1,0 +1,124 @@
+/**
+ * A stand-in for the `wx` global, mocking WeChat at its boundary only: storage, wx.login,
+ * wx.request, wx.requestSubscribeMessage, wx.getSetting, wx.openSetting and the few
+ * system-info calls. Callbacks run asynchronously, as on a phone. Every API is a jest.fn,
+ * so a test can script one (`wx.login.mockImplementation(...)`) or read its calls.
+ */
+
+/** Calls back on a later tick, as WeChat does. */
+function later(fn, ...args) {
+  setTimeout(() => fn && fn(...args), 0)
+}
+
+/**
+ * @param {object} [options]
+ * @param {(req: {url: string, method: string, data: any, header: Record<string, string>}) => Promise<{statusCode: number, data?: any, header?: object}> | {statusCode: number, data?: any}} [options.transport]
+ *   answers wx.request; throw/reject with {errMsg} to play a network failure
+ * @param {() => Promise<string>} [options.loginCode] gives wx.login's code (default: wx-code-N)
+ * @param {(tmplIds: string[]) => Promise<Record<string, string>>} [options.popup] plays the
+ *   user in the subscribe popup and gives its success object (default: answers wx.popupAnswer)
+ * @param {string} [options.language]
+ * @param {string} [options.sdkVersion]
+ */
+function createWx(options = {}) {
+  const storage = new Map()
+  let loginCount = 0
+  const setting = { mainSwitch: true, itemSettings: {} }
+
+  const wx = {
+    storage,
+    /** What wx.getSetting will say; tests change it. */
+    subscriptionsSetting: setting,
+    /** The default popup answers with this, per template id. */
+    popupAnswer: 'accept',
+    /**
+     * True while a tap is being handled (test/helpers/harness.js `tap`). WeChat shows the
+     * subscribe popup and the settings page only in answer to a tap (base library 2.8.2+).
+     */
+    gesture: false,
+    /** Play that rule; tests of lib/ modules alone turn it off. */
+    enforceGesture: true,
+
+    getStorageSync: jest.fn((key) => (storage.has(key) ? JSON.parse(storage.get(key)) : '')),
+    setStorageSync: jest.fn((key, value) => {
+      // Real storage keeps a copy, not the object itself.
+      storage.set(key, JSON.stringify(value))
+    }),
+    removeStorageSync: jest.fn((key) => {
+      storage.delete(key)
+    }),
+
+    getAccountInfoSync: jest.fn(() => ({ miniProgram: { appId: 'wx0000000000000000', envVersion: 'develop' } })),
+    getAppBaseInfo: jest.fn(() => ({ language: options.language || 'en', SDKVersion: options.sdkVersion || '3.4.0' })),
+    getSystemInfoSync: jest.fn(() => ({ language: options.language || 'en', SDKVersion: options.sdkVersion || '3.4.0' })),
+    setNavigationBarTitle: jest.fn(),
+    stopPullDownRefresh: jest.fn(),
+
+    login: jest.fn(({ success, fail }) => {
+      loginCount += 1
+      const code = options.loginCode ? options.loginCode() : Promise.resolve(`wx-code-${loginCount}`)
+      code.then(
+        (value) => later(success, { errMsg: 'login:ok', code: value }),
+        (error) => later(fail, { errMsg: `login:fail ${error && error.message}` }),
+      )
+    }),
+
+    request: jest.fn((req) => {
+      const transport = options.transport
+      Promise.resolve()
+        .then(() => {
+          if (!transport) throw { errMsg: 'request:fail no transport' }
+          return transport({ url: req.url, method: req.method || 'GET', data: req.data, header: req.header || {} })
+        })
+        .then(
+          (res) => later(req.success, { errMsg: 'request:ok', header: {}, ...res }),
+          (err) => later(req.fail, { errMsg: (err && err.errMsg) || 'request:fail' }),
+        )
+    }),
+
+    requestSubscribeMessage: jest.fn(({ tmplIds, success, fail }) => {
+      if (wx.enforceGesture && !wx.gesture) {
+        later(fail, { errMsg: 'requestSubscribeMessage:fail can only be invoked by user TAP gesture.' })
+        return
+      }
+      const answer = options.popup
+        ? options.popup(tmplIds)
+        : Promise.resolve(
+            tmplIds.reduce((result, id) => ({ ...result, [id]: wx.popupAnswer }), {
+              errMsg: 'requestSubscribeMessage:ok',
+            }),
+          )
+      answer.then(
+        (result) => later(success, result),
+        (error) => later(fail, { errMsg: `requestSubscribeMessage:fail ${error && error.message}` }),
+      )
+    }),
+
+    getSetting: jest.fn(({ success }) => {
+      later(success, {
+        errMsg: 'getSetting:ok',
+        authSetting: {},
+        subscriptionsSetting: JSON.parse(JSON.stringify(wx.subscriptionsSetting)),
+      })
+    }),
+
+    openSetting: jest.fn(({ success, fail, complete }) => {
+      if (wx.enforceGesture && !wx.gesture) {
+        const res = { errMsg: 'openSetting:fail can only be invoked by user TAP gesture.' }
+        later(() => {
+          if (fail) fail(res)
+          if (complete) complete(res)
+        })
+        return
+      }
+      later(() => {
+        const res = { errMsg: 'openSetting:ok', authSetting: {} }
+        if (success) success(res)
+        if (complete) complete(res)
+      })
+    }),
+  }
+  return wx
+}
+
+module.exports = { createWx, later }
