@@ -174,7 +174,7 @@ class RecipientSchema(Schema):
         unknown = RAISE
 
     openid = fields.String(validate=OPENID)
-    user_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**63 - 1))
+    user_id = fields.Integer(strict=True, validate=USER_ID)
     data = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
 
     @validates_schema

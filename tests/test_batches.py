@@ -280,3 +280,20 @@ def test_killed_worker_loses_nothing_and_sends_nothing_twice(rq_app, emulator):
     with rq_app.app_context():
         statuses = db.session.scalars(sa.select(Message.status)).all()
         assert "queued" not in statuses and "sending" not in statuses  # none lost
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/v1/batches/bat%00x", 404),
+        ("/api/v1/batches/bat_x/messages?cursor=" + "OTk5OTk5OTk5OTk5OTk5OTk5OQ==", 404),
+        ("/api/v1/messages?status=%00", 400),
+        ("/api/v1/messages?cursor=OTk5OTk5OTk5OTk5OTk5OTk5OQ==", 400),
+    ],
+)
+def test_crafted_ids_and_cursors_are_4xx(client, path, status):
+    assert client.get(path, headers=API_KEY).status_code == status
+
+
+def test_recipient_user_id_beyond_the_column_is_400(client, templates):
+    assert_error(create(client, [{"user_id": 2**31, "data": {"thing1": "x"}}]), 400, "invalid_request")

@@ -13,15 +13,19 @@ from backend.errors import InvalidRequest
 from backend.extensions import db
 
 PAGE_SIZE = 100
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 
 
 def _decode(cursor: str | None) -> int:
     if not cursor:
         return 0
     try:
-        return int(base64.urlsafe_b64decode(cursor.encode()).decode())
+        last_id = int(base64.urlsafe_b64decode(cursor.encode()).decode())
     except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest(details={"cursor": "is not a cursor this API gave"}) from None
+        last_id = -1
+    if not 0 <= last_id <= MAX_ID:  # a crafted number would overflow the id column: a 500
+        raise InvalidRequest(details={"cursor": "is not a cursor this API gave"})
+    return last_id
 
 
 def paginate(query: sa.Select, id_column, render: Callable[[Any], dict]) -> dict:

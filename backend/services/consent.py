@@ -61,8 +61,10 @@ def apply_choice(
 def record_report(user: User, results: dict[str, str], scene: str | None = None) -> list[Subscription]:
     """One `wx.requestSubscribeMessage` result, reported by the mini program, in one transaction."""
     mint = not push_is_authority()
+    # Unknown templates are looked up at WeChat first: no transaction stays open across that.
+    kinds = {template_id: template_kind(template_id) for template_id in results}
     subscriptions = [
-        apply_choice(user, template_id, choice, source="client", scene=scene, mint=mint)
+        apply_choice(user, template_id, choice, source="client", scene=scene, mint=mint, kind=kinds[template_id])
         for template_id, choice in results.items()
     ]
     db.session.commit()

@@ -46,6 +46,7 @@ def validate_data(template: Template | None, data: Any, *, truncate: bool = Fals
         if key in errors:
             continue
         kind = keyword_type(key)
+        value = value.strip()  # the rules count what is left without surrounding spaces; so does WeChat's card
         if truncate:
             value = truncate_value(kind, value)
         reason = check_value(kind, value, enums.get(key))

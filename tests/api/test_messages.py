@@ -267,3 +267,10 @@ def test_ledger_audit_records_spend_and_refund(client, app, emulator, user, temp
         events = db.session.scalars(sa.select(ConsentEvent).where(ConsentEvent.source == "send")).all()
         assert [(e.result, e.credits_delta) for e in events] == [("spent", -1), ("refunded", 1)]
         assert db.session.scalar(sa.select(Message.status)) == "failed"
+
+
+def test_surrounding_spaces_are_not_sent(client, emulator, user, templates):
+    accept(client, emulator, user)
+    padded = {"thing1": "  " + "x" * 20 + "  ", "time2": " 15:01 "}
+    assert send(client, body(user, data=padded)).status_code == 201
+    assert emulator.control("GET", "/sent")[0]["data"]["thing1"]["value"] == "x" * 20

@@ -1,0 +1,111 @@
+"""`/admin`: the operator's dashboard, and its figures as JSON under `/admin/api/`.
+
+Guarded by ADMIN_PASSWORD with HTTP Basic auth (any user name), so a browser asks for it
+and a script sends it with `curl -u admin:$ADMIN_PASSWORD`. Without ADMIN_PASSWORD the
+dashboard does not exist: every path under /admin answers 404.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from flask import Blueprint, Response, current_app, g, render_template, request
+
+from backend.errors import InvalidRequest, NotFound, error_response
+from backend.services import stats
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+AUTHENTICATE = 'Basic realm="wx-subscribe admin"'
+DEFAULT_DAYS = 14
+WINDOW_CHOICES = (1, 7, 14, 30, 90)
+
+
+@bp.before_request
+def require_admin_password() -> Response | None:
+    expected = current_app.config.get("ADMIN_PASSWORD")
+    if not expected:
+        raise NotFound()
+    credentials = request.authorization
+    given = credentials.password if credentials is not None and credentials.type == "basic" else None
+    # compare_digest: the time taken must not tell how much of a guess was right.
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        response = error_response("unauthorized", "Log in with the admin password (HTTP Basic, any user name).", 401)
+        response.headers["WWW-Authenticate"] = AUTHENTICATE
+        return response
+    return None
+
+
+@bp.after_request
+def protect_response(response: Response) -> Response:
+    # Figures about users and failures: never kept by a browser or a proxy.
+    response.headers["Cache-Control"] = "no-store"
+    nonce = g.get("csp_nonce")
+    if nonce:
+        # Only our own files and the page's one inline script (by nonce) may run.
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        )
+    return response
+
+
+def window_days() -> int:
+    """The `days` query parameter: how many UTC days the time series cover."""
+    raw = request.args.get("days", str(DEFAULT_DAYS))
+    try:
+        days = int(raw)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= stats.MAX_DAYS:
+        raise InvalidRequest(details={"days": f"must be a whole number of days from 1 to {stats.MAX_DAYS}"})
+    return days
+
+
+@bp.get("", strict_slashes=False)
+def get_dashboard():
+    days = window_days()
+    g.csp_nonce = secrets.token_urlsafe(16)
+    return render_template(
+        "admin/dashboard.html",
+        data=stats.dashboard(days),
+        window_choices=WINDOW_CHOICES,
+        csp_nonce=g.csp_nonce,
+    )
+
+
+@bp.get("/api/dashboard")
+def get_dashboard_data():
+    """Every figure of the page at once."""
+    return stats.dashboard(window_days())
+
+
+@bp.get("/api/consent")
+def get_consent():
+    return stats.consent_by_template(stats.Window.last(window_days()))
+
+
+@bp.get("/api/credits")
+def get_credits():
+    return stats.credits_outstanding()
+
+
+@bp.get("/api/sends")
+def get_sends():
+    return stats.sends(stats.Window.last(window_days()))
+
+
+@bp.get("/api/failures")
+def get_failures():
+    return {"failures": stats.recent_failures()}
+
+
+@bp.get("/api/unknown")
+def get_unknown():
+    return stats.unknown_messages()
+
+
+@bp.get("/api/latency")
+def get_latency():
+    return {"latency": stats.wechat_latency()}

@@ -1,0 +1,350 @@
+"""The operator's figures behind `/admin`: consent, credits, sends, failures and WeChat latency.
+
+Read-only queries over the ledger and the outbox, plus the latency histogram from the
+Prometheus registry. Days are UTC calendar days, bucketed in SQL the same way on SQLite
+and PostgreSQL, and every series covers every day of the window (zero where nothing
+happened), so the charts' x axes line up.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
+
+from backend import metrics
+from backend.extensions import db
+from backend.models import ConsentEvent, Message, Subscription, Template, utcnow
+from backend.services.batches import outcome as message_outcome
+from backend.services.consent import push_is_authority
+
+MAX_DAYS = 90
+RECENT_FAILURES = 20
+UNKNOWN_LISTED = 50
+LATENCY_METRIC = "wxsub_wechat_call_seconds"
+
+# What an operator should read into a failed or unknown message's outcome.
+OUTCOME_REASONS = {
+    "consent_required": "No send credit left for this user and template; WeChat was not called.",
+    "consent_revoked": "WeChat answered 43101: the user refuses this template; their credits were set to 0.",
+    "wechat_rejected": "WeChat refused the request itself (see errcode); the credit was returned.",
+    "wechat_unavailable": "WeChat kept failing after bounded retries; the credit was returned.",
+    "rate_limited": "WeChat's send quota was reached (45009 / 45011); the credit was returned.",
+    "user_not_found": "No user with that openid or user_id; nothing was sent.",
+    "unknown": "WeChat did not answer after the request went out: it may have been delivered. The credit stays spent.",
+}
+
+
+@dataclass(frozen=True)
+class Window:
+    """The last `days` UTC calendar days, today included."""
+
+    days: int
+    today: date
+
+    @classmethod
+    def last(cls, days: int, now: datetime | None = None) -> Window:
+        return cls(days, (now or utcnow()).astimezone(UTC).date())
+
+    @property
+    def labels(self) -> list[str]:
+        return [(self.start + timedelta(days=offset)).isoformat() for offset in range(self.days)]
+
+    @property
+    def start(self) -> date:
+        return self.today - timedelta(days=self.days - 1)
+
+    @property
+    def since(self) -> datetime:
+        return datetime.combine(self.start, time.min, tzinfo=UTC)
+
+    def series(self, counts: dict[str, int]) -> list[int]:
+        """Counts keyed by ISO day, as one value per day of the window."""
+        return [counts.get(label, 0) for label in self.labels]
+
+
+def utc_day(column: sa.ColumnElement) -> sa.ColumnElement:
+    """The UTC calendar day of a timestamp column, in SQL.
+
+    PostgreSQL's date() of a timestamptz uses the session's TimeZone, which need not be
+    UTC, so the value is moved to UTC first. SQLite stores the UTC wall time as text and
+    its date() takes the day from that.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        return sa.func.date(sa.func.timezone("UTC", column))
+    return sa.func.date(column)
+
+
+def _iso_day(value: date | str) -> str:
+    """SQLite answers date() with text, PostgreSQL with a date."""
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def acceptance_rate(accepted: int, rejected: int) -> float | None:
+    """Accepted share of the popups answered; None when none were."""
+    answered = accepted + rejected
+    return accepted / answered if answered else None
+
+
+# -- consent and credits ------------------------------------------------------------------
+
+
+def consent_source() -> str:
+    """Which audit rows count as the user's choices.
+
+    With message push configured, one popup is recorded twice: the mini program's report
+    (`client`) and WeChat's own `subscribe_msg_popup_event` (`push`). WeChat's is the
+    authority then; without push, the reports are all there is.
+    """
+    return "push" if push_is_authority() else "client"
+
+
+def consent_by_template(window: Window, credits: dict[str, int] | None = None) -> dict[str, Any]:
+    """Per template: accepted and rejected popups per day, their totals and acceptance rate,
+    and the credits outstanding (`credits`, when the caller has them already)."""
+    source = consent_source()
+    day = utc_day(ConsentEvent.created_at)
+    rows = db.session.execute(
+        sa.select(ConsentEvent.template_id, ConsentEvent.result, day, sa.func.count())
+        .where(
+            ConsentEvent.source == source,
+            ConsentEvent.result.in_(("accept", "reject")),
+            ConsentEvent.template_id.is_not(None),
+            ConsentEvent.created_at >= window.since,
+        )
+        .group_by(ConsentEvent.template_id, ConsentEvent.result, day)
+    ).all()
+    daily: dict[str, dict[str, dict[str, int]]] = {}
+    for template_id, result, bucket, count in rows:
+        per_result = daily.setdefault(template_id, {"accept": {}, "reject": {}})
+        per_result[result][_iso_day(bucket)] = count
+
+    if credits is None:
+        credits = credits_outstanding()["by_template"]
+    known = known_templates()
+    templates = []
+    for template_id in set(daily) | set(credits):
+        answers = daily.get(template_id, {"accept": {}, "reject": {}})
+        accepted, rejected = sum(answers["accept"].values()), sum(answers["reject"].values())
+        title, kind = known.get(template_id, (None, None))
+        templates.append(
+            {
+                "template_id": template_id,
+                "title": title,
+                "kind": kind,
+                "accepted": accepted,
+                "rejected": rejected,
+                "acceptance_rate": acceptance_rate(accepted, rejected),
+                "credits_outstanding": credits.get(template_id, 0),
+                "daily": {"accepted": window.series(answers["accept"]), "rejected": window.series(answers["reject"])},
+            }
+        )
+    # The busiest templates first: they are what an operator looks for.
+    templates.sort(key=lambda row: (-(row["accepted"] + row["rejected"]), row["template_id"]))
+    accepted = sum(row["accepted"] for row in templates)
+    rejected = sum(row["rejected"] for row in templates)
+    return {
+        "source": source,
+        "accepted": accepted,
+        "rejected": rejected,
+        "acceptance_rate": acceptance_rate(accepted, rejected),
+        "templates": templates,
+    }
+
+
+def credits_outstanding() -> dict[str, Any]:
+    """One-time send credits users have given and we have not spent yet (now, not windowed)."""
+    rows = db.session.execute(
+        sa.select(Subscription.template_id, sa.func.sum(Subscription.remaining))
+        .where(Subscription.kind == "one_time", Subscription.remaining > 0)
+        .group_by(Subscription.template_id)
+    ).all()
+    by_template = {template_id: int(total) for template_id, total in rows}
+    return {"total": sum(by_template.values()), "by_template": by_template}
+
+
+def known_templates() -> dict[str, tuple[str | None, str | None]]:
+    """Title and kind of every template the backend has looked up, by id."""
+    rows = db.session.execute(sa.select(Template.id, Template.title, Template.kind)).all()
+    return {template_id: (title, kind) for template_id, title, kind in rows}
+
+
+# -- sends ----------------------------------------------------------------------------------
+
+# A message's outcome as the batch API reports it: its status, or a failed one's error code.
+OUTCOME = sa.case((Message.status == "failed", Message.outcome), else_=Message.status)
+NOT_FAILED = ("queued", "sending", "sent", "unknown")
+
+
+def sends(window: Window) -> dict[str, Any]:
+    """Messages created in the window, per day: by outcome, and failed or unknown ones by errcode.
+
+    A message's errcode is WeChat's last answer to it; a message that was deferred (45009,
+    -1) and then sent keeps the deferral's errcode, so only failed and unknown messages
+    are counted by errcode here. /metrics counts every call.
+    """
+    day = utc_day(Message.created_at)
+    by_outcome = db.session.execute(
+        sa.select(OUTCOME, day, sa.func.count()).where(Message.created_at >= window.since).group_by(OUTCOME, day)
+    ).all()
+    by_errcode = db.session.execute(
+        sa.select(Message.errcode, day, sa.func.count())
+        .where(
+            Message.created_at >= window.since,
+            Message.status.in_(("failed", "unknown")),
+            Message.errcode.is_not(None),
+        )
+        .group_by(Message.errcode, day)
+    ).all()
+    outcome_days = _by_key_and_day(by_outcome)
+    errcode_days = _by_key_and_day((str(errcode), bucket, count) for errcode, bucket, count in by_errcode)
+    totals = _totals(outcome_days)
+    return {
+        "total": sum(totals.values()),
+        "failed": sum(count for outcome, count in totals.items() if outcome not in NOT_FAILED),
+        "by_outcome": totals,
+        "daily_by_outcome": {key: window.series(days) for key, days in sorted(outcome_days.items())},
+        "by_errcode": _totals(errcode_days),
+        "daily_by_errcode": {key: window.series(days) for key, days in sorted(errcode_days.items())},
+    }
+
+
+def _by_key_and_day(rows) -> dict[str, dict[str, int]]:
+    grouped: dict[str, dict[str, int]] = {}
+    for key, bucket, count in rows:
+        grouped.setdefault(str(key), {})[_iso_day(bucket)] = count
+    return grouped
+
+
+def _totals(grouped: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Totals per key, the largest first."""
+    totals = {key: sum(days.values()) for key, days in grouped.items()}
+    return dict(sorted(totals.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _message_row(message: Message) -> dict[str, Any]:
+    outcome = message_outcome(message)
+    created_at = message.created_at
+    if created_at.tzinfo is None:  # SQLite gives back the UTC wall time without its zone
+        created_at = created_at.replace(tzinfo=UTC)
+    return {
+        "id": message.public_id,
+        "created_at": created_at.isoformat(timespec="seconds"),
+        "template_id": message.template_id,
+        "user_id": message.user_id,
+        "openid": message.openid,
+        "outcome": outcome,
+        "errcode": message.errcode,
+        "errmsg": message.errmsg,
+        "reason": OUTCOME_REASONS.get(outcome or ""),
+        "batch": message.batch_id is not None,
+    }
+
+
+def recent_failures(limit: int = RECENT_FAILURES) -> list[dict[str, Any]]:
+    """The latest failed messages, newest first, with why they failed."""
+    messages = db.session.scalars(
+        sa.select(Message)
+        .where(Message.status == "failed")
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(limit)
+    )
+    return [_message_row(message) for message in messages]
+
+
+def unknown_messages(limit: int = UNKNOWN_LISTED) -> dict[str, Any]:
+    """Messages WeChat may or may not have delivered (all time: each needs a look), newest first."""
+    total = db.session.scalar(sa.select(sa.func.count()).where(Message.status == "unknown"))
+    messages = db.session.scalars(
+        sa.select(Message)
+        .where(Message.status == "unknown")
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(limit)
+    )
+    return {"total": total, "messages": [_message_row(message) for message in messages]}
+
+
+# -- WeChat latency -------------------------------------------------------------------------
+
+
+def estimate_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
+    """The q-quantile of a Prometheus histogram, as PromQL's histogram_quantile estimates it.
+
+    `buckets` are (upper bound, cumulative count) pairs in ascending order, ending with +Inf.
+    Observations are taken as spread evenly inside their bucket; a quantile that falls in
+    the +Inf bucket is reported as the largest finite bound, which is all that is known.
+    """
+    total = buckets[-1][1] if buckets else 0
+    if not total:
+        return None
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for upper, cumulative in buckets:
+        if cumulative >= rank:
+            if math.isinf(upper):
+                return lower
+            return lower + (upper - lower) * (rank - below) / (cumulative - below)
+        lower, below = upper, cumulative
+    return lower
+
+
+def wechat_latency(registry: CollectorRegistry | None = None) -> list[dict[str, Any]]:
+    """Per WeChat API: calls, mean, p50 and p95 in milliseconds, since the backend started.
+
+    Read from the `wxsub_wechat_call_seconds` histogram, summed over every gunicorn worker.
+    """
+    buckets: dict[str, list[tuple[float, float]]] = {}
+    sums: dict[str, float] = {}
+    for family in (registry or metrics.registry()).collect():
+        if family.name != LATENCY_METRIC:
+            continue
+        for sample in family.samples:
+            api = sample.labels.get("api", "")
+            if sample.name.endswith("_bucket"):
+                buckets.setdefault(api, []).append((float(sample.labels["le"]), sample.value))
+            elif sample.name.endswith("_sum"):
+                sums[api] = sums.get(api, 0.0) + sample.value
+    rows = []
+    for api, api_buckets in sorted(buckets.items()):
+        api_buckets.sort()
+        count = int(api_buckets[-1][1])
+        if not count:
+            continue
+        rows.append(
+            {
+                "api": api,
+                "count": count,
+                "mean_ms": _ms(sums.get(api, 0.0) / count),
+                "p50_ms": _ms(estimate_quantile(0.5, api_buckets)),
+                "p95_ms": _ms(estimate_quantile(0.95, api_buckets)),
+            }
+        )
+    return rows
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+# -- everything at once ---------------------------------------------------------------------
+
+
+def dashboard(days: int) -> dict[str, Any]:
+    """Every figure of the dashboard, JSON-ready."""
+    window = Window.last(days)
+    credits = credits_outstanding()
+    return {
+        "generated_at": utcnow().isoformat(timespec="seconds"),
+        "window": {"days": window.days, "since": window.start.isoformat(), "labels": window.labels},
+        "consent": consent_by_template(window, credits["by_template"]),
+        "credits": credits,
+        "sends": sends(window),
+        "failures": recent_failures(),
+        "unknown": unknown_messages(),
+        "latency": wechat_latency(),
+        "reasons": OUTCOME_REASONS,
+    }
