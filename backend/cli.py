@@ -37,6 +37,12 @@ def sync_templates() -> None:
         click.echo(f"{template.id}  {template.kind:9}  {template.title or ''}  [{keys}]")
 
 
+def _fail(exc: ApiError) -> None:
+    """Print the API's error shape and exit non-zero, as a script calling the command expects."""
+    click.echo(json.dumps(exc.body(), ensure_ascii=False))
+    sys.exit(1)
+
+
 def _parse_data(pairs: tuple[str, ...]) -> dict[str, str]:
     data = {}
     for pair in pairs:
@@ -75,12 +81,7 @@ def send(openid, user_id, template_id, pairs, page, miniprogram_state, lang, tru
     try:
         result = send_message(request)
     except ApiError as exc:
-        click.echo(
-            json.dumps(
-                {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}, ensure_ascii=False
-            )
-        )
-        sys.exit(1)
+        _fail(exc)
     click.echo(
         json.dumps(
             {
@@ -178,12 +179,7 @@ def send_batch(csv_file, template_id, pairs, page, miniprogram_state, lang, trun
     try:
         batch = create_batch(request)
     except ApiError as exc:
-        click.echo(
-            json.dumps(
-                {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}, ensure_ascii=False
-            )
-        )
-        sys.exit(1)
+        _fail(exc)
     click.echo(f"batch {batch.public_id}: {batch.total} recipients")
     if not wait:
         return

@@ -30,6 +30,10 @@ class ApiError(Exception):
         if status is not None:
             self.status = status
 
+    def body(self) -> dict[str, Any]:
+        """The API's error shape for this error."""
+        return error_body(self.code, self.message, self.details)
+
 
 class InvalidRequest(ApiError):
     """The body or query failed validation; details map a field to its reason."""
@@ -107,8 +111,12 @@ class WeChatUnavailable(ApiError):
     code, status, message = "wechat_unavailable", 503, "WeChat is unavailable; try again later."
 
 
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
 def error_response(code: str, message: str, status: int, details: dict[str, Any] | None = None) -> Response:
-    response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
+    response = jsonify(error_body(code, message, details))
     response.status_code = status
     return response
 

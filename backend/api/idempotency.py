@@ -41,7 +41,7 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
             response = view(*args, **kwargs)
             body, status = (response if isinstance(response, tuple) else (response, 200))[:2]
         except ApiError as exc:
-            body = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
+            body = exc.body()
             idempotency.finish(claimed, exc.status, body)
             raise
         except Exception:
