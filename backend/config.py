@@ -84,6 +84,13 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
         "WX_CONNECT_TIMEOUT": _float(env, "WX_CONNECT_TIMEOUT", 3.05),
         "WX_READ_TIMEOUT": _float(env, "WX_READ_TIMEOUT", 10.0),
         "SQLALCHEMY_DATABASE_URI": database_url,
+        # Enough connections for every request thread and delivery thread of a process: a
+        # smaller pool opens and closes connections under load (PostgreSQL's CPU doubled).
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_size": int(_float(env, "DB_POOL_SIZE", 20)),
+            "max_overflow": 20,
+            "pool_recycle": 1800,
+        },
         "REDIS_URL": env.get("REDIS_URL") or None,
         "SECRET_KEY": secret_key,
         "BUSINESS_API_KEYS": _csv(env.get("BUSINESS_API_KEYS")),

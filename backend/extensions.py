@@ -19,5 +19,7 @@ class Base(DeclarativeBase):
     )
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay readable after a commit: services commit between the steps of a send and go on
+# using what they wrote; reloading every row after each commit cost a fifth of a send's CPU.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()

@@ -59,7 +59,11 @@ class CodeSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    code = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    code = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=256),
+        metadata={"description": "The code the mini program got from `wx.login` or the getPhoneNumber button."},
+    )
 
 
 class SubscriptionReportSchema(Schema):
@@ -69,8 +73,27 @@ class SubscriptionReportSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    results = fields.Dict(required=True, keys=fields.String(), values=fields.Raw())
-    scene = fields.String(load_default=None, validate=[validate.Length(max=64), NO_NUL], allow_none=True)
+    results = fields.Dict(
+        required=True,
+        keys=fields.String(),
+        values=fields.Raw(metadata={"type": "string", "enum": list(REPORT_STATUSES)}),
+        metadata={
+            "description": f"Template id to the popup's answer (accept, reject, ban or filter), at most "
+            f"{MAX_REPORT_TEMPLATES} templates; the raw success object of wx.requestSubscribeMessage, "
+            "`errMsg` included, is accepted too.",
+            "properties": {
+                "errMsg": {"type": "string", "description": "Must end in `:ok`: report only a successful popup."},
+                "errCode": {"description": "Ignored."},
+            },
+            "example": {"tmpl-order-shipped": "accept", "errMsg": "requestSubscribeMessage:ok"},
+        },
+    )
+    scene = fields.String(
+        load_default=None,
+        validate=[validate.Length(max=64), NO_NUL],
+        allow_none=True,
+        metadata={"description": "A label for where the popup was shown, kept in the consent audit."},
+    )
 
     @pre_load
     def drop_errmsg(self, data: Any, **kwargs: Any) -> Any:
@@ -115,19 +138,44 @@ class SendOptionsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    template_id = fields.String(required=True, validate=TEMPLATE_ID)
-    data = fields.Raw(required=True)  # checked against the template's keyword rules, 422
-    page = fields.String(load_default=None, allow_none=True, validate=[validate.Length(min=1, max=512), NO_NUL])
-    miniprogram_state = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(MINIPROGRAM_STATES))
+    template_id = fields.String(
+        required=True, validate=TEMPLATE_ID, metadata={"description": "The template's id (priTmplId)."}
+    )
+    # checked against the template's keyword rules, 422
+    data = fields.Raw(
+        required=True,
+        metadata={
+            "description": 'Keyword to value: `"text"` or `{"value": "text"}`; each value must meet its keyword '
+            "type's rule (422 invalid_template_data).",
+            "example": {"thing1": "Blue kettle", "time2": "2024年10月1日 15:01"},
+        },
+    )
+    page = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=[validate.Length(min=1, max=512), NO_NUL],
+        metadata={"description": "The mini program page a tap on the message opens, with its query."},
+    )
+    miniprogram_state = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(MINIPROGRAM_STATES),
+        metadata={"description": "Which version of the mini program opens; default WX_MINIPROGRAM_STATE."},
+    )
     lang = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(LANGS))
-    truncate = fields.Boolean(load_default=False)
+    truncate = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Shorten over-long thing-style values (ending in …) instead of refusing them."},
+    )
 
 
 class SendSchema(SendOptionsSchema):
     """`POST /api/v1/messages`: a recipient by openid or user_id, plus the send options."""
 
-    openid = fields.String(validate=OPENID)
-    user_id = fields.Integer(strict=True, validate=USER_ID)
+    openid = fields.String(validate=OPENID, metadata={"description": "The recipient's openid; or give user_id."})
+    user_id = fields.Integer(
+        strict=True, validate=USER_ID, metadata={"description": "The recipient's user id; or give openid."}
+    )
 
     @validates_schema
     def one_recipient(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -135,37 +183,55 @@ class SendSchema(SendOptionsSchema):
             raise ValidationError("give exactly one of openid or user_id", "openid")
 
 
+# The schemas below only dump. `allow_none` and `metadata` on their fields describe the output
+# for the OpenAPI document (backend/openapi.py); marshmallow's dump ignores both.
+
+
 class UserSchema(Schema):
     id = fields.Integer()
-    has_phone = fields.Function(lambda user: bool(user.phone_number))
+    has_phone = fields.Function(lambda user: bool(user.phone_number), metadata={"type": "boolean"})
 
 
 class MeSchema(UserSchema):
-    phone_number = fields.String()
+    phone_number = fields.String(allow_none=True, metadata={"description": "null until the user shared it."})
 
 
 class SubscriptionSchema(Schema):
     template_id = fields.String()
-    kind = fields.String()
-    status = fields.String()
-    remaining = fields.Function(lambda sub: sub.remaining if sub.kind == "one_time" else None)
+    kind = fields.String(metadata={"enum": ["one_time", "long_term"]})
+    status = fields.String(metadata={"enum": ["accept", "reject", "ban", "filter"]})
+    remaining = fields.Function(
+        lambda sub: sub.remaining if sub.kind == "one_time" else None,
+        metadata={"type": "integer", "nullable": True, "description": "Send credits left; null for long_term."},
+    )
     # The mini program's last report, which may be ahead of WeChat's push (see README).
-    reported = fields.String(attribute="client_status")
+    reported = fields.String(
+        attribute="client_status",
+        allow_none=True,
+        metadata={"description": "The mini program's last report, which may be ahead of WeChat's push."},
+    )
     updated_at = UtcDateTime(format="iso")
 
 
 class MessageSchema(Schema):
     id = fields.String(attribute="public_id")
-    status = fields.Function(lambda message: "queued" if message.status == "sending" else message.status)
-    outcome = fields.String()
+    status = fields.Function(
+        lambda message: "queued" if message.status == "sending" else message.status,
+        metadata={"type": "string", "enum": ["queued", "sent", "failed", "unknown"]},
+    )
+    outcome = fields.String(
+        allow_none=True, metadata={"description": "For a failed message, its error code (consent_required, ...)."}
+    )
     template_id = fields.String()
-    user_id = fields.Integer()
-    errcode = fields.Integer()
-    errmsg = fields.String()
-    wechat_msgid = fields.Integer()
-    delivery_status = fields.String()
+    user_id = fields.Integer(allow_none=True, metadata={"description": "null for a batch recipient with no user."})
+    errcode = fields.Integer(allow_none=True, metadata={"description": "WeChat's errcode, when it refused."})
+    errmsg = fields.String(allow_none=True)
+    wechat_msgid = fields.Integer(allow_none=True)
+    delivery_status = fields.String(
+        allow_none=True, metadata={"description": "What subscribe_msg_sent_event said, once WeChat pushed it."}
+    )
     created_at = UtcDateTime(format="iso")
-    sent_at = UtcDateTime(format="iso")
+    sent_at = UtcDateTime(format="iso", allow_none=True)
     updated_at = UtcDateTime(format="iso")
 
 
@@ -175,7 +241,12 @@ class RecipientSchema(Schema):
 
     openid = fields.String(validate=OPENID)
     user_id = fields.Integer(strict=True, validate=USER_ID)
-    data = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
+    data = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        load_default=dict,
+        metadata={"description": "This recipient's values, over the batch's `data`."},
+    )
 
     @validates_schema
     def one_recipient(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -186,23 +257,113 @@ class RecipientSchema(Schema):
 class BatchSendSchema(SendOptionsSchema):
     """`POST /api/v1/batches`: the send options and up to 10,000 recipients."""
 
-    data = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
-    recipients = fields.List(fields.Nested(RecipientSchema), required=True, validate=validate.Length(min=1, max=10_000))
+    data = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        load_default=dict,
+        metadata={"description": "Keyword to value for every recipient; a recipient's own `data` overrides it."},
+    )
+    recipients = fields.List(
+        fields.Nested(RecipientSchema),
+        required=True,
+        validate=validate.Length(min=1, max=10_000),
+        metadata={"description": "Each with exactly one of openid or user_id."},
+    )
 
 
 class BatchSchema(Schema):
     """Dumps `{"batch": Batch, "counts": {...}}` as the API's `<batch>`."""
 
-    id = fields.Function(lambda obj: obj["batch"].public_id)
-    status = fields.Function(lambda obj: obj["batch"].status)
-    template_id = fields.Function(lambda obj: obj["batch"].template_id)
-    total = fields.Function(lambda obj: obj["batch"].total)
-    counts = fields.Function(lambda obj: obj["counts"])
-    created_at = fields.Function(lambda obj: _iso(obj["batch"].created_at))
-    finished_at = fields.Function(lambda obj: _iso(obj["batch"].finished_at))
+    id = fields.Function(lambda obj: obj["batch"].public_id, metadata={"type": "string"})
+    status = fields.Function(
+        lambda obj: obj["batch"].status, metadata={"type": "string", "enum": ["queued", "running", "done"]}
+    )
+    template_id = fields.Function(lambda obj: obj["batch"].template_id, metadata={"type": "string"})
+    total = fields.Function(lambda obj: obj["batch"].total, metadata={"type": "integer"})
+    counts = fields.Function(
+        lambda obj: obj["counts"],
+        metadata={
+            "type": "object",
+            "additionalProperties": {"type": "integer"},
+            "description": "Messages per outcome (queued, sending, sent, unknown, or a failed message's "
+            "error code); they add up to total.",
+        },
+    )
+    created_at = fields.Function(
+        lambda obj: _iso(obj["batch"].created_at), metadata={"type": "string", "format": "date-time"}
+    )
+    finished_at = fields.Function(
+        lambda obj: _iso(obj["batch"].finished_at),
+        metadata={"type": "string", "format": "date-time", "nullable": True},
+    )
 
 
 def _iso(moment: Any) -> str | None:
     if moment is None:
         return None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+# Documentation only: the bodies some views build as dicts, described for the OpenAPI document.
+
+
+class LoginSchema(Schema):
+    """`POST /api/v1/auth/login`'s answer."""
+
+    token = fields.String(metadata={"description": "The session token: send it as `Authorization: Bearer <token>`."})
+    token_type = fields.String(metadata={"enum": ["Bearer"]})
+    expires_in = fields.Integer(metadata={"description": "Seconds until the token expires."})
+    user = fields.Nested(UserSchema)
+
+
+class PhoneSchema(Schema):
+    """`POST /api/v1/auth/phone`'s answer: the number WeChat gave, now stored on the user."""
+
+    phone_number = fields.String(metadata={"description": "With the country code, e.g. +86 13800000000."})
+    pure_phone_number = fields.String()
+    country_code = fields.String()
+
+
+class SubscriptionListSchema(Schema):
+    subscriptions = fields.List(fields.Nested(SubscriptionSchema))
+
+
+class MessageSentSchema(Schema):
+    """`POST /api/v1/messages`'s answer."""
+
+    id = fields.String(metadata={"description": "The message id, for `GET /api/v1/messages/{message_id}`."})
+    status = fields.String(metadata={"enum": ["sent"]})
+    template_id = fields.String()
+    user_id = fields.Integer()
+    remaining = fields.Integer(
+        allow_none=True, metadata={"description": "Credits left for this template; null for long_term."}
+    )
+    wechat_msgid = fields.Integer(metadata={"description": "WeChat's msgid, when WeChat gave one."})
+
+
+class MessagePageSchema(Schema):
+    items = fields.List(fields.Nested(MessageSchema))
+    next_cursor = fields.String(
+        allow_none=True, metadata={"description": "Pass back as `cursor` for the next page; null on the last page."}
+    )
+
+
+class BatchMessageSchema(Schema):
+    id = fields.String()
+    user_id = fields.Integer(allow_none=True, metadata={"description": "null when no user matched the recipient."})
+    openid = fields.String(allow_none=True)
+    outcome = fields.String(
+        metadata={"description": "queued, sending, sent or unknown, or for a failed message its error code."}
+    )
+    errcode = fields.Integer(allow_none=True)
+
+
+class BatchMessagePageSchema(Schema):
+    items = fields.List(fields.Nested(BatchMessageSchema))
+    next_cursor = fields.String(
+        allow_none=True, metadata={"description": "Pass back as `cursor` for the next page; null on the last page."}
+    )
+
+
+class HealthSchema(Schema):
+    status = fields.String(metadata={"enum": ["ok"]})

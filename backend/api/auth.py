@@ -3,14 +3,22 @@
 from flask import Blueprint, g
 
 from backend.api.guards import json_body, login_required
-from backend.schemas import CodeSchema, MeSchema, UserSchema, load
+from backend.errors import RateLimited, WeChatCodeInvalid, WeChatUnavailable, WeChatUserBlocked
+from backend.openapi import BEARER, doc
+from backend.schemas import CodeSchema, LoginSchema, MeSchema, PhoneSchema, UserSchema, load
 from backend.services import sessions, users
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1")
 
 
 @bp.post("/auth/login")
+@doc(200, LoginSchema, body=CodeSchema, errors=[WeChatCodeInvalid, WeChatUserBlocked, RateLimited, WeChatUnavailable])
 def create_session():
+    """Log in with a `wx.login` code.
+
+    Calls WeChat's jscode2session and creates or updates the user by openid. The session_key
+    stays on the server; the answer is a session token for `Authorization: Bearer <token>`.
+    """
     body = load(CodeSchema(), json_body())
     user = users.login(body["code"])
     token, expires_in = sessions.issue_token(user)
@@ -18,8 +26,10 @@ def create_session():
 
 
 @bp.post("/auth/phone")
+@doc(200, PhoneSchema, body=CodeSchema, auth=BEARER, errors=[WeChatCodeInvalid, RateLimited, WeChatUnavailable])
 @login_required
 def add_phone():
+    """Store the user's phone number from a getPhoneNumber button's code."""
     body = load(CodeSchema(), json_body())
     user = users.add_phone(g.user, body["code"])
     return {
@@ -30,13 +40,17 @@ def add_phone():
 
 
 @bp.post("/auth/logout")
+@doc(204, auth=BEARER)
 @login_required
 def delete_session():
+    """Log out: this session token, and the user's older ones, stop working."""
     users.logout(g.user)
     return "", 204
 
 
 @bp.get("/me")
+@doc(200, MeSchema, auth=BEARER)
 @login_required
 def get_me():
+    """The logged-in user."""
     return MeSchema().dump(g.user)

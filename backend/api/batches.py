@@ -8,10 +8,11 @@ from flask import Blueprint, request
 from backend.api.guards import api_key_required, json_body
 from backend.api.idempotency import idempotent
 from backend.api.pagination import paginate
-from backend.errors import NotFound
+from backend.errors import InvalidRequest, InvalidTemplateData, NotFound
 from backend.extensions import db
 from backend.models import Batch, Message
-from backend.schemas import BatchSchema, BatchSendSchema, load
+from backend.openapi import API_KEY, CURSOR, doc, error, query
+from backend.schemas import BatchMessagePageSchema, BatchSchema, BatchSendSchema, load
 from backend.services import batches
 
 bp = Blueprint("batches", __name__, url_prefix="/api/v1")
@@ -29,22 +30,58 @@ def _get_batch(batch_id: str) -> Batch:
 
 
 @bp.post("/batches")
+@doc(
+    202,
+    BatchSchema,
+    body=BatchSendSchema,
+    auth=API_KEY,
+    idempotent=True,
+    errors=[
+        error(
+            InvalidTemplateData,
+            when="A value breaks its keyword type's rule: the whole batch is refused, `details` naming "
+            "the recipient's index and the key.",
+        )
+    ],
+)
 @api_key_required
 @idempotent
 def create_batch():
+    """Send one template to many users (up to 10,000).
+
+    The values are validated up front; consent is checked per message at delivery, which
+    goes on after the answer.
+    """
     batch = batches.create_batch(batches.BatchRequest(**load(BatchSendSchema(), json_body())))
     return _batch_body(batch), 202
 
 
 @bp.get("/batches/<batch_id>")
+@doc(200, BatchSchema, auth=API_KEY, errors=[error(NotFound, when="No batch with that id.")])
 @api_key_required
 def get_batch(batch_id: str):
+    """A batch's progress: its status and its messages counted by outcome."""
     return _batch_body(_get_batch(batch_id))
 
 
 @bp.get("/batches/<batch_id>/messages")
+@doc(
+    200,
+    BatchMessagePageSchema,
+    auth=API_KEY,
+    params=[
+        query(
+            "outcome",
+            "Only messages with this outcome: `queued`, `sending`, `sent`, `unknown`, or a failed "
+            "message's error code (e.g. `consent_required`).",
+        ),
+        CURSOR,
+    ],
+    errors=[InvalidRequest, error(NotFound, when="No batch with that id.")],
+)
 @api_key_required
 def list_batch_messages(batch_id: str):
+    """A batch's messages with their outcomes, a page at a time."""
     batch = _get_batch(batch_id)
     query = sa.select(Message).where(Message.batch_id == batch.id)
     wanted = request.args.get("outcome")

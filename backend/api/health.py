@@ -8,13 +8,17 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from backend.errors import error_response
 from backend.extensions import db
+from backend.openapi import DatabaseUnavailable, doc
+from backend.schemas import HealthSchema
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
 
 
 @bp.get("/healthz")
+@doc(200, HealthSchema, errors=[DatabaseUnavailable])
 def get_health():
+    """Whether the backend and its database answer."""
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError:

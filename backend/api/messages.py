@@ -6,19 +6,58 @@ from flask import Blueprint, request
 from backend.api.guards import api_key_required, json_body
 from backend.api.idempotency import idempotent
 from backend.api.pagination import paginate
-from backend.errors import NotFound
+from backend.errors import (
+    ConsentRequired,
+    ConsentRevoked,
+    InvalidRequest,
+    InvalidTemplateData,
+    NotFound,
+    RateLimited,
+    UserNotFound,
+    WeChatRejected,
+    WeChatUnavailable,
+)
 from backend.extensions import db
 from backend.models import Message
-from backend.schemas import MessageSchema, SendSchema, load
+from backend.openapi import API_KEY, CURSOR, doc, error, query
+from backend.schemas import MessagePageSchema, MessageSchema, MessageSentSchema, SendSchema, load
 from backend.services.sending import SendRequest, send_message
 
 bp = Blueprint("messages", __name__, url_prefix="/api/v1")
 
 
 @bp.post("/messages")
+@doc(
+    201,
+    MessageSentSchema,
+    body=SendSchema,
+    auth=API_KEY,
+    idempotent=True,
+    errors=[
+        UserNotFound,
+        ConsentRequired,
+        ConsentRevoked,
+        InvalidTemplateData,
+        WeChatRejected,
+        RateLimited,
+        WeChatUnavailable,
+        error(
+            WeChatUnavailable,
+            status=502,
+            when="WeChat did not answer after the message was sent: it may have arrived, the credit stays "
+            "spent and the message's status is `unknown`.",
+        ),
+    ],
+)
 @api_key_required
 @idempotent
 def create_message():
+    """Send one subscribe message.
+
+    Checks, in order: the API key, the body, the template data (against the keyword rules of
+    the template, learnt from WeChat the first time its id is seen), the user's consent; then
+    exactly one WeChat call per credit spent.
+    """
     result = send_message(SendRequest(**load(SendSchema(), json_body())))
     message = result.message
     body = {
@@ -34,9 +73,19 @@ def create_message():
 
 
 @bp.get("/messages")
+@doc(
+    200,
+    MessagePageSchema,
+    auth=API_KEY,
+    params=[query("status", "Only messages with this status, e.g. `unknown`."), CURSOR],
+    errors=[InvalidRequest],
+)
 @api_key_required
 def list_messages():
-    """Operators' view, e.g. `?status=unknown`: messages WeChat may or may not have delivered."""
+    """Messages, oldest first, a page at a time.
+
+    Operators' view, e.g. `?status=unknown`: messages WeChat may or may not have delivered.
+    """
     query = sa.select(Message)
     if request.args.get("status"):
         query = query.where(Message.status == request.args["status"])
@@ -44,8 +93,10 @@ def list_messages():
 
 
 @bp.get("/messages/<message_id>")
+@doc(200, MessageSchema, auth=API_KEY, errors=[error(NotFound, when="No message with that id.")])
 @api_key_required
 def get_message(message_id: str):
+    """A message's record: its status (`queued`, `sent`, `failed`, `unknown`), errcode and timestamps."""
     message = db.session.scalar(sa.select(Message).where(Message.public_id == message_id))
     if message is None:
         raise NotFound("No message with that id.")
