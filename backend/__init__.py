@@ -62,7 +62,7 @@ def _end_db_transaction() -> None:
     """Never hold a transaction across a WeChat call (DESIGN.md); services commit their work
     before calling, so this only ends a read. On SQLite an open transaction would also hold
     the write lock that the token store needs."""
-    if has_app_context():
+    if has_app_context() and db.session().in_transaction():
         db.session.commit()
 
 

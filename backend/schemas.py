@@ -81,6 +81,7 @@ class SubscriptionReportSchema(Schema):
             "description": f"Template id to the popup's answer (accept, reject, ban or filter), at most "
             f"{MAX_REPORT_TEMPLATES} templates; the raw success object of wx.requestSubscribeMessage, "
             "`errMsg` included, is accepted too.",
+            "minProperties": 1,
             "properties": {
                 "errMsg": {"type": "string", "description": "Must end in `:ok`: report only a successful popup."},
                 "errCode": {"description": "Ignored."},
@@ -145,6 +146,7 @@ class SendOptionsSchema(Schema):
     data = fields.Raw(
         required=True,
         metadata={
+            "type": "object",
             "description": 'Keyword to value: `"text"` or `{"value": "text"}`; each value must meet its keyword '
             "type's rule (422 invalid_template_data).",
             "example": {"thing1": "Blue kettle", "time2": "2024年10月1日 15:01"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 _KEYWORD = re.compile(r"(?:^|\n)\s*([^\n{}]*?)\s*[:：]?\s*\{\{\s*([A-Za-z_]+\d*)\.DATA\s*\}\}")
 # How long an id WeChat did not know stays "unknown" before it is looked up again.
 RELOOKUP_AFTER = timedelta(minutes=10)
+CACHE_SECONDS = 60.0
 KIND_BY_TYPE = {2: "one_time", 3: "long_term"}
 
 
@@ -54,6 +56,7 @@ def _store(remote: dict[str, Any]) -> Template:
         .values(id=remote["priTmplId"], created_at=utcnow(), **fields)
         .on_conflict_do_update(index_elements=["id"], set_=fields)
     )
+    _cache().pop(remote["priTmplId"], None)
     return db.session.get(Template, remote["priTmplId"], populate_existing=True)
 
 
@@ -71,15 +74,37 @@ def stored_template(template_id: str) -> Template | None:
     return template if template is not None and template.synced else None
 
 
+def _cache() -> dict[str, tuple[float, Template]]:
+    return current_app.extensions.setdefault("template_cache", {})
+
+
+def _remember(template: Template) -> Template:
+    """Keep a copy outside any session (each request has its own) for CACHE_SECONDS."""
+    copy = Template(
+        id=template.id,
+        kind=template.kind,
+        title=template.title,
+        keywords=template.keywords,
+        enum_values=template.enum_values,
+        synced=True,
+    )
+    _cache()[template.id] = (time.monotonic() + CACHE_SECONDS, copy)
+    return template
+
+
 def get_template(template_id: str) -> Template | None:
     """The stored template; an unknown (or long unconfirmed) id is looked up at WeChat once.
 
     Returns None when WeChat does not know the id either, or cannot be asked right now:
-    callers then infer what they need from the key names.
+    callers then infer what they need from the key names. Confirmed templates are cached in
+    the process for CACHE_SECONDS: every send reads its template, and templates rarely change.
     """
+    cached = _cache().get(template_id)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
     template = db.session.get(Template, template_id)
     if template is not None and (template.synced or utcnow() - _aware(template.updated_at) < RELOOKUP_AFTER):
-        return template if template.synced else None
+        return _remember(template) if template.synced else None
     try:
         remote = current_app.extensions["wechat"].templates.list()
     except WeChatError as exc:
@@ -106,7 +131,7 @@ def get_template(template_id: str) -> Template | None:
             .on_conflict_do_update(index_elements=["id"], set_={"updated_at": now})
         )
     db.session.commit()
-    return found
+    return _remember(found) if found is not None else None
 
 
 def _aware(moment):
