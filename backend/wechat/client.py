@@ -78,6 +78,10 @@ class WeChatClient:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
+        # Proxy settings (HTTPS_PROXY, NO_PROXY) are read from the environment once, here:
+        # requests would otherwise scan os.environ on every call.
+        self.session.proxies = requests.utils.get_environ_proxies(self.api_base)
+        self.session.trust_env = False
         self.tokens = TokenManager(token_store, self._fetch_token)
 
         from backend.wechat.auth import AuthAPI

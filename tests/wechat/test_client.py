@@ -269,3 +269,13 @@ def test_secrets_never_reach_logs_or_errors(wechat, emulator, user):
     text = "\n".join(lines) + str(caught.value) + repr(wechat)
     assert lines and all(json.loads(line) for line in lines)
     assert DEV_SECRET not in text and token not in text
+
+
+def test_proxy_settings_come_from_the_environment_once(monkeypatch):
+    from backend.wechat.client import WeChatClient
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://egress.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    client = WeChatClient("wx1", "s", api_base="https://api.weixin.qq.com", token_store=None)
+    assert client.session.proxies == {"https": "http://egress.internal:3128"}
+    assert client.session.trust_env is False  # not re-read on every call
