@@ -176,17 +176,16 @@ def deliver_one(message_id: int) -> bool:
 
 
 def finish_batch_if_done(batch_id: int | None) -> None:
+    """Mark the batch done once none of its messages is queued or sending."""
     if batch_id is None:
         return
-    open_left = db.session.scalar(
-        sa.select(sa.func.count()).where(Message.batch_id == batch_id, Message.status.in_(OPEN_STATUSES))
+    # EXISTS stops at the first open message; a COUNT per delivery made a batch quadratic.
+    still_open = sa.exists().where(Message.batch_id == batch_id, Message.status.in_(OPEN_STATUSES))
+    db.session.execute(
+        sa.update(Batch)
+        .where(Batch.id == batch_id, Batch.status != "done", ~still_open)
+        .values(status="done", finished_at=utcnow(), updated_at=utcnow())
     )
-    if not open_left:
-        db.session.execute(
-            sa.update(Batch)
-            .where(Batch.id == batch_id, Batch.status != "done")
-            .values(status="done", finished_at=utcnow(), updated_at=utcnow())
-        )
     db.session.commit()
 
 
