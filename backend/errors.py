@@ -105,6 +105,12 @@ class RateLimited(ApiError):
     code, status, message = "rate_limited", 429, "Too many requests; slow down."
 
 
+class DatabaseUnavailable(ApiError):
+    """The database does not answer (`GET /healthz`)."""
+
+    code, status, message = "database_unavailable", 503, "The database does not answer."
+
+
 class WeChatUnavailable(ApiError):
     """WeChat kept failing (-1, 5xx, time-outs) after bounded retries."""
 
@@ -121,7 +127,8 @@ def error_response(code: str, message: str, status: int, details: dict[str, Any]
     return response
 
 
-def _http_code(exc: HTTPException) -> str:
+def http_error_code(exc: HTTPException) -> str:
+    """The error code of a Werkzeug HTTP error: its name in snake_case (400 is invalid_request)."""
     if exc.code == 400:
         return "invalid_request"
     return (exc.name or "error").lower().replace(" ", "_").replace("'", "")
@@ -136,7 +143,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_error(exc: HTTPException) -> Response:
-        response = error_response(_http_code(exc), exc.description or exc.name, exc.code or 500)
+        response = error_response(http_error_code(exc), exc.description or exc.name, exc.code or 500)
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response

@@ -26,7 +26,7 @@ from flask import Flask
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from backend.errors import ApiError, IdempotencyConflict, InvalidRequest, NotFound, Unauthorized, _http_code
+from backend.errors import ApiError, IdempotencyConflict, InvalidRequest, NotFound, Unauthorized, http_error_code
 from backend.services.idempotency import IdempotencyInProgress
 
 OPENAPI_VERSION = "3.0.3"
@@ -83,7 +83,7 @@ class ErrorCase:
 
 
 def _code(cls: ErrorClass) -> str:
-    return _http_code(cls()) if issubclass(cls, HTTPException) else cls.code
+    return http_error_code(cls()) if issubclass(cls, HTTPException) else cls.code
 
 
 def _status(cls: ErrorClass) -> int:
@@ -102,6 +102,29 @@ def _meaning(cls: ErrorClass) -> str:
 def error(exc: ErrorClass, *, status: int | None = None, when: str | None = None) -> ErrorCase:
     """`exc` answered with another status than its own, or for a reason worth saying here."""
     return ErrorCase(exc, status, when)
+
+
+def query(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    """An optional query parameter (a string unless `schema` says otherwise)."""
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes a retry safe: the same key with the same request replays the first answer "
+    "(with `Idempotent-Replayed: true`) and does nothing again; with another request it is "
+    "`idempotency_conflict`. Keys are per caller and kept at least 24 hours.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+CURSOR = query("cursor", "The `next_cursor` of the previous page (opaque); omit it for the first page.")
 
 
 @dataclass(frozen=True)
@@ -170,7 +193,11 @@ def describe(
     summary: str | None = None,
 ) -> OperationDoc:
     """What `doc` attaches to a view (see there)."""
+    params = tuple(params)
     cases = tuple(item if isinstance(item, ErrorCase) else ErrorCase(item) for item in errors)
+    if any(param["in"] == "query" for param in params):
+        # Any query with NUL is refused before the view (backend/api/__init__.py).
+        cases += (ErrorCase(InvalidRequest),)
     if body is not None or body_content is not None:
         # MAX_CONTENT_LENGTH: Werkzeug refuses a larger body before the view reads it.
         cases += (ErrorCase(InvalidRequest), ErrorCase(RequestEntityTooLarge))
@@ -197,30 +224,6 @@ def describe(
     )
 
 
-def query(name: str, description: str, **schema: Any) -> dict[str, Any]:
-    """An optional query parameter (a string unless `schema` says otherwise)."""
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema or {"type": "string"},
-    }
-
-
-IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "description": "Makes a retry safe: the same key with the same request replays the first answer "
-    "(with `Idempotent-Replayed: true`) and does nothing again; with another request it is "
-    "`idempotency_conflict`. Keys are per caller and kept at least 24 hours.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-}
-# A cursor and the filters are checked for NUL (backend/api/__init__.py): a 400 for any query.
-CURSOR = query("cursor", "The `next_cursor` of the previous page (opaque); omit it for the first page.")
-
-
 # -- the shared error shape ----------------------------------------------------------
 
 
@@ -242,12 +245,6 @@ class ErrorSchema(Schema):
     error = fields.Nested(ErrorBodySchema, required=True)
 
 
-class DatabaseUnavailable(ApiError):
-    """The database does not answer (`GET /healthz`, which renders it with error_response)."""
-
-    code, status, message = "database_unavailable", 503, "The database does not answer."
-
-
 # Views outside backend/api, described here by endpoint.
 ELSEWHERE = {
     "metrics.get_metrics": describe(
@@ -258,11 +255,30 @@ ELSEWHERE = {
     ),
 }
 
-# What a schema's own validator enforces beyond its fields, which apispec can't see:
-# `one_recipient` of SendSchema and RecipientSchema.
-SCHEMA_RULES = {
-    "Send": {"oneOf": [{"required": ["openid"]}, {"required": ["user_id"]}]},
-    "Recipient": {"oneOf": [{"required": ["openid"]}, {"required": ["user_id"]}]},
+# What a schema's own validator enforces beyond its fields, which apispec can't see
+# (`one_recipient` of SendSchema and RecipientSchema), and whole-body examples.
+ONE_RECIPIENT = {"oneOf": [{"required": ["openid"]}, {"required": ["user_id"]}]}
+SCHEMA_EXTRAS = {
+    "Send": {
+        **ONE_RECIPIENT,
+        "example": {
+            "user_id": 1,
+            "template_id": "tmpl-order-shipped",
+            "data": {"thing1": "Blue kettle", "time2": "2024年10月1日 15:01"},
+            "page": "pages/order/index?id=42",
+        },
+    },
+    "Recipient": ONE_RECIPIENT,
+    "BatchSend": {
+        "example": {
+            "template_id": "tmpl-order-shipped",
+            "data": {"time2": "2024年10月1日 15:01"},
+            "recipients": [
+                {"openid": "o6_bmjrPTlm6_2sgVt7hMZOPfL2M", "data": {"thing1": "Blue kettle"}},
+                {"user_id": 2, "data": {"thing1": "Red kettle"}},
+            ],
+        }
+    },
 }
 
 # Dumped bodies carry every field of their schema, except these, which a view leaves out when empty.
@@ -309,9 +325,9 @@ def build_spec(app: Flask, server_url: str = "/") -> dict[str, Any]:
         spec.path(path=path, operations=operations)
 
     document = spec.to_dict()
-    for name, rules in SCHEMA_RULES.items():
+    for name, extras in SCHEMA_EXTRAS.items():
         if name in document["components"]["schemas"]:
-            document["components"]["schemas"][name].update(rules)
+            document["components"]["schemas"][name].update(extras)
     _require_dumped_fields(document)
     return document
 

@@ -6,9 +6,9 @@ from flask import Blueprint
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from backend.errors import error_response
+from backend.errors import DatabaseUnavailable
 from backend.extensions import db
-from backend.openapi import DatabaseUnavailable, doc
+from backend.openapi import doc
 from backend.schemas import HealthSchema
 
 bp = Blueprint("health", __name__)
@@ -24,5 +24,5 @@ def get_health():
     except SQLAlchemyError:
         log.warning("health check: database unreachable")
         db.session.rollback()
-        return error_response("database_unavailable", "The database does not answer.", 503)
+        raise DatabaseUnavailable() from None
     return {"status": "ok"}
