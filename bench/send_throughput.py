@@ -1,0 +1,330 @@
+"""Sends per second through POST /api/v1/messages, beside the bare client loop, and reports per second.
+
+    .venv/bin/python bench/send_throughput.py [--calls N] [--concurrency C] [--workers W] [--threads T]
+                                             [--users U] [--latency-ms MS] [--database-url URL]
+
+WARNING: it empties the database it is given (DROP SCHEMA public CASCADE). The default,
+postgresql+psycopg://postgres@127.0.0.1:5432/bench, is a database of its own, created when
+missing, so that a test run on `test` (whose fixtures reset that schema too) and a benchmark
+never wipe each other's tables.
+
+Everything runs on 127.0.0.1: the emulator in its own process with injected latency (20 ms),
+the backend under gunicorn (2 workers, gthread), PostgreSQL. In one run:
+1. setup: schema reset and tables created here (create_app + db.create_all), the template
+   synced, U users (100) logged in through POST /api/v1/auth/login with emulator codes, and the
+   emulator's popups giving each user its credits at WeChat (for both send phases);
+2. reports: POST /api/v1/subscriptions {"results": {tid: "accept"}} from C clients (32),
+   one credit each: N reports after a warm-up;
+3. API sends: POST /api/v1/messages with X-Api-Key from C clients: N sends after a warm-up;
+4. bare sends: C threads calling WeChatClient.subscribe.send directly (the client the app
+   builds) on the same emulator: N sends after a warm-up.
+It prints figures only (rate, p50, p99, non-2xx counts) and the ratio API/bare: no pass or fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+from requests.adapters import HTTPAdapter
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from backend import create_app  # noqa: E402
+from backend.emulator.defaults import DEV_APPID, DEV_SECRET  # noqa: E402
+from backend.extensions import db  # noqa: E402
+from backend.models import Message, Subscription  # noqa: E402
+from backend.services.templates import sync_templates  # noqa: E402
+from bench.client_throughput import (  # noqa: E402
+    CpuMeter,
+    Phase,
+    check_loopback,
+    cpu_table,
+    failures_note,
+    machine,
+    parent_of,
+    process_cpu,
+    run_load,
+    stop_on_sigterm,
+    table,
+    tree_cpu,
+)
+from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME  # noqa: E402
+from tests.servers import backend_env, emulator_process, gunicorn  # noqa: E402
+
+DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
+TEMPLATE_ID = ONE_TIME["priTmplId"]
+HTTP_TIMEOUT = 30
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=2000, help="sends (and reports) per measurement (2000)")
+    parser.add_argument("--concurrency", type=int, default=32, help="concurrent clients / threads (32)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
+    parser.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker (16)")
+    parser.add_argument("--users", type=int, default=100, help="mini-program users the sends go to (100)")
+    parser.add_argument("--latency-ms", type=int, default=20, help="latency the emulator injects (20)")
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="PostgreSQL to EMPTY and use")
+    parser.add_argument("--skip-bare", action="store_true", help="measure the API only (for profiling)")
+    return parser.parse_args()
+
+
+class Http:
+    """One keep-alive session per client thread, as C independent callers would have."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._all: list[requests.Session] = []
+
+    def session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0))
+            self._all.append(session)
+        return session
+
+    def close(self) -> None:
+        for session in self._all:
+            session.close()
+
+
+def ensure_database(url: str) -> None:
+    """CREATE DATABASE when the server has no database of that name yet."""
+    target = sa.engine.make_url(url)
+    engine = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database})
+            if not exists:
+                conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+    finally:
+        engine.dispose()
+
+
+def postgres_server_pid(url: str) -> int:
+    """The postmaster: the parent of the backend serving a connection (on this machine)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            backend = conn.scalar(sa.text("SELECT pg_backend_pid()"))
+            postmaster = parent_of(backend)
+    finally:
+        engine.dispose()
+    if postmaster is None:
+        raise SystemExit("cannot see the PostgreSQL server's processes (is it on this machine?)")
+    return postmaster
+
+
+def reset_schema(url: str) -> None:
+    ensure_database(url)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+
+
+def quiet_app_logs() -> None:
+    """The app's JSON logs go to /dev/null in this process, as the workers' do (their stderr is /dev/null)."""
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    for name in ("backend", "backend.wechat", "backend.requests"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(devnull)
+
+
+def counts_per_user(total: int, users: int) -> list[int]:
+    """Call i goes to user i % users: how many calls each user gets."""
+    return [total // users + (1 if u < total % users else 0) for u in range(users)]
+
+
+def main() -> None:
+    args = parse_args()
+    stop_on_sigterm()
+    check_loopback(args.database_url)
+    if sa.engine.make_url(args.database_url).get_backend_name() != "postgresql":
+        raise SystemExit("--database-url must be PostgreSQL (the schema is reset with DROP SCHEMA)")
+    conc, calls = args.concurrency, args.calls
+    warm = 2 * conc
+    per_phase = warm + calls  # calls each phase makes, warm-up included: one credit each
+
+    with contextlib.ExitStack() as stack:
+        http = Http()
+        stack.callback(http.close)
+
+        print(f"machine: {machine()}")
+        print(
+            f"setup: gunicorn {args.workers} workers x {args.threads} threads (gthread), PostgreSQL, "
+            f"emulator in its own process with {args.latency_ms} ms latency, {conc} concurrent clients, "
+            f"{calls} calls per measurement after {warm} warm-up calls, {args.users} users",
+            flush=True,
+        )
+        reset_schema(args.database_url)
+        emulator = stack.enter_context(emulator_process())
+
+        def control(path: str, **body) -> dict:
+            response = http.session().post(f"{emulator.url}/_emulator{path}", json=body, timeout=HTTP_TIMEOUT)
+            response.raise_for_status()
+            return response.json()
+
+        control("/latency", ms=args.latency_ms)
+        control("/templates", **ONE_TIME)
+
+        app = create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": args.database_url,
+                "WX_API_BASE": emulator.url,
+                "WX_APPID": DEV_APPID,
+                "WX_SECRET": DEV_SECRET,
+                "REDIS_URL": None,
+                "BUSINESS_API_KEYS": [API_KEY["X-Api-Key"]],
+            }
+        )
+        quiet_app_logs()
+        with app.app_context():
+            db.create_all()
+            sync_templates()  # so that 32 first requests do not all look the template up
+        stack.callback(_dispose, app)
+
+        env = backend_env(args.database_url, emulator.url)
+        server = stack.enter_context(gunicorn(env, args.workers, args.threads))
+
+        postmaster = postgres_server_pid(args.database_url)
+        meter = CpuMeter(
+            {
+                "bench": lambda: process_cpu(os.getpid()),
+                "gunicorn": lambda: tree_cpu(server.proc.pid),
+                "postgres": lambda: tree_cpu(postmaster),
+                "emulator": lambda: tree_cpu(emulator.proc.pid),
+            }
+        )
+
+        # Users: an emulator login code each, exchanged at the backend.
+        users: list[dict] = [{} for _ in range(args.users)]
+
+        def log_in(i: int) -> str | None:
+            issued = control("/login_codes")
+            response = http.session().post(
+                f"{server.url}/api/v1/auth/login", json={"code": issued["code"]}, timeout=HTTP_TIMEOUT
+            )
+            if response.status_code != 200:
+                return f"HTTP {response.status_code}"
+            users[i] = {"openid": issued["openid"], "auth": {"Authorization": f"Bearer {response.json()['token']}"}}
+            return None
+
+        logins = run_load("logins", log_in, args.users, conc)
+        if logins.failures:
+            raise SystemExit(f"log-in failed: {dict(logins.failures)}")
+
+        # Credits at WeChat (the emulator) for every send of both send phases.
+        popups_per_user = [2 * n for n in counts_per_user(per_phase, args.users)]
+        popup_owner = [u for u, n in enumerate(popups_per_user) for _ in range(n)]
+
+        def popup(i: int) -> str | None:
+            control("/popup", openid=users[popup_owner[i]]["openid"], results={TEMPLATE_ID: "accept"})
+            return None
+
+        popups = run_load("emulator popups (setup)", popup, len(popup_owner), conc)
+
+        # Phase 1: consent reports, one credit each at the backend.
+        def report(i: int) -> str | None:
+            response = http.session().post(
+                f"{server.url}/api/v1/subscriptions",
+                json={"results": {TEMPLATE_ID: "accept"}},
+                headers=users[i % args.users]["auth"],
+                timeout=HTTP_TIMEOUT,
+            )
+            return None if response.status_code == 200 else _label(response)
+
+        reports = measure("reports POST /subscriptions", report, warm, calls, conc, meter)
+
+        # Phase 2: sends through the API.
+        def api_send(i: int) -> str | None:
+            body = {"openid": users[i % args.users]["openid"], "template_id": TEMPLATE_ID, "data": GOOD_DATA}
+            response = http.session().post(
+                f"{server.url}/api/v1/messages", json=body, headers=API_KEY, timeout=HTTP_TIMEOUT
+            )
+            return None if response.status_code == 201 else _label(response)
+
+        api = measure("sends POST /messages", api_send, warm, calls, conc, meter)
+
+        # Phase 3: the bare client loop, the same client the app builds, on the same emulator.
+        client = app.extensions["wechat"]
+
+        def bare_send(i: int) -> str | None:
+            msgid = client.subscribe.send(users[i % args.users]["openid"], TEMPLATE_ID, GOOD_DATA)
+            return None if msgid else "no msgid"
+
+        bare = None if args.skip_bare else measure("sends WeChatClient bare", bare_send, warm, calls, conc, meter)
+
+        # Sanity: what the emulator delivered and what the backend recorded.
+        with app.app_context():
+            sent_rows = db.session.scalar(sa.select(sa.func.count()).where(Message.status == "sent"))
+            left = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Subscription.remaining), 0)))
+        delivered = len(http.session().get(f"{emulator.url}/_emulator/sent", timeout=HTTP_TIMEOUT).json())
+
+        rows = [row for row in (reports, api, bare) if row is not None]
+        phases = [phase for phase, _ in rows]
+        print()
+        print(f"setup: {logins.calls} logins at {logins.rate:.0f}/s, {popups.calls} emulator popups")
+        print(table(phases))
+        print("non-2xx / failures (measured calls):", failures_note(phases).removeprefix("failures:").strip())
+        if bare is not None:
+            print(f"ratio API/bare (sends/s): {api[0].rate / bare[0].rate:.2f}   (goal: >= 0.50)")
+        print(
+            f"check: backend messages sent {sent_rows} (warm-up included), credits left {left}, "
+            f"emulator delivered {delivered}"
+        )
+        print()
+        print(cpu_table(rows))
+        print(
+            "(bench = the load generator, or the client itself in the bare loop; gunicorn = master + workers;"
+            " postgres = the whole server, other databases' clients included)"
+        )
+
+
+def measure(name: str, call, warm: int, calls: int, conc: int, meter: CpuMeter) -> tuple[Phase, dict[str, float]]:
+    """A warm-up of `warm` calls, then `calls` measured ones; the index keeps counting so users rotate."""
+    warm_up = run_load(f"warm-up {name}", call, warm, conc)
+    if warm_up.failures:
+        print(f"  warm-up {name}: failures {dict(warm_up.failures)}", flush=True)
+    before = meter.snapshot()
+    phase = run_load(name, lambda i: call(warm + i), calls, conc)
+    cpu = meter.since(before)
+    print(f"  {name}: {phase.rate:.1f}/s, p50 {phase.percentile_ms(50):.1f} ms", flush=True)
+    return phase, cpu
+
+
+def _label(response: requests.Response) -> str:
+    try:
+        code = response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        code = "?"
+    return f"HTTP {response.status_code} {code}"
+
+
+def _dispose(app) -> None:
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("interrupted; child processes stopped", file=sys.stderr)
+        sys.exit(130)
