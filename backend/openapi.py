@@ -142,35 +142,16 @@ class OperationDoc:
 
 
 def doc(
-    status: int,
-    response: type[Schema] | dict[str, Any] | None = None,
-    *,
-    media_type: str = JSON,
-    body: type[Schema] | None = None,
-    body_content: dict[str, Any] | None = None,
-    errors: Iterable[ErrorClass | ErrorCase] = (),
-    auth: str | None = None,
-    params: Iterable[dict[str, Any]] = (),
-    idempotent: bool = False,
+    status: int, response: type[Schema] | dict[str, Any] | None = None, **options: Any
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Describe a view for the OpenAPI document; the view itself is returned unchanged.
 
     `status` and `response` (a schema class, a JSON schema dict, or None for no body) are the
-    one success answer; `body` the JSON request body's schema (`body_content` for other media
-    types); `errors` the exception classes it can raise beyond those `auth` (401) and
-    `idempotent` (the Idempotency-Key header) imply.
+    one success answer; the options are `describe`'s: `body` the JSON request body's schema
+    (`body_content` for other media types); `errors` the exception classes it can raise beyond
+    those `auth` (401) and `idempotent` (the Idempotency-Key header) imply; `params`.
     """
-    described = describe(
-        status,
-        response,
-        media_type=media_type,
-        body=body,
-        body_content=body_content,
-        errors=errors,
-        auth=auth,
-        params=params,
-        idempotent=idempotent,
-    )
+    described = describe(status, response, **options)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         setattr(view, DOC_ATTRIBUTE, described)
@@ -192,7 +173,7 @@ def describe(
     idempotent: bool = False,
     summary: str | None = None,
 ) -> OperationDoc:
-    """What `doc` attaches to a view (see there)."""
+    """What `doc` attaches to a view."""
     params = tuple(params)
     cases = tuple(item if isinstance(item, ErrorCase) else ErrorCase(item) for item in errors)
     if any(param["in"] == "query" for param in params):
