@@ -9,8 +9,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from backend.config import MINIPROGRAM_STATES
 from backend.emulator.defaults import DEFAULT_PORT
 from backend.errors import ApiError
+from backend.schemas import LANGS
 
 wx = AppGroup("wx", help="Work with WeChat through the backend.")
 templates = AppGroup("templates", help="The account's subscribe-message templates.")
@@ -53,15 +55,31 @@ def _parse_data(pairs: tuple[str, ...]) -> dict[str, str]:
     return data
 
 
+def send_options(command):
+    """The options `send` and `send-batch` share, as the API's send body has them."""
+    options = [
+        click.option("--template", "template_id", required=True, help="The template id (priTmplId)."),
+        click.option(
+            "--data",
+            "pairs",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="A keyword value; repeat per keyword (send-batch: shared by every recipient).",
+        ),
+        click.option("--page", help="The mini-program page the card opens."),
+        click.option("--state", "miniprogram_state", type=click.Choice(MINIPROGRAM_STATES)),
+        click.option("--lang", type=click.Choice(LANGS)),
+        click.option("--truncate", is_flag=True, help="Shorten over-long thing values instead of refusing them."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @wx.command("send")
 @click.option("--openid", help="The recipient's openid.")
 @click.option("--user-id", type=int, help="The recipient's user id (instead of --openid).")
-@click.option("--template", "template_id", required=True, help="The template id (priTmplId).")
-@click.option("--data", "pairs", multiple=True, metavar="KEY=VALUE", help="A keyword value; repeat per keyword.")
-@click.option("--page", help="The mini-program page the card opens.")
-@click.option("--state", "miniprogram_state", type=click.Choice(["developer", "trial", "formal"]))
-@click.option("--lang", type=click.Choice(["zh_CN", "en_US", "zh_HK", "zh_TW"]))
-@click.option("--truncate", is_flag=True, help="Shorten over-long thing values instead of refusing them.")
+@send_options
 def send(openid, user_id, template_id, pairs, page, miniprogram_state, lang, truncate) -> None:
     """Send one subscribe message under the ledger's rules and print the outcome as JSON."""
     from backend.services.sending import SendRequest, send_message
@@ -138,12 +156,7 @@ def list_unknown() -> None:
 
 @wx.command("send-batch")
 @click.argument("csv_file", type=click.File(encoding="utf-8-sig"))
-@click.option("--template", "template_id", required=True, help="The template id (priTmplId).")
-@click.option("--data", "pairs", multiple=True, metavar="KEY=VALUE", help="A value shared by every recipient.")
-@click.option("--page")
-@click.option("--state", "miniprogram_state", type=click.Choice(["developer", "trial", "formal"]))
-@click.option("--lang", type=click.Choice(["zh_CN", "en_US", "zh_HK", "zh_TW"]))
-@click.option("--truncate", is_flag=True)
+@send_options
 @click.option("--wait/--no-wait", default=True, help="Follow the batch with a progress bar (default).")
 def send_batch(csv_file, template_id, pairs, page, miniprogram_state, lang, truncate, wait) -> None:
     """Send one template to the recipients of CSV_FILE.

@@ -49,3 +49,30 @@ def test_send_prints_the_outcome(app, client, emulator, templates):
 def test_send_refuses_malformed_data(app):
     result = app.test_cli_runner().invoke(args=["wx", "send", "--openid", "o", "--template", "t", "--data", "oops"])
     assert result.exit_code == 2 and "key=value" in result.output
+
+
+def test_send_batch_from_csv_follows_the_batch_to_a_summary(app, client, emulator, templates, tmp_path):
+    users = [log_in(client, emulator) for _ in range(3)]
+    for user in users[:2]:
+        accept(client, emulator, user)
+    csv_file = tmp_path / "recipients.csv"
+    rows = [f"{user.openid},Parcel {i}" for i, user in enumerate(users)] + ["o-nobody,Parcel x"]
+    csv_file.write_text("openid,thing1\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    args = ["wx", "send-batch", str(csv_file), "--template", ONE_TIME["priTmplId"], "--data", "time2=15:01"]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert "4 recipients" in result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["counts"] == {"sent": 2, "consent_required": 1, "user_not_found": 1}
+    assert sorted(m["data"]["thing1"]["value"] for m in emulator.control("GET", "/sent")) == ["Parcel 0", "Parcel 1"]
+
+
+def test_send_batch_refuses_a_bad_value_before_queuing(app, emulator, templates, tmp_path):
+    csv_file = tmp_path / "recipients.csv"
+    csv_file.write_text("openid,thing1\no1," + "x" * 21 + "\n", encoding="utf-8")
+    args = ["wx", "send-batch", str(csv_file), "--template", ONE_TIME["priTmplId"], "--data", "time2=15:01"]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 1
+    assert json.loads(result.output.strip().splitlines()[-1])["error"]["details"] == {
+        "recipients.0.thing1": "longer than 20 characters"
+    }
