@@ -1,0 +1,39 @@
+"""The ceiling on WeChat send calls per second, shared by every worker, and the pause after 45009 / -1."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from backend.services.pace import LocalBucket, RedisBucket
+from tests.conftest import REDIS_URL
+
+
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
+def buckets(request):
+    """Two handles on one bucket, as two worker processes would hold them."""
+    if request.param == "local":
+        bucket = LocalBucket(5)
+        yield bucket, bucket
+        return
+    if not REDIS_URL:
+        pytest.skip("TEST_REDIS_URL is not set")
+    client = redis.Redis.from_url(REDIS_URL)
+    key = f"wxsub:pace:test:{time.time_ns()}"
+    yield RedisBucket(client, 5, key), RedisBucket(client, 5, key)
+    client.delete(key)
+
+
+def test_a_burst_of_the_rate_then_waits_shared_by_all_workers(buckets):
+    first, second = buckets
+    waits = [first.take() if n % 2 else second.take() for n in range(5)]
+    assert waits == [0.0] * 5  # one second's worth at once
+    assert first.take() > 0 and second.take() > 0  # then each must wait its turn
+
+
+def test_a_pause_holds_every_worker(buckets):
+    first, second = buckets
+    first.pause(5)
+    assert 4 < second.take() <= 5
