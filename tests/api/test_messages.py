@@ -274,3 +274,15 @@ def test_surrounding_spaces_are_not_sent(client, emulator, user, templates):
     padded = {"thing1": "  " + "x" * 20 + "  ", "time2": " 15:01 "}
     assert send(client, body(user, data=padded)).status_code == 201
     assert emulator.control("GET", "/sent")[0]["data"]["thing1"]["value"] == "x" * 20
+
+
+def test_operators_list_unknown_messages(client, app, emulator, user, templates):
+    accept(client, emulator, user, times=2)
+    app.extensions["wechat"].timeout = (1.0, 0.5)
+    emulator.fault(api="subscribe_send", late_ms=1500, times=1)
+    unknown_id = send(client, body(user)).json["error"]["details"]["message_id"]
+    assert send(client, body(user)).status_code == 201
+    page = client.get("/api/v1/messages", query_string={"status": "unknown"}, headers=API_KEY).json
+    assert [item["id"] for item in page["items"]] == [unknown_id] and page["next_cursor"] is None
+    result = app.test_cli_runner().invoke(args=["wx", "unknown"])
+    assert result.exit_code == 0 and unknown_id in result.output
