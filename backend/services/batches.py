@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from backend import errors
+from backend import errors, metrics
 from backend.extensions import db
 from backend.models import Batch, Message, User, new_public_id, utcnow
 from backend.services import pace
@@ -145,6 +145,8 @@ def claim(message_id: int) -> tuple[Message, User] | None:
         message.status, message.outcome = "failed", "consent_required"
     _mark_running(message.batch_id)
     db.session.commit()
+    if not allowed:
+        metrics.record_send("consent_required", None)
     return (message, user) if allowed else None
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import sqlalchemy as sa
 
@@ -286,3 +289,19 @@ def test_operators_list_unknown_messages(client, app, emulator, user, templates)
     assert [item["id"] for item in page["items"]] == [unknown_id] and page["next_cursor"] is None
     result = app.test_cli_runner().invoke(args=["wx", "unknown"])
     assert result.exit_code == 0 and unknown_id in result.output
+
+
+def test_a_retry_while_the_first_request_runs_is_409(client, app, emulator, user, templates):
+    """The first request with a key still runs (its WeChat call is slow): a retry must not send again."""
+    accept(client, emulator, user, times=2)
+    emulator.control("POST", "/latency", ms=800)
+    first: list = []
+    thread = threading.Thread(
+        target=lambda: first.append(send(app.test_client(), body(user), **{"Idempotency-Key": "slow-1"}))
+    )
+    thread.start()
+    time.sleep(0.4)
+    assert_error(send(client, body(user), **{"Idempotency-Key": "slow-1"}), 409, "idempotency_in_progress")
+    thread.join()
+    assert first[0].status_code == 201
+    assert len(emulator.control("GET", "/sent")) == 1
