@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from backend.extensions import db
-from backend.models import ConsentEvent, Message
+from backend.models import ConsentEvent, IdempotencyRecord, Message
 from tests.helpers import (
     API_KEY,
     ENUM_TEMPLATE,
@@ -300,7 +300,12 @@ def test_a_retry_while_the_first_request_runs_is_409(client, app, emulator, user
         target=lambda: first.append(send(app.test_client(), body(user), **{"Idempotency-Key": "slow-1"}))
     )
     thread.start()
-    time.sleep(0.4)
+    deadline = time.monotonic() + 10
+    with app.app_context():  # wait until the first request holds the key (its WeChat call takes 0.8 s)
+        while not db.session.scalar(sa.select(sa.func.count()).select_from(IdempotencyRecord)):
+            assert time.monotonic() < deadline
+            db.session.rollback()
+            time.sleep(0.02)
     assert_error(send(client, body(user), **{"Idempotency-Key": "slow-1"}), 409, "idempotency_in_progress")
     thread.join()
     assert first[0].status_code == 201
