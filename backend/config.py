@@ -97,6 +97,10 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
         "ADMIN_PASSWORD": env.get("ADMIN_PASSWORD") or None,
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,  # a batch of 10,000 recipients with their own data
         "WX_SEND_RATE": _float(env, "WX_SEND_RATE", 0.0),  # WeChat sends per second, all workers; 0: no ceiling
+        # Our own limits, per minute: logins per client IP (users behind one carrier NAT share an
+        # IP, so it is generous), reports and phone requests per user. 0 turns a limit off.
+        "RATE_LIMIT_LOGIN": int(_float(env, "RATE_LIMIT_LOGIN", 300)),
+        "RATE_LIMIT_REPORTS": int(_float(env, "RATE_LIMIT_REPORTS", 60)),
         "WORKER_THREADS": int(_float(env, "WORKER_THREADS", 16)),
         "SWEEP_INTERVAL": _float(env, "SWEEP_INTERVAL", 30.0),
         "SENDING_TIMEOUT": _float(env, "SENDING_TIMEOUT", 120.0),

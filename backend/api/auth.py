@@ -2,7 +2,7 @@
 
 from flask import Blueprint, g
 
-from backend.api.guards import json_body, login_required
+from backend.api.guards import client_ip, current_user_id, json_body, login_required, rate_limit
 from backend.errors import RateLimited, WeChatCodeInvalid, WeChatUnavailable, WeChatUserBlocked
 from backend.openapi import BEARER, doc
 from backend.schemas import CodeSchema, LoginSchema, MeSchema, PhoneSchema, UserSchema, load
@@ -13,6 +13,7 @@ bp = Blueprint("auth", __name__, url_prefix="/api/v1")
 
 @bp.post("/auth/login")
 @doc(200, LoginSchema, body=CodeSchema, errors=[WeChatCodeInvalid, WeChatUserBlocked, RateLimited, WeChatUnavailable])
+@rate_limit("login", "RATE_LIMIT_LOGIN", client_ip)
 def create_session():
     """Log in with a `wx.login` code.
 
@@ -28,6 +29,7 @@ def create_session():
 @bp.post("/auth/phone")
 @doc(200, PhoneSchema, body=CodeSchema, auth=BEARER, errors=[WeChatCodeInvalid, RateLimited, WeChatUnavailable])
 @login_required
+@rate_limit("phone", "RATE_LIMIT_REPORTS", current_user_id)
 def add_phone():
     """Store the user's phone number from a getPhoneNumber button's code."""
     body = load(CodeSchema(), json_body())

@@ -7,9 +7,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import g, request
+from flask import current_app, g, request
 
 from backend.errors import InvalidRequest, Unauthorized
+from backend.services import ratelimit
 from backend.services.sessions import api_key_matches, user_from_token
 
 
@@ -80,6 +81,30 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
+
+
+def rate_limit(
+    scope: str, setting: str, identity: Callable[[], str]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """At most `config[setting]` requests a minute per `identity()` (after the auth guard)."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            ratelimit.check(scope, identity(), int(current_app.config.get(setting) or 0))
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def current_user_id() -> str:
+    return str(g.user.id)
 
 
 def json_body() -> dict[str, Any]:

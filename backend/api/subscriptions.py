@@ -2,8 +2,9 @@
 
 from flask import Blueprint, g
 
-from backend.api.guards import json_body, login_required
+from backend.api.guards import current_user_id, json_body, login_required, rate_limit
 from backend.api.idempotency import idempotent
+from backend.errors import RateLimited
 from backend.openapi import BEARER, doc
 from backend.schemas import SubscriptionListSchema, SubscriptionReportSchema, SubscriptionSchema, load
 from backend.services import consent
@@ -12,8 +13,9 @@ bp = Blueprint("subscriptions", __name__, url_prefix="/api/v1")
 
 
 @bp.post("/subscriptions")
-@doc(200, SubscriptionListSchema, body=SubscriptionReportSchema, auth=BEARER, idempotent=True)
+@doc(200, SubscriptionListSchema, body=SubscriptionReportSchema, auth=BEARER, idempotent=True, errors=[RateLimited])
 @login_required
+@rate_limit("reports", "RATE_LIMIT_REPORTS", current_user_id)
 @idempotent
 def create_report():
     """Report what one `wx.requestSubscribeMessage` popup returned.
