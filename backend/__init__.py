@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, has_app_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from backend import metrics
 from backend.config import load_config
@@ -23,6 +24,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config(instance_path=app.instance_path))
     if config:
         app.config.update(config)
+    if app.config["TRUSTED_PROXIES"]:  # the client's IP (per-IP limits, logs) is behind the load balancer
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"], x_proto=1)
     os.makedirs(app.instance_path, exist_ok=True)  # the default SQLite file lives there
     app.json.ensure_ascii = False
     app.json.sort_keys = False

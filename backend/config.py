@@ -99,6 +99,8 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
         "WX_SEND_RATE": _float(env, "WX_SEND_RATE", 0.0),  # WeChat sends per second, all workers; 0: no ceiling
         # Our own limits, per minute: logins per client IP (users behind one carrier NAT share an
         # IP, so it is generous), reports and phone requests per user. 0 turns a limit off.
+        # Proxies in front of the app (a load balancer: 1) whose X-Forwarded-For is trusted for the client IP.
+        "TRUSTED_PROXIES": int(_float(env, "TRUSTED_PROXIES", 0)),
         "RATE_LIMIT_LOGIN": int(_float(env, "RATE_LIMIT_LOGIN", 300)),
         "RATE_LIMIT_REPORTS": int(_float(env, "RATE_LIMIT_REPORTS", 60)),
         "WORKER_THREADS": int(_float(env, "WORKER_THREADS", 16)),

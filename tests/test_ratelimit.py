@@ -61,3 +61,18 @@ def test_redis_counts_across_processes(database_url, emulator):
         with app.app_context():
             db.engine.dispose()
     assert statuses == [200, 200, 200, 429]
+
+
+def test_behind_a_load_balancer_the_forwarded_client_ip_counts(database_url, emulator):
+    app = create_app(app_config(database_url, emulator.url, TRUSTED_PROXIES=1, RATE_LIMIT_LOGIN=1))
+    with app.app_context():
+        db.create_all()
+    client = app.test_client()
+
+    def login_from(ip: str) -> int:
+        code = emulator.login_code()["code"]
+        return client.post("/api/v1/auth/login", json={"code": code}, headers={"X-Forwarded-For": ip}).status_code
+
+    assert [login_from("203.0.113.1"), login_from("203.0.113.2"), login_from("203.0.113.1")] == [200, 200, 429]
+    with app.app_context():
+        db.engine.dispose()
