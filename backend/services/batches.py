@@ -135,7 +135,7 @@ def claim(message_id: int) -> tuple[Message, User] | None:
     if not claimed:
         db.session.rollback()
         return None
-    message = db.session.get(Message, message_id)
+    message = db.session.get(Message, message_id, populate_existing=True)  # the row as the UPDATE left it
     user = db.session.get(User, message.user_id)
     # The template was looked up when the batch was made: read it, never call WeChat here.
     template = stored_template(message.template_id)
