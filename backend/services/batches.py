@@ -167,7 +167,7 @@ def deliver_one(message_id: int) -> bool:
         message, user = claimed
         batch_id = message.batch_id
         try:
-            deliver(message, user, requeue_transient=True)
+            deliver(message, requeue_transient=True)
         except DeliveryDeferred:
             pace.back_off()
             return False

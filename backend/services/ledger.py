@@ -103,6 +103,31 @@ def audit(
     return event
 
 
+_INSERT_EVENT = sa.insert(ConsentEvent.__table__)  # built once: see services/sending.py
+
+
+def append_event(
+    user_id: int, template_id: str, source: str, result: str, *, credits_delta: int, detail: dict | None = None
+) -> None:
+    """Append an audit row with a Core INSERT, for the send path (no savepoint, no dedupe key)."""
+    db.session.execute(
+        _INSERT_EVENT,
+        {
+            "user_id": user_id,
+            "template_id": template_id,
+            "source": source,
+            "result": result,
+            "scene": None,
+            "credits_delta": credits_delta,
+            "dedupe_key": None,
+            "detail": detail,
+            "created_at": utcnow(),
+        },
+    )
+    if credits_delta:
+        db.session.info.setdefault("credit_moves", []).append((result, abs(credits_delta)))
+
+
 # Credit metrics count what was committed: an event rolled back with its savepoint (a push
 # replay) or its transaction never reaches the counters.
 CREDIT_CHANGES = {"accept": "granted", "spent": "spent", "refunded": "refunded", "revoked": "revoked"}
@@ -113,8 +138,11 @@ def _count_committed_credits(session: Session) -> None:
     for event, result, amount in session.info.pop("credit_events", []):
         if sa.inspect(event).persistent:  # attributes are expired now: use what audit() saw
             metrics.record_credits(CREDIT_CHANGES.get(result, "other"), amount)
+    for result, amount in session.info.pop("credit_moves", []):
+        metrics.record_credits(CREDIT_CHANGES.get(result, "other"), amount)
 
 
 @sa.event.listens_for(Session, "after_rollback")
 def _forget_rolled_back_credits(session: Session) -> None:
     session.info.pop("credit_events", None)
+    session.info.pop("credit_moves", None)

@@ -16,12 +16,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from backend import errors, metrics
 from backend.extensions import db
-from backend.models import Message, Subscription, User, utcnow
+from backend.models import Message, Subscription, User, new_public_id, utcnow
 from backend.services import consent
-from backend.services.ledger import add_credits, audit
+from backend.services.ledger import add_credits, append_event, audit
 from backend.services.templates import get_template
 from backend.services.validation import validate_data
 from backend.wechat import errors as wx
@@ -42,14 +44,89 @@ class SendRequest:
     truncate: bool = False
 
 
-def find_user(openid: str | None = None, user_id: int | None = None) -> User:
-    if user_id is not None:
-        user = db.session.get(User, user_id)
-    else:
-        user = db.session.scalar(sa.select(User).where(User.openid == openid))
-    if user is None:
-        raise errors.UserNotFound("No user with that openid or user_id; they must log in or subscribe first.")
-    return user
+@dataclass(frozen=True)
+class Recipient:
+    id: int
+    openid: str
+
+
+# A send is every request's hot path, so its statements are Core, built once: no ORM unit
+# of work, no statement construction or cache-key computation per call (together they cost
+# more CPU than the rest of a send).
+_users = User.__table__
+_subscriptions = Subscription.__table__
+_messages = Message.__table__
+_USER_BY_ID = sa.select(_users.c.id, _users.c.openid).where(_users.c.id == sa.bindparam("key"))
+_USER_BY_OPENID = sa.select(_users.c.id, _users.c.openid).where(_users.c.openid == sa.bindparam("key"))
+_SPEND_CREDIT = (
+    sa.update(_subscriptions)
+    .where(
+        _subscriptions.c.user_id == sa.bindparam("uid"),
+        _subscriptions.c.template_id == sa.bindparam("tid"),
+        _subscriptions.c.remaining > 0,
+    )
+    .values(remaining=_subscriptions.c.remaining - 1, updated_at=sa.bindparam("now"))
+    .returning(_subscriptions.c.remaining)
+)
+_INSERT_MESSAGE = sa.insert(_messages).returning(_messages.c.id)
+_UPDATE_MESSAGE = sa.update(_messages).where(_messages.c.id == sa.bindparam("message_id"))
+
+
+# PostgreSQL: the whole reservation is one statement (the credit, its audit row and the
+# outbox row), so it runs alone in autocommit: one round trip is the whole transaction, and a
+# statement is atomic. Two reservations of one credit meet on the subscription's row lock; the
+# second re-checks `remaining > 0` after the first commits (READ COMMITTED), as the UPDATE alone does.
+_RESERVE_IN_ONE_STATEMENT = sa.text(
+    """
+    WITH spent AS (
+        UPDATE subscriptions SET remaining = remaining - 1, updated_at = :now
+        WHERE user_id = :user_id AND template_id = :template_id AND remaining > 0
+        RETURNING remaining
+    ), audit AS (
+        INSERT INTO consent_events (user_id, template_id, source, result, credits_delta, created_at)
+        SELECT :user_id, :template_id, 'send', 'spent', -1, :now FROM spent
+    ), message AS (
+        INSERT INTO messages (public_id, user_id, openid, template_id, data, page, miniprogram_state, lang,
+                              status, attempts, claimed_at, created_at, updated_at)
+        SELECT :public_id, :user_id, :openid, :template_id, :data, :page, :miniprogram_state, :lang,
+               :status, 0, :now, :now, :now
+        FROM spent
+        RETURNING id
+    )
+    SELECT message.id, spent.remaining FROM spent, message
+    """
+).bindparams(sa.bindparam("data", type_=_messages.c.data.type), sa.bindparam("now", type_=_messages.c.created_at.type))
+RECIPIENT_CACHE_SIZE = 50_000
+
+
+def find_recipient(openid: str | None = None, user_id: int | None = None) -> Recipient:
+    """The user's id and openid; remembered by the process (users are never deleted or renamed)."""
+    key = ("id", user_id) if user_id is not None else ("openid", openid)
+    cache = current_app.extensions.setdefault("recipient_cache", {})
+    recipient = cache.get(key)
+    if recipient is None:
+        query = _USER_BY_ID if user_id is not None else _USER_BY_OPENID
+        row = db.session.execute(query, {"key": key[1]}).first()
+        if row is None:
+            raise errors.UserNotFound("No user with that openid or user_id; they must log in or subscribe first.")
+        if len(cache) >= RECIPIENT_CACHE_SIZE:
+            cache.clear()
+        recipient = cache[key] = Recipient(row.id, row.openid)
+    return recipient
+
+
+def _on_postgresql() -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+def _run_alone(statement: sa.Executable, params: dict[str, Any]) -> sa.Row | None:
+    """Run one statement as its own transaction, in autocommit (PostgreSQL): no BEGIN, no COMMIT."""
+    engine = current_app.extensions.get("autocommit_engine")
+    if engine is None:
+        engine = current_app.extensions["autocommit_engine"] = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        result = connection.execute(statement, params)
+        return result.first() if result.returns_rows else None
 
 
 @dataclass
@@ -63,12 +140,12 @@ def send_message(request: SendRequest) -> SendResult:
 
     This is the function Python code beside the backend calls directly (inside an app context).
     """
-    user = find_user(request.openid, request.user_id)
+    recipient = find_recipient(request.openid, request.user_id)
     template = get_template(request.template_id)
     values = validate_data(template, request.data, truncate=request.truncate)
-    kind = template.kind if template else reported_kind(user.id, request.template_id)
-    message, remaining = reserve(user, request, values, kind)
-    return SendResult(deliver(message, user), remaining)
+    kind = template.kind if template else reported_kind(recipient.id, request.template_id)
+    message, remaining = reserve(recipient, request, values, kind)
+    return SendResult(deliver(message), remaining)
 
 
 def reported_kind(user_id: int, template_id: str) -> str:
@@ -90,41 +167,55 @@ def spend_credit(user_id: int, template_id: str, kind: str) -> tuple[bool, int |
     if kind != "one_time":
         subscription = _subscription(user_id, template_id)
         return subscription is not None and subscription.status == "accept", None
-    remaining = db.session.execute(
-        sa.update(Subscription)
-        .where(
-            Subscription.user_id == user_id,
-            Subscription.template_id == template_id,
-            Subscription.remaining > 0,
-        )
-        .values(remaining=Subscription.remaining - 1, updated_at=utcnow())
-        .returning(Subscription.remaining)
-    ).scalar()
+    remaining = db.session.execute(_SPEND_CREDIT, {"uid": user_id, "tid": template_id, "now": utcnow()}).scalar()
     if remaining is not None:
-        audit(user_id, template_id, "send", "spent", credits_delta=-1)
-
+        append_event(user_id, template_id, "send", "spent", credits_delta=-1)
     return remaining is not None, remaining
 
 
-def reserve(user: User, request: SendRequest, values: dict[str, str], kind: str) -> tuple[Message, int | None]:
+def reserve(
+    recipient: Recipient, request: SendRequest, values: dict[str, str], kind: str
+) -> tuple[Message, int | None]:
     """Spend one credit and write the outbox row, in one short transaction."""
-    allowed, remaining = spend_credit(user.id, request.template_id, kind)
-    if not allowed:
+    now = utcnow()
+    row = {
+        "public_id": new_public_id("msg"),
+        "batch_id": None,
+        "user_id": recipient.id,
+        "openid": recipient.openid,
+        "template_id": request.template_id,
+        "data": values,
+        "page": request.page,
+        "miniprogram_state": request.miniprogram_state or current_app.config["WX_MINIPROGRAM_STATE"],
+        "lang": request.lang or "zh_CN",
+        "status": "sending",
+        "attempts": 0,
+        "claimed_at": now,
+        "outcome": None,
+        "errcode": None,
+        "errmsg": None,
+        "wechat_msgid": None,
+        "delivery_status": None,
+        "sent_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if kind == "one_time" and _on_postgresql():
+        reserved = _run_alone(_RESERVE_IN_ONE_STATEMENT, {**row, "now": now})
+        if reserved is not None:
+            metrics.record_credits("spent")
+        message_id, remaining = reserved or (None, None)
+    else:
+        allowed, remaining = spend_credit(recipient.id, request.template_id, kind)
+        message_id = db.session.execute(_INSERT_MESSAGE, row).scalar_one() if allowed else None
+    if message_id is None:
         db.session.rollback()
-        raise errors.ConsentRequired(details={"template_id": request.template_id, "user_id": user.id})
-    message = Message(
-        user_id=user.id,
-        openid=user.openid,
-        template_id=request.template_id,
-        data=values,
-        page=request.page,
-        miniprogram_state=request.miniprogram_state or current_app.config["WX_MINIPROGRAM_STATE"],
-        lang=request.lang or "zh_CN",
-        status="sending",
-        claimed_at=utcnow(),
-    )
-    db.session.add(message)
-    db.session.commit()
+        raise errors.ConsentRequired(details={"template_id": request.template_id, "user_id": recipient.id})
+    if db.session().in_transaction():
+        db.session.commit()
+    # The row as written, detached: callers read it, and the settle step updates it by id.
+    message = Message(id=message_id, **row)
+    make_transient_to_detached(message)
     return message, remaining
 
 
@@ -134,7 +225,7 @@ class DeliveryDeferred(errors.ApiError):
     code, status, message = "wechat_unavailable", 503, "WeChat is busy; the message was queued again."
 
 
-def deliver(message: Message, user: User, *, requeue_transient: bool = False) -> Message:
+def deliver(message: Message, *, requeue_transient: bool = False) -> Message:
     """Call WeChat for a reserved message (outside any transaction), then settle it.
 
     With `requeue_transient` (batch delivery) a quota or busy answer puts the message back
@@ -143,7 +234,7 @@ def deliver(message: Message, user: User, *, requeue_transient: bool = False) ->
     client = current_app.extensions["wechat"]
     try:
         msgid = client.subscribe.send(
-            user.openid,
+            message.openid,
             message.template_id,
             message.data,
             page=message.page,
@@ -151,7 +242,7 @@ def deliver(message: Message, user: User, *, requeue_transient: bool = False) ->
             lang=message.lang,
         )
     except wx.WeChatError as exc:
-        raise _settle_failure(message, user, exc, requeue_transient) from None
+        raise _settle_failure(message, exc, requeue_transient) from None
     except Exception:
         # A bug or an unexpected failure after the credit was spent: we cannot know whether
         # WeChat got it, so the message is `unknown` and the credit stays spent.
@@ -162,10 +253,16 @@ def deliver(message: Message, user: User, *, requeue_transient: bool = False) ->
 
 
 def _settle(message: Message, status: str, **fields: Any) -> None:
-    message.status = status
-    for name, value in fields.items():
-        setattr(message, name, value)
-    db.session.commit()
+    """Write the outcome (one UPDATE by id) with whatever else the transaction holds, and commit."""
+    changes = {"status": status, **fields, "updated_at": utcnow()}
+    session = db.session()
+    if _on_postgresql() and not (session.in_transaction() or session.new or session.dirty or session.deleted):
+        _run_alone(_UPDATE_MESSAGE, {"message_id": message.id, **changes})  # the usual case: nothing else to write
+    else:
+        session.execute(_UPDATE_MESSAGE, {"message_id": message.id, **changes})
+        session.commit()
+    for name, value in changes.items():  # the object mirrors the row, without a second write
+        set_committed_value(message, name, value)
     metrics.record_send(message.outcome if status == "failed" else status, message.errcode)
 
 
@@ -183,13 +280,14 @@ def _refund(message: Message) -> None:
         )
 
 
-def _settle_failure(message: Message, user: User, exc: wx.WeChatError, requeue_transient: bool) -> errors.ApiError:
+def _settle_failure(message: Message, exc: wx.WeChatError, requeue_transient: bool) -> errors.ApiError:
     """Settle a failed call and return the API error that says what happened."""
     details = {"message_id": message.public_id}
     if exc.errcode is not None:
         details.update(errcode=exc.errcode, errmsg=exc.errmsg)
     fields = {"errcode": exc.errcode, "errmsg": exc.errmsg or str(exc)}
     if isinstance(exc, wx.UserRefused):  # 43101: the user refused or has no credit left at WeChat
+        user = db.session.get(User, message.user_id)
         consent.revoke(user, message.template_id, source="send", detail={"message_id": message.public_id})
         _settle(message, "failed", outcome="consent_revoked", **fields)
         return errors.ConsentRevoked(details=details)
