@@ -42,12 +42,34 @@ def deliver_in_context(app: Flask, message_id: int) -> None:
 
 
 def deliver_chunk(ids: list[int]) -> None:
-    """RQ job: deliver these messages with WORKER_THREADS threads."""
+    """RQ job: deliver these messages, claimed WORKER_THREADS at a time and sent in parallel."""
     global _pool
     app = worker_app()
+    threads = app.config.get("WORKER_THREADS", 16)
     if _pool is None:
-        _pool = ThreadPoolExecutor(app.config.get("WORKER_THREADS", 16), thread_name_prefix="wxsub-job")
-    list(_pool.map(lambda message_id: deliver_in_context(app, message_id), ids))
+        _pool = ThreadPoolExecutor(threads, thread_name_prefix="wxsub-job")
+    for start in range(0, len(ids), threads):
+        with app.app_context():
+            try:
+                claimed, batch_ids = batches.claim_group(ids[start : start + threads])
+            except Exception:
+                log.exception("claim failed", extra={"message_ids": ids[start : start + threads]})
+                raise  # RQ keeps the job as failed; the sweeper requeues its messages
+        delivered = list(_pool.map(lambda message: _deliver_claimed(app, message), claimed))
+        deferred = [message.id for message, done in zip(claimed, delivered, strict=True) if not done]
+        list(_pool.map(lambda message_id: deliver_in_context(app, message_id), deferred))
+        with app.app_context():
+            for batch_id in batch_ids:
+                batches.finish_batch_if_done(batch_id)
+
+
+def _deliver_claimed(app: Flask, message) -> bool:
+    with app.app_context():
+        try:
+            return batches.deliver_claimed(message)
+        except Exception:
+            log.exception("delivery failed", extra={"message_id": message.id})
+            return True  # left `sending`: the sweeper makes it `unknown`
 
 
 def sweep_forever(app: Flask) -> None:

@@ -35,8 +35,18 @@ from backend import create_app  # noqa: E402
 from backend.extensions import db  # noqa: E402
 from backend.models import Subscription, User, utcnow  # noqa: E402
 from backend.services.templates import sync_templates  # noqa: E402
-from bench.client_throughput import machine, run_load, stop_on_sigterm, table  # noqa: E402
-from bench.send_throughput import reset_schema  # noqa: E402
+from bench.client_throughput import (  # noqa: E402
+    CpuMeter,
+    Phase,
+    cpu_table,
+    machine,
+    process_cpu,
+    run_load,
+    stop_on_sigterm,
+    table,
+    tree_cpu,
+)
+from bench.send_throughput import postgres_server_pid, quiet_app_logs, reset_schema  # noqa: E402
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME  # noqa: E402
 from tests.servers import emulator_process  # noqa: E402
 
@@ -84,6 +94,7 @@ def main() -> None:
             "BUSINESS_API_KEYS": [API_KEY["X-Api-Key"]],
         }
         app = create_app(config)
+        quiet_app_logs()  # the bare loop's log lines go to /dev/null, as the workers' do
         requests.post(f"{emulator.url}/_emulator/templates", json=ONE_TIME, timeout=10)
         openids = [f"oBatchUser{i:017d}" for i in range(args.messages)]
         bare_openids = [f"oBareUser{i:018d}" for i in range(args.bare_calls)]
@@ -124,9 +135,19 @@ def main() -> None:
             "WORKER_THREADS": str(args.worker_threads),
             "PYTHONPATH": str(ROOT),
         }
+        postmaster = postgres_server_pid(args.database_url)
+        meter = CpuMeter(
+            {
+                "bench": lambda: process_cpu(os.getpid()),
+                "workers": lambda: sum(tree_cpu(worker.pid) for worker in workers),
+                "postgres": lambda: tree_cpu(postmaster),
+                "emulator": lambda: tree_cpu(emulator.proc.pid),
+            }
+        )
         try:
             workers = [start_worker(env) for _ in range(args.workers)]
             time.sleep(3)  # let the workers start before the clock does
+            before = meter.snapshot()
             client = app.test_client()
             body = {"template_id": TEMPLATE_ID, "data": GOOD_DATA, "recipients": [{"openid": o} for o in openids]}
             began = time.perf_counter()
@@ -137,6 +158,7 @@ def main() -> None:
                     break
                 time.sleep(0.2)
             seconds = time.perf_counter() - began
+            batch_cpu = meter.since(before)
         finally:
             for worker in workers:
                 if worker.poll() is None:
@@ -149,7 +171,9 @@ def main() -> None:
             return None
 
         with app.app_context():
+            before = meter.snapshot()
             bare = run_load("bare client loop", bare_send, args.bare_calls, args.workers * args.worker_threads)
+            bare_cpu = meter.since(before)
         delivered = len(requests.get(f"{emulator.url}/_emulator/sent", timeout=30).json())
     rate = args.messages / seconds
     print(machine())
@@ -164,6 +188,10 @@ def main() -> None:
     print(table([bare]))
     print(f"ratio batch/bare: {rate / bare.rate:.2f}   (goal: >= 0.50)")
     print(f"check: the emulator delivered {delivered} messages ({args.messages} batch + {args.bare_calls} bare)")
+    print()
+    batch_phase = Phase(f"batch of {args.messages}", seconds, [seconds] * args.messages)
+    print(cpu_table([(batch_phase, batch_cpu), (bare, bare_cpu)]))
+    print("(bench = this process: the batch POST and status polls, or the bare loop itself; workers = the RQ workers)")
 
 
 if __name__ == "__main__":

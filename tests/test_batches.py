@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from backend import create_app
 from backend.extensions import db
-from backend.models import Batch, Message, Subscription, User, utcnow
+from backend.models import Batch, ConsentEvent, Message, Subscription, User, utcnow
 from backend.services import batches
 from tests.conftest import POSTGRES_URL, REDIS_URL, app_config, reset_postgres
 from tests.helpers import API_KEY, ONE_TIME, assert_error
@@ -144,6 +144,38 @@ class TestApi:
             assert db.session.scalar(sa.select(Message.attempts)) == 2
 
 
+class TestClaimGroup:
+    def test_one_credit_per_message_even_for_a_user_named_twice(self, app, emulator, templates):
+        """A group's credits are taken in one statement; a user's second message needs a second credit."""
+        one = give_users(app, emulator, 1)[0]
+        two = give_users(app, emulator, 1, ledger_credits=2)[0]
+        none = give_users(app, emulator, 1, ledger_credits=0)[0]
+        with app.app_context():
+            app.extensions["dispatcher"].enqueue = lambda ids: None  # claimed by hand below
+            recipients = [one, one, two, two, none]
+            batch = batches.create_batch(
+                batches.BatchRequest(
+                    template_id=T1,
+                    data={"time2": "15:01"},
+                    recipients=[{"openid": o, "data": {"thing1": "x"}} for o in recipients],
+                )
+            )
+            ids = db.session.scalars(sa.select(Message.id).order_by(Message.id)).all()
+            ready, batch_ids = batches.claim_group(ids)
+            assert batch_ids == [batch.id]
+            assert [m.openid for m in ready] == [one, two, two] and {m.status for m in ready} == {"sending"}
+            db.session.expire_all()
+            statuses = dict(db.session.execute(sa.select(Message.id, Message.status)).all())
+            outcomes = dict(db.session.execute(sa.select(Message.id, Message.outcome)).all())
+            assert [statuses[i] for i in ids] == ["sending", "failed", "sending", "sending", "failed"]
+            assert [outcomes[i] for i in ids][1::3] == ["consent_required", "consent_required"]
+            assert db.session.scalar(sa.select(sa.func.sum(Subscription.remaining))) == 0
+            spent = db.session.scalars(sa.select(ConsentEvent.credits_delta).where(ConsentEvent.result == "spent"))
+            assert list(spent) == [-1, -1, -1]
+            assert db.session.get(Batch, batch.id).status == "running"
+            assert batches.claim_group(ids) == ([], [])  # claimed once: a second worker gets nothing
+
+
 class TestSweep:
     def test_abandoned_send_becomes_unknown_and_lost_job_is_requeued(self, app, client, emulator, templates):
         ready = give_users(app, emulator, 2)
@@ -159,6 +191,7 @@ class TestSweep:
             first, second = db.session.scalars(sa.select(Message).order_by(Message.id)).all()
             assert batches.claim(first.id) is not None  # a worker claimed it, spending its credit, then died
             long_ago = utcnow().replace(year=2020)
+            db.session.refresh(first)  # the claim wrote the row, not this session's copy
             first.claimed_at = long_ago
             second.updated_at = long_ago
             db.session.commit()
@@ -166,7 +199,7 @@ class TestSweep:
             app.extensions["dispatcher"].enqueue = requeued.extend
             assert batches.sweep() == {"unknown": 1, "requeued": 1}
             assert requeued == [second.id]
-            assert db.session.get(Message, first.id).status == "unknown"
+            assert db.session.get(Message, first.id, populate_existing=True).status == "unknown"
             subscription = db.session.scalars(
                 sa.select(Subscription).where(Subscription.user_id == first.user_id)
             ).one()

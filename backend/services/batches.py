@@ -15,11 +15,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import make_transient_to_detached
 
 from backend import errors, metrics
 from backend.extensions import db
-from backend.models import Batch, Message, User, new_public_id, utcnow
+from backend.models import Batch, Message, Subscription, User, new_public_id, utcnow
 from backend.services import pace
+from backend.services.ledger import append_events
 from backend.services.sending import DeliveryDeferred, deliver, reported_kind, spend_credit
 from backend.services.templates import get_template, stored_template
 from backend.services.validation import validate_data
@@ -122,59 +124,125 @@ def enqueue_batch(batch_id: int) -> None:
 # -- delivery (in a worker) ---------------------------------------------------------
 
 
-def claim(message_id: int) -> tuple[Message, User] | None:
-    """queued → sending, with the message's credit, in one transaction; None if not ours to send.
+_messages = Message.__table__
+_subscriptions = Subscription.__table__
+# Built once (see services/sending.py): a worker runs them for every group of messages.
+_CLAIM = (
+    sa.update(_messages)
+    .where(_messages.c.id.in_(sa.bindparam("ids", expanding=True)), _messages.c.status == "queued")
+    .values(status="sending", claimed_at=sa.bindparam("now"), updated_at=sa.bindparam("now"))
+    .returning(*_messages.c)
+)
+_SPEND_CREDITS = (
+    sa.update(_subscriptions)
+    .where(
+        _subscriptions.c.template_id == sa.bindparam("tid"),
+        _subscriptions.c.user_id.in_(sa.bindparam("uids", expanding=True)),
+        _subscriptions.c.remaining > 0,
+    )
+    .values(remaining=_subscriptions.c.remaining - 1, updated_at=sa.bindparam("now"))
+    .returning(_subscriptions.c.user_id)
+)
+_FAIL_WITHOUT_CONSENT = (
+    sa.update(_messages)
+    .where(_messages.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(status="failed", outcome="consent_required", updated_at=sa.bindparam("now"))
+)
+_MARK_RUNNING = (
+    sa.update(Batch.__table__)
+    .where(Batch.__table__.c.id.in_(sa.bindparam("ids", expanding=True)), Batch.__table__.c.status == "queued")
+    .values(status="running")
+)
 
-    Without a credit the message fails as `consent_required` here, and WeChat is not called.
+
+def claim_group(message_ids: list[int]) -> tuple[list[Message], list[int]]:
+    """queued → sending for these messages, each with its credit, in one transaction.
+
+    Returns the messages to deliver (detached, as the claim left them) and the ids of the
+    batches the claimed messages belong to (to check for done afterwards). Messages already
+    claimed elsewhere are skipped; those without a credit fail as `consent_required` here and
+    WeChat is not called. A few statements per group instead of several per message.
     """
-    claimed = db.session.execute(
-        sa.update(Message)
-        .where(Message.id == message_id, Message.status == "queued")
-        .values(status="sending", claimed_at=utcnow(), updated_at=utcnow())
-    ).rowcount
-    if not claimed:
-        db.session.rollback()
-        return None
-    message = db.session.get(Message, message_id, populate_existing=True)  # the row as the UPDATE left it
-    user = db.session.get(User, message.user_id)
-    # The template was looked up when the batch was made: read it, never call WeChat here.
-    template = stored_template(message.template_id)
-    kind = template.kind if template else reported_kind(user.id, message.template_id)
-    allowed, _ = spend_credit(user.id, message.template_id, kind)
-    if not allowed:
-        message.status, message.outcome = "failed", "consent_required"
-    _mark_running(message.batch_id)
+    now = utcnow()
+    rows = db.session.execute(_CLAIM, {"ids": message_ids, "now": now}).all()
+    claimed = [Message(**row._mapping) for row in rows]
+    credited = _spend_credits(claimed, now)
+    refused = [message for message in claimed if message.id not in credited]
+    if refused:
+        db.session.execute(_FAIL_WITHOUT_CONSENT, {"ids": [m.id for m in refused], "now": now})
+    batch_ids = sorted({message.batch_id for message in claimed if message.batch_id is not None})
+    if batch_ids:
+        db.session.execute(_MARK_RUNNING, {"ids": batch_ids})
     db.session.commit()
-    if not allowed:
+    for _ in refused:
         metrics.record_send("consent_required", None)
-    return (message, user) if allowed else None
+    ready = [message for message in claimed if message.id in credited]
+    for message in ready:
+        make_transient_to_detached(message)
+    return ready, batch_ids
 
 
-def _mark_running(batch_id: int | None) -> None:
-    if batch_id is not None:
-        db.session.execute(
-            sa.update(Batch).where(Batch.id == batch_id, Batch.status == "queued").values(status="running")
-        )
+def _spend_credits(messages: list[Message], now) -> set[int]:
+    """Take one credit per message (in the current transaction); the ids of those that got one."""
+    credited: set[int] = set()
+    by_template: dict[str, list[Message]] = {}
+    for message in messages:
+        by_template.setdefault(message.template_id, []).append(message)
+    for template_id, group in by_template.items():
+        # The template was looked up when the batch was made: read it, never call WeChat here.
+        template = stored_template(template_id)
+        first_per_user: dict[int, Message] = {}
+        one_by_one = []
+        for message in group:
+            if template is not None and template.kind == "one_time" and message.user_id not in first_per_user:
+                first_per_user[message.user_id] = message
+            else:  # a long-term or unconfirmed template, or a user's second message in this group
+                one_by_one.append(message)
+        if first_per_user:
+            spent = db.session.execute(
+                _SPEND_CREDITS, {"tid": template_id, "uids": list(first_per_user), "now": now}
+            ).scalars()
+            users = set(spent)
+            append_events(users, template_id, "send", "spent", credits_delta=-1)
+            credited.update(first_per_user[user_id].id for user_id in users)
+        for message in one_by_one:
+            kind = template.kind if template else reported_kind(message.user_id, template_id)
+            if spend_credit(message.user_id, template_id, kind)[0]:
+                credited.add(message.id)
+    return credited
+
+
+def claim(message_id: int) -> Message | None:
+    """Claim one message with its credit (see claim_group); None if not ours to send."""
+    ready, _ = claim_group([message_id])
+    return ready[0] if ready else None
+
+
+def deliver_claimed(message: Message) -> bool:
+    """Deliver a claimed message; False when it was deferred (quota, busy) for a later try."""
+    pace.acquire()
+    try:
+        deliver(message, requeue_transient=True)
+    except DeliveryDeferred:
+        pace.back_off()
+        return False
+    except errors.ApiError:
+        pass  # settled: failed or unknown, recorded on the message
+    return True
 
 
 def deliver_one(message_id: int) -> bool:
     """Claim and deliver one message; False when it was deferred (quota, busy) for a later try."""
-    pace.acquire()  # before the claim: a worker waiting for its turn holds no message
-    claimed = claim(message_id)
-    if claimed is None:  # someone else's, already settled, or no consent
+    message = claim(message_id)
+    if message is None:  # someone else's, already settled, or no consent
         batch_id = db.session.scalar(sa.select(Message.batch_id).where(Message.id == message_id))
+        delivered = True
     else:
-        message, user = claimed
         batch_id = message.batch_id
-        try:
-            deliver(message, requeue_transient=True)
-        except DeliveryDeferred:
-            pace.back_off()
-            return False
-        except errors.ApiError:
-            pass  # settled: failed or unknown, recorded on the message
-    finish_batch_if_done(batch_id)
-    return True
+        delivered = deliver_claimed(message)
+    if delivered:
+        finish_batch_if_done(batch_id)
+    return delivered
 
 
 def finish_batch_if_done(batch_id: int | None) -> None:

@@ -110,8 +110,15 @@ def append_event(
     user_id: int, template_id: str, source: str, result: str, *, credits_delta: int, detail: dict | None = None
 ) -> None:
     """Append an audit row with a Core INSERT, for the send path (no savepoint, no dedupe key)."""
-    db.session.execute(
-        _INSERT_EVENT,
+    append_events([user_id], template_id, source, result, credits_delta=credits_delta, detail=detail)
+
+
+def append_events(
+    user_ids, template_id: str, source: str, result: str, *, credits_delta: int, detail: dict | None = None
+) -> None:
+    """The same audit row for each of these users, in one INSERT (a batch's group of claims)."""
+    now = utcnow()
+    rows = [
         {
             "user_id": user_id,
             "template_id": template_id,
@@ -121,11 +128,15 @@ def append_event(
             "credits_delta": credits_delta,
             "dedupe_key": None,
             "detail": detail,
-            "created_at": utcnow(),
-        },
-    )
+            "created_at": now,
+        }
+        for user_id in user_ids
+    ]
+    if not rows:
+        return
+    db.session.execute(_INSERT_EVENT, rows if len(rows) > 1 else rows[0])
     if credits_delta:
-        db.session.info.setdefault("credit_moves", []).append((result, abs(credits_delta)))
+        db.session.info.setdefault("credit_moves", []).append((result, abs(credits_delta) * len(rows)))
 
 
 # Credit metrics count what was committed: an event rolled back with its savepoint (a push
