@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC
 from typing import Any
 
@@ -39,10 +40,17 @@ class UtcDateTime(fields.DateTime):
         return super()._serialize(value, attr, obj, **kwargs)
 
 
-def load(schema: Schema, data: Any) -> Any:
+@functools.cache
+def _instance(schema: type[Schema]) -> Schema:
+    # One instance per schema class: building one per request cost more than the validation.
+    # Loading keeps no state on the instance (marshmallow 4 has no schema context).
+    return schema()
+
+
+def load(schema: type[Schema], data: Any) -> Any:
     """Validate with `schema` or raise invalid_request with a reason per field."""
     try:
-        return schema.load(data)
+        return _instance(schema).load(data)
     except ValidationError as exc:
         raise InvalidRequest("The request failed validation.", _flatten(exc.messages)) from None
 

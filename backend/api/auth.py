@@ -20,7 +20,7 @@ def create_session():
     Calls WeChat's jscode2session and creates or updates the user by openid. The session_key
     stays on the server; the answer is a session token for `Authorization: Bearer <token>`.
     """
-    body = load(CodeSchema(), json_body())
+    body = load(CodeSchema, json_body())
     user = users.login(body["code"])
     token, expires_in = sessions.issue_token(user)
     return {"token": token, "token_type": "Bearer", "expires_in": expires_in, "user": UserSchema().dump(user)}
@@ -32,7 +32,7 @@ def create_session():
 @rate_limit("phone", "RATE_LIMIT_REPORTS", current_user_id)
 def add_phone():
     """Store the user's phone number from a getPhoneNumber button's code."""
-    body = load(CodeSchema(), json_body())
+    body = load(CodeSchema, json_body())
     user = users.add_phone(g.user, body["code"])
     return {
         "phone_number": user.phone_number,

@@ -52,7 +52,7 @@ def create_batch():
     The values are validated up front; consent is checked per message at delivery, which
     goes on after the answer.
     """
-    batch = batches.create_batch(batches.BatchRequest(**load(BatchSendSchema(), json_body())))
+    batch = batches.create_batch(batches.BatchRequest(**load(BatchSendSchema, json_body())))
     return _batch_body(batch), 202
 
 

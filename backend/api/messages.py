@@ -58,7 +58,7 @@ def create_message():
     the template, learnt from WeChat the first time its id is seen), the user's consent; then
     exactly one WeChat call per credit spent.
     """
-    result = send_message(SendRequest(**load(SendSchema(), json_body())))
+    result = send_message(SendRequest(**load(SendSchema, json_body())))
     message = result.message
     body = {
         "id": message.public_id,

@@ -25,7 +25,7 @@ def create_report():
     authority for credits and a report only records the choice. The user comes from the
     session token. The answer lists the subscriptions of the templates reported.
     """
-    body = load(SubscriptionReportSchema(), json_body())
+    body = load(SubscriptionReportSchema, json_body())
     subscriptions = consent.record_report(g.user, body["results"], body["scene"])
     return {"subscriptions": SubscriptionSchema(many=True).dump(subscriptions)}, 200
 

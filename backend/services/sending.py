@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from backend import errors, metrics
 from backend.extensions import db
 from backend.models import Message, Subscription, User, new_public_id, utcnow
-from backend.services import consent
+from backend.services import autocommit, consent
 from backend.services.ledger import add_credits, append_event, audit
 from backend.services.templates import get_template
 from backend.services.validation import validate_data
@@ -52,7 +52,8 @@ class Recipient:
 
 # A send is every request's hot path, so its statements are Core, built once: no ORM unit
 # of work, no statement construction or cache-key computation per call (together they cost
-# more CPU than the rest of a send).
+# more CPU than the rest of a send). On PostgreSQL the reserve and the settle are single
+# statements in autocommit (services/autocommit.py).
 _users = User.__table__
 _subscriptions = Subscription.__table__
 _messages = Message.__table__
@@ -70,32 +71,6 @@ _SPEND_CREDIT = (
 )
 _INSERT_MESSAGE = sa.insert(_messages).returning(_messages.c.id)
 _UPDATE_MESSAGE = sa.update(_messages).where(_messages.c.id == sa.bindparam("message_id"))
-
-
-# PostgreSQL: the whole reservation is one statement (the credit, its audit row and the
-# outbox row), so it runs alone in autocommit: one round trip is the whole transaction, and a
-# statement is atomic. Two reservations of one credit meet on the subscription's row lock; the
-# second re-checks `remaining > 0` after the first commits (READ COMMITTED), as the UPDATE alone does.
-_RESERVE_IN_ONE_STATEMENT = sa.text(
-    """
-    WITH spent AS (
-        UPDATE subscriptions SET remaining = remaining - 1, updated_at = :now
-        WHERE user_id = :user_id AND template_id = :template_id AND remaining > 0
-        RETURNING remaining
-    ), audit AS (
-        INSERT INTO consent_events (user_id, template_id, source, result, credits_delta, created_at)
-        SELECT :user_id, :template_id, 'send', 'spent', -1, :now FROM spent
-    ), message AS (
-        INSERT INTO messages (public_id, user_id, openid, template_id, data, page, miniprogram_state, lang,
-                              status, attempts, claimed_at, created_at, updated_at)
-        SELECT :public_id, :user_id, :openid, :template_id, :data, :page, :miniprogram_state, :lang,
-               :status, 0, :now, :now, :now
-        FROM spent
-        RETURNING id
-    )
-    SELECT message.id, spent.remaining FROM spent, message
-    """
-).bindparams(sa.bindparam("data", type_=_messages.c.data.type), sa.bindparam("now", type_=_messages.c.created_at.type))
 RECIPIENT_CACHE_SIZE = 50_000
 
 
@@ -117,16 +92,6 @@ def find_recipient(openid: str | None = None, user_id: int | None = None) -> Rec
 
 def _on_postgresql() -> bool:
     return db.engine.dialect.name == "postgresql"
-
-
-def _run_alone(statement: sa.Executable, params: dict[str, Any]) -> sa.Row | None:
-    """Run one statement as its own transaction, in autocommit (PostgreSQL): no BEGIN, no COMMIT."""
-    engine = current_app.extensions.get("autocommit_engine")
-    if engine is None:
-        engine = current_app.extensions["autocommit_engine"] = db.engine.execution_options(isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        result = connection.execute(statement, params)
-        return result.first() if result.returns_rows else None
 
 
 @dataclass
@@ -201,7 +166,7 @@ def reserve(
         "updated_at": now,
     }
     if kind == "one_time" and _on_postgresql():
-        reserved = _run_alone(_RESERVE_IN_ONE_STATEMENT, {**row, "now": now})
+        reserved = autocommit.reserve(row, now)  # one statement, its own transaction
         if reserved is not None:
             metrics.record_credits("spent")
         message_id, remaining = reserved or (None, None)
@@ -257,7 +222,7 @@ def _settle(message: Message, status: str, **fields: Any) -> None:
     changes = {"status": status, **fields, "updated_at": utcnow()}
     session = db.session()
     if _on_postgresql() and not (session.in_transaction() or session.new or session.dirty or session.deleted):
-        _run_alone(_UPDATE_MESSAGE, {"message_id": message.id, **changes})  # the usual case: nothing else to write
+        autocommit.update_message(message.id, changes)  # the usual case: nothing else to write
     else:
         session.execute(_UPDATE_MESSAGE, {"message_id": message.id, **changes})
         session.commit()

@@ -69,13 +69,21 @@ def sync_templates() -> list[Template]:
 
 
 def stored_template(template_id: str) -> Template | None:
-    """The template as stored, if WeChat confirmed it; never calls WeChat."""
+    """The template as stored, if WeChat confirmed it; never calls WeChat (cached like get_template)."""
+    cached = _cached(template_id)
+    if cached is not None:
+        return cached
     template = db.session.get(Template, template_id)
-    return template if template is not None and template.synced else None
+    return _remember(template) if template is not None and template.synced else None
 
 
 def _cache() -> dict[str, tuple[float, Template]]:
     return current_app.extensions.setdefault("template_cache", {})
+
+
+def _cached(template_id: str) -> Template | None:
+    entry = _cache().get(template_id)
+    return entry[1] if entry is not None and entry[0] > time.monotonic() else None
 
 
 def _remember(template: Template) -> Template:
@@ -99,9 +107,9 @@ def get_template(template_id: str) -> Template | None:
     callers then infer what they need from the key names. Confirmed templates are cached in
     the process for CACHE_SECONDS: every send reads its template, and templates rarely change.
     """
-    cached = _cache().get(template_id)
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
+    cached = _cached(template_id)
+    if cached is not None:
+        return cached
     template = db.session.get(Template, template_id)
     if template is not None and (template.synced or utcnow() - _aware(template.updated_at) < RELOOKUP_AFTER):
         return _remember(template) if template.synced else None
