@@ -1,7 +1,7 @@
 """Sends per second through POST /api/v1/messages, beside the bare client loop, and reports per second.
 
-    .venv/bin/python bench/send_throughput.py [--calls N] [--concurrency C] [--workers W] [--threads T]
-                                             [--users U] [--latency-ms MS] [--database-url URL]
+    .venv/bin/python bench/send_throughput.py [--calls N] [--rounds R] [--concurrency C] [--workers W]
+                                             [--threads T] [--users U] [--latency-ms MS] [--database-url URL]
 
 WARNING: it empties the database it is given (DROP SCHEMA public CASCADE). The default,
 postgresql+psycopg://postgres@127.0.0.1:5432/bench, is a database of its own, created when
@@ -14,11 +14,15 @@ the backend under gunicorn (2 workers, gthread), PostgreSQL. In one run:
    synced, U users (100) logged in through POST /api/v1/auth/login with emulator codes, and the
    emulator's popups giving each user its credits at WeChat (for both send phases);
 2. reports: POST /api/v1/subscriptions {"results": {tid: "accept"}} from C clients (32),
-   one credit each: N reports after a warm-up;
-3. API sends: POST /api/v1/messages with X-Api-Key from C clients: N sends after a warm-up;
-4. bare sends: C threads calling WeChatClient.subscribe.send directly (the client the app
-   builds) on the same emulator: N sends after a warm-up.
-It prints figures only (rate, p50, p99, non-2xx counts) and the ratio API/bare: no pass or fail.
+   one credit each: R x N reports after a warm-up (the credits of the API sends);
+3. sends, R rounds of each kind, alternating (API, bare, bare, API, ...) so that both kinds
+   see the same machine (a shared VM's speed drifts within a minute):
+   - API: POST /api/v1/messages with X-Api-Key from C clients, N sends;
+   - bare: C threads calling WeChatClient.subscribe.send directly (the client the app builds)
+     on the same emulator, N sends.
+   Each kind warms up first.
+It prints figures only (rate, p50, p99, non-2xx counts) and the ratio API/bare of the rates
+over all rounds: no pass or fail.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import logging
 import os
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -72,6 +77,7 @@ HTTP_TIMEOUT = 30
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000, help="sends (and reports) per measurement (2000)")
+    parser.add_argument("--rounds", type=int, default=2, help="measurements of each kind of send, alternating (2)")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent clients / threads (32)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
     parser.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker (16)")
@@ -196,7 +202,7 @@ def main() -> None:
         raise SystemExit("--database-url must be PostgreSQL (the schema is reset with DROP SCHEMA)")
     conc, calls = args.concurrency, args.calls
     warm = 2 * conc
-    per_phase = warm + calls  # calls each phase makes, warm-up included: one credit each
+    per_kind = warm + args.rounds * calls  # sends of each kind, warm-up included: one credit each
 
     with contextlib.ExitStack() as stack:
         http = Http()
@@ -269,7 +275,7 @@ def main() -> None:
             raise SystemExit(f"log-in failed: {dict(logins.failures)}")
 
         # Credits at WeChat (the emulator) for every send of both send phases.
-        popups_per_user = [2 * n for n in counts_per_user(per_phase, args.users)]
+        popups_per_user = [2 * n for n in counts_per_user(per_kind, args.users)]
         popup_owner = [u for u, n in enumerate(popups_per_user) for _ in range(n)]
 
         def popup(i: int) -> str | None:
@@ -285,24 +291,31 @@ def main() -> None:
             )
             return None if status == 200 else _label(status, body)
 
-        reports = measure("reports POST /subscriptions", report, warm, calls, conc, meter)
+        warm_up("reports POST /subscriptions", report, warm, conc)
+        reports = measure("reports POST /subscriptions", report, warm, args.rounds * calls, conc, meter)
 
-        # Phase 2: sends through the API.
+        # Phase 2: sends through the API, and the bare client loop (the client the app builds) on
+        # the same emulator, alternating.
         def api_send(i: int) -> str | None:
             body = {"openid": users[i % args.users]["openid"], "template_id": TEMPLATE_ID, "data": GOOD_DATA}
             status, response = load.post_json("/api/v1/messages", body, API_KEY)
             return None if status == 201 else _label(status, response)
 
-        api = measure("sends POST /messages", api_send, warm, calls, conc, meter)
-
-        # Phase 3: the bare client loop, the same client the app builds, on the same emulator.
         client = app.extensions["wechat"]
 
         def bare_send(i: int) -> str | None:
             msgid = client.subscribe.send(users[i % args.users]["openid"], TEMPLATE_ID, GOOD_DATA)
             return None if msgid else "no msgid"
 
-        bare = None if args.skip_bare else measure("sends WeChatClient bare", bare_send, warm, calls, conc, meter)
+        kinds = {"sends POST /messages": api_send} | ({} if args.skip_bare else {"sends WeChatClient bare": bare_send})
+        for name, call in kinds.items():
+            warm_up(name, call, warm, conc)
+        sends: dict[str, list[tuple[Phase, dict[str, float]]]] = {name: [] for name in kinds}
+        for round_ in range(args.rounds):
+            order = list(kinds) if round_ % 2 == 0 else list(reversed(kinds))
+            for name in order:
+                offset = warm + round_ * calls
+                sends[name].append(measure(f"{name} #{round_ + 1}", kinds[name], offset, calls, conc, meter))
 
         # Sanity: what the emulator delivered and what the backend recorded.
         with app.app_context():
@@ -310,14 +323,16 @@ def main() -> None:
             left = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Subscription.remaining), 0)))
         delivered = len(http.session().get(f"{emulator.url}/_emulator/sent", timeout=HTTP_TIMEOUT).json())
 
-        rows = [row for row in (reports, api, bare) if row is not None]
+        totals = {name: combined(name, measured) for name, measured in sends.items()}
+        rows = [reports, *(row for measured in sends.values() for row in measured), *totals.values()]
         phases = [phase for phase, _ in rows]
         print()
         print(f"setup: {logins.calls} logins at {logins.rate:.0f}/s, {popups.calls} emulator popups")
         print(table(phases))
         print("non-2xx / failures (measured calls):", failures_note(phases).removeprefix("failures:").strip())
-        if bare is not None:
-            print(f"ratio API/bare (sends/s): {api[0].rate / bare[0].rate:.2f}   (goal: >= 0.50)")
+        if len(totals) == 2:
+            api, bare = (phase for phase, _ in totals.values())
+            print(f"ratio API/bare (sends/s, all rounds): {api.rate / bare.rate:.2f}   (goal: >= 0.50)")
         print(
             f"check: backend messages sent {sent_rows} (warm-up included), credits left {left}, "
             f"emulator delivered {delivered}"
@@ -330,15 +345,32 @@ def main() -> None:
         )
 
 
-def measure(name: str, call, warm: int, calls: int, conc: int, meter: CpuMeter) -> tuple[Phase, dict[str, float]]:
-    """A warm-up of `warm` calls, then `calls` measured ones; the index keeps counting so users rotate."""
-    warm_up = run_load(f"warm-up {name}", call, warm, conc)
-    if warm_up.failures:
-        print(f"  warm-up {name}: failures {dict(warm_up.failures)}", flush=True)
+def warm_up(name: str, call, warm: int, conc: int) -> None:
+    """Calls 0 .. warm-1, not measured (connections, prepared statements, caches)."""
+    result = run_load(f"warm-up {name}", call, warm, conc)
+    if result.failures:
+        print(f"  warm-up {name}: failures {dict(result.failures)}", flush=True)
+
+
+def measure(name: str, call, offset: int, calls: int, conc: int, meter: CpuMeter) -> tuple[Phase, dict[str, float]]:
+    """`calls` measured calls, numbered from `offset` (so that users rotate), with the CPU they used."""
     before = meter.snapshot()
-    phase = run_load(name, lambda i: call(warm + i), calls, conc)
+    phase = run_load(name, lambda i: call(offset + i), calls, conc)
     cpu = meter.since(before)
     print(f"  {name}: {phase.rate:.1f}/s, p50 {phase.percentile_ms(50):.1f} ms", flush=True)
+    return phase, cpu
+
+
+def combined(name: str, measured: list[tuple[Phase, dict[str, float]]]) -> tuple[Phase, dict[str, float]]:
+    """All rounds of one kind as one phase: calls over seconds, latencies and CPU pooled."""
+    phases = [phase for phase, _ in measured]
+    phase = Phase(
+        f"{name} (all)",
+        sum(p.seconds for p in phases),
+        [latency for p in phases for latency in p.latencies],
+        sum((p.failures for p in phases), Counter()),
+    )
+    cpu = {group: sum(used[group] for _, used in measured) for group in measured[0][1]}
     return phase, cpu
 
 

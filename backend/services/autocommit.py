@@ -2,8 +2,8 @@
 
 A send reserves (one statement: the credit, its audit row and the outbox row) and settles (one
 UPDATE). Run in autocommit, a statement is its own atomic transaction: one round trip instead
-of BEGIN, the statement and COMMIT. They go straight to psycopg on a pooled connection with
-prepared statements, because SQLAlchemy's execution layer cost more CPU than the statements.
+of BEGIN, the statement and COMMIT. They go straight to psycopg on a pooled connection, because
+SQLAlchemy's execution layer cost more CPU than the statements.
 SQLite runs the same steps as Core statements in a session transaction (services/sending.py).
 """
 
@@ -67,7 +67,7 @@ def run_alone(sql: str, params: dict[str, Any]) -> tuple | None:
         driver = pooled.driver_connection
         driver.autocommit = True
         try:
-            cursor = driver.execute(sql, params, prepare=True)
+            cursor = driver.execute(sql, params)  # psycopg prepares it after a few uses (prepare_threshold)
             return cursor.fetchone() if cursor.description else None
         finally:
             if not driver.closed:
