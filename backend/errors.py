@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from flask import Flask, Response, jsonify
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -150,6 +152,17 @@ def register_error_handlers(app: Flask) -> None:
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
+
+    # The database is down, unreachable or too busy (SQLite's lock wait ran out, a statement
+    # time-out): a passing condition, so 503 and not a 500. The send path's PostgreSQL
+    # statements go through psycopg directly (services/autocommit.py), hence its own classes.
+    @app.errorhandler(sa_exc.OperationalError)
+    @app.errorhandler(sa_exc.InterfaceError)
+    @app.errorhandler(psycopg.OperationalError)
+    @app.errorhandler(psycopg.InterfaceError)
+    def handle_database_unavailable(exc: Exception) -> Response:
+        log.error("database unavailable", extra={"error": type(exc).__name__})  # its text may name the host
+        return error_response(DatabaseUnavailable.code, DatabaseUnavailable.message, DatabaseUnavailable.status)
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:

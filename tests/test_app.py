@@ -13,7 +13,7 @@ from backend.config import ConfigError, load_config
 from backend.emulator.defaults import DEV_APPID
 from backend.extensions import db
 from tests.conftest import app_config
-from tests.helpers import assert_error
+from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, assert_error
 
 
 class TestConfig:
@@ -97,6 +97,15 @@ def test_healthz_503_when_the_database_is_gone(emulator, unused_port):
     url = f"postgresql+psycopg://nobody@127.0.0.1:{unused_port}/none?connect_timeout=1"
     app = create_app(app_config(url, emulator.url))
     assert_error(app.test_client().get("/healthz"), 503, "database_unavailable")
+
+
+def test_requests_are_503_not_500_when_the_database_is_gone(emulator, unused_port):
+    url = f"postgresql+psycopg://nobody@127.0.0.1:{unused_port}/none?connect_timeout=1"
+    client = create_app(app_config(url, emulator.url)).test_client()
+    send = {"openid": "o-somebody", "template_id": ONE_TIME["priTmplId"], "data": GOOD_DATA}
+    assert_error(client.post("/api/v1/messages", json=send, headers=API_KEY), 503, "database_unavailable")
+    assert_error(client.get("/api/v1/messages", headers=API_KEY), 503, "database_unavailable")
+    assert_error(client.get("/api/v1/batches/bat_x", headers=API_KEY), 503, "database_unavailable")
 
 
 def test_request_id_is_echoed_or_made(client):
