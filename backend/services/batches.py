@@ -164,8 +164,10 @@ def claim_group(message_ids: list[int]) -> tuple[list[Message], list[int]]:
     WeChat is not called. A few statements per group instead of several per message.
     """
     now = utcnow()
-    rows = db.session.execute(_CLAIM, {"ids": message_ids, "now": now}).all()
-    claimed = [Message(**row._mapping) for row in rows]
+    # Ids and users in ascending order, so that two workers whose groups overlap (a sweep's
+    # requeue) lock the same rows in the same order instead of deadlocking.
+    rows = db.session.execute(_CLAIM, {"ids": sorted(message_ids), "now": now}).all()
+    claimed = sorted((Message(**row._mapping) for row in rows), key=lambda message: message.id)
     credited = _spend_credits(claimed, now)
     refused = [message for message in claimed if message.id not in credited]
     if refused:
@@ -200,7 +202,7 @@ def _spend_credits(messages: list[Message], now) -> set[int]:
                 one_by_one.append(message)
         if first_per_user:
             spent = db.session.execute(
-                _SPEND_CREDITS, {"tid": template_id, "uids": list(first_per_user), "now": now}
+                _SPEND_CREDITS, {"tid": template_id, "uids": sorted(first_per_user), "now": now}
             ).scalars()
             users = set(spent)
             append_events(users, template_id, "send", "spent", credits_delta=-1)
