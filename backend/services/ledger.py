@@ -106,17 +106,11 @@ def audit(
 _INSERT_EVENT = sa.insert(ConsentEvent.__table__)  # built once: see services/sending.py
 
 
-def append_event(
-    user_id: int, template_id: str, source: str, result: str, *, credits_delta: int, detail: dict | None = None
-) -> None:
-    """Append an audit row with a Core INSERT, for the send path (no savepoint, no dedupe key)."""
-    append_events([user_id], template_id, source, result, credits_delta=credits_delta, detail=detail)
-
-
 def append_events(
     user_ids, template_id: str, source: str, result: str, *, credits_delta: int, detail: dict | None = None
 ) -> None:
-    """The same audit row for each of these users, in one INSERT (a batch's group of claims)."""
+    """The same audit row for each of these users, in one Core INSERT: the send path's audit
+    (no savepoint, no dedupe key), one row for a send, a group's for a batch's claims."""
     now = utcnow()
     rows = [
         {

@@ -23,7 +23,7 @@ from backend import errors, metrics
 from backend.extensions import db
 from backend.models import Message, Subscription, User, new_public_id, utcnow
 from backend.services import autocommit, consent
-from backend.services.ledger import add_credits, append_event, audit
+from backend.services.ledger import add_credits, append_events, audit
 from backend.services.templates import get_template
 from backend.services.validation import validate_data
 from backend.wechat import errors as wx
@@ -134,7 +134,7 @@ def spend_credit(user_id: int, template_id: str, kind: str) -> tuple[bool, int |
         return subscription is not None and subscription.status == "accept", None
     remaining = db.session.execute(_SPEND_CREDIT, {"uid": user_id, "tid": template_id, "now": utcnow()}).scalar()
     if remaining is not None:
-        append_event(user_id, template_id, "send", "spent", credits_delta=-1)
+        append_events([user_id], template_id, "send", "spent", credits_delta=-1)
     return remaining is not None, remaining
 
 
