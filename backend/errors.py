@@ -6,35 +6,58 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, has_request_context, jsonify, request
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
+from backend import i18n
+
 log = logging.getLogger(__name__)
+
+INTERNAL_ERROR_MESSAGE = "An unexpected error occurred."
 
 
 class ApiError(Exception):
-    """Base of every error a client can branch on; subclasses set code and status."""
+    """Base of every error a client can branch on; subclasses set code and status.
+
+    `message` is an English template: its {placeholders} are filled from `params`, and the
+    client reads it in its own language (backend/i18n: the catalogue is keyed by the template).
+    """
 
     code = "invalid_request"
     status = 400
     message = "The request is invalid."
 
     def __init__(
-        self, message: str | None = None, details: dict[str, Any] | None = None, status: int | None = None
+        self,
+        message: str | None = None,
+        details: dict[str, Any] | None = None,
+        status: int | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(message or self.message)
-        self.message = message or self.message
+        self.template = message or self.message
+        self.params = dict(params or {})
+        self.message = i18n.translate(self.template, i18n.ENGLISH, self.params).text  # logs, CLI
+        super().__init__(self.message)
         self.details = details or {}
         if status is not None:
             self.status = status
 
-    def body(self) -> dict[str, Any]:
-        """The API's error shape for this error."""
-        return error_body(self.code, self.message, self.details)
+    def body(self, language: str = i18n.ENGLISH) -> dict[str, Any]:
+        """The API's error shape for this error, its message in `language`."""
+        return error_body(self.code, i18n.translate(self.template, language, self.params).text, self.details)
+
+    def response(self) -> Response:
+        """The answer to the current request: the message in the language it asks for."""
+        response = error_response(self.code, self.template, self.status, self.details, self.params)
+        if isinstance(self.details.get("retry_after"), int):
+            response.headers["Retry-After"] = str(self.details["retry_after"])
+        return response
 
 
 class InvalidRequest(ApiError):
@@ -123,9 +146,16 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
-def error_response(code: str, message: str, status: int, details: dict[str, Any] | None = None) -> Response:
-    response = jsonify(error_body(code, message, details))
+def error_response(
+    code: str, message: str, status: int, details: dict[str, Any] | None = None, params: Mapping[str, Any] | None = None
+) -> Response:
+    """The error shape as a response, `message` (an English template) in the request's language."""
+    language = i18n.negotiate(request.accept_languages) if has_request_context() else i18n.ENGLISH
+    text = i18n.translate(message, language, params)
+    response = jsonify(error_body(code, text.text, details))
     response.status_code = status
+    response.headers["Content-Language"] = text.language
+    response.vary.add("Accept-Language")
     return response
 
 
@@ -141,10 +171,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def handle_api_error(exc: ApiError) -> Response:
-        response = error_response(exc.code, exc.message, exc.status, exc.details)
-        if isinstance(exc.details.get("retry_after"), int):
-            response.headers["Retry-After"] = str(exc.details["retry_after"])
-        return response
+        return exc.response()
 
     @app.errorhandler(HTTPException)
     def handle_http_error(exc: HTTPException) -> Response:
@@ -167,4 +194,4 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:
         log.exception("unhandled error")
-        return error_response("internal_error", "An unexpected error occurred.", 500)
+        return error_response("internal_error", INTERNAL_ERROR_MESSAGE, 500)

@@ -147,6 +147,7 @@ class IdempotencyRecord(db.Model):
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)  # None while the first request runs
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    content_language: Mapped[str | None] = mapped_column(String(16))  # an error answer's language
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 

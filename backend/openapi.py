@@ -57,7 +57,10 @@ what its subscribe popups returned; business code sends messages, one or in batc
 consent ledger's rules; WeChat pushes consent changes and delivery results.
 
 Every error is `{"error": {"code": "<snake_case>", "message": "<for a human>", "details": {...}}}`;
-callers branch on `code`. Every response carries `X-Request-Id` (the caller's, when it sent a
+callers branch on `code`, which is English whatever the language. The `message` is in Simplified
+Chinese when `Accept-Language` prefers it (`zh`, `zh-CN`, `zh-Hans`; q-values count), English
+otherwise; `Content-Language` says which (a replayed Idempotency-Key answer keeps the first
+one's). `details` stay English. Every response carries `X-Request-Id` (the caller's, when it sent a
 well-formed one). `GET /metrics` serves Prometheus text; `/admin` is the operator's dashboard.
 """
 
@@ -213,7 +216,10 @@ class ErrorBodySchema(Schema):
         required=True,
         metadata={"description": "What went wrong, to branch on (snake_case).", "example": "unauthorized"},
     )
-    message = fields.String(required=True, metadata={"description": "For a human; may change."})
+    message = fields.String(
+        required=True,
+        metadata={"description": "For a human, in the language of Accept-Language (en or zh-CN); may change."},
+    )
     details = fields.Dict(
         required=True,
         metadata={"description": "More about it, e.g. a field to its reason for invalid_request; may be empty."},

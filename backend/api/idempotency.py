@@ -36,13 +36,15 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
             response = jsonify(claimed.body)
             response.status_code = claimed.status
             response.headers["Idempotent-Replayed"] = "true"
+            if claimed.language:
+                response.headers["Content-Language"] = claimed.language
             return response
         try:
             response = view(*args, **kwargs)
             body, status = (response if isinstance(response, tuple) else (response, 200))[:2]
         except ApiError as exc:
-            body = exc.body()
-            idempotency.finish(claimed, exc.status, body)
+            answer = exc.response()  # what the error handler will send, in the request's language
+            idempotency.finish(claimed, exc.status, answer.get_json(), answer.headers["Content-Language"])
             raise
         except Exception:
             idempotency.finish(claimed, 500, {})

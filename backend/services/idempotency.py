@@ -5,6 +5,9 @@ key and the same request gets that answer again and changes nothing; the same ke
 different request is `idempotency_conflict`. Answers are kept at least 24 hours. An
 answer that says nothing happened and asks to try again later (429, 503) is not kept, so
 the retry runs for real.
+
+A replay is the first answer as it was, in the first request's language too: an error's
+`message` and its `Content-Language` do not follow the retry's Accept-Language.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class IdempotencyInProgress(ApiError):
 class Replay:
     status: int
     body: dict[str, Any]
+    language: str | None = None  # the Content-Language of an error answer
 
 
 def request_hash(method: str, path: str, body: Any) -> str:
@@ -67,10 +71,10 @@ def begin(scope: str, key: str, fingerprint: str) -> Replay | IdempotencyRecord:
         raise IdempotencyConflict()
     if existing.status_code is None:
         raise IdempotencyInProgress()
-    return Replay(existing.status_code, existing.response or {})
+    return Replay(existing.status_code, existing.response or {}, existing.content_language)
 
 
-def finish(record: IdempotencyRecord, status: int, body: dict[str, Any]) -> None:
+def finish(record: IdempotencyRecord, status: int, body: dict[str, Any], language: str | None = None) -> None:
     """Keep the answer for replays, or let the key go when the answer invites a retry."""
     db.session.rollback()  # whatever the view left unfinished is not ours to commit
     if status in NOT_KEPT or status >= 500 and status != 502:
@@ -79,6 +83,6 @@ def finish(record: IdempotencyRecord, status: int, body: dict[str, Any]) -> None
         db.session.execute(
             sa.update(IdempotencyRecord)
             .where(IdempotencyRecord.id == record.id)
-            .values(status_code=status, response=body)
+            .values(status_code=status, response=body, content_language=language)
         )
     db.session.commit()

@@ -63,7 +63,9 @@ def check_timestamp(timestamp: str | None) -> None:
     except ValueError:
         raise PushRefused("The push has no valid timestamp.") from None
     if skew > MAX_CLOCK_SKEW:
-        raise PushRefused(f"The push timestamp is more than {MAX_CLOCK_SKEW} s from our clock.")
+        raise PushRefused(
+            "The push timestamp is more than {max_skew} s from our clock.", params={"max_skew": MAX_CLOCK_SKEW}
+        )
 
 
 def verify_url(args: Mapping[str, str]) -> str:
@@ -123,7 +125,7 @@ def authenticate(args: Mapping[str, str], raw: bytes) -> dict[str, Any]:
         try:
             inner = PushCipher(aes_key, current_app.config["WX_APPID"]).decrypt(str(encrypted))
         except PushCryptoError as exc:
-            raise PushRefused(f"The encrypted push was refused: {exc}.") from None
+            raise PushRefused("The encrypted push was refused: {reason}.", params={"reason": str(exc)}) from None
         return parse_body(inner)
     if not signature_matches((token, timestamp, nonce), args.get("signature")):
         raise PushRefused("The signature does not match.")

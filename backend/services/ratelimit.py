@@ -62,5 +62,7 @@ def check(scope: str, identity: str, limit: int) -> None:
     if _windows().hit(f"{scope}:{identity}", window) > limit:
         retry_after = int((window + 1) * WINDOW_SECONDS - now) + 1
         raise RateLimited(
-            f"More than {limit} requests a minute; try again in {retry_after} s.", details={"retry_after": retry_after}
+            "More than {limit} requests a minute; try again in {retry_after} s.",
+            params={"limit": limit, "retry_after": retry_after},
+            details={"retry_after": retry_after},
         )

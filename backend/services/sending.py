@@ -271,7 +271,9 @@ def _settle_failure(message: Message, exc: wx.WeChatError, requeue_transient: bo
         return DeliveryDeferred(details=details)
     if isinstance(exc, wx.RequestRejected):  # 47003, 40037, 41030, 40003, ...
         _settle(message, "failed", outcome="wechat_rejected", **fields)
-        return errors.WeChatRejected(f"WeChat refused the message: {exc.errmsg}", details=details)
+        return errors.WeChatRejected(
+            "WeChat refused the message: {errmsg}", details=details, params={"errmsg": exc.errmsg}
+        )
     if isinstance(exc, wx.QuotaExceeded):  # 45009 daily, 45011 minute quota
         _settle(message, "failed", outcome="rate_limited", **fields)
         return errors.RateLimited("WeChat's quota is reached; try again later.", details=details)

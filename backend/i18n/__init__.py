@@ -1,0 +1,64 @@
+"""The language of the API's error messages: English, or Simplified Chinese when the client asks.
+
+Only an error's `message` is translated, and only when the response is written: its `code`, its
+`details`, the logs and the CLI stay English. Each catalogue maps an English message template,
+exactly as the code raises it, to its translation; a message missing from the catalogue is
+answered in English, and `Content-Language` says so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+from backend.i18n import zh_cn
+
+ENGLISH = "en"
+CHINESE = "zh-CN"
+CATALOGUES: dict[str, Mapping[str, str]] = {CHINESE: zh_cn.MESSAGES}
+LANGUAGES = (ENGLISH, *CATALOGUES)
+
+# Tags written in Traditional characters: their readers did not ask for Simplified Chinese.
+_TRADITIONAL = {"hant", "tw", "hk", "mo"}
+
+
+class Text(NamedTuple):
+    text: str
+    language: str
+
+
+def language_of_tag(tag: str) -> str | None:
+    """The language of LANGUAGES a language tag asks for, or None.
+
+    English in any region is `en`. Chinese is `zh-CN` unless the tag names Traditional
+    characters (zh-Hant, zh-TW, zh-HK, zh-MO); an explicit script wins over the region, so
+    zh-Hans-HK is Simplified. The wildcard `*` takes the default, English.
+    """
+    subtags = re.split(r"[-_]", tag.lower())
+    if subtags[0] in ("en", "*"):
+        return ENGLISH
+    if subtags[0] == "zh" and ("hans" in subtags or not _TRADITIONAL.intersection(subtags)):
+        return CHINESE
+    return None
+
+
+def negotiate(accepted: Iterable[tuple[str, float]]) -> str:
+    """The language to answer in: the client's most preferred one we have, else English.
+
+    `accepted` is Werkzeug's parsed Accept-Language (`request.accept_languages`; a malformed
+    header parses as empty). Highest q-value first, ties in the client's order (Werkzeug puts
+    `*` after every tag whatever its q: sorted again here); a range with q=0 means "not this".
+    """
+    for tag, quality in sorted(accepted, key=lambda item: item[1], reverse=True):
+        language = language_of_tag(tag)
+        if quality > 0 and language is not None:
+            return language
+    return ENGLISH
+
+
+def translate(template: str, language: str, params: Mapping[str, Any] | None = None) -> Text:
+    """`template` in `language` (English when the catalogue lacks it), its {placeholders} filled."""
+    translated = CATALOGUES.get(language, {}).get(template)
+    text, used = (translated, language) if translated else (template, ENGLISH)
+    return Text(text.format_map(params) if params else text, used)
