@@ -23,9 +23,10 @@ run: migrate  ## dev mode: the emulator and the backend on localhost
 emulator: install  ## only the WeChat emulator, on port 8090
 	$(BIN)/flask --app wsgi emulator
 
-lint: install
+lint: install  ## ruff, and every relative link of the Markdown files resolves inside the repository
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check backend tests bench
+	$(BIN)/ruff format --check backend tests bench scripts
+	$(BIN)/python scripts/check_links.py
 
 test: install lint  ## ruff, pytest (SQLite always; PostgreSQL / Redis when TEST_DATABASE_URL / TEST_REDIS_URL are set), the mini program's tests
 	$(BIN)/pytest -q
