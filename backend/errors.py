@@ -205,12 +205,13 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(DatabaseUnavailable.code, DatabaseUnavailable.message, DatabaseUnavailable.status)
 
     # Every use of Redis has a fallback (backend/redis_link.py); this is the net under them.
-    @app.errorhandler(redis.ConnectionError)
-    @app.errorhandler(redis.TimeoutError)
     def handle_redis_unavailable(exc: Exception) -> Response:
         log.error("redis unavailable", extra={"error": type(exc).__name__})
         retry_after = max(1, round(current_app.config.get("REDIS_RETRY_AFTER", 5)))
         return handle_api_error(ServiceUnavailable(details={"retry_after": retry_after}))
+
+    for redis_down in REDIS_DOWN_ERRORS:
+        app.register_error_handler(redis_down, handle_redis_unavailable)
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:
