@@ -44,15 +44,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_cli(app)
 
+    from backend.redis_link import build_link
     from backend.services.dispatch import build_dispatcher
     from backend.wechat import build_client
 
+    app.extensions["redis"] = build_link(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _serialize_sqlite_writers(db.engine)
         app.extensions["wechat"] = build_client(
             app.config,
             db.engine,
+            redis_link=app.extensions["redis"],
             before_call=_end_db_transaction,
             on_call=metrics.record_wechat_call,
             on_token_refresh=metrics.record_token_refresh,

@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 
 from backend.config import MINIPROGRAM_STATES
 from backend.emulator.defaults import DEFAULT_PORT
-from backend.errors import ApiError
+from backend.errors import REDIS_DOWN_ERRORS, ApiError
 from backend.schemas import LANGS
 
 wx = AppGroup("wx", help="Work with WeChat through the backend.")
@@ -129,9 +129,15 @@ def run_worker(burst: bool) -> None:
         raise click.UsageError("REDIS_URL is not set; without Redis the web process delivers batches itself.")
     use_app(app)
     threading.Thread(target=sweep_forever, args=(app,), daemon=True, name="sweeper").start()
+    # RQ's own connection, without our short time-outs: it waits on the queue (BLPOP), and it
+    # rides out an outage by itself, reconnecting with back-off.
     connection = Redis.from_url(app.config["REDIS_URL"])
-    # SimpleWorker runs jobs in this process: the app and its connection pools are made once.
-    SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection).work(burst=burst)
+    try:
+        # SimpleWorker runs jobs in this process: the app and its connection pools are made once.
+        SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection).work(burst=burst)
+    except REDIS_DOWN_ERRORS as exc:
+        address = app.extensions["redis"].address
+        raise click.ClickException(f"Redis at {address} does not answer ({type(exc).__name__})") from None
 
 
 @wx.command("sweep")

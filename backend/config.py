@@ -92,6 +92,10 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
             "pool_recycle": 1800,
         },
         "REDIS_URL": env.get("REDIS_URL") or None,
+        # Seconds a Redis command may take (connecting included), and seconds Redis then counts
+        # as down (its uses fall back, see backend/redis_link.py) before it is tried again.
+        "REDIS_TIMEOUT": _float(env, "REDIS_TIMEOUT", 1.0),
+        "REDIS_RETRY_AFTER": _float(env, "REDIS_RETRY_AFTER", 5.0),
         "SECRET_KEY": secret_key,
         "BUSINESS_API_KEYS": _csv(env.get("BUSINESS_API_KEYS")),
         "ADMIN_PASSWORD": env.get("ADMIN_PASSWORD") or None,

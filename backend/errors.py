@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import psycopg
-from flask import Flask, Response, has_request_context, jsonify, request
+import redis
+from flask import Flask, Response, current_app, has_request_context, jsonify, request
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
@@ -136,10 +137,22 @@ class DatabaseUnavailable(ApiError):
     code, status, message = "database_unavailable", 503, "The database does not answer."
 
 
+class ServiceUnavailable(ApiError):
+    """A dependency other than the database (Redis) is down and the request can't be served
+    without it; nothing was done. `Retry-After` says when to try again."""
+
+    code, status, message = "service_unavailable", 503, "A service the backend needs is down; try again later."
+
+
 class WeChatUnavailable(ApiError):
     """WeChat kept failing (-1, 5xx, time-outs) after bounded retries."""
 
     code, status, message = "wechat_unavailable", 503, "WeChat is unavailable; try again later."
+
+
+# What "Redis is down" looks like (refused, unreachable, timed out, loading, bad password);
+# any other RedisError is a bug of ours.
+REDIS_DOWN_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -190,6 +203,15 @@ def register_error_handlers(app: Flask) -> None:
     def handle_database_unavailable(exc: Exception) -> Response:
         log.error("database unavailable", extra={"error": type(exc).__name__})  # its text may name the host
         return error_response(DatabaseUnavailable.code, DatabaseUnavailable.message, DatabaseUnavailable.status)
+
+    # Every use of Redis has a fallback (backend/redis_link.py); this is the net under them.
+    def handle_redis_unavailable(exc: Exception) -> Response:
+        log.error("redis unavailable", extra={"error": type(exc).__name__})
+        retry_after = max(1, round(current_app.config.get("REDIS_RETRY_AFTER", 5)))
+        return handle_api_error(ServiceUnavailable(details={"retry_after": retry_after}))
+
+    for redis_down in REDIS_DOWN_ERRORS:
+        app.register_error_handler(redis_down, handle_redis_unavailable)
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:

@@ -23,6 +23,9 @@ SENDS = Counter("wxsub_sends_total", "Messages settled, by outcome and WeChat er
 CREDITS = Counter("wxsub_credits_total", "Send credits granted, spent, refunded and revoked.", ["change"])
 TOKEN_REFRESHES = Counter("wxsub_token_refreshes_total", "Access tokens fetched from WeChat.", ["api"])
 WECHAT_CALLS = Counter("wxsub_wechat_calls_total", "Calls to WeChat's server API.", ["api", "result"])
+REDIS_FALLBACKS = Counter(
+    "wxsub_redis_fallbacks_total", "Uses of Redis served without it (Redis down), by use.", ["use"]
+)
 WECHAT_LATENCY = Histogram(
     "wxsub_wechat_call_seconds",
     "Latency of calls to WeChat's server API.",
@@ -50,6 +53,10 @@ def record_send(outcome: str, errcode: int | None) -> None:
 def record_credits(change: str, amount: int = 1) -> None:
     if amount:
         CREDITS.labels(change).inc(amount)
+
+
+def record_redis_fallback(use: str) -> None:
+    REDIS_FALLBACKS.labels(use).inc()
 
 
 def registry() -> CollectorRegistry:

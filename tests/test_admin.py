@@ -7,16 +7,20 @@ browser test (tests/browser) renders the same history.
 from __future__ import annotations
 
 import base64
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 from prometheus_client import CollectorRegistry, Histogram
 
-from backend import models
+from backend import create_app, models
+from backend.extensions import db
 from backend.services.stats import estimate_quantile, wechat_latency
+from tests.conftest import REDIS_URL, app_config
 from tests.helpers import (
     API_KEY,
     ENUM_TEMPLATE,
@@ -244,6 +248,61 @@ class TestAccess:
         assert "Chart.js 4.6.1" in page and "https://" not in page.split("<html", 1)[1]
         with client.get("/static/vendor/chart.umd.min.js") as script:  # a file response: close it
             assert script.status_code == 200 and b"Chart.js v4.6.1" in script.data[:200]
+
+
+class TestPasswordGuessing:
+    """After 10 wrong passwords in a minute from one IP, that IP waits, right password or not."""
+
+    def guess(self, client, password: str, **kwargs):
+        return client.get("/admin/api/sends", headers={**basic(password), **kwargs.pop("headers", {})}, **kwargs)
+
+    def test_the_eleventh_guess_and_then_the_right_password_wait(self, client, caplog):
+        logging.getLogger("backend").addHandler(caplog.handler)  # backend's loggers don't propagate
+        try:
+            statuses = [self.guess(client, f"guess {n}").status_code for n in range(10)]
+        finally:
+            logging.getLogger("backend").removeHandler(caplog.handler)
+        assert statuses == [401] * 10
+        eleventh = self.guess(client, "guess 10")
+        details = assert_error(eleventh, 429, "rate_limited")
+        assert 1 <= int(eleventh.headers["Retry-After"]) <= 61 and details["retry_after"] == int(
+            eleventh.headers["Retry-After"]
+        )
+        assert_error(self.guess(client, PASSWORD), 429, "rate_limited")
+        assert_error(client.get("/admin", headers=ADMIN), 429, "rate_limited")  # the page too
+        other_ip = self.guess(client, PASSWORD, environ_base={"REMOTE_ADDR": "198.51.100.7"})
+        assert other_ip.status_code == 200
+        failures = [r for r in caplog.records if r.getMessage() == "admin log-in failed"]
+        assert len(failures) == 10 and {r.client_ip for r in failures} == {"127.0.0.1"}
+        assert not any("guess" in r.getMessage() or "guess" in str(vars(r)) for r in caplog.records)
+
+    def test_asking_for_the_password_is_not_a_failure(self, client):
+        assert [client.get("/admin").status_code for _ in range(12)] == [401] * 12
+        assert client.get("/admin", headers=ADMIN).status_code == 200
+
+    def test_behind_a_load_balancer_the_forwarded_ip_counts(self, database_url, emulator):
+        app = create_app(app_config(database_url, emulator.url, TRUSTED_PROXIES=1, ADMIN_PASSWORD=PASSWORD))
+        client = app.test_client()
+        for n in range(10):
+            self.guess(client, f"guess {n}", headers={"X-Forwarded-For": "203.0.113.1"})
+        assert_error(self.guess(client, PASSWORD, headers={"X-Forwarded-For": "203.0.113.1"}), 429, "rate_limited")
+        assert self.guess(client, PASSWORD, headers={"X-Forwarded-For": "203.0.113.2"}).status_code == 200
+        with app.app_context():
+            db.engine.dispose()
+
+    @pytest.mark.redis
+    def test_counted_across_processes_in_redis(self, database_url, emulator):
+        if not REDIS_URL:
+            pytest.skip("TEST_REDIS_URL is not set")
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        config = app_config(database_url, emulator.url, REDIS_URL=REDIS_URL, ADMIN_PASSWORD=PASSWORD)
+        apps = [create_app(config) for _ in range(2)]  # two processes' worth
+        statuses = [self.guess(apps[n % 2].test_client(), f"guess {n}").status_code for n in range(11)]
+        right = self.guess(apps[0].test_client(), PASSWORD).status_code
+        for app in apps:
+            with app.app_context():
+                db.engine.dispose()
+        assert statuses == [401] * 10 + [429] and right == 429
 
 
 # -- figures ----------------------------------------------------------------------------------

@@ -90,7 +90,8 @@ class TestErrorShape:
 
 def test_healthz(client):
     response = client.get("/healthz")
-    assert response.status_code == 200 and response.json == {"status": "ok"}
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "database": "ok", "redis": "not_configured"}
 
 
 def test_healthz_503_when_the_database_is_gone(emulator, unused_port):

@@ -7,8 +7,11 @@ import time
 import pytest
 import redis
 
+from backend import create_app
+from backend.extensions import db
+from backend.services import pace
 from backend.services.pace import LocalBucket, RedisBucket
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, app_config
 
 
 @pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
@@ -37,3 +40,15 @@ def test_a_pause_holds_every_worker(buckets):
     first, second = buckets
     first.pause(5)
     assert 4 < second.take() <= 5
+
+
+def test_while_redis_is_down_a_worker_paces_itself(tmp_path, unused_port):
+    config = app_config(f"sqlite:///{tmp_path / 'pace.sqlite3'}", "http://127.0.0.1:9", WX_SEND_RATE=5)
+    app = create_app({**config, "REDIS_URL": f"redis://127.0.0.1:{unused_port}/0"})
+    with app.app_context():
+        bucket = pace._bucket()
+        assert [bucket.take() for _ in range(5)] == [0.0] * 5
+        assert bucket.take() > 0  # the ceiling still holds, in this process
+        bucket.pause(5)
+        assert 4 < bucket.take() <= 5
+        db.engine.dispose()

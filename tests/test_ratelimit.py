@@ -63,6 +63,17 @@ def test_redis_counts_across_processes(database_url, emulator):
     assert statuses == [200, 200, 200, 429]
 
 
+def test_while_redis_is_down_each_process_counts_on_its_own(database_url, emulator, unused_port):
+    redis_down = f"redis://127.0.0.1:{unused_port}/0"
+    app = create_app(app_config(database_url, emulator.url, REDIS_URL=redis_down, RATE_LIMIT_LOGIN=3))
+    with app.app_context():
+        db.create_all()
+    statuses = [login(app.test_client(), emulator).status_code for _ in range(4)]
+    with app.app_context():
+        db.engine.dispose()
+    assert statuses == [200, 200, 200, 429]
+
+
 def test_behind_a_load_balancer_the_forwarded_client_ip_counts(database_url, emulator):
     app = create_app(app_config(database_url, emulator.url, TRUSTED_PROXIES=1, RATE_LIMIT_LOGIN=1))
     with app.app_context():

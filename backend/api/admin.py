@@ -3,21 +3,30 @@
 Guarded by ADMIN_PASSWORD with HTTP Basic auth (any user name), so a browser asks for it
 and a script sends it with `curl -u admin:$ADMIN_PASSWORD`. Without ADMIN_PASSWORD the
 dashboard does not exist: every path under /admin answers 404.
+
+Wrong passwords are limited per client IP: after MAX_FAILURES in a minute, every request
+from that IP is 429 `rate_limited` (the right password too) until the oldest of them is a
+minute old, so the password can't be guessed at speed. Each wrong password is logged with
+the IP (never what was typed).
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 
 from flask import Blueprint, Response, current_app, g, render_template, request
 
+from backend.api.guards import client_ip
 from backend.errors import InvalidRequest, NotFound, error_response
-from backend.services import stats
+from backend.services import ratelimit, stats
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+log = logging.getLogger(__name__)
 
 AUTHENTICATE = 'Basic realm="wx-subscribe admin"'
+MAX_FAILURES = 10  # wrong passwords per client IP in a minute
 DEFAULT_DAYS = 14
 WINDOW_CHOICES = (1, 7, 14, 30, 90)
 
@@ -27,10 +36,15 @@ def require_admin_password() -> Response | None:
     expected = current_app.config.get("ADMIN_PASSWORD")
     if not expected:
         raise NotFound()
+    ip = client_ip()
+    ratelimit.check_failures("admin", ip, MAX_FAILURES)  # before the password: a held guesser learns nothing
     credentials = request.authorization
     given = credentials.password if credentials is not None and credentials.type == "basic" else None
     # compare_digest: the time taken must not tell how much of a guess was right.
     if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        if given:  # no password at all is a browser's first request, before it asks for one
+            failures = ratelimit.count_failure("admin", ip)
+            log.warning("admin log-in failed", extra={"client_ip": ip, "failures_last_minute": failures})
         response = error_response("unauthorized", "Log in with the admin password (HTTP Basic, any user name).", 401)
         response.headers["WWW-Authenticate"] = AUTHENTICATE
         return response

@@ -1,4 +1,8 @@
-"""`GET /healthz`: 200 while the database answers, else 503."""
+"""`GET /healthz`: each dependency's state; 503 only when the database does not answer.
+
+Redis down is `degraded`, still 200: every use of Redis has a fallback, so the instance
+serves and a load balancer must not take it out of rotation.
+"""
 
 import logging
 
@@ -9,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from backend.errors import DatabaseUnavailable
 from backend.extensions import db
 from backend.openapi import doc
+from backend.redis_link import current_link
 from backend.schemas import HealthSchema
 
 bp = Blueprint("health", __name__)
@@ -18,11 +23,14 @@ log = logging.getLogger(__name__)
 @bp.get("/healthz")
 @doc(200, HealthSchema, errors=[DatabaseUnavailable])
 def get_health():
-    """Whether the backend and its database answer."""
+    """Whether the backend, its database and Redis answer."""
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError:
         log.warning("health check: database unreachable")
         db.session.rollback()
         raise DatabaseUnavailable() from None
-    return {"status": "ok"}
+    db.session.rollback()  # end the read
+    link = current_link()
+    redis = "not_configured" if link is None else "ok" if link.answers() else "down"
+    return HealthSchema().dump({"status": "degraded" if redis == "down" else "ok", "database": "ok", "redis": redis})

@@ -20,6 +20,7 @@ MESSAGES = {
     "This Idempotency-Key was used for another request.": "此 Idempotency-Key 已用于另一个请求。",
     "Too many requests; slow down.": "请求过于频繁，请降低频率。",
     "The database does not answer.": "数据库无响应。",
+    "A service the backend needs is down; try again later.": "后端依赖的服务暂时不可用，请稍后重试。",
     "WeChat is unavailable; try again later.": "微信暂时不可用，请稍后重试。",
     "An unexpected error occurred.": "发生了意外错误。",
     "A request with this Idempotency-Key is still running.": "使用此 Idempotency-Key 的请求仍在处理中。",
@@ -53,6 +54,9 @@ MESSAGES = {
     "WeChat's quota is reached; try again later.": "已达到微信接口的调用额度上限，请稍后重试。",
     "More than {limit} requests a minute; try again in {retry_after} s.": (
         "每分钟请求超过 {limit} 次，请在 {retry_after} 秒后重试。"
+    ),
+    "{count} failed attempts in the last minute; try again in {retry_after} s.": (
+        "最近一分钟内已失败 {count} 次，请在 {retry_after} 秒后重试。"
     ),
     # Resources (backend/api/messages.py, batches.py)
     "No message with that id.": "没有该 id 的消息。",

@@ -92,7 +92,15 @@ def create_batch(request: BatchRequest) -> Batch:
         )
     db.session.execute(sa.insert(Message), rows)
     db.session.commit()
-    enqueue_batch(batch.id)
+    # Committed: from here on the answer is the batch. Its rows are the outbox, so messages
+    # that could not be queued now are queued by the sweeper (REQUEUE_AFTER) instead.
+    try:
+        enqueue_batch(batch.id)
+    except errors.ServiceUnavailable:
+        log.warning("batch not queued yet: Redis is down", extra={"batch_id": batch.public_id})
+    except Exception:
+        log.exception("batch not queued yet", extra={"batch_id": batch.public_id})
+        db.session.rollback()
     return batch
 
 
@@ -289,17 +297,27 @@ def sweep() -> dict[str, int]:
             Message.status == "queued", Message.batch_id.is_not(None), Message.updated_at < stale_queued
         )
     ).all()
-    if lost:
-        db.session.execute(sa.update(Message).where(Message.id.in_(lost)).values(updated_at=now))
     batches = db.session.scalars(sa.select(Batch.id).where(Batch.status != "done")).all()
     db.session.commit()
-    if lost:
-        current_app.extensions["dispatcher"].enqueue(list(lost))
+    if lost and not _requeue(list(lost), now):
+        lost = []  # Redis is down: still `queued` and stale, so the next sweep tries again
     for batch_id in batches:
         finish_batch_if_done(batch_id)
     if orphaned or lost:
         log.warning("sweep recovered messages", extra={"unknown": len(orphaned), "requeued": len(lost)})
     return {"unknown": len(orphaned), "requeued": len(lost)}
+
+
+def _requeue(ids: list[int], now) -> bool:
+    """Queue these messages again and mark them touched; False when the queue is down."""
+    try:
+        current_app.extensions["dispatcher"].enqueue(ids)
+    except errors.ServiceUnavailable:
+        return False
+    # Touched after queueing: a message queued twice is claimed once, one never queued is lost.
+    db.session.execute(sa.update(Message).where(Message.id.in_(ids), Message.status == "queued").values(updated_at=now))
+    db.session.commit()
+    return True
 
 
 # -- reading ------------------------------------------------------------------------

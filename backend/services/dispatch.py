@@ -1,7 +1,9 @@
 """How queued batch messages reach a worker: RQ on Redis, or threads in this process.
 
 The queue carries only message ids; the `Message` rows are the outbox, so a lost job
-loses nothing (the sweeper queues its messages again).
+loses nothing (the sweeper queues its messages again). So is a job that could not be queued
+because Redis is down: `enqueue` raises ServiceUnavailable, the messages stay `queued`, and
+the sweeper queues them once Redis answers.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask
+
+from backend.redis_link import RedisLink
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +50,11 @@ class InProcessDispatcher:
 class RQDispatcher:
     """With Redis: RQ jobs of message ids, run by `flask --app wsgi wx worker` on any machine."""
 
-    def __init__(self, redis_url: str) -> None:
-        from redis import Redis
+    def __init__(self, link: RedisLink) -> None:
         from rq import Queue
 
-        self.queue = Queue(QUEUE_NAME, connection=Redis.from_url(redis_url))
+        self.link = link
+        self.queue = Queue(QUEUE_NAME, connection=link.client)
 
     def enqueue(self, ids: list[int]) -> None:
         from rq import Queue
@@ -66,10 +70,11 @@ class RQDispatcher:
             for start in range(0, len(ids), CHUNK)
         ]
         if jobs:
-            self.queue.enqueue_many(jobs)
+            self.link.call(lambda: self.queue.enqueue_many(jobs), None, "queue")
 
 
 def build_dispatcher(app: Flask):
-    if app.config.get("REDIS_URL"):
-        return RQDispatcher(app.config["REDIS_URL"])
+    link = app.extensions.get("redis")
+    if link is not None:
+        return RQDispatcher(link)
     return InProcessDispatcher(app)

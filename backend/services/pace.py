@@ -2,6 +2,13 @@
 
 With Redis: a token bucket in Redis shared by every worker process and machine; without:
 one in this process. `WX_SEND_RATE` (calls per second, 0 for no ceiling) sets the rate.
+
+While Redis is down each worker paces itself with a bucket of its own at that rate. It
+can't see the other workers, but it gets no new work either (the queue is in Redis): only
+what a worker already holds (one RQ job: `CHUNK` messages, services/dispatch.py) goes out on its own
+pace, and a 45009 / 45011 from WeChat still pauses that worker and queues the message
+again with its credit back. Refusing to send instead would leave claimed messages
+`sending` until the sweeper made them `unknown`.
 """
 
 from __future__ import annotations
@@ -10,6 +17,8 @@ import threading
 import time
 
 from flask import current_app
+
+from backend.redis_link import current_link
 
 BACKOFF_SECONDS = 2.0
 
@@ -75,10 +84,8 @@ def _bucket():
         rate = float(app.config.get("WX_SEND_RATE") or 0)
         if rate <= 0:
             bucket = None
-        elif app.config.get("REDIS_URL"):
-            import redis
-
-            bucket = RedisBucket(redis.Redis.from_url(app.config["REDIS_URL"]), rate)
+        elif (link := current_link()) is not None:
+            bucket = link.with_fallback(RedisBucket(link.client, rate), LocalBucket(rate), "send_pace")
         else:
             bucket = LocalBucket(rate)
         app.extensions["pace"] = bucket or False

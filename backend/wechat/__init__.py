@@ -6,17 +6,18 @@ from backend.wechat.errors import WeChatAPIError, WeChatError
 __all__ = ["WeChatClient", "WeChatAPIError", "WeChatError", "build_client"]
 
 
-def build_client(config: dict, engine, **hooks) -> WeChatClient:
-    """The client for an app's config: tokens in Redis when REDIS_URL is set, else in the database."""
+def build_client(config: dict, engine, redis_link=None, **hooks) -> WeChatClient:
+    """The client for an app's config: tokens in the database, or in Redis given a link to it.
+
+    `redis_link` (a `client` and `with_fallback(primary, fallback, use)`) serves the token from
+    Redis while it answers and from the database while it doesn't.
+    """
     from backend.wechat.tokens import DatabaseTokenStore, RedisTokenStore
 
     name = f"{config['WX_TOKEN_API']}:{config['WX_APPID']}"
-    if config.get("REDIS_URL"):
-        import redis
-
-        store = RedisTokenStore(redis.Redis.from_url(config["REDIS_URL"]), name)
-    else:
-        store = DatabaseTokenStore(engine, name)
+    store = DatabaseTokenStore(engine, name)
+    if redis_link is not None:
+        store = redis_link.with_fallback(RedisTokenStore(redis_link.client, name), store, "access_token")
     return WeChatClient(
         config["WX_APPID"],
         config["WX_SECRET"],

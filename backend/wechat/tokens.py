@@ -2,7 +2,9 @@
 
 WeChat invalidates tokens when another holder fetches a new one (classic `cgi-bin/token`)
 and limits how often they may be fetched, so every process must use one shared token:
-- the store is the database by default, Redis when `REDIS_URL` is set;
+- the store is the database by default, Redis when `REDIS_URL` is set (the database again
+  while Redis is down: a process then reads and refreshes the token there, and WeChat's
+  40001 for a token the other store still holds is the compare-then-expire below);
 - one refresher at a time holds a short *lease*; the others keep using the old token
   while it is still valid, or wait for the new one;
 - a token WeChat refused is dropped only if it is still the stored one

@@ -14,7 +14,9 @@ import pytest
 import redis
 import sqlalchemy as sa
 
+from backend import create_app
 from backend.extensions import db
+from backend.models import AccessToken
 from backend.wechat.tokens import CachedToken, DatabaseTokenStore, RedisTokenStore, TokenManager
 from tests.conftest import REDIS_URL, app_config
 
@@ -105,6 +107,20 @@ def test_old_token_used_while_another_refreshes(store):
     assert store.try_lease("other-process", 10)
     manager = TokenManager(store, lambda: pytest.fail("must not fetch while another process refreshes"))
     assert manager.get() == "old"
+
+
+def test_while_redis_is_down_the_token_lives_in_the_database(app, emulator, unused_port):
+    config = app_config(
+        app.config["SQLALCHEMY_DATABASE_URI"], emulator.url, REDIS_URL=f"redis://127.0.0.1:{unused_port}/0"
+    )
+    first, second = create_app(config), create_app(config)  # two processes' worth
+    tokens = [first.extensions["wechat"].tokens.get(), second.extensions["wechat"].tokens.get()]
+    assert tokens[0] == tokens[1] and len(emulator.calls("stable_token")) == 1  # shared through the database
+    with app.app_context():
+        assert db.session.scalar(sa.select(AccessToken.token)) == tokens[0]
+    for other in (first, second):
+        with other.app_context():
+            db.engine.dispose()
 
 
 WORKER = """
