@@ -9,10 +9,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from backend.config import MINIPROGRAM_STATES
 from backend.emulator.defaults import DEFAULT_PORT
 from backend.errors import REDIS_DOWN_ERRORS, ApiError
 from backend.schemas import LANGS
+from backend.settings import MINIPROGRAM_STATES
 
 wx = AppGroup("wx", help="Work with WeChat through the backend.")
 templates = AppGroup("templates", help="The account's subscribe-message templates.")

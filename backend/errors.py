@@ -207,7 +207,7 @@ def register_error_handlers(app: Flask) -> None:
     # Every use of Redis has a fallback (backend/redis_link.py); this is the net under them.
     def handle_redis_unavailable(exc: Exception) -> Response:
         log.error("redis unavailable", extra={"error": type(exc).__name__})
-        retry_after = max(1, round(current_app.config.get("REDIS_RETRY_AFTER", 5)))
+        retry_after = max(1, round(current_app.config["REDIS_RETRY_AFTER"]))
         return handle_api_error(ServiceUnavailable(details={"retry_after": retry_after}))
 
     for redis_down in REDIS_DOWN_ERRORS:

@@ -132,7 +132,7 @@ def build_link(app: Flask) -> RedisLink | None:
     if not url:
         return None
     return RedisLink(
-        url, timeout=app.config.get("REDIS_TIMEOUT", 1.0), retry_after=app.config.get("REDIS_RETRY_AFTER", 5.0)
+        url, timeout=app.config["REDIS_TIMEOUT"], retry_after=app.config["REDIS_RETRY_AFTER"]
     )
 
 
