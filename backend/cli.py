@@ -10,11 +10,24 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from backend.emulator.defaults import DEFAULT_PORT
-from backend.errors import REDIS_DOWN_ERRORS, ApiError
+from backend.errors import DATABASE_ERRORS, REDIS_DOWN_ERRORS, ApiError
 from backend.schemas import LANGS
 from backend.settings import MINIPROGRAM_STATES
 
-wx = AppGroup("wx", help="Work with WeChat through the backend.")
+
+class DatabaseErrorsInOneLine(AppGroup):
+    """Commands that end in one line naming DATABASE_URL when the database can't be used, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DATABASE_ERRORS as exc:
+            from backend.startup import describe_database_error
+
+            raise click.ClickException(f"DATABASE_URL: {describe_database_error(exc)}") from None
+
+
+wx = DatabaseErrorsInOneLine("wx", help="Work with WeChat through the backend.")
 templates = AppGroup("templates", help="The account's subscribe-message templates.")
 wx.add_command(templates)
 
@@ -217,3 +230,14 @@ def send_batch(csv_file, template_id, pairs, page, miniprogram_state, lang, trun
 def register_cli(app: Flask) -> None:
     app.cli.add_command(run_emulator)
     app.cli.add_command(wx)
+    # Flask-Migrate's `flask db …`, the same commands under the same one-line rule.
+    migrations = app.cli.commands["db"]
+    app.cli.add_command(
+        DatabaseErrorsInOneLine(
+            migrations.name,
+            commands=migrations.commands,
+            callback=migrations.callback,
+            params=migrations.params,
+            help=migrations.help,
+        )
+    )
