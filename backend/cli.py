@@ -173,6 +173,24 @@ def list_unknown() -> None:
         click.echo(f"{message.public_id}  user {message.user_id}  {message.template_id}  {message.updated_at:%F %T}")
 
 
+@wx.command("doctor")
+@click.option("--strict", is_flag=True, help="Count warnings (recommendations) as failures too.")
+def run_doctor(strict: bool) -> None:
+    """Check this deployment from this machine, one line per check.
+
+    Each line is `ok`, `warn` (a recommendation: the deployment works), `FAIL` with what to do,
+    or `skip` (it needs a check that failed). Exit status 0 unless a check failed (with
+    --strict: or warned). No line carries a secret.
+    """
+    from backend.doctor import FAIL, WARN, run_checks
+
+    failed = False
+    for finding in run_checks(current_app._get_current_object()):
+        click.echo(finding.line())
+        failed |= finding.status == FAIL or (strict and finding.status == WARN)
+    sys.exit(1 if failed else 0)
+
+
 @wx.command("send-batch")
 @click.argument("csv_file", type=click.File(encoding="utf-8-sig"))
 @send_options
