@@ -37,15 +37,26 @@ def create_app_or_exit() -> Flask:
         fail(str(exc))
 
 
+_database_checked = False
+
+
 def check_or_exit() -> None:
-    """The settings are valid and a database server, if one is named, answers."""
+    """The settings are valid and a database server, if one is named, answers.
+
+    The database is checked once per process: gunicorn reads its config file again on HUP,
+    and a database that blinks at that moment must not stop a server that is running.
+    """
+    global _database_checked
     try:
         config = load_config()
     except ConfigError as exc:
         fail(str(exc))
+    if _database_checked:
+        return
     problem = database_problem(config["SQLALCHEMY_DATABASE_URI"])
     if problem:
         fail(f"DATABASE_URL: {problem}")
+    _database_checked = True
 
 
 def database_problem(url: str) -> str | None:

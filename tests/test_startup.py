@@ -135,3 +135,21 @@ def test_every_spelling_of_a_postgresql_url_migrates_with_psycopg3(scheme, tmp_p
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar() == 1
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_gunicorn_reloading_its_config_checks_the_database_once(monkeypatch, unused_port, tmp_path):
+    """On HUP gunicorn reads gunicorn.conf.py again: a database blinking then must not stop the server."""
+    if not POSTGRES_URL:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    from backend import startup
+
+    monkeypatch.setattr(startup, "_database_checked", False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", POSTGRES_URL)
+    check_or_exit()  # start-up: the database answers
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://nobody@127.0.0.1:{unused_port}/nowhere")
+    check_or_exit()  # the reload: not checked again, no exit
+    monkeypatch.setenv("DATABASE_URL", "mysql://user@127.0.0.1/wxsub")
+    with pytest.raises(SystemExit):  # settings are checked every time
+        check_or_exit()
