@@ -26,7 +26,6 @@ from backend.startup import describe_database_error
 from backend.wechat.errors import WeChatAPIError, WeChatError
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
-REDIS_TIMEOUT = 3  # seconds
 SHOWN_IDS = 5  # template ids named in one line
 UPGRADE = "run flask --app wsgi db upgrade"
 
@@ -108,7 +107,8 @@ def check_redis(app: Flask) -> Finding:
     if not url:
         return Finding(OK, "redis", "not configured (one machine: tokens in the database, batches in-process)")
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT).ping()
+        timeout = app.config["REDIS_TIMEOUT"]
+        redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout).ping()
     except redis.RedisError as exc:  # its text names host and port, never the password
         return Finding(FAIL, "redis", f"REDIS_URL does not answer ({exc}): start Redis or fix REDIS_URL")
     return Finding(OK, "redis")
