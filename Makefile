@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run emulator test lint bench migrate clean miniprogram-test
+.PHONY: install run emulator test lint settings bench migrate clean miniprogram-test
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ lint: install  ## ruff, and every relative link of the Markdown files resolves i
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check backend tests bench scripts
 	$(BIN)/python scripts/check_links.py
+	$(BIN)/python -m scripts.settings_table --check
+
+settings: install  ## write .env.example and the READMEs' settings tables from backend/settings.py
+	$(BIN)/python -m scripts.settings_table
 
 test: install lint  ## ruff, pytest (SQLite always; PostgreSQL / Redis when TEST_DATABASE_URL / TEST_REDIS_URL are set), the mini program's tests
 	$(BIN)/pytest -q

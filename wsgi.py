@@ -1,3 +1,3 @@
-from backend import create_app
+from backend.startup import create_app_or_exit
 
-app = create_app()
+app = create_app_or_exit()

@@ -9,12 +9,25 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from backend.config import MINIPROGRAM_STATES
 from backend.emulator.defaults import DEFAULT_PORT
-from backend.errors import REDIS_DOWN_ERRORS, ApiError
+from backend.errors import DATABASE_ERRORS, REDIS_DOWN_ERRORS, ApiError
 from backend.schemas import LANGS
+from backend.settings import MINIPROGRAM_STATES
 
-wx = AppGroup("wx", help="Work with WeChat through the backend.")
+
+class DatabaseErrorsInOneLine(AppGroup):
+    """Commands that end in one line naming DATABASE_URL when the database can't be used, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DATABASE_ERRORS as exc:
+            from backend.startup import describe_database_error
+
+            raise click.ClickException(f"DATABASE_URL: {describe_database_error(exc)}") from None
+
+
+wx = DatabaseErrorsInOneLine("wx", help="Work with WeChat through the backend.")
 templates = AppGroup("templates", help="The account's subscribe-message templates.")
 wx.add_command(templates)
 
@@ -160,6 +173,24 @@ def list_unknown() -> None:
         click.echo(f"{message.public_id}  user {message.user_id}  {message.template_id}  {message.updated_at:%F %T}")
 
 
+@wx.command("doctor")
+@click.option("--strict", is_flag=True, help="Count warnings (recommendations) as failures too.")
+def run_doctor(strict: bool) -> None:
+    """Check this deployment from this machine, one line per check.
+
+    Each line is `ok`, `warn` (a recommendation: the deployment works), `FAIL` with what to do,
+    or `skip` (it needs a check that failed). Exit status 0 unless a check failed (with
+    --strict: or warned). No line carries a secret.
+    """
+    from backend.doctor import FAIL, WARN, run_checks
+
+    failed = False
+    for finding in run_checks(current_app._get_current_object()):
+        click.echo(finding.line())
+        failed |= finding.status == FAIL or (strict and finding.status == WARN)
+    sys.exit(1 if failed else 0)
+
+
 @wx.command("send-batch")
 @click.argument("csv_file", type=click.File(encoding="utf-8-sig"))
 @send_options
@@ -217,3 +248,14 @@ def send_batch(csv_file, template_id, pairs, page, miniprogram_state, lang, trun
 def register_cli(app: Flask) -> None:
     app.cli.add_command(run_emulator)
     app.cli.add_command(wx)
+    # Flask-Migrate's `flask db …`, the same commands under the same one-line rule.
+    migrations = app.cli.commands["db"]
+    app.cli.add_command(
+        DatabaseErrorsInOneLine(
+            migrations.name,
+            commands=migrations.commands,
+            callback=migrations.callback,
+            params=migrations.params,
+            help=migrations.help,
+        )
+    )

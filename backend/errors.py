@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 
 INTERNAL_ERROR_MESSAGE = "An unexpected error occurred."
 
+# The database is down, unreachable or too busy (SQLite's lock wait ran out, a statement
+# time-out). The send path's PostgreSQL statements go through psycopg directly
+# (services/autocommit.py), hence its own classes.
+DATABASE_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+
 
 class ApiError(Exception):
     """Base of every error a client can branch on; subclasses set code and status.
@@ -193,21 +198,18 @@ def register_error_handlers(app: Flask) -> None:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
 
-    # The database is down, unreachable or too busy (SQLite's lock wait ran out, a statement
-    # time-out): a passing condition, so 503 and not a 500. The send path's PostgreSQL
-    # statements go through psycopg directly (services/autocommit.py), hence its own classes.
-    @app.errorhandler(sa_exc.OperationalError)
-    @app.errorhandler(sa_exc.InterfaceError)
-    @app.errorhandler(psycopg.OperationalError)
-    @app.errorhandler(psycopg.InterfaceError)
+    # The database is down, unreachable or too busy: a passing condition, so 503 and not a 500.
     def handle_database_unavailable(exc: Exception) -> Response:
         log.error("database unavailable", extra={"error": type(exc).__name__})  # its text may name the host
         return error_response(DatabaseUnavailable.code, DatabaseUnavailable.message, DatabaseUnavailable.status)
 
+    for error_class in DATABASE_ERRORS:
+        app.register_error_handler(error_class, handle_database_unavailable)
+
     # Every use of Redis has a fallback (backend/redis_link.py); this is the net under them.
     def handle_redis_unavailable(exc: Exception) -> Response:
         log.error("redis unavailable", extra={"error": type(exc).__name__})
-        retry_after = max(1, round(current_app.config.get("REDIS_RETRY_AFTER", 5)))
+        retry_after = max(1, round(current_app.config["REDIS_RETRY_AFTER"]))
         return handle_api_error(ServiceUnavailable(details={"retry_after": retry_after}))
 
     for redis_down in REDIS_DOWN_ERRORS:

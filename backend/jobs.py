@@ -45,7 +45,7 @@ def deliver_chunk(ids: list[int]) -> None:
     """RQ job: deliver these messages, claimed WORKER_THREADS at a time and sent in parallel."""
     global _pool
     app = worker_app()
-    threads = app.config.get("WORKER_THREADS", 16)
+    threads = app.config["WORKER_THREADS"]
     if _pool is None:
         _pool = ThreadPoolExecutor(threads, thread_name_prefix="wxsub-job")
     for start in range(0, len(ids), threads):
@@ -75,7 +75,7 @@ def _deliver_claimed(app: Flask, message) -> bool:
 def sweep_forever(app: Flask) -> None:
     """Every SWEEP_INTERVAL seconds: requeue lost messages, mark abandoned sends unknown."""
     while True:
-        time.sleep(app.config.get("SWEEP_INTERVAL", 30))
+        time.sleep(app.config["SWEEP_INTERVAL"])
         with app.app_context():
             try:
                 batches.sweep()

@@ -131,9 +131,7 @@ def build_link(app: Flask) -> RedisLink | None:
     url = app.config.get("REDIS_URL")
     if not url:
         return None
-    return RedisLink(
-        url, timeout=app.config.get("REDIS_TIMEOUT", 1.0), retry_after=app.config.get("REDIS_RETRY_AFTER", 5.0)
-    )
+    return RedisLink(url, timeout=app.config["REDIS_TIMEOUT"], retry_after=app.config["REDIS_RETRY_AFTER"])
 
 
 def current_link() -> RedisLink | None:

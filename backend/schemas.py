@@ -8,8 +8,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
-from backend.config import MINIPROGRAM_STATES
 from backend.errors import InvalidRequest
+from backend.settings import MINIPROGRAM_STATES
 
 TEMPLATE_ID = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="must be a WeChat template id")
 OPENID = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="must be an openid")

@@ -23,7 +23,8 @@ class TestConfig:
         assert config["WX_API_BASE"].startswith("http://127.0.0.1")
 
     def test_production_defaults(self):
-        config = load_config({"WX_APPID": "wx1", "WX_SECRET": "s", "SECRET_KEY": "k", "BUSINESS_API_KEYS": "a, b,,c"})
+        production = {"WX_APPID": "wx1", "WX_SECRET": "s", "SECRET_KEY": "k" * 32}
+        config = load_config({**production, "BUSINESS_API_KEYS": "a, b,,c"})
         assert not config["DEV_MODE"]
         assert config["WX_API_BASE"] == "https://api.weixin.qq.com"
         assert config["BUSINESS_API_KEYS"] == ["a", "b", "c"]

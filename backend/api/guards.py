@@ -91,7 +91,7 @@ def rate_limit(
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            ratelimit.check(scope, identity(), int(current_app.config.get(setting) or 0))
+            ratelimit.check(scope, identity(), current_app.config[setting])
             return view(*args, **kwargs)
 
         return wrapper

@@ -281,7 +281,7 @@ def sweep() -> dict[str, int]:
     """
     config = current_app.config
     now = utcnow()
-    stale_sending = now - timedelta(seconds=config.get("SENDING_TIMEOUT", 120))
+    stale_sending = now - timedelta(seconds=config["SENDING_TIMEOUT"])
     orphaned = db.session.scalars(
         sa.select(Message.id).where(Message.status == "sending", Message.claimed_at < stale_sending)
     ).all()
@@ -291,7 +291,7 @@ def sweep() -> dict[str, int]:
             .where(Message.id.in_(orphaned), Message.status == "sending")
             .values(status="unknown", outcome="unknown", updated_at=now)
         )
-    stale_queued = now - timedelta(seconds=config.get("REQUEUE_AFTER", 60))
+    stale_queued = now - timedelta(seconds=config["REQUEUE_AFTER"])
     lost = db.session.scalars(
         sa.select(Message.id).where(
             Message.status == "queued", Message.batch_id.is_not(None), Message.updated_at < stale_queued

@@ -28,7 +28,7 @@ class InProcessDispatcher:
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self.pool = ThreadPoolExecutor(app.config.get("WORKER_THREADS", 16), thread_name_prefix="wxsub-delivery")
+        self.pool = ThreadPoolExecutor(app.config["WORKER_THREADS"], thread_name_prefix="wxsub-delivery")
         self._sweeper: threading.Thread | None = None
 
     def enqueue(self, ids: list[int]) -> None:

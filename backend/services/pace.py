@@ -81,7 +81,7 @@ def _bucket():
     app = current_app
     bucket = app.extensions.get("pace")
     if bucket is None:
-        rate = float(app.config.get("WX_SEND_RATE") or 0)
+        rate = app.config["WX_SEND_RATE"]
         if rate <= 0:
             bucket = None
         elif (link := current_link()) is not None:

@@ -25,7 +25,7 @@ def build_client(config: dict, engine, redis_link=None, **hooks) -> WeChatClient
         token_store=store,
         token_api=config["WX_TOKEN_API"],
         timeout=(config["WX_CONNECT_TIMEOUT"], config["WX_READ_TIMEOUT"]),
-        max_attempts=config.get("WX_MAX_ATTEMPTS", 3),
-        backoff=config.get("WX_RETRY_BACKOFF", 0.2),
+        max_attempts=config["WX_MAX_ATTEMPTS"],
+        backoff=config["WX_RETRY_BACKOFF"],
         **hooks,
     )

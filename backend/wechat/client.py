@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,12 @@ def _never_sent(exc: requests.RequestException) -> bool:
         return False
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """`[Errno 111] Connection refused` out of requests' long message, else the exception's name."""
+    match = re.search(r"\[Errno [^\]]*\][^'\")]*", str(exc))
+    return match.group(0).strip() if match else type(exc).__name__
 
 
 class WeChatClient:
@@ -113,6 +120,13 @@ class WeChatClient:
         if self.on_token_refresh is not None:
             self.on_token_refresh(self.token_api)
         return reply["access_token"], int(reply["expires_in"])
+
+    def probe(self) -> int:
+        """GET the API's base URL and return the HTTP status: any answer means WeChat can be reached from here."""
+        try:
+            return self.session.get(self.api_base + "/", timeout=self.timeout).status_code
+        except requests.RequestException as exc:
+            raise WeChatUnreachable(f"{self.api_base}: {_reason(exc)}", api="probe") from None
 
     # -- the call path -------------------------------------------------------------
 

@@ -227,6 +227,28 @@ class TokenManager:
         if self._fresh(cached):
             self._memo = cached
             return cached.token
+        return self._fetch_and_save(owner)
+
+    def refresh(self) -> str:
+        """Fetch a token from WeChat now, even while the store holds a fresh one, and share it.
+
+        This proves that this machine can obtain a token (AppSecret, IP whitelist: `wx doctor`).
+        stable_token hands back the same token; a classic fetch replaces the shared one for
+        every process, and WeChat keeps the old one valid for 5 minutes (docs/wechat.md §2).
+        """
+        with self._lock:
+            deadline = self.clock() + self.wait_seconds
+            owner = uuid.uuid4().hex
+            while not self.store.try_lease(owner, self.lease_seconds):
+                if self.clock() > deadline:
+                    raise WeChatUnreachable("timed out waiting for another process to refresh the access token")
+                time.sleep(self.poll_seconds)
+            try:
+                return self._fetch_and_save(owner)
+            finally:
+                self.store.release(owner)
+
+    def _fetch_and_save(self, owner: str) -> str:
         started = self.clock()
         token, expires_in = self.fetch()
         self.fetches += 1

@@ -1,0 +1,387 @@
+"""Every setting of the backend, once: its name, type, default and what it is for, in English and Chinese.
+
+`backend/config.py` reads the environment through this table; the Configure tables of the
+READMEs and `.env.example` are generated from it (`python -m scripts.settings_table`), and a
+test keeps them in step. A new setting is one more `Setting(...)` in `SETTINGS`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from backend.emulator.defaults import DEFAULT_PORT, DEV_APPID, DEV_SECRET
+
+DEV_EMULATOR_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
+MINIPROGRAM_STATES = ("developer", "trial", "formal")
+TOKEN_APIS = ("stable", "classic")
+SECRET_KEY_MIN_LENGTH = 32
+
+# Headings of `.env.example`, in order: (English, Chinese).
+GROUPS: dict[str, tuple[str, str]] = {
+    "wechat": ("The mini program", "小程序"),
+    "push": ("Message push", "消息推送"),
+    "storage": ("Database and Redis", "数据库与 Redis"),
+    "access": ("Who may call the backend", "谁可以调用后端"),
+    "calls": ("Calls to WeChat", "调用微信接口"),
+    "delivery": ("Delivery and workers", "投递与 worker"),
+}
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _whole_number(raw: str) -> int:
+    if not re.fullmatch(r"[+-]?\d+", raw):
+        raise ValueError("must be a whole number")
+    return int(raw)
+
+
+def _number(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("must be a number") from None
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _comma_separated(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+KINDS: dict[str, Callable[[str], Any]] = {
+    "text": _text,
+    "int": _whole_number,
+    "float": _number,
+    "list": _comma_separated,
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable.
+
+    `default` is the value when the variable is unset or empty (None: unset), `dev_default`
+    the one in dev mode where it differs (the emulator's identity and URL). `unset_en` /
+    `unset_zh` describe what happens when it is unset, where the bare default would not say
+    it (dev mode, a computed path). A `secret` value is never echoed: not in an error, not by
+    `wx doctor`, not in a log line.
+    """
+
+    name: str
+    group: str
+    en: str
+    zh: str
+    kind: str = "text"
+    default: Any = None
+    secret: bool = False
+    choices: tuple[str, ...] = ()
+    positive: bool = False  # numbers: more than 0 (else 0 or more)
+    schemes: tuple[str, ...] = ()  # URLs: the schemes accepted
+    dev_default: Any = None  # the default in dev mode, when it differs
+    unset_en: str = ""
+    unset_zh: str = ""
+    example: str = ""  # shown, commented out, in .env.example
+
+    def parse(self, raw: str) -> Any:
+        """The typed value of `raw` (not empty), or ValueError saying what is wrong, without the value if secret."""
+        value = KINDS[self.kind](raw)
+        if self.choices and value not in self.choices:
+            raise ValueError(f"must be one of {', '.join(self.choices)}")
+        if self.kind in ("int", "float"):
+            if self.positive and value <= 0:
+                raise ValueError("must be more than 0")
+            if value < 0:
+                raise ValueError("must be 0 or more")
+        if self.schemes and not raw.startswith(tuple(f"{scheme}://" for scheme in self.schemes)):
+            raise ValueError(f"must be a URL starting with {' or '.join(f'{s}://' for s in self.schemes)}")
+        return value
+
+    def default_text(self, lang: str) -> str:
+        """The README's "default" column."""
+        unset = self.unset_zh if lang == "zh-CN" else self.unset_en
+        if unset:
+            return unset
+        if self.default is None or self.default == []:
+            return "无" if lang == "zh-CN" else "none"
+        return f"`{self.default:g}`" if isinstance(self.default, float) else f"`{self.default}`"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # -- the mini program -------------------------------------------------------------------
+    Setting(
+        "WX_APPID",
+        "wechat",
+        "The mini program's AppID (mp.weixin.qq.com → 开发 → 开发管理 → 开发设置); set it together with "
+        "`WX_SECRET`, or neither.",
+        "小程序的 AppID（mp.weixin.qq.com → 开发 → 开发管理 → 开发设置）；与 `WX_SECRET` 一起设置，或都不设置。",
+        dev_default=DEV_APPID,
+        unset_en="none: dev mode, against the bundled WeChat emulator",
+        unset_zh="无：开发模式，连接自带的微信模拟器",
+    ),
+    Setting(
+        "WX_SECRET",
+        "wechat",
+        "The mini program's AppSecret; set it together with `WX_APPID`.",
+        "小程序的 AppSecret；与 `WX_APPID` 一起设置。",
+        secret=True,
+        dev_default=DEV_SECRET,
+        unset_en="none: dev mode",
+        unset_zh="无：开发模式",
+    ),
+    Setting(
+        "WX_API_BASE",
+        "wechat",
+        "Base URL of WeChat's server API (a forward proxy or the emulator may stand in).",
+        "微信服务端接口的基础 URL（可换成正向代理或模拟器）。",
+        default="https://api.weixin.qq.com",
+        schemes=("http", "https"),
+        dev_default=DEV_EMULATOR_URL,
+        unset_en=f"`https://api.weixin.qq.com` (dev mode: the emulator, `{DEV_EMULATOR_URL}`)",
+        unset_zh=f"`https://api.weixin.qq.com`（开发模式：模拟器 `{DEV_EMULATOR_URL}`）",
+    ),
+    Setting(
+        "WX_TOKEN_API",
+        "wechat",
+        "How the access token is fetched: `stable` (`cgi-bin/stable_token`, which leaves other holders' "
+        "tokens valid) or `classic` (`cgi-bin/token`, which invalidates them).",
+        "获取 access token 的接口：`stable`（`cgi-bin/stable_token`，不会让其他持有者的 token 失效）"
+        "或 `classic`（`cgi-bin/token`，会让它们失效）。",
+        default="stable",
+        choices=TOKEN_APIS,
+    ),
+    Setting(
+        "WX_MINIPROGRAM_STATE",
+        "wechat",
+        "The version of the mini program a message opens unless the send says otherwise: "
+        "`developer`, `trial` or `formal`.",
+        "发送时未指定 `miniprogram_state` 时，消息打开的小程序版本：`developer`（开发版）、`trial`（体验版）"
+        "或 `formal`（正式版）。",
+        default="formal",
+        choices=MINIPROGRAM_STATES,
+    ),
+    # -- message push -------------------------------------------------------------------------
+    Setting(
+        "WX_TOKEN",
+        "push",
+        "The message-push Token set in the console (开发管理 → 消息推送); with it, WeChat's pushes are the "
+        "authority for credits.",
+        "在小程序后台（开发管理 → 消息推送）设置的消息推送 Token；设置后，订阅次数以微信的推送为准。",
+        secret=True,
+        unset_en="none: `/wechat/push` answers 404",
+        unset_zh="无：`/wechat/push` 返回 404",
+    ),
+    Setting(
+        "WX_ENCODING_AES_KEY",
+        "push",
+        "The 43-character EncodingAESKey of safe (or compatible) mode. Recommended: a plaintext push's "
+        "signature does not cover its body.",
+        "安全模式（或兼容模式）的 43 位 EncodingAESKey。建议设置：明文模式的签名不覆盖消息体。",
+        secret=True,
+        unset_en="none: plaintext push only",
+        unset_zh="无：只接受明文推送",
+    ),
+    # -- database and Redis -------------------------------------------------------------------
+    Setting(
+        "DATABASE_URL",
+        "storage",
+        "SQLAlchemy URL of the database. `postgres://…`, `postgresql://…` and `postgresql+psycopg://…` "
+        "all use psycopg 3.",
+        "数据库的 SQLAlchemy URL。`postgres://…`、`postgresql://…` 和 `postgresql+psycopg://…` 都使用 psycopg 3。",
+        secret=True,  # it usually holds the database password
+        unset_en="SQLite file `instance/backend.sqlite3`",
+        unset_zh="SQLite 文件 `instance/backend.sqlite3`",
+        example="postgresql://user:password@db-host:5432/wxsub",
+    ),
+    Setting(
+        "DB_POOL_SIZE",
+        "storage",
+        "Database connections each process keeps open (up to as many again under load); at least the "
+        "request threads plus `WORKER_THREADS`.",
+        "每个进程保持的数据库连接数（高峰时最多再多开同样数量）；至少为请求线程数加 `WORKER_THREADS`。",
+        kind="int",
+        default=20,
+        positive=True,
+    ),
+    Setting(
+        "REDIS_URL",
+        "storage",
+        "Redis shared by every process and machine: the access token, rate limits, the batch queue (RQ) "
+        "and the send pace.",
+        "所有进程和机器共用的 Redis：access token、限流、批量发送队列（RQ）和发送节奏。",
+        secret=True,  # it may hold a password
+        schemes=("redis", "rediss", "unix"),
+        unset_en="none: one machine (token in the database, batches delivered in-process)",
+        unset_zh="无：单机模式（token 存在数据库中，批量消息在 Web 进程内投递）",
+        example="redis://127.0.0.1:6379/0",
+    ),
+    Setting(
+        "REDIS_TIMEOUT",
+        "storage",
+        "Seconds a Redis command may take, connecting included.",
+        "一条 Redis 命令（含建立连接）最多等待的秒数。",
+        kind="float",
+        default=1.0,
+        positive=True,
+    ),
+    Setting(
+        "REDIS_RETRY_AFTER",
+        "storage",
+        "Seconds Redis counts as down after a failure (its uses fall back meanwhile) before it is tried again.",
+        "Redis 出错后被视为不可用的秒数（期间各项功能改用后备方案），之后再重试。",
+        kind="float",
+        default=5.0,
+    ),
+    # -- who may call the backend -------------------------------------------------------------
+    Setting(
+        "SECRET_KEY",
+        "access",
+        f"Signs session tokens; at least {SECRET_KEY_MIN_LENGTH} characters, e.g. from "
+        '`python -c "import secrets; print(secrets.token_urlsafe(32))"`.',
+        f"用于签名会话 token；至少 {SECRET_KEY_MIN_LENGTH} 个字符，例如由 "
+        '`python -c "import secrets; print(secrets.token_urlsafe(32))"` 生成。',
+        secret=True,
+        dev_default="dev-mode-secret-key-not-for-production",
+        unset_en="required outside dev mode",
+        unset_zh="开发模式以外必须设置",
+    ),
+    Setting(
+        "BUSINESS_API_KEYS",
+        "access",
+        "Comma-separated keys that business callers send in `X-Api-Key`.",
+        "业务系统在 `X-Api-Key` 中发送的密钥，用逗号分隔。",
+        kind="list",
+        default=[],
+        secret=True,
+        unset_en="none (`make run`: `dev-api-key`)",
+        unset_zh="无（`make run`：`dev-api-key`）",
+    ),
+    Setting(
+        "ADMIN_PASSWORD",
+        "access",
+        "Guards the operator's dashboard at `/admin` (HTTP Basic, any user name).",
+        "保护 `/admin` 运维看板的密码（HTTP Basic，用户名任意）。",
+        secret=True,
+        unset_en="none: `/admin` answers 404",
+        unset_zh="无：`/admin` 返回 404",
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        "access",
+        "How many proxies in front of the app set `X-Forwarded-For` (one load balancer: `1`), so that "
+        "per-IP limits and logs see the client.",
+        "应用前面有几层会设置 `X-Forwarded-For` 的代理（一个负载均衡器：`1`），以便按 IP 的限流和日志看到真实客户端。",
+        kind="int",
+        default=0,
+    ),
+    Setting(
+        "RATE_LIMIT_LOGIN",
+        "access",
+        "Log-ins per minute per client IP (users behind one carrier NAT share an IP); then 429 "
+        "`rate_limited` with `Retry-After`; shared through Redis when set; 0: no limit.",
+        "每个客户端 IP 每分钟的登录次数（同一运营商 NAT 后的用户共用一个 IP）；超出返回 429 `rate_limited` 和 "
+        "`Retry-After`；设置了 Redis 时在所有进程间共享；0：不限。",
+        kind="int",
+        default=300,
+    ),
+    Setting(
+        "RATE_LIMIT_REPORTS",
+        "access",
+        "Subscription reports and phone-number requests per minute per user; 0: no limit.",
+        "每个用户每分钟上报订阅结果和获取手机号的次数；0：不限。",
+        kind="int",
+        default=60,
+    ),
+    # -- calls to WeChat ----------------------------------------------------------------------
+    Setting(
+        "WX_CONNECT_TIMEOUT",
+        "calls",
+        "Seconds to wait for a connection to WeChat.",
+        "连接微信服务器的等待秒数。",
+        kind="float",
+        default=3.05,
+        positive=True,
+    ),
+    Setting(
+        "WX_READ_TIMEOUT",
+        "calls",
+        "Seconds to wait for WeChat's answer once a request is sent.",
+        "请求发出后等待微信响应的秒数。",
+        kind="float",
+        default=10.0,
+        positive=True,
+    ),
+    Setting(
+        "WX_MAX_ATTEMPTS",
+        "calls",
+        "Attempts per WeChat call when it fails in a way that is safe to repeat (no connection, WeChat's "
+        "`-1` busy); a send that may have arrived is never repeated.",
+        "微信调用以可安全重试的方式失败时（无法连接、微信返回 `-1` 系统繁忙）的最多尝试次数；"
+        "可能已送达的发送绝不重复。",
+        kind="int",
+        default=3,
+        positive=True,
+    ),
+    Setting(
+        "WX_RETRY_BACKOFF",
+        "calls",
+        "Seconds before the second attempt of a WeChat call, doubling for each further one (with jitter).",
+        "微信调用第二次尝试前等待的秒数，之后每次翻倍（带随机抖动）。",
+        kind="float",
+        default=0.2,
+    ),
+    Setting(
+        "WX_SEND_RATE",
+        "calls",
+        "Ceiling on WeChat send calls per second across all workers (a token bucket, in Redis when set); 0: none.",
+        "所有 worker 合计每秒调用微信发送接口的上限（令牌桶，设置了 Redis 时存于 Redis）；0：不限。",
+        kind="float",
+        default=0.0,
+    ),
+    # -- delivery and workers -----------------------------------------------------------------
+    Setting(
+        "WORKER_THREADS",
+        "delivery",
+        "Delivery threads per worker (or in the web process without Redis); a worker claims this many "
+        "messages at a time.",
+        "每个 worker（无 Redis 时为 Web 进程）的投递线程数；worker 每次认领这么多条消息。",
+        kind="int",
+        default=16,
+        positive=True,
+    ),
+    Setting(
+        "SENDING_TIMEOUT",
+        "delivery",
+        "Seconds after which a message still `sending` (its worker died) becomes `unknown`, its credit kept spent.",
+        "消息处于 `sending` 超过这么多秒（其 worker 已退出）即标记为 `unknown`，订阅次数不退回。",
+        kind="float",
+        default=120.0,
+        positive=True,
+    ),
+    Setting(
+        "REQUEUE_AFTER",
+        "delivery",
+        "Seconds after which a message still `queued` (its job was lost) is queued again.",
+        "消息处于 `queued` 超过这么多秒（其任务已丢失）即重新入队。",
+        kind="float",
+        default=60.0,
+        positive=True,
+    ),
+    Setting(
+        "SWEEP_INTERVAL",
+        "delivery",
+        "Seconds between two sweeps (requeue lost messages, mark abandoned sends `unknown`) of each worker.",
+        "每个 worker 两次清扫（重新入队丢失的消息、把中断的发送标记为 `unknown`）之间的秒数。",
+        kind="float",
+        default=30.0,
+        positive=True,
+    ),
+)
+
+BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
