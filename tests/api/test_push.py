@@ -8,67 +8,11 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from backend.emulator.pusher import PushTarget, event_message, signed_request
+from backend.emulator.pusher import event_message, signed_request
 from backend.extensions import db
 from backend.models import ConsentEvent, Subscription, User
-from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, assert_error, log_in, send
-
-TOKEN = "push-token"
-AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-T1 = ONE_TIME["priTmplId"]
-T2 = "tmpl-second"
-
-
-@pytest.fixture
-def push_app(app):
-    """Plaintext mode: a Token, no EncodingAESKey."""
-    app.config.update(WX_TOKEN=TOKEN, WX_ENCODING_AES_KEY=None)
-    return app
-
-
-@pytest.fixture
-def safe_app(app):
-    """Safe (or compatible) mode: a Token and an EncodingAESKey."""
-    app.config.update(WX_TOKEN=TOKEN, WX_ENCODING_AES_KEY=AES_KEY)
-    return app
-
-
-def target(app, fmt="json", mode="plain", **overrides) -> PushTarget:
-    fields = {
-        "url": "/wechat/push",
-        "token": TOKEN,
-        "appid": app.config["WX_APPID"],
-        "encoding_aes_key": AES_KEY,
-        "format": fmt,
-        "mode": mode,
-        **overrides,
-    }
-    return PushTarget(**fields)
-
-
-def popup(openid: str, *results: tuple[str, str], create_time: int = 1700000000) -> dict:
-    items = [{"TemplateId": tid, "SubscribeStatusString": status, "PopupScene": 0} for tid, status in results]
-    return event_message(openid, "subscribe_msg_popup_event", items, create_time)
-
-
-def post(client, app, message, fmt="json", mode="plain", query_overrides=None, **target_overrides):
-    query, body, content_type = signed_request(target(app, fmt, mode, **target_overrides), message)
-    query.update(query_overrides or {})
-    return client.post("/wechat/push", query_string=query, data=body.encode(), content_type=content_type)
-
-
-def credits(app, openid: str, template_id: str = T1) -> int | None:
-    with app.app_context():
-        return db.session.scalar(
-            sa.select(Subscription.remaining)
-            .join(User, User.id == Subscription.user_id)
-            .where(User.openid == openid, Subscription.template_id == template_id)
-        )
-
-
-def count(app, model) -> int:
-    with app.app_context():
-        return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+from tests.api.pushing import AES_KEY, T1, T2, TOKEN, count, credits, popup, post, target
+from tests.helpers import API_KEY, GOOD_DATA, assert_error, log_in, send
 
 
 class TestUrlVerification:
