@@ -75,7 +75,8 @@ def verify_url(args: Mapping[str, str]) -> str:
 def authenticate(args: Mapping[str, str], body: IO[bytes]) -> PushEvent:
     """The push's event, once its query, its body and (in safe mode) its ciphertext held.
 
-    The body is read only after the query's signature held, and at most MAX_BODY_BYTES of it.
+    The body is read only after the query's signature held, and at most MAX_BODY_BYTES of it;
+    it is parsed only once authenticated (by msg_signature, or in plaintext mode by `bind_query`).
     """
     token = push_token()
     try:
@@ -83,9 +84,11 @@ def authenticate(args: Mapping[str, str], body: IO[bytes]) -> PushEvent:
         raw = body.read(MAX_BODY_BYTES + 1)
         aes_key = current_app.config.get("WX_ENCODING_AES_KEY")
         cipher = PushCipher(aes_key, current_app.config["WX_APPID"]) if aes_key else None
-        event = wechat_push.read_event(wechat_push.open_push(raw, args, token, cipher))
         if cipher is None:
+            # Plaintext mode: the body is authentic only as its query's first, so this comes before
+            # parsing it. Even a body we can't read binds the query: nobody may swap in another.
             bind_query(args, raw)
+        event = wechat_push.read_event(wechat_push.open_push(raw, args, token, cipher))
     except PushRejected as exc:
         raise refuse(exc) from None
     return event

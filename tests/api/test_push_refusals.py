@@ -24,7 +24,7 @@ from tests.api.pushing import AES_KEY, T1, TOKEN, count, credits, popup, post, p
 from tests.helpers import LONG_TERM, assert_error
 from tests.test_metrics import delta, scrape
 
-ROWS = (User, Subscription, ConsentEvent, PushQuery)
+ROWS = (User, Subscription, ConsentEvent)
 
 
 def unsigned() -> dict[str, str]:
@@ -33,6 +33,7 @@ def unsigned() -> dict[str, str]:
 
 
 def nothing_written(app) -> bool:
+    """No user, subscription or event (a signed plaintext query may still be bound to its body)."""
     return all(count(app, model) == 0 for model in ROWS)
 
 
@@ -122,6 +123,12 @@ class TestPlaintextQueryBindsOneBody:
         assert post_raw(client, query, body.encode(), content_type).status_code == 200  # WeChat's retry still is
         assert credits(push_app, "o-first") == 1
 
+    def test_a_query_whose_body_was_unreadable_authenticates_no_other(self, client, push_app):
+        query = signed_query()
+        assert_error(post_raw(client, query, b'{"not json'), 400, "invalid_request")
+        assert_error(post_raw(client, query, popup_json("o-swapped").encode()), 403, "push_refused")
+        assert nothing_written(push_app)
+
     def test_a_query_is_forgotten_once_its_timestamp_is_refused_anyway(self, client, push_app, monkeypatch):
         post(client, push_app, popup("o1", (T1, "accept")))
         later = time.time() + QUERY_MEMORY + 1
@@ -140,7 +147,7 @@ class TestJunkIsA4xx:
     @pytest.mark.parametrize("body", [BAD_UTF8, DEEP], ids=["invalid_utf8", "nested_5000_deep"])
     def test_unsigned_junk_is_403_unread(self, client, push_app, body):
         assert_error(post_raw(client, unsigned(), body), 403, "push_refused")
-        assert nothing_written(push_app)
+        assert nothing_written(push_app) and count(push_app, PushQuery) == 0
 
     @pytest.mark.parametrize("body", [BAD_UTF8, DEEP], ids=["invalid_utf8", "nested_5000_deep"])
     def test_signed_junk_is_400(self, client, push_app, body):
@@ -152,7 +159,7 @@ class TestJunkIsA4xx:
         query = signed_query(timestamp="9" * 400)  # even correctly signed
         response = client.open("/wechat/push", method=method, query_string={**query, "echostr": "x"}, data=b"{}")
         assert_error(response, 403, "push_refused")
-        assert nothing_written(push_app)
+        assert nothing_written(push_app) and count(push_app, PushQuery) == 0
 
     @pytest.mark.parametrize(
         "body",
@@ -205,7 +212,7 @@ class TestRefusalsWriteNoRow:
         assert delta(after, before, "wxsub_push_refusals_total", reason="signature") == 1
         assert delta(after, before, "wxsub_push_refusals_total", reason="plaintext_in_safe_mode") == 1
         assert delta(after, before, "wxsub_push_refusals_total", reason="timestamp") == 1
-        assert nothing_written(safe_app)
+        assert nothing_written(safe_app) and count(safe_app, PushQuery) == 0
 
     def test_refusals_are_logged_sampled_without_body_or_secret(self, client, push_app, monkeypatch, caplog):
         monkeypatch.setattr(push, "refusal_log", SampledLog(10.0, clock=lambda: 0.0))
