@@ -110,7 +110,7 @@ def bind_query(args: Mapping[str, str], raw: bytes) -> None:
     first = db.session.scalar(sa.select(PushQuery.body_hash).where(PushQuery.query_hash == query_hash))
     db.session.commit()
     if first != body_hash:
-        raise wechat_push.PushForged(Refusal.QUERY_REUSED, "This signed query came with another body before.")
+        raise wechat_push.PushForged(Refusal.QUERY_REUSED)
 
 
 # -- refusals -------------------------------------------------------------------------
@@ -143,10 +143,48 @@ refusal_log = SampledLog(LOG_EVERY)
 def refuse(exc: PushRejected) -> errors.ApiError:
     """Count a refused push and log it sampled (never its body or a secret); the error to answer."""
     metrics.record_push_refusal(exc.reason)
+    error = refusal_error(exc.reason, exc.params)
     suppressed = refusal_log.due(exc.reason)
     if suppressed is not None:
-        log.warning("push refused", extra={"reason": str(exc.reason), "why": str(exc), "suppressed": suppressed})
-    return PushMalformed(str(exc)) if exc.authenticated else PushRefused(str(exc))
+        log.warning("push refused", extra={"reason": str(exc.reason), "why": error.message, "suppressed": suppressed})
+    return error
+
+
+def refusal_error(reason: Refusal, params: Mapping[str, object]) -> errors.ApiError:
+    """The answer to a refused push: one literal template per reason, which the client reads in its
+    own language (backend/i18n translates templates as the code raises them)."""
+    match reason:
+        case Refusal.TIMESTAMP:
+            return PushRefused("The push has no valid timestamp.")
+        case Refusal.CLOCK_SKEW:
+            return PushRefused("The push timestamp is more than {max_skew} s from our clock.", params=params)
+        case Refusal.SIGNATURE:
+            return PushRefused("The signature does not match.")
+        case Refusal.PLAINTEXT_IN_SAFE_MODE:
+            return PushRefused("WX_ENCODING_AES_KEY is set: a push must carry Encrypt and msg_signature.")
+        case Refusal.MSG_SIGNATURE:
+            return PushRefused("The msg_signature does not match.")
+        case Refusal.CIPHERTEXT:
+            return PushRefused("The encrypted push was refused: {reason}.", params=params)
+        case Refusal.NO_AES_KEY:
+            return PushRefused("An encrypted push arrived but WX_ENCODING_AES_KEY is not set.")
+        case Refusal.QUERY_REUSED:
+            return PushRefused("This signed query came with another body before.")
+        case Refusal.BODY_TOO_LARGE:
+            return PushMalformed("The push body is over {limit} bytes.", params=params)
+        case Refusal.NOT_JSON_OR_XML:
+            return PushMalformed("The push body is neither JSON nor XML.")
+        case Refusal.NOT_AN_OBJECT:
+            return PushMalformed("The push body must be an object.")
+        case Refusal.XML_ENTITIES:
+            return PushMalformed("XML with a DTD or entities is refused.")
+        case Refusal.BAD_FIELD:
+            return PushMalformed("The push's {field} is not valid.", params=params)
+        case Refusal.FIELD_TOO_LONG:
+            return PushMalformed("The push's {field} is longer than {limit} characters.", params=params)
+        case Refusal.TOO_MANY_ITEMS:
+            return PushMalformed("A push lists at most {limit} items.", params=params)
+    return PushMalformed()  # Refusal.UNREADABLE: the class's own message
 
 
 # -- applying events ----------------------------------------------------------------

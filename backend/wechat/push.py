@@ -47,29 +47,34 @@ class Refusal(StrEnum):
     """Why a push was refused: a metric label, so a short fixed set."""
 
     # Not authenticated (403)
-    TIMESTAMP = "timestamp"
+    TIMESTAMP = "timestamp"  # not a number of seconds
+    CLOCK_SKEW = "clock_skew"
     SIGNATURE = "signature"
     PLAINTEXT_IN_SAFE_MODE = "plaintext_in_safe_mode"
     MSG_SIGNATURE = "msg_signature"
-    CIPHERTEXT = "ciphertext"
+    CIPHERTEXT = "ciphertext"  # params: reason
     NO_AES_KEY = "no_aes_key"
     QUERY_REUSED = "query_reused"
     # Authenticated but unreadable (400)
-    BODY_TOO_LARGE = "body_too_large"
+    BODY_TOO_LARGE = "body_too_large"  # params: limit
+    NOT_JSON_OR_XML = "not_json_or_xml"
     UNREADABLE = "unreadable"
+    NOT_AN_OBJECT = "not_an_object"
     XML_ENTITIES = "xml_entities"
-    BAD_FIELD = "bad_field"
-    TOO_MANY_ITEMS = "too_many_items"
+    BAD_FIELD = "bad_field"  # params: field
+    FIELD_TOO_LONG = "field_too_long"  # params: field, limit
+    TOO_MANY_ITEMS = "too_many_items"  # params: limit
 
 
 class PushRejected(ValueError):
-    """A push that is not applied; `reason` says why in one word, the text in a sentence."""
+    """A push that is not applied: `reason` says why, `params` the particulars (never a secret)."""
 
     authenticated = False
 
-    def __init__(self, reason: Refusal, text: str) -> None:
-        super().__init__(text)
+    def __init__(self, reason: Refusal, /, **params: object) -> None:
+        super().__init__(reason.value, params)
         self.reason = reason
+        self.params = params
 
 
 class PushForged(PushRejected):
@@ -95,16 +100,16 @@ class PushEvent:
 
 def check_timestamp(timestamp: str | None, now: float) -> None:
     if not _SECONDS.fullmatch(timestamp or ""):
-        raise PushForged(Refusal.TIMESTAMP, "The push has no valid timestamp.")
+        raise PushForged(Refusal.TIMESTAMP)
     if abs(now - int(timestamp or "")) > MAX_CLOCK_SKEW:
-        raise PushForged(Refusal.TIMESTAMP, f"The push timestamp is more than {MAX_CLOCK_SKEW} s from our clock.")
+        raise PushForged(Refusal.CLOCK_SKEW, max_skew=MAX_CLOCK_SKEW)
 
 
 def verify_query(token: str, args: Mapping[str, str], now: float) -> None:
     """The query's timestamp is recent and its `signature` is the Token's (URL check and push alike)."""
     check_timestamp(args.get("timestamp"), now)
     if not signature_matches((token, args.get("timestamp", ""), args.get("nonce", "")), args.get("signature")):
-        raise PushForged(Refusal.SIGNATURE, "The signature does not match.")
+        raise PushForged(Refusal.SIGNATURE)
 
 
 def open_push(raw: bytes, args: Mapping[str, str], token: str, cipher: PushCipher | None) -> dict[str, Any]:
@@ -114,24 +119,24 @@ def open_push(raw: bytes, args: Mapping[str, str], token: str, cipher: PushCiphe
     if cipher is not None:
         # Safe and compatible mode: only the ciphertext counts, whatever plaintext comes with it.
         if not isinstance(encrypted, str) or not encrypted:
-            raise PushForged(Refusal.PLAINTEXT_IN_SAFE_MODE, "An EncodingAESKey is set: a push must carry Encrypt.")
+            raise PushForged(Refusal.PLAINTEXT_IN_SAFE_MODE)
         parts = (token, args.get("timestamp", ""), args.get("nonce", ""), encrypted)
         if not signature_matches(parts, args.get("msg_signature")):
-            raise PushForged(Refusal.MSG_SIGNATURE, "The msg_signature does not match.")
+            raise PushForged(Refusal.MSG_SIGNATURE)
         try:
             inner = cipher.decrypt(encrypted)
         except PushCryptoError as exc:
-            raise PushForged(Refusal.CIPHERTEXT, f"The encrypted push was refused: {exc}.") from None
+            raise PushForged(Refusal.CIPHERTEXT, reason=str(exc)) from None
         return parse_body(inner)
     if encrypted is not None and "Event" not in outer:
-        raise PushForged(Refusal.NO_AES_KEY, "An encrypted push arrived but WX_ENCODING_AES_KEY is not set.")
+        raise PushForged(Refusal.NO_AES_KEY)
     return outer  # plaintext, or the plaintext half of a compatible-mode push
 
 
 def parse_body(raw: bytes | str) -> dict[str, Any]:
     """A JSON or XML push body as a dict; XML with a DTD or entities is refused unread."""
     if len(raw) > MAX_BODY_BYTES:
-        raise PushUnreadable(Refusal.BODY_TOO_LARGE, f"The push body is over {MAX_BODY_BYTES} bytes.")
+        raise PushUnreadable(Refusal.BODY_TOO_LARGE, limit=MAX_BODY_BYTES)
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         stripped = text.lstrip()
@@ -140,14 +145,14 @@ def parse_body(raw: bytes | str) -> dict[str, Any]:
         elif stripped.startswith("<"):
             body = _xml_to_dict(fromstring(stripped, forbid_dtd=True, forbid_entities=True, forbid_external=True))
         else:
-            raise PushUnreadable(Refusal.UNREADABLE, "The push body is neither JSON nor XML.")
+            raise PushUnreadable(Refusal.NOT_JSON_OR_XML)
     except DefusedXmlException:
-        raise PushUnreadable(Refusal.XML_ENTITIES, "XML with a DTD or entities is refused.") from None
+        raise PushUnreadable(Refusal.XML_ENTITIES) from None
     # Bad UTF-8, JSON or XML; nesting deeper than the parser's recursion limit (WeChat nests 3 deep).
     except (ValueError, SyntaxError, RecursionError):
-        raise PushUnreadable(Refusal.UNREADABLE, "The push body could not be read.") from None
+        raise PushUnreadable(Refusal.UNREADABLE) from None
     if not isinstance(body, dict):
-        raise PushUnreadable(Refusal.UNREADABLE, "The push body must be an object.")
+        raise PushUnreadable(Refusal.NOT_AN_OBJECT)
     return body
 
 
@@ -167,11 +172,11 @@ def read_event(message: Mapping[str, Any]) -> PushEvent:
     fields = {name: _text(message.get(name), name, limit) for name, limit in MESSAGE_FIELDS.items()}
     create_time = fields["CreateTime"].strip()
     if create_time and not _SECONDS.fullmatch(create_time):
-        raise PushUnreadable(Refusal.BAD_FIELD, "CreateTime is not a number of seconds.")
+        raise PushUnreadable(Refusal.BAD_FIELD, field="CreateTime")
     event = fields["Event"]
     items = _items(message, event) if event in EVENT_LISTS else []
     if len(items) > MAX_ITEMS:
-        raise PushUnreadable(Refusal.TOO_MANY_ITEMS, f"A push lists at most {MAX_ITEMS} items.")
+        raise PushUnreadable(Refusal.TOO_MANY_ITEMS, limit=MAX_ITEMS)
     return PushEvent(
         event=event,
         openid=fields["FromUserName"],
@@ -189,13 +194,13 @@ def _items(message: Mapping[str, Any], event: str) -> list[Any]:
     if isinstance(items, dict):
         return [items]
     if not isinstance(items, list):
-        raise PushUnreadable(Refusal.BAD_FIELD, "List is neither an object nor an array.")
+        raise PushUnreadable(Refusal.BAD_FIELD, field="List")
     return items
 
 
 def _item(item: Any) -> dict[str, str]:
     if not isinstance(item, dict):
-        raise PushUnreadable(Refusal.BAD_FIELD, "A List item is not an object.")
+        raise PushUnreadable(Refusal.BAD_FIELD, field="List")
     return {name: _text(item[name], name, limit) for name, limit in ITEM_FIELDS.items() if item.get(name) is not None}
 
 
@@ -203,12 +208,12 @@ def _text(value: Any, name: str, limit: int) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise PushUnreadable(Refusal.BAD_FIELD, f"{name} is not a string.")
+        raise PushUnreadable(Refusal.BAD_FIELD, field=name)
     text = str(value)
     if len(text) > limit:
-        raise PushUnreadable(Refusal.BAD_FIELD, f"{name} is longer than {limit} characters.")
+        raise PushUnreadable(Refusal.FIELD_TOO_LONG, field=name, limit=limit)
     if "\x00" in text or not _encodes(text):
-        raise PushUnreadable(Refusal.BAD_FIELD, f"{name} is not valid text.")
+        raise PushUnreadable(Refusal.BAD_FIELD, field=name)
     return text
 
 

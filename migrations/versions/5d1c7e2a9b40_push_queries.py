@@ -1,7 +1,7 @@
 """push queries: a plaintext-mode push's signed query bound to one body
 
 Revision ID: 5d1c7e2a9b40
-Revises: ca00d9b8278d
+Revises: 3f1c2b7d9e40
 Create Date: 2026-12-01 20:30:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5d1c7e2a9b40'
-down_revision = 'ca00d9b8278d'
+down_revision = '3f1c2b7d9e40'
 branch_labels = None
 depends_on = None
 
