@@ -26,6 +26,8 @@ WECHAT_CALLS = Counter("wxsub_wechat_calls_total", "Calls to WeChat's server API
 REDIS_FALLBACKS = Counter(
     "wxsub_redis_fallbacks_total", "Uses of Redis served without it (Redis down), by use.", ["use"]
 )
+# Refused pushes leave no row (anyone can send them): they are counted here, by reason.
+PUSH_REFUSALS = Counter("wxsub_push_refusals_total", "Message pushes refused, by reason.", ["reason"])
 WECHAT_LATENCY = Histogram(
     "wxsub_wechat_call_seconds",
     "Latency of calls to WeChat's server API.",
@@ -57,6 +59,10 @@ def record_credits(change: str, amount: int = 1) -> None:
 
 def record_redis_fallback(use: str) -> None:
     REDIS_FALLBACKS.labels(use).inc()
+
+
+def record_push_refusal(reason: str) -> None:
+    PUSH_REFUSALS.labels(reason).inc()
 
 
 def registry() -> CollectorRegistry:

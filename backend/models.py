@@ -162,3 +162,18 @@ class AccessToken(db.Model):
     # A lease instead of a lock held across the HTTP call: one refresher at a time.
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[float] = mapped_column(default=0.0)
+
+
+class PushQuery(db.Model):
+    """A plaintext-mode push's signed query and the one body it authenticated.
+
+    WeChat's plaintext signature covers Token, timestamp and nonce but not the body: the same
+    query with the same body is WeChat's retry, with another body a forgery. Kept while the
+    query's timestamp is accepted (MAX_CLOCK_SKEW and a margin), then pruned.
+    """
+
+    __tablename__ = "push_queries"
+
+    query_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of timestamp, nonce, signature
+    body_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the raw body
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)  # Unix seconds

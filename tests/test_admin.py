@@ -404,12 +404,12 @@ def test_days_are_utc_days_whatever_the_database_session_zone(client, app, emula
 
 
 def test_with_push_configured_only_wechats_popup_events_count(client, app, emulator, templates):
-    from tests.api.test_push import AES_KEY, TOKEN, popup, post
+    from tests.api.pushing import AES_KEY, TOKEN, popup, post
 
     user = log_in(client, emulator)
     app.config.update(WX_TOKEN=TOKEN, WX_ENCODING_AES_KEY=AES_KEY)
     # One popup, recorded twice: WeChat's push and the mini program's report.
-    assert post(client, app, popup(user.openid, (T1, "accept"), (WASHER, "reject"))).status_code == 200
+    assert post(client, app, popup(user.openid, (T1, "accept"), (WASHER, "reject")), mode="safe").status_code == 200
     assert report(client, user, {T1: "accept", WASHER: "reject"}).status_code == 200
     data = client.get("/admin/api/consent", headers=ADMIN).json
     assert data["source"] == "push"

@@ -9,7 +9,7 @@ import pytest
 
 from backend.emulator.defaults import DEV_SECRET
 from backend.logs import JsonFormatter
-from tests.api.test_push import AES_KEY, TOKEN, popup, post
+from tests.api.pushing import AES_KEY, TOKEN, popup, post
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, log_in, send
 
 
@@ -39,6 +39,7 @@ def test_a_full_run_logs_no_secret(app, client, emulator, templates, log_lines):
     accept(client, emulator, user, times=2)  # reports only record the choice while push is on
     for create_time in (1700000000, 1700000001):
         post(client, app, popup(user.openid, (ONE_TIME["priTmplId"], "accept"), create_time=create_time), mode="safe")
+    post(client, app, popup(user.openid, (ONE_TIME["priTmplId"], "accept")), mode="plain")  # refused, and logged
     client.post("/api/v1/subscriptions", json={"results": {"x": "accept"}}, headers={"Authorization": "Bearer bad"})
     send(
         client,

@@ -63,13 +63,13 @@ def test_token_refreshes_are_counted(client, app, emulator, templates):
 
 
 def test_push_replays_are_not_counted_twice(client, app, emulator, templates):
-    from tests.api.test_push import AES_KEY, TOKEN, popup, post
+    from tests.api.pushing import AES_KEY, TOKEN, popup, post
 
     app.config.update(WX_TOKEN=TOKEN, WX_ENCODING_AES_KEY=AES_KEY)
     before = scrape(client)
     message = popup("o-metrics", (T1, "accept"))
     for _ in range(3):
-        post(client, app, message)
+        post(client, app, message, mode="safe")
     after = scrape(client)
     assert delta(after, before, "wxsub_credits_total", change="granted") == 1
 

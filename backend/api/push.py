@@ -1,6 +1,6 @@
 """`/wechat/push`: WeChat's message push (URL verification and events)."""
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, make_response, request
 
 from backend.errors import InvalidRequest, NotFound
 from backend.openapi import doc, error, query
@@ -28,7 +28,11 @@ BAD_QUERY = error(InvalidRequest, when="A query parameter contains NUL.")
     {"type": "string", "description": "The echostr."},
     media_type="text/plain",
     params=[*SIGNED, query("echostr", "A random string to echo back.")],
-    errors=[BAD_QUERY, error(push.PushRefused, when="The signature or timestamp is not valid."), NOT_CONFIGURED],
+    errors=[
+        BAD_QUERY,
+        error(push.PushRefused, when="The signature is not valid, or the timestamp is not within 300 s of ours."),
+        NOT_CONFIGURED,
+    ],
 )
 def verify_push_url():
     """WeChat's check of the message-push URL: the `echostr` back when the signature holds."""
@@ -48,11 +52,16 @@ def verify_push_url():
     errors=[
         error(
             InvalidRequest,
-            when="The body is neither JSON nor XML, or XML with a DTD or entities, or a query parameter contains NUL.",
+            when="The push is authentic but its body is not one WeChat sends: not UTF-8 JSON or XML, XML with "
+            "a DTD or entities, nested too deep, over 64 KiB, a field that is over-long or not valid text, "
+            "more than 5 List items; or a query parameter contains NUL. Nothing was recorded.",
         ),
         error(
             push.PushRefused,
-            when="The signature, msg_signature, AppID or timestamp is not valid: nothing was recorded.",
+            when="The push could not be authenticated: the timestamp is not a number of seconds within 300 s of "
+            "ours, the signature, msg_signature or AppID does not hold, an EncodingAESKey is set and the body "
+            "has no Encrypt, or (plaintext mode) this signed query came with another body before. "
+            "Nothing was recorded.",
         ),
         NOT_CONFIGURED,
     ],
@@ -61,12 +70,14 @@ def receive_push():
     """A message push from WeChat (plaintext or safe mode, JSON or XML).
 
     Handles subscribe_msg_popup_event, subscribe_msg_change_event and subscribe_msg_sent_event.
-    A replayed item answers `success` and changes nothing.
+    With an EncodingAESKey set, only the ciphertext (`Encrypt` under `msg_signature`) is
+    accepted. A replayed item answers `success` and changes nothing. Templates the backend does
+    not know yet are looked up at WeChat after the answer, never while WeChat waits for it.
     """
-    try:
-        message = push.authenticate(request.args, request.get_data())
-    except (push.PushRefused, push.PushMalformed) as exc:
-        push.record_refusal(exc.message, request.args)
-        raise
-    push.handle(message)
-    return "success", 200, TEXT
+    event = push.authenticate(request.args, request.stream)
+    unknown_templates = push.handle(event)
+    response = make_response(("success", 200, TEXT))
+    if unknown_templates:
+        app = current_app._get_current_object()
+        response.call_on_close(lambda: push.look_up_templates(app, unknown_templates))  # after it was sent
+    return response

@@ -73,6 +73,14 @@ MESSAGES = {
     "The push body is neither JSON nor XML.": "推送内容既不是 JSON 也不是 XML。",
     "XML with a DTD or entities is refused.": "不接受含 DTD 或实体的 XML。",
     "The push body must be an object.": "推送内容必须是一个对象。",
+    "WX_ENCODING_AES_KEY is set: a push must carry Encrypt and msg_signature.": (
+        "已设置 WX_ENCODING_AES_KEY：推送必须带有 Encrypt 和 msg_signature。"
+    ),
+    "This signed query came with another body before.": "该签名查询此前已携带过不同的推送内容。",
+    "The push body is over {limit} bytes.": "推送内容超过 {limit} 字节。",
+    "The push's {field} is not valid.": "推送的 {field} 无效。",
+    "The push's {field} is longer than {limit} characters.": "推送的 {field} 超过 {limit} 个字符。",
+    "A push lists at most {limit} items.": "一次推送的 List 最多包含 {limit} 项。",
     # Werkzeug's HTTP errors, answered before a view runs (unknown URL, wrong method, body too large...)
     "The browser (or proxy) sent a request that this server could not understand.": "服务器无法理解该请求。",
     "The server could not verify that you are authorized to access the URL requested. You either supplied "

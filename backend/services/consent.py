@@ -8,12 +8,15 @@ client report only records the choice, so a forged or repeated report mints noth
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import sqlalchemy as sa
 from flask import current_app
 
 from backend.extensions import db
-from backend.models import Subscription, User, utcnow
+from backend.models import Subscription, Template, User, utcnow
 from backend.services.ledger import add_credits, audit, ensure_subscription, zero_credits
-from backend.services.templates import get_template
+from backend.services.templates import get_template, stored_template
 
 CHOICES = ("accept", "reject", "ban", "filter")
 
@@ -23,8 +26,35 @@ def push_is_authority() -> bool:
 
 
 def template_kind(template_id: str) -> str:
+    """The template's kind; an unknown template is looked up at WeChat first."""
     template = get_template(template_id)
     return template.kind if template else "one_time"
+
+
+def catalog_kind(template_id: str) -> str | None:
+    """The template's kind as the local catalog knows it, None if WeChat never confirmed it.
+
+    Never calls WeChat: pushes use it, and WeChat waits for their answer.
+    """
+    template = stored_template(template_id)
+    return template.kind if template else None
+
+
+def correct_kinds(templates: Iterable[Template]) -> int:
+    """Subscriptions recorded as one-time before their template was known, set to its kind.
+
+    A long-term template's `remaining` counts nothing, so a credit minted meanwhile is moot.
+    """
+    corrected = 0
+    for template in templates:
+        result = db.session.execute(
+            sa.update(Subscription)
+            .where(Subscription.template_id == template.id, Subscription.kind != template.kind)
+            .values(kind=template.kind, updated_at=utcnow())
+        )
+        corrected += result.rowcount
+    db.session.commit()
+    return corrected
 
 
 def apply_choice(

@@ -1,41 +1,46 @@
-"""WeChat's message push: authenticate, decrypt, parse, and apply each event exactly once.
+"""WeChat's message push: authenticate, then apply each event exactly once (docs/wechat.md §6-7).
 
-WeChat signs every push with the Token (`signature`), and in safe mode also signs the
-ciphertext (`msg_signature`); the body is JSON or XML, with a `List` that is an object
-for one item and an array for several. WeChat retries a push it thinks failed, sometimes
-concurrently: each item's dedupe key (event, openid, CreateTime, template) is unique in
-the audit, so a replay changes nothing.
+Verification, decryption and reading live in `backend.wechat.push`; here are the rules that
+need the database or the configuration:
+
+- With an EncodingAESKey, only `Encrypt` under `msg_signature` is accepted (safe mode).
+- Without one, the signature covers the query but not the body, so one signed query
+  authenticates one body: the query's first body is remembered (`PushQuery`) while the query
+  is accepted; the same body again is WeChat's retry, another body a forgery.
+- Refusals write no row (anyone can send them): they are counted in metrics and logged sampled.
+- WeChat waits 5 s for the answer and then retries, so no WeChat call happens while a push is
+  answered: a template the catalog lacks is applied as one-time, and looked up afterwards.
+- WeChat retries a push it thinks failed, sometimes concurrently: each item's dedupe key
+  (event, openid, CreateTime, template) is unique in the audit, so a replay changes nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+import threading
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import IO
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
-from flask import current_app
+import sqlalchemy as sa
+from flask import Flask, current_app
 from sqlalchemy.exc import IntegrityError
 
-from backend import errors
+from backend import errors, metrics
 from backend.extensions import db
-from backend.models import Message
-from backend.services import consent
-from backend.services.ledger import audit, ensure_user
-from backend.wechat.crypto import PushCipher, PushCryptoError, signature_matches
+from backend.models import Message, PushQuery
+from backend.services import consent, templates
+from backend.services.ledger import audit, ensure_user, upsertable_insert
+from backend.wechat import push as wechat_push
+from backend.wechat.crypto import PushCipher
+from backend.wechat.push import EVENT_LISTS, MAX_BODY_BYTES, MAX_CLOCK_SKEW, PushEvent, PushRejected, Refusal
 
 log = logging.getLogger(__name__)
 
-MAX_CLOCK_SKEW = 300  # seconds between WeChat's timestamp and ours
-EVENT_LISTS = {  # XML wraps the List items in an element named after the event
-    "subscribe_msg_popup_event": "SubscribeMsgPopupEvent",
-    "subscribe_msg_change_event": "SubscribeMsgChangeEvent",
-    "subscribe_msg_sent_event": "SubscribeMsgSentEvent",
-}
+# A query is remembered a little longer than it is accepted: machines' clocks differ a little.
+QUERY_MEMORY = MAX_CLOCK_SKEW + 60
+LOG_EVERY = 10.0  # seconds: at most one log line per refusal reason per process
 
 
 class PushRefused(errors.ApiError):
@@ -57,164 +62,193 @@ def push_token() -> str:
     return token
 
 
-def check_timestamp(timestamp: str | None) -> None:
-    try:
-        skew = abs(time.time() - int(timestamp or ""))
-    except ValueError:
-        raise PushRefused("The push has no valid timestamp.") from None
-    if skew > MAX_CLOCK_SKEW:
-        raise PushRefused(
-            "The push timestamp is more than {max_skew} s from our clock.", params={"max_skew": MAX_CLOCK_SKEW}
-        )
-
-
 def verify_url(args: Mapping[str, str]) -> str:
     """URL verification (GET): the echostr when the signature holds."""
     token = push_token()
-    check_timestamp(args.get("timestamp"))
-    if not signature_matches((token, args.get("timestamp", ""), args.get("nonce", "")), args.get("signature")):
-        raise PushRefused("The signature does not match.")
+    try:
+        wechat_push.verify_query(token, args, time.time())
+    except PushRejected as exc:
+        raise refuse(exc) from None
     return args.get("echostr", "")
 
 
-# -- reading the body ---------------------------------------------------------------
+def authenticate(args: Mapping[str, str], body: IO[bytes]) -> PushEvent:
+    """The push's event, once its query, its body and (in safe mode) its ciphertext held.
 
-
-def _xml_to_dict(element) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for child in element:
-        if len(child):
-            items = [{leaf.tag: (leaf.text or "") for leaf in item} for item in child if item.tag == "List"]
-            result[child.tag] = items if items else {leaf.tag: (leaf.text or "") for leaf in child}
-        else:
-            result[child.tag] = child.text or ""
-    return result
-
-
-def parse_body(raw: bytes | str) -> dict[str, Any]:
-    """A JSON or XML push body as a dict; XML with a DTD or entities is refused unread."""
-    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-    stripped = text.lstrip()
-    try:
-        if stripped.startswith("{"):
-            body = json.loads(stripped)
-        elif stripped.startswith("<"):
-            body = _xml_to_dict(fromstring(stripped, forbid_dtd=True, forbid_entities=True, forbid_external=True))
-        else:
-            raise PushMalformed("The push body is neither JSON nor XML.")
-    except DefusedXmlException:
-        raise PushMalformed("XML with a DTD or entities is refused.") from None
-    except (ValueError, SyntaxError):  # json.JSONDecodeError, xml ParseError, bad UTF-8
-        raise PushMalformed() from None
-    if not isinstance(body, dict):
-        raise PushMalformed("The push body must be an object.")
-    return body
-
-
-def authenticate(args: Mapping[str, str], raw: bytes) -> dict[str, Any]:
-    """The push message, after its signature (and in safe mode its msg_signature) held."""
+    The body is read only after the query's signature held, and at most MAX_BODY_BYTES of it;
+    it is parsed only once authenticated (by msg_signature, or in plaintext mode by `bind_query`).
+    """
     token = push_token()
-    check_timestamp(args.get("timestamp"))
-    timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
-    outer = parse_body(raw) if raw.strip() else {}
-    encrypted = outer.get("Encrypt")
-    aes_key = current_app.config.get("WX_ENCODING_AES_KEY")
-    if encrypted and aes_key:
-        if not signature_matches((token, timestamp, nonce, str(encrypted)), args.get("msg_signature")):
-            raise PushRefused("The msg_signature does not match.")
-        try:
-            inner = PushCipher(aes_key, current_app.config["WX_APPID"]).decrypt(str(encrypted))
-        except PushCryptoError as exc:
-            raise PushRefused("The encrypted push was refused: {reason}.", params={"reason": str(exc)}) from None
-        return parse_body(inner)
-    if not signature_matches((token, timestamp, nonce), args.get("signature")):
-        raise PushRefused("The signature does not match.")
-    if encrypted and "Event" not in outer:
-        raise PushRefused("An encrypted push arrived but WX_ENCODING_AES_KEY is not set.")
-    return outer  # plaintext, or the plaintext half of a compatible-mode push
+    try:
+        wechat_push.verify_query(token, args, time.time())
+        raw = body.read(MAX_BODY_BYTES + 1)
+        aes_key = current_app.config.get("WX_ENCODING_AES_KEY")
+        cipher = PushCipher(aes_key, current_app.config["WX_APPID"]) if aes_key else None
+        if cipher is None:
+            # Plaintext mode: the body is authentic only as its query's first, so this comes before
+            # parsing it. Even a body we can't read binds the query: nobody may swap in another.
+            bind_query(args, raw)
+        event = wechat_push.read_event(wechat_push.open_push(raw, args, token, cipher))
+    except PushRejected as exc:
+        raise refuse(exc) from None
+    return event
+
+
+def bind_query(args: Mapping[str, str], raw: bytes) -> None:
+    """Plaintext mode: the first body seen with this signed query is the only one it authenticates."""
+    parts = (args.get("timestamp", ""), args.get("nonce", ""), args.get("signature", "").lower())
+    query_hash = hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    body_hash = hashlib.sha256(raw).hexdigest()
+    now = int(time.time())
+    # Pruned on the way (an index range, usually empty): the table holds QUERY_MEMORY seconds of pushes.
+    db.session.execute(sa.delete(PushQuery).where(PushQuery.expires_at < now))
+    db.session.execute(
+        upsertable_insert(PushQuery)
+        .values(query_hash=query_hash, body_hash=body_hash, expires_at=int(args["timestamp"]) + QUERY_MEMORY)
+        .on_conflict_do_nothing(index_elements=["query_hash"])
+    )
+    first = db.session.scalar(sa.select(PushQuery.body_hash).where(PushQuery.query_hash == query_hash))
+    db.session.commit()
+    if first != body_hash:
+        raise wechat_push.PushForged(Refusal.QUERY_REUSED)
+
+
+# -- refusals -------------------------------------------------------------------------
+
+
+class SampledLog:
+    """At most one line per key every `every` seconds, in this process; the others are counted."""
+
+    def __init__(self, every: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every, self.clock = every, clock
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def due(self, key: str) -> int | None:
+        """None when this line is to be dropped; else how many were dropped since the last one."""
+        now = self.clock()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.every:
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                return None
+            self._last[key] = now
+            return self._suppressed.pop(key, 0)
+
+
+refusal_log = SampledLog(LOG_EVERY)
+
+
+def refuse(exc: PushRejected) -> errors.ApiError:
+    """Count a refused push and log it sampled (never its body or a secret); the error to answer."""
+    metrics.record_push_refusal(exc.reason)
+    error = refusal_error(exc.reason, exc.params)
+    suppressed = refusal_log.due(exc.reason)
+    if suppressed is not None:
+        log.warning("push refused", extra={"reason": str(exc.reason), "why": error.message, "suppressed": suppressed})
+    return error
+
+
+def refusal_error(reason: Refusal, params: Mapping[str, object]) -> errors.ApiError:
+    """The answer to a refused push: one literal template per reason, which the client reads in its
+    own language (backend/i18n translates templates as the code raises them)."""
+    match reason:
+        case Refusal.TIMESTAMP:
+            return PushRefused("The push has no valid timestamp.")
+        case Refusal.CLOCK_SKEW:
+            return PushRefused("The push timestamp is more than {max_skew} s from our clock.", params=params)
+        case Refusal.SIGNATURE:
+            return PushRefused("The signature does not match.")
+        case Refusal.PLAINTEXT_IN_SAFE_MODE:
+            return PushRefused("WX_ENCODING_AES_KEY is set: a push must carry Encrypt and msg_signature.")
+        case Refusal.MSG_SIGNATURE:
+            return PushRefused("The msg_signature does not match.")
+        case Refusal.CIPHERTEXT:
+            return PushRefused("The encrypted push was refused: {reason}.", params=params)
+        case Refusal.NO_AES_KEY:
+            return PushRefused("An encrypted push arrived but WX_ENCODING_AES_KEY is not set.")
+        case Refusal.QUERY_REUSED:
+            return PushRefused("This signed query came with another body before.")
+        case Refusal.BODY_TOO_LARGE:
+            return PushMalformed("The push body is over {limit} bytes.", params=params)
+        case Refusal.NOT_JSON_OR_XML:
+            return PushMalformed("The push body is neither JSON nor XML.")
+        case Refusal.NOT_AN_OBJECT:
+            return PushMalformed("The push body must be an object.")
+        case Refusal.XML_ENTITIES:
+            return PushMalformed("XML with a DTD or entities is refused.")
+        case Refusal.BAD_FIELD:
+            return PushMalformed("The push's {field} is not valid.", params=params)
+        case Refusal.FIELD_TOO_LONG:
+            return PushMalformed("The push's {field} is longer than {limit} characters.", params=params)
+        case Refusal.TOO_MANY_ITEMS:
+            return PushMalformed("A push lists at most {limit} items.", params=params)
+    return PushMalformed()  # Refusal.UNREADABLE: the class's own message
 
 
 # -- applying events ----------------------------------------------------------------
 
 
-def event_items(message: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The event's items: JSON `List` (object or array) or XML's wrapped `List` elements."""
-    items = message.get("List")
-    if items is None:
-        items = message.get(EVENT_LISTS.get(str(message.get("Event")), ""), [])
-    if isinstance(items, dict):
-        items = [items]
-    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
-
-
-def dedupe_key(message: Mapping[str, Any], item: Mapping[str, Any]) -> str:
-    parts = [
-        str(message.get("Event")),
-        str(message.get("FromUserName")),
-        str(message.get("CreateTime")).strip(),
-        str(item.get("TemplateId")),
-    ]
-    if item.get("MsgID") is not None:  # two sent events of one template can share a second
-        parts.append(str(item["MsgID"]))
+def dedupe_key(message: PushEvent, item: Mapping[str, str]) -> str:
+    parts = [message.event, message.openid, message.create_time, item.get("TemplateId", "")]
+    if "MsgID" in item:  # two sent events of one template can share a second
+        parts.append(item["MsgID"])
     key = "push:" + ":".join(parts)
     return key if len(key) <= 255 else "push:" + hashlib.sha256(key.encode()).hexdigest()
 
 
-def handle(message: Mapping[str, Any]) -> int:
-    """Apply every item of one push exactly once; returns how many were new."""
-    event = str(message.get("Event") or "")
-    openid = str(message.get("FromUserName") or "")
-    applied = 0
-    if event not in EVENT_LISTS or not openid:
-        audit(None, None, "push", "ignored", detail={"event": event[:64], "msg_type": str(message.get("MsgType"))})
+def handle(message: PushEvent) -> set[str]:
+    """Apply every item of one push exactly once; returns the template ids the catalog lacks.
+
+    Those were applied as one-time; `look_up_templates` asks WeChat about them, after the answer.
+    """
+    unknown: set[str] = set()
+    if message.event not in EVENT_LISTS or not message.openid:
+        audit(None, None, "push", "ignored", detail={"event": message.event, "msg_type": message.msg_type})
         db.session.commit()
-        return 0
-    user = ensure_user(openid)  # a push may come before the user ever logged in
+        return unknown
+    user = ensure_user(message.openid)  # a push may come before the user ever logged in
     db.session.commit()
-    for item in event_items(message):
-        # Looked up before the savepoint: an unknown template is fetched from WeChat, and no
-        # transaction may stay open across that call.
-        kind = consent.template_kind(str(item.get("TemplateId") or "")[:64])
+    for item in message.items:
+        template_id = item.get("TemplateId", "")
+        kind = consent.catalog_kind(template_id) if template_id else "one_time"
+        if kind is None:
+            kind = "one_time"
+            unknown.add(template_id)
         try:
             with db.session.begin_nested():
-                _apply(event, user, item, dedupe_key(message, item), kind)
-            applied += 1
+                _apply(message.event, user, item, dedupe_key(message, item), kind)
         except IntegrityError:
-            log.info("push replay ignored", extra={"event": event})
+            log.info("push replay ignored", extra={"event": message.event})
     db.session.commit()
-    return applied
+    return unknown
 
 
-def _apply(event: str, user, item: Mapping[str, Any], key: str, kind: str) -> None:
-    template_id = str(item.get("TemplateId") or "")[:64]
-    status = str(item.get("SubscribeStatusString") or "")
+def _apply(event: str, user, item: Mapping[str, str], key: str, kind: str) -> None:
+    template_id = item.get("TemplateId", "")
+    status = item.get("SubscribeStatusString", "")
     if event == "subscribe_msg_popup_event" and status in consent.CHOICES:
         consent.apply_choice(
-            user,
-            template_id,
-            status,
-            source="push",
-            scene=str(item.get("PopupScene", ""))[:64],
-            dedupe_key=key,
-            kind=kind,
+            user, template_id, status, source="push", scene=item.get("PopupScene", ""), dedupe_key=key, kind=kind
         )
     elif event == "subscribe_msg_change_event" and status == "reject":
         consent.revoke(user, template_id, source="push", dedupe_key=key, kind=kind)
     elif event == "subscribe_msg_sent_event":
         _record_delivery(user, template_id, item, key)
     else:
-        audit(user.id, template_id, "push", "ignored", dedupe_key=key, detail={"event": event, "status": status[:32]})
+        audit(user.id, template_id, "push", "ignored", dedupe_key=key, detail={"event": event, "status": status})
     db.session.flush()  # the unique dedupe key is checked here, inside the savepoint
 
 
-def _record_delivery(user, template_id: str, item: Mapping[str, Any], key: str) -> None:
+def _record_delivery(user, template_id: str, item: Mapping[str, str], key: str) -> None:
     """subscribe_msg_sent_event: WeChat's final word on a message, matched by its msgid."""
     try:
-        msgid = int(item.get("MsgID"))
+        msgid = int(item.get("MsgID", ""))
         code = int(item.get("ErrorCode") or 0)
-    except (TypeError, ValueError):
+    except ValueError:
         msgid, code = None, None
-    status = str(item.get("ErrorStatus") or ("success" if code == 0 else "failed"))[:32]
+    status = (item.get("ErrorStatus") or ("success" if code == 0 else "failed"))[:32]
     message = db.session.scalar(db.select(Message).where(Message.wechat_msgid == msgid)) if msgid else None
     if message is not None:
         message.delivery_status = "delivered" if code == 0 else f"failed:{code}"
@@ -233,18 +267,29 @@ def _record_delivery(user, template_id: str, item: Mapping[str, Any], key: str) 
     )
 
 
-def record_refusal(reason: str, args: Mapping[str, str]) -> None:
-    """Refused pushes are audited too, with why (never the body or a secret)."""
-    db.session.rollback()
-    audit(
-        None,
-        None,
-        "push",
-        "refused",
-        detail={
-            "reason": reason[:200],
-            "encrypt_type": args.get("encrypt_type"),
-            "timestamp": str(args.get("timestamp"))[:20],
-        },
-    )
-    db.session.commit()
+# -- after the answer -------------------------------------------------------------------
+
+_looking_up: set[str] = set()
+_looking_up_lock = threading.Lock()
+
+
+def look_up_templates(app: Flask, template_ids: Iterable[str]) -> None:
+    """After a push was answered: ask WeChat (one call at most) about the templates it named that
+    the catalog lacks, and give their subscriptions the kind WeChat says.
+
+    Ids already being looked up in this process are skipped; an id WeChat did not know is not
+    asked about again for a while (`templates.look_up`). Never raises: the answer is gone.
+    """
+    with _looking_up_lock:
+        ids = set(template_ids) - _looking_up
+        _looking_up.update(ids)
+    if not ids:
+        return
+    try:
+        with app.app_context():
+            consent.correct_kinds(templates.look_up(sorted(ids)).values())
+    except Exception:
+        log.exception("template look-up after a push failed")
+    finally:
+        with _looking_up_lock:
+            _looking_up.difference_update(ids)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -110,36 +111,50 @@ def get_template(template_id: str) -> Template | None:
     cached = _cached(template_id)
     if cached is not None:
         return cached
-    template = db.session.get(Template, template_id)
-    if template is not None and (template.synced or utcnow() - _aware(template.updated_at) < RELOOKUP_AFTER):
-        return _remember(template) if template.synced else None
+    return look_up([template_id]).get(template_id)
+
+
+def look_up(template_ids: Iterable[str]) -> dict[str, Template]:
+    """Those of `template_ids` WeChat confirmed, from the catalog, with one gettemplate call for
+    all the catalog lacks; an id WeChat did not know is not asked about again for RELOOKUP_AFTER."""
+    found: dict[str, Template] = {}
+    missing: list[str] = []
+    for template_id in dict.fromkeys(template_ids):
+        template = db.session.get(Template, template_id)
+        if template is not None and template.synced:
+            found[template_id] = _remember(template)
+        elif template is None or utcnow() - _aware(template.updated_at) >= RELOOKUP_AFTER:
+            missing.append(template_id)
+    if not missing:
+        return found
     try:
         remote = current_app.extensions["wechat"].templates.list()
     except WeChatError as exc:
-        log.warning("template lookup failed", extra={"template_id": template_id, "error": type(exc).__name__})
-        return template if template is not None and template.synced else None
-    found = None
+        log.warning("template lookup failed", extra={"template_ids": missing, "error": type(exc).__name__})
+        return found
+    confirmed = {}
     for item in remote:
         stored = _store(item)
-        if stored.id == template_id:
-            found = stored
-    if found is None:  # remember the miss, so the id is not looked up again for RELOOKUP_AFTER
-        now = utcnow()
-        db.session.execute(
-            upsertable_insert(Template)
-            .values(
-                id=template_id,
-                kind="one_time",
-                synced=False,
-                keywords=[],
-                enum_values={},
-                created_at=now,
-                updated_at=now,
+        if stored.id in missing:
+            confirmed[stored.id] = stored
+    now = utcnow()
+    for template_id in missing:
+        if template_id not in confirmed:  # remember the miss, so the id is not looked up again for a while
+            db.session.execute(
+                upsertable_insert(Template)
+                .values(
+                    id=template_id,
+                    kind="one_time",
+                    synced=False,
+                    keywords=[],
+                    enum_values={},
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_update(index_elements=["id"], set_={"updated_at": now})
             )
-            .on_conflict_do_update(index_elements=["id"], set_={"updated_at": now})
-        )
     db.session.commit()
-    return _remember(found) if found is not None else None
+    return {**found, **{template_id: _remember(template) for template_id, template in confirmed.items()}}
 
 
 def _aware(moment):
