@@ -1,8 +1,32 @@
-"""gunicorn reads this file from the working directory: metrics shared by all workers."""
+"""gunicorn reads this file from the working directory: workers and threads for the database in
+use, and metrics shared by all workers.
+
+Command-line options (`--workers 4`) and GUNICORN_CMD_ARGS override what is set here, as
+gunicorn always does; GUNICORN_WORKERS and GUNICORN_THREADS do too.
+"""
 
 import os
 import shutil
 import tempfile
+
+from dotenv import dotenv_values
+
+
+def _database_url() -> str:
+    return os.environ.get("DATABASE_URL") or dotenv_values(".env").get("DATABASE_URL") or "sqlite://"
+
+
+# A worker is one Python process: one core's worth of Python at most (the GIL), so one per core.
+# Threads carry the requests that wait, on WeChat (20 ms to 100s of ms) or on the database.
+# PostgreSQL: 16 threads per worker keep two cores busy with 32 callers waiting on WeChat.
+# SQLite: writes take turns (one writer at a time in a process, then between processes,
+# backend/sqlite.py); each turn is short, so the same threads wait on it briefly. Two workers
+# beat one here (measured in docs/benchmarks.md): a request's Python runs alongside the
+# other worker's, and SQLite writes under its own lock need no more processes than cores.
+_cores = len(os.sched_getaffinity(0))
+_on_sqlite = _database_url().startswith("sqlite")
+workers = int(os.environ.get("GUNICORN_WORKERS") or (_cores if _on_sqlite else _cores))
+threads = int(os.environ.get("GUNICORN_THREADS") or (16 if _on_sqlite else 16))
 
 # Each worker writes its Prometheus counters here; /metrics sums them (backend/metrics.py).
 _metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="wxsub-metrics-"))
