@@ -19,14 +19,14 @@ def _database_url() -> str:
 # A worker is one Python process: one core's worth of Python at most (the GIL), so one per core.
 # Threads carry the requests that wait, on WeChat (20 ms to 100s of ms) or on the database.
 # PostgreSQL: 16 threads per worker keep two cores busy with 32 callers waiting on WeChat.
-# SQLite: writes take turns (one writer at a time in a process, then between processes,
-# backend/sqlite.py); each turn is short, so the same threads wait on it briefly. Two workers
-# beat one here (measured in docs/benchmarks.md): a request's Python runs alongside the
-# other worker's, and SQLite writes under its own lock need no more processes than cores.
+# SQLite: writes take turns (one writer at a time in a process, then between processes:
+# backend/sqlite.py), and the thread holding the turn competes for its process's GIL with every
+# other runnable thread, so fewer threads per worker keep each turn short; 8 still carry a
+# send's wait on WeChat. More workers than cores only add processes taking turns.
 _cores = len(os.sched_getaffinity(0))
 _on_sqlite = _database_url().startswith("sqlite")
-workers = int(os.environ.get("GUNICORN_WORKERS") or (_cores if _on_sqlite else _cores))
-threads = int(os.environ.get("GUNICORN_THREADS") or (16 if _on_sqlite else 16))
+workers = int(os.environ.get("GUNICORN_WORKERS") or _cores)
+threads = int(os.environ.get("GUNICORN_THREADS") or (8 if _on_sqlite else 16))
 
 # Each worker writes its Prometheus counters here; /metrics sums them (backend/metrics.py).
 _metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="wxsub-metrics-"))
