@@ -29,6 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "sqlite":
         # Writers queue in the process and between processes, not in SQLite's busy handler (backend/sqlite.py).
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = sqlite.engine_options(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        sqlite.shorten_gil_turns()
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
