@@ -30,6 +30,10 @@ class Backend:
     server: Server
     users: list[dict] = field(default_factory=list)
     load: LoadClient | None = None
+    idempotency: bool = False  # an Idempotency-Key (unique per call) on every report and send
+
+    def _headers(self, headers: dict[str, str], kind: str, i: int) -> dict[str, str]:
+        return {**headers, "Idempotency-Key": f"{kind}-{i}"} if self.idempotency else headers
 
     def cpu(self) -> float:
         return tree_cpu(self.server.proc.pid)
@@ -45,12 +49,13 @@ class Backend:
     def report(self, i: int) -> str | None:
         """One consent report: the popup's "accept" of user i % users, one credit."""
         user = self.users[i % len(self.users)]
-        status, body = self.load.post_json("/api/v1/subscriptions", {"results": {TEMPLATE_ID: "accept"}}, user["auth"])
+        headers = self._headers(user["auth"], "report", i)
+        status, body = self.load.post_json("/api/v1/subscriptions", {"results": {TEMPLATE_ID: "accept"}}, headers)
         return None if status == 200 else _label(status, body)
 
     def send(self, i: int) -> str | None:
         body = {"openid": self.users[i % len(self.users)]["openid"], "template_id": TEMPLATE_ID, "data": GOOD_DATA}
-        status, response = self.load.post_json("/api/v1/messages", body, API_KEY)
+        status, response = self.load.post_json("/api/v1/messages", body, self._headers(API_KEY, "send", i))
         return None if status == 201 else _label(status, response)
 
 

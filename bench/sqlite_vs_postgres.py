@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/sqlite_vs_postgres.py [--calls N] [--rounds R] [--concurrency C]
         [--workers W] [--threads T] [--users U] [--latency-ms MS] [--database-url URL]
+        [--only reports|sends] [--idempotency-key]
 
 WARNING: it empties the PostgreSQL database it is given (default: `bench`, created when missing).
 The SQLite database is a new file in a temporary directory.
@@ -67,6 +68,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=int, default=20, help="latency the emulator injects (20)")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="PostgreSQL to EMPTY and use")
     parser.add_argument("--only", choices=["reports", "sends"], help="one kind of call only")
+    parser.add_argument("--idempotency-key", action="store_true", help="a unique Idempotency-Key on every call")
     return parser.parse_args()
 
 
@@ -104,12 +106,15 @@ def main() -> None:
             )
             for name, url in urls.items()
         }
+        for backend in backends.values():
+            backend.idempotency = args.idempotency_key
         print(f"machine: {machine()}")
         print(
             "setup: "
             + ", ".join(f"{name} {b.workers_threads()}" for name, b in backends.items())
             + f" (gthread); emulator in its own process with {args.latency_ms} ms latency; {conc} concurrent "
-            f"callers; {calls} calls per phase after {warm} warm-up calls; {args.users} users per backend",
+            f"callers; {calls} calls per phase after {warm} warm-up calls; {args.users} users per backend"
+            + ("; an Idempotency-Key on every call" if args.idempotency_key else ""),
             flush=True,
         )
         if args.only != "reports":
