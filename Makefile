@@ -44,6 +44,8 @@ bench: install  ## benchmarks that print figures (see docs/benchmarks.md); they 
 	$(BIN)/python bench/send_throughput.py
 	$(BIN)/python bench/push_throughput.py
 	$(BIN)/python bench/batch_throughput.py
+	$(BIN)/python bench/sqlite_vs_postgres.py
+	$(BIN)/python bench/vs_handwritten.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache miniprogram/node_modules

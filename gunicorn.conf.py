@@ -1,9 +1,33 @@
-"""gunicorn reads this file from the working directory: start-up checks, and metrics shared by all workers."""
+"""gunicorn reads this file from the working directory: start-up checks, workers and threads for
+the database in use, and metrics shared by all workers.
+
+Command-line options (`--workers 4`) and GUNICORN_CMD_ARGS override what is set here, as
+gunicorn always does; GUNICORN_WORKERS and GUNICORN_THREADS do too.
+"""
 
 import os
 import shutil
 import sys
 import tempfile
+
+from dotenv import dotenv_values
+
+
+def _database_url() -> str:
+    return os.environ.get("DATABASE_URL") or dotenv_values(".env").get("DATABASE_URL") or "sqlite://"
+
+
+# A worker is one Python process: one core's worth of Python at most (the GIL), so one per core.
+# Threads carry the requests that wait, on WeChat (20 ms to 100s of ms) or on the database.
+# PostgreSQL: 16 threads per worker keep two cores busy with 32 callers waiting on WeChat.
+# SQLite: writes take turns (one writer at a time in a process, then between processes:
+# backend/sqlite.py), and the thread holding the turn competes for its process's GIL with every
+# other runnable thread, so fewer threads per worker keep each turn short; 8 still carry a
+# send's wait on WeChat. More workers than cores only add processes taking turns.
+_cores = len(os.sched_getaffinity(0))
+_on_sqlite = _database_url().startswith("sqlite")
+workers = int(os.environ.get("GUNICORN_WORKERS") or _cores)
+threads = int(os.environ.get("GUNICORN_THREADS") or (8 if _on_sqlite else 16))
 
 # Each worker writes its Prometheus counters here; /metrics sums them (backend/metrics.py).
 # Set before anything imports prometheus_client, which picks its mode at import.

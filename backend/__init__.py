@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, has_app_context
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from backend import metrics
+from backend import metrics, sqlite
 from backend.config import load_config
 from backend.errors import register_error_handlers
 from backend.extensions import db, migrate
@@ -27,6 +26,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if app.config["TRUSTED_PROXIES"]:  # the client's IP (per-IP limits, logs) is behind the load balancer
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"], x_proto=1)
     os.makedirs(app.instance_path, exist_ok=True)  # the default SQLite file lives there
+    if make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "sqlite":
+        # Writers queue in the process and between processes, not in SQLite's busy handler (backend/sqlite.py).
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = sqlite.engine_options(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        sqlite.shorten_gil_turns()
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
@@ -50,8 +53,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions["redis"] = build_link(app)
     with app.app_context():
-        if db.engine.dialect.name == "sqlite":
-            _serialize_sqlite_writers(db.engine)
         app.extensions["wechat"] = build_client(
             app.config,
             db.engine,
@@ -66,35 +67,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _end_db_transaction() -> None:
     """Never hold a transaction across a WeChat call (DESIGN.md); services commit their work
-    before calling, so this only ends a read. On SQLite an open transaction would also hold
-    the write lock that the token store needs."""
+    before calling, so this only ends a read. On SQLite an open write transaction would also
+    hold the writer lock that the token store needs."""
     if has_app_context() and db.session().in_transaction():
         db.session.commit()
 
 
 def _migrations_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "migrations"
-
-
-def _serialize_sqlite_writers(engine: Engine) -> None:
-    """SQLite: WAL, a busy timeout and BEGIN IMMEDIATE, so that concurrent writers queue.
-
-    With SQLite's default deferred transactions, a transaction that reads and then writes
-    fails at once with "database is locked" when another writer got there first; taking
-    the write lock at BEGIN makes it wait (busy_timeout) instead.
-    """
-
-    @event.listens_for(engine, "connect")
-    def on_connect(dbapi_connection, connection_record) -> None:
-        dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" below open transactions
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def on_begin(connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    engine.dispose()  # connections opened before the listeners lack the pragmas

@@ -87,21 +87,15 @@ def backend_env(database_url: str, emulator_url: str, **extra: str) -> dict[str,
     return env
 
 
-def gunicorn(env: dict[str, str], workers: int = 2, threads: int = 8) -> Server:
+def gunicorn(env: dict[str, str], workers: int | None = 2, threads: int | None = 8, app: str = "wsgi:app") -> Server:
+    """`app` under gunicorn; workers or threads None: what gunicorn.conf.py chooses for env's database."""
     port = free_port()
-    args = [
-        str(BIN / "gunicorn"),
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--graceful-timeout",
-        "5",
-        "wsgi:app",
-    ]
-    return Server(args, env, port, "/healthz")
+    args = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5"]
+    if workers is not None:
+        args += ["--workers", str(workers)]
+    if threads is not None:
+        args += ["--threads", str(threads)]
+    return Server([*args, app], env, port, "/healthz")
 
 
 def emulator_process() -> Server:
