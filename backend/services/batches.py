@@ -52,7 +52,7 @@ def outcome(message: Message) -> str:
 def create_batch(request: BatchRequest) -> Batch:
     """Validate every recipient's values, write the batch and its messages, and queue them."""
     template = get_template(request.template_id)
-    refuse_if_banned(template)
+    refuse_if_banned(request.template_id)
     shared = request.data if isinstance(request.data, dict) else {}
     values, problems = [], {}
     for index, recipient in enumerate(request.recipients):

@@ -107,7 +107,7 @@ def send_message(request: SendRequest) -> SendResult:
     """
     recipient = find_recipient(request.openid, request.user_id)
     template = get_template(request.template_id)
-    refuse_if_banned(template)
+    refuse_if_banned(request.template_id)
     values = validate_data(template, request.data, truncate=request.truncate)
     kind = template.kind if template else reported_kind(recipient.id, request.template_id)
     message, remaining = reserve(recipient, request, values, kind)

@@ -140,10 +140,10 @@ def is_banned(template_id: str) -> bool:
         return conn.scalar(_BANNED_AT, {"id": template_id}) is not None
 
 
-def refuse_if_banned(template: Template | None) -> None:
+def refuse_if_banned(template_id: str) -> None:
     """TemplateBanned before any credit is spent, when an earlier send met 43107."""
-    if template is not None and template.banned_at is not None:
-        raise TemplateBanned(details={"template_id": template.id})
+    if is_banned(template_id):
+        raise TemplateBanned(details={"template_id": template_id})
 
 
 def get_template(template_id: str) -> Template | None:
