@@ -1,7 +1,7 @@
 """send leases (one send per openid in flight) and templates.banned_at (43107)
 
 Revision ID: 5e1d0c7a9b43
-Revises: ca00d9b8278d
+Revises: 3f1c2b7d9e40
 Create Date: 2026-12-01 20:40:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5e1d0c7a9b43'
-down_revision = 'ca00d9b8278d'
+down_revision = '3f1c2b7d9e40'
 branch_labels = None
 depends_on = None
 
