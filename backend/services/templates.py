@@ -134,10 +134,9 @@ def is_banned(template_id: str) -> bool:
     template = stored_template(template_id)
     if template is not None:
         return template.banned_at is not None
-    # Not confirmed by WeChat, so not cached: read the mark on a connection of its own, so that
-    # the session holds no transaction across the WeChat call that follows.
-    with db.engine.connect() as conn:
-        return conn.scalar(_BANNED_AT, {"id": template_id}) is not None
+    # Not confirmed by WeChat, so not cached: read the mark. Through the session: on SQLite a
+    # connection of its own would wait for the write lock the session's transaction holds.
+    return db.session.scalar(_BANNED_AT, {"id": template_id}) is not None
 
 
 def refuse_if_banned(template_id: str) -> None:
