@@ -1,7 +1,7 @@
 """send leases (one send per openid in flight) and templates.banned_at (43107)
 
 Revision ID: 5e1d0c7a9b43
-Revises: 3f1c2b7d9e40
+Revises: 5d1c7e2a9b40
 Create Date: 2026-12-01 20:40:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5e1d0c7a9b43'
-down_revision = '3f1c2b7d9e40'
+down_revision = '5d1c7e2a9b40'
 branch_labels = None
 depends_on = None
 
