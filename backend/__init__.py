@@ -48,6 +48,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_cli(app)
 
     from backend.redis_link import build_link
+    from backend.services import send_lock
     from backend.services.dispatch import build_dispatcher
     from backend.wechat import build_client
 
@@ -61,6 +62,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             on_call=metrics.record_wechat_call,
             on_token_refresh=metrics.record_token_refresh,
         )
+        send_lock.init_app(app, db.engine)
     app.extensions["dispatcher"] = build_dispatcher(app)
     return app
 

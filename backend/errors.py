@@ -124,6 +124,13 @@ class WeChatRejected(ApiError):
     code, status, message = "wechat_rejected", 422, "WeChat refused the request."
 
 
+class TemplateBanned(ApiError):
+    """WeChat banned the template (43107); the credit is returned and further sends are refused
+    without calling WeChat until `flask wx templates sync` finds the template listed again."""
+
+    code, status, message = "template_banned", 422, "WeChat has banned this template; nothing was sent."
+
+
 class IdempotencyConflict(ApiError):
     """An Idempotency-Key was reused with a different request."""
 

@@ -54,6 +54,8 @@ class Template(TimestampMixin, db.Model):
     enum_values: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
     # True once WeChat confirmed the template; False while only inferred from key names.
     synced: Mapped[bool] = mapped_column(default=False)
+    # Set when a send answered 43107 (banned); sends are refused until a sync lists it again.
+    banned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Subscription(TimestampMixin, db.Model):
@@ -149,6 +151,17 @@ class IdempotencyRecord(db.Model):
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     content_language: Mapped[str | None] = mapped_column(String(16))  # an error answer's language
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class SendLease(db.Model):
+    """Whose turn it is to send to an openid (services/send_lock.py, without Redis)."""
+
+    __tablename__ = "send_leases"
+
+    appid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+    expires_at: Mapped[float] = mapped_column()  # Unix time: a dead holder's turn runs out
 
 
 class AccessToken(db.Model):

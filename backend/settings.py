@@ -382,6 +382,26 @@ SETTINGS: tuple[Setting, ...] = (
         default=30.0,
         positive=True,
     ),
+    Setting(
+        "SEND_LOCK_WAIT",
+        "delivery",
+        "Seconds a send waits for its turn (one send per user in flight, WeChat's 43108); "
+        "then it fails as passing: 503, or requeued in a batch, credit returned.",
+        "一次发送等待轮到它的秒数（每个用户同时只有一条发送在途，微信的 43108）；"
+        "超时按临时失败处理：503，批量中重新排队，订阅次数退回。",
+        kind="float",
+        default=5.0,
+        positive=True,
+    ),
+    Setting(
+        "SEND_LOCK_TTL",
+        "delivery",
+        "Seconds a send's turn lasts when its holder dies before giving it back.",
+        "持有者在归还前退出时，一次发送的轮次保留的秒数。",
+        kind="float",
+        default=30.0,
+        positive=True,
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}

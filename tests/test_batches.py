@@ -91,6 +91,17 @@ class TestApi:
         assert sorted(m["data"]["thing1"]["value"] for m in sent) == [f"Parcel {i}" for i in range(6)]
         assert len(emulator.calls("subscribe_send")) == 8  # 6 sent + 2 refused with 43101
 
+    def test_five_messages_for_one_user_are_all_sent(self, app, client, emulator, templates):
+        """WeChat answers 43108 to overlapping sends to one openid: the workers take turns."""
+        [openid] = give_users(app, emulator, 1, ledger_credits=5, wechat_credits=5)
+        emulator.control("POST", "/latency", ms=100)  # long enough in flight for the others to overlap
+        recipients = [{"openid": openid, "data": {"thing1": f"Parcel {i}"}} for i in range(5)]
+        batch = wait_done(client, create(client, recipients).json["id"])
+        assert batch["counts"] == {"sent": 5}
+        sent = emulator.control("GET", "/sent")
+        assert sorted(m["data"]["thing1"]["value"] for m in sent) == [f"Parcel {i}" for i in range(5)]
+        assert [c["errcode"] for c in emulator.calls("subscribe_send")] == [0] * 5
+
     def test_messages_are_paginated_and_filtered(self, app, client, emulator, templates, monkeypatch):
         monkeypatch.setattr("backend.api.pagination.PAGE_SIZE", 4)
         ready = give_users(app, emulator, 5)

@@ -47,22 +47,6 @@ CATEGORIES: tuple[dict, ...] = (
     {"id": 411, "name": "教育信息服务"},
 )
 
-# An example value per rule, for templates registered without examples.
-EXAMPLES: dict[str, str] = {
-    "thing": "示例内容",
-    "number": "100",
-    "letter": "ABC",
-    "symbol": "#",
-    "character_string": "A20191001001",
-    "time": "2019年10月1日 15:01",
-    "date": "2019年10月1日",
-    "amount": "¥100.00",
-    "phone_number": "+86-0766-66888866",
-    "car_number": "粤A8Z888",
-    "name": "张三",
-    "phrase": "配送中",
-}
-
 _K = PubKeyword
 PUBLIC_TEMPLATES: tuple[PubTemplate, ...] = (
     PubTemplate(

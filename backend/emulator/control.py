@@ -231,6 +231,45 @@ def _keywords(items: object, enums: object) -> list[Keyword]:
     return keywords
 
 
+@bp.post("/templates/<template_id>/ban")
+def ban_template(template_id: str):
+    """The platform bans a template: sends with it answer 43107 and gettemplate leaves it out."""
+    return _set_banned(template_id, True)
+
+
+@bp.post("/templates/<template_id>/unban")
+def unban_template(template_id: str):
+    """The ban is lifted: the template is sendable and listed again."""
+    return _set_banned(template_id, False)
+
+
+def _set_banned(template_id: str, banned: bool):
+    state = current_state()
+    with state.lock:
+        template = _template(template_id)
+        template.banned = banned
+        return jsonify(priTmplId=template.pri_id, banned=template.banned)
+
+
+@bp.post("/blacklist")
+def set_blacklist():
+    """The sensitive words: a send whose value contains one answers 45168. Replaces the list."""
+    words = _body().get("words")
+    if not isinstance(words, list) or not all(isinstance(w, str) and w for w in words):
+        raise ControlError("words must be a list of non-empty strings")
+    state = current_state()
+    with state.lock:
+        state.blacklist = set(words)
+        return jsonify(words=sorted(state.blacklist))
+
+
+@bp.get("/blacklist")
+def get_blacklist():
+    state = current_state()
+    with state.lock:
+        return jsonify(words=sorted(state.blacklist))
+
+
 @bp.post("/popup")
 def answer_popup():
     """The user answered wx.requestSubscribeMessage: accept / reject per template."""

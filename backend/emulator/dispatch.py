@@ -16,6 +16,9 @@ from backend.emulator.state import EmulatorState, Fault
 Handler = Callable[[EmulatorState], dict]
 
 EXTENSION_KEY = "wechat_emulator"
+# WeChat refuses a send while another send to the same openid is in flight: 43108,
+# "并发下发消息给同一个粉丝" (WECHAT.md §10). The latency sleep counts as in flight.
+ONE_AT_A_TIME_PER_OPENID = frozenset({"subscribe_send"})
 _LOGGED_BODY_FIELDS = ("touser", "template_id", "data")  # never the secret or a token
 
 
@@ -56,12 +59,20 @@ def json_body() -> dict:
 
 def _dispatch(api: str, method: str, handler: Handler) -> Response:
     state = current_state()
-    if state.latency_ms:
-        time.sleep(state.latency_ms / 1000)  # outside the lock: calls overlap like real ones
+    openid = _touser() if api in ONE_AT_A_TIME_PER_OPENID else None
     with state.lock:
-        fault = state.take_fault(api)
-        response, errcode = _answer(state, method, handler, fault)
-        state.log_call(**_log_entry(api, errcode, response))
+        overlapping = openid is not None and not state.begin_send(openid)
+    try:
+        if state.latency_ms:
+            time.sleep(state.latency_ms / 1000)  # outside the lock: calls overlap like real ones
+        with state.lock:
+            fault = state.take_fault(api)
+            response, errcode = _answer(state, method, handler, fault, overlapping)
+            state.log_call(**_log_entry(api, errcode, response))
+    finally:
+        if openid is not None and not overlapping:
+            with state.lock:
+                state.end_send(openid)
     if fault and fault.late_ms:
         time.sleep(fault.late_ms / 1000)  # the work is done; the answer comes late
     if fault and fault.drop:
@@ -69,7 +80,19 @@ def _dispatch(api: str, method: str, handler: Handler) -> Response:
     return response
 
 
-def _answer(state: EmulatorState, method: str, handler: Handler, fault: Fault | None) -> tuple[Response, int | None]:
+def _touser() -> str | None:
+    """The openid a send is for, read without judging the body (the handler does that)."""
+    try:
+        body = json.loads(request.get_data(cache=True) or b"null")
+    except ValueError:
+        return None
+    touser = body.get("touser") if isinstance(body, dict) else None
+    return touser if isinstance(touser, str) and touser else None
+
+
+def _answer(
+    state: EmulatorState, method: str, handler: Handler, fault: Fault | None, overlapping: bool = False
+) -> tuple[Response, int | None]:
     if fault and fault.errcode is not None:
         body = WxError(fault.errcode).body()  # an injected error has no side effect
     elif fault and fault.http_status:
@@ -79,6 +102,8 @@ def _answer(state: EmulatorState, method: str, handler: Handler, fault: Fault | 
         try:
             if request.method != method:
                 raise WxError(43002 if method == "POST" else 43001)
+            if overlapping:
+                raise WxError(43108)  # nothing is sent: the caller may retry after a moment
             body = handler(state)
         except WxError as error:
             body = error.body()

@@ -32,9 +32,12 @@ ERRMSG: dict[int, str] = {
     43002: "require POST method",
     43101: "user refuse to accept the msg",
     43106: "not allow to add template, for punishment",
+    43107: "subscribe message ability banned",  # no real wording found (WECHAT.md §10)
+    43108: "Cannot make concurrent calls to the same OpenID, please try again",
     44002: "empty post data",
     45009: "reach max api daily quota limit",
     45011: "api minute-quota reach limit, must slower, retry next minute",
+    45168: "keyword in blacklist",
     47001: "data format error",
     47003: "argument invalid!",
     200011: "account has been banned",

@@ -25,9 +25,13 @@ def _ok(**fields: object) -> dict:
 
 @wechat_route(bp, "/gettemplate", "gettemplate", "GET")
 def list_templates(state: EmulatorState) -> dict:
-    """getTemplateList: the account's private templates."""
+    """getTemplateList: the account's private templates, less those the platform banned.
+
+    The listing documents no status field (WECHAT.md §8), so a banned template is left out
+    rather than flagged in a way no real answer shows: a backend sees it again once unbanned.
+    """
     state.check_token(request.args.get("access_token"))
-    return _ok(data=[t.listing() for t in state.templates.values()])
+    return _ok(data=[t.listing() for t in state.templates.values() if not t.banned])
 
 
 @wechat_route(bp, "/getcategory", "getcategory", "GET")

@@ -16,11 +16,11 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
-from backend.emulator.catalog import EXAMPLES, LONG_TERM, ONE_TIME
+from backend.emulator.catalog import LONG_TERM, ONE_TIME
 from backend.emulator.defaults import DEV_APPID, DEV_SECRET
 from backend.emulator.errors import WxError
 from backend.emulator.pusher import Pusher, event_message
-from backend.wechat.keyword_rules import keyword_type
+from backend.emulator.rules import EXAMPLES, rule_of
 
 DEFAULT_TOKEN_TTL = 7200
 CLASSIC_GRACE = 300  # the old cgi-bin/token stays usable 5 minutes after a new one
@@ -97,6 +97,7 @@ class Template:
     keywords: list[Keyword]
     tid: int | None = None
     scene_desc: str | None = None
+    banned: bool = False  # by the platform: sends answer 43107, gettemplate leaves it out
 
     def listing(self) -> dict:
         """The template as gettemplate lists it."""
@@ -180,6 +181,8 @@ class EmulatorState:
         self.templates: dict[str, Template] = {}
         self.subscriptions: dict[tuple[str, str], Subscription] = {}
         self.faults: list[Fault] = []
+        self.blacklist: set[str] = set()  # sensitive words: a value containing one answers 45168
+        self.sends_in_flight: set[str] = set()  # openids with a subscribe/send being answered
         self.calls: list[dict] = []
         self.sent: list[dict] = []
         self._next_fault_id = 1
@@ -354,6 +357,23 @@ class EmulatorState:
         elif sub is None or sub.status != "accept":
             raise WxError(43101)
 
+    def check_sensitive_words(self, data: dict) -> None:
+        """45168 when a value contains a word of the blacklist ("命中敏感词", WECHAT.md §10)."""
+        for entry in data.values():
+            value = entry.get("value") if isinstance(entry, dict) else None
+            if isinstance(value, str) and any(word in value for word in self.blacklist):
+                raise WxError(45168)
+
+    def begin_send(self, openid: str) -> bool:
+        """Mark a send to `openid` in flight; False when one already is (WeChat's 43108)."""
+        if openid in self.sends_in_flight:
+            return False
+        self.sends_in_flight.add(openid)
+        return True
+
+    def end_send(self, openid: str) -> None:
+        self.sends_in_flight.discard(openid)
+
     def subscriptions_of(self, openid: str) -> dict[str, dict]:
         return {tid: sub.view() for (who, tid), sub in self.subscriptions.items() if who == openid}
 
@@ -398,4 +418,4 @@ class EmulatorState:
 def _example_for(keyword: Keyword) -> str:
     if keyword.enum_values:
         return keyword.enum_values[0]
-    return EXAMPLES.get(keyword_type(keyword.key), "示例")
+    return EXAMPLES.get(rule_of(keyword.key), "示例")

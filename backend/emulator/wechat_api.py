@@ -9,8 +9,8 @@ from flask import Blueprint, request
 
 from backend.emulator.dispatch import json_body, wechat_route
 from backend.emulator.errors import WxError
+from backend.emulator.rules import value_problem
 from backend.emulator.state import EmulatorState, Keyword, Template
-from backend.wechat.keyword_rules import check_value, keyword_type
 
 bp = Blueprint("wechat_api", __name__)
 
@@ -72,7 +72,10 @@ def get_phone_number(state: EmulatorState) -> dict:
 
 @wechat_route(bp, "/cgi-bin/message/subscribe/send", "subscribe_send", "POST")
 def send_subscribe_message(state: EmulatorState) -> dict:
-    """subscribeMessage.send: check the request, the data and the user's consent, then deliver."""
+    """subscribeMessage.send: check the request, the data and the user's consent, then deliver.
+
+    A second send to an openid while one is in flight never reaches this: 43108 (dispatch.py).
+    """
     state.check_token(request.args.get("access_token"))
     body = json_body()
     touser = _lookup_key(body.get("touser"))
@@ -81,10 +84,13 @@ def send_subscribe_message(state: EmulatorState) -> dict:
     template = state.templates.get(_lookup_key(body.get("template_id")))
     if template is None:
         raise WxError(40037)
+    if template.banned:
+        raise WxError(43107)  # the template (or the account's ability) is banned
     page = _checked_page(state, body.get("page"))
     mp_state = _choice(body, "miniprogram_state", MINIPROGRAM_STATES, "formal")
     lang = _choice(body, "lang", LANGS, "zh_CN")
     _check_data(template, body.get("data"))
+    state.check_sensitive_words(body.get("data") or {})
     state.spend_consent(touser, template)
     message = {
         "touser": touser,
@@ -146,7 +152,4 @@ def _value_problem(keyword: Keyword, entry: object) -> str | None:
         return "is empty"
     if not isinstance(value, str):
         return "invalid"
-    reason = check_value(keyword_type(keyword.key), value, keyword.enum_values)
-    if reason is None:
-        return None
-    return "is empty" if reason == "is empty" else "invalid"
+    return value_problem(keyword.key, value, keyword.enum_values)

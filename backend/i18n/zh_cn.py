@@ -22,6 +22,7 @@ MESSAGES = {
     "The database does not answer.": "数据库无响应。",
     "A service the backend needs is down; try again later.": "后端依赖的服务暂时不可用，请稍后重试。",
     "WeChat is unavailable; try again later.": "微信暂时不可用，请稍后重试。",
+    "WeChat has banned this template; nothing was sent.": "微信已封禁此模板，消息未发送。",
     "An unexpected error occurred.": "发生了意外错误。",
     "A request with this Idempotency-Key is still running.": "使用此 Idempotency-Key 的请求仍在处理中。",
     "WeChat is busy; the message was queued again.": "微信繁忙，消息已重新排队。",

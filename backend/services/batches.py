@@ -23,7 +23,7 @@ from backend.models import Batch, Message, Subscription, User, new_public_id, ut
 from backend.services import pace
 from backend.services.ledger import append_events
 from backend.services.sending import DeliveryDeferred, deliver, reported_kind, spend_credit
-from backend.services.templates import get_template, stored_template
+from backend.services.templates import get_template, refuse_if_banned, stored_template
 from backend.services.validation import validate_data
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ def outcome(message: Message) -> str:
 def create_batch(request: BatchRequest) -> Batch:
     """Validate every recipient's values, write the batch and its messages, and queue them."""
     template = get_template(request.template_id)
+    refuse_if_banned(request.template_id)
     shared = request.data if isinstance(request.data, dict) else {}
     values, problems = [], {}
     for index, recipient in enumerate(request.recipients):

@@ -22,9 +22,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from backend import errors, metrics
 from backend.extensions import db
 from backend.models import Message, Subscription, User, new_public_id, utcnow
-from backend.services import autocommit, consent
+from backend.services import autocommit, consent, send_lock
 from backend.services.ledger import add_credits, append_events, audit
-from backend.services.templates import get_template
+from backend.services.templates import get_template, is_banned, mark_banned, refuse_if_banned
 from backend.services.validation import validate_data
 from backend.wechat import errors as wx
 
@@ -107,6 +107,7 @@ def send_message(request: SendRequest) -> SendResult:
     """
     recipient = find_recipient(request.openid, request.user_id)
     template = get_template(request.template_id)
+    refuse_if_banned(request.template_id)
     values = validate_data(template, request.data, truncate=request.truncate)
     kind = template.kind if template else reported_kind(recipient.id, request.template_id)
     message, remaining = reserve(recipient, request, values, kind)
@@ -193,20 +194,25 @@ class DeliveryDeferred(errors.ApiError):
 def deliver(message: Message, *, requeue_transient: bool = False) -> Message:
     """Call WeChat for a reserved message (outside any transaction), then settle it.
 
-    With `requeue_transient` (batch delivery) a quota or busy answer puts the message back
-    in the queue, credit returned, instead of failing it (up to MAX_ATTEMPTS).
+    The call waits for the user's turn: one send per (app, openid) in flight, everywhere
+    (services/send_lock.py). With `requeue_transient` (batch delivery) a quota, busy or
+    no-turn failure puts the message back in the queue, credit returned, instead of failing
+    it (up to MAX_ATTEMPTS).
     """
     client = current_app.extensions["wechat"]
+    if is_banned(message.template_id):  # an earlier 43107: WeChat would refuse it the same way
+        raise _refuse_banned(message) from None
     try:
-        msgid = client.subscribe.send(
-            message.openid,
-            message.template_id,
-            message.data,
-            page=message.page,
-            miniprogram_state=message.miniprogram_state,
-            lang=message.lang,
-        )
-    except wx.WeChatError as exc:
+        with send_lock.openid_turn(client.appid, message.openid):
+            msgid = client.subscribe.send(
+                message.openid,
+                message.template_id,
+                message.data,
+                page=message.page,
+                miniprogram_state=message.miniprogram_state,
+                lang=message.lang,
+            )
+    except (wx.WeChatError, send_lock.OpenidBusy) as exc:
         raise _settle_failure(message, exc, requeue_transient) from None
     except Exception:
         # A bug or an unexpected failure after the credit was spent: we cannot know whether
@@ -245,12 +251,27 @@ def _refund(message: Message) -> None:
         )
 
 
-def _settle_failure(message: Message, exc: wx.WeChatError, requeue_transient: bool) -> errors.ApiError:
+def _refuse_banned(message: Message, **fields: Any) -> errors.TemplateBanned:
+    """Fail the message as `template_banned`, its credit returned."""
+    _refund(message)
+    fields = {"errcode": 43107, "errmsg": "the template is banned", **fields}
+    _settle(message, "failed", outcome="template_banned", **fields)
+    return errors.TemplateBanned(details={"message_id": message.public_id, "template_id": message.template_id})
+
+
+# Failures that pass: the message surely was not sent, and a later try may succeed.
+_TRANSIENT = (wx.QuotaExceeded, wx.SystemBusy, wx.WeChatUnreachable, wx.ConcurrentSend, send_lock.OpenidBusy)
+
+
+def _settle_failure(
+    message: Message, exc: wx.WeChatError | send_lock.OpenidBusy, requeue_transient: bool
+) -> errors.ApiError:
     """Settle a failed call and return the API error that says what happened."""
+    errcode, errmsg = getattr(exc, "errcode", None), getattr(exc, "errmsg", "") or str(exc)
     details = {"message_id": message.public_id}
-    if exc.errcode is not None:
-        details.update(errcode=exc.errcode, errmsg=exc.errmsg)
-    fields = {"errcode": exc.errcode, "errmsg": exc.errmsg or str(exc)}
+    if errcode is not None:
+        details.update(errcode=errcode, errmsg=errmsg)
+    fields = {"errcode": errcode, "errmsg": errmsg}
     if isinstance(exc, wx.UserRefused):  # 43101: the user refused or has no credit left at WeChat
         user = db.session.get(User, message.user_id)
         consent.revoke(user, message.template_id, source="send", detail={"message_id": message.public_id})
@@ -263,20 +284,24 @@ def _settle_failure(message: Message, exc: wx.WeChatError, requeue_transient: bo
             details={**details, "status": "unknown"},
             status=502,
         )
+    if isinstance(exc, wx.TemplateBanned):  # 43107 (docs/wechat.md §10): every later send fails alike
+        mark_banned(message.template_id)
+        return _refuse_banned(message, **fields)
     # Everything else surely did not send the message: the credit comes back.
     _refund(message)
-    transient = isinstance(exc, (wx.QuotaExceeded, wx.SystemBusy, wx.WeChatUnreachable))
+    transient = isinstance(exc, _TRANSIENT)
     if requeue_transient and transient and message.attempts + 1 < MAX_ATTEMPTS:
         _settle(message, "queued", attempts=message.attempts + 1, claimed_at=None, **fields)
         return DeliveryDeferred(details=details)
-    if isinstance(exc, wx.RequestRejected):  # 47003, 40037, 41030, 40003, ...
+    # 45168 (a value holds a blacklisted word) and 47001 (data format), docs/wechat.md §10;
+    # 47003, 40037, 41030, 40003, ...: the request itself was refused, nothing was sent.
+    if isinstance(exc, wx.RequestRejected):
         _settle(message, "failed", outcome="wechat_rejected", **fields)
-        return errors.WeChatRejected(
-            "WeChat refused the message: {errmsg}", details=details, params={"errmsg": exc.errmsg}
-        )
+        return errors.WeChatRejected("WeChat refused the message: {errmsg}", details=details, params={"errmsg": errmsg})
     if isinstance(exc, wx.QuotaExceeded):  # 45009 daily, 45011 minute quota
         _settle(message, "failed", outcome="rate_limited", **fields)
         return errors.RateLimited("WeChat's quota is reached; try again later.", details=details)
-    log.error("send failed", extra={"error": type(exc).__name__, "errcode": exc.errcode})
+    # 43108 after its retries (docs/wechat.md §10), no turn for the openid, -1, unreachable: 503.
+    log.error("send failed", extra={"error": type(exc).__name__, "errcode": errcode})
     _settle(message, "failed", outcome="wechat_unavailable", **fields)
     return errors.WeChatUnavailable(details=details)

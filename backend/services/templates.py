@@ -9,8 +9,10 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
 
+from backend.errors import TemplateBanned
 from backend.extensions import db
 from backend.models import Template, utcnow
 from backend.services.ledger import upsertable_insert
@@ -50,6 +52,7 @@ def _store(remote: dict[str, Any]) -> Template:
         "keywords": parse_keywords(remote.get("content") or ""),
         "enum_values": parse_enums(remote),
         "synced": True,
+        "banned_at": None,  # listed by WeChat: usable again after a 43107
         "updated_at": utcnow(),
     }
     db.session.execute(
@@ -96,9 +99,50 @@ def _remember(template: Template) -> Template:
         keywords=template.keywords,
         enum_values=template.enum_values,
         synced=True,
+        banned_at=template.banned_at,
     )
     _cache()[template.id] = (time.monotonic() + CACHE_SECONDS, copy)
     return template
+
+
+_BANNED_AT = sa.select(Template.__table__.c.banned_at).where(Template.__table__.c.id == sa.bindparam("id"))
+
+
+def mark_banned(template_id: str) -> None:
+    """Remember a 43107 for the template (in the caller's transaction); sends are refused until
+    a sync finds it listed again. Other processes see it once their cached copy runs out."""
+    now = utcnow()
+    db.session.execute(
+        upsertable_insert(Template)
+        .values(
+            id=template_id,
+            kind="one_time",
+            synced=False,
+            keywords=[],
+            enum_values={},
+            banned_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_update(index_elements=["id"], set_={"banned_at": now, "updated_at": now})
+    )
+    _cache().pop(template_id, None)
+
+
+def is_banned(template_id: str) -> bool:
+    """True while a 43107 for this template stands; never calls WeChat."""
+    template = stored_template(template_id)
+    if template is not None:
+        return template.banned_at is not None
+    # Not confirmed by WeChat, so not cached: read the mark. Through the session: on SQLite a
+    # connection of its own would wait for the write lock the session's transaction holds.
+    return db.session.scalar(_BANNED_AT, {"id": template_id}) is not None
+
+
+def refuse_if_banned(template_id: str) -> None:
+    """TemplateBanned before any credit is spent, when an earlier send met 43107."""
+    if is_banned(template_id):
+        raise TemplateBanned(details={"template_id": template_id})
 
 
 def get_template(template_id: str) -> Template | None:

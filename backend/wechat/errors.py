@@ -60,6 +60,14 @@ class RequestRejected(WeChatAPIError):
     """WeChat refused the request's content (47003 data, 40037 template, 41030 page, 40003 openid, ...)."""
 
 
+class TemplateBanned(WeChatAPIError):
+    """The template, or the account's subscribe-message ability, is banned (43107): nothing was sent."""
+
+
+class ConcurrentSend(WeChatAPIError):
+    """Another send to the same openid was in flight (43108): nothing was sent, retry after a moment."""
+
+
 class QuotaExceeded(WeChatAPIError):
     """A minute or daily quota is reached (45011, 45009)."""
 
@@ -101,6 +109,9 @@ _CLASSES: dict[int, type[WeChatAPIError]] = {
     41008: CodeInvalid,
     40226: UserBlocked,
     43101: UserRefused,
+    43107: TemplateBanned,
+    43108: ConcurrentSend,
+    45168: RequestRejected,  # a value holds a word on WeChat's blacklist
     45009: QuotaExceeded,
     45011: QuotaExceeded,
     40003: RequestRejected,

@@ -1,10 +1,11 @@
 """Subscribe-message keyword value rules (WECHAT.md §4, "订阅消息参数值内容限制说明").
 
 A keyword's type comes from its key's prefix (`thing3` is a `thing`). WeChat answers
-47003 when a value breaks its type's rule. These checks are shared by the emulator
-(to answer 47003) and the backend's own validator (to refuse before spending a
-credit), so they refuse only what WeChat surely refuses: every explicit limit of the
-table is enforced, anything the table leaves open is accepted.
+47003 when a value breaks its type's rule; the backend checks first, to refuse before
+spending a credit, so these checks refuse only what WeChat surely refuses: every explicit
+limit of the table (and of §10's format notes) is enforced, anything left open is accepted.
+The emulator has its own reading of the table (backend/emulator/rules.py): a rule here
+that lets through what WeChat refuses shows up as a 47003 in the tests.
 
 All checks run on the value with surrounding whitespace stripped.
 """
@@ -63,9 +64,18 @@ _ASCII_LETTERS = re.compile(r"[A-Za-z]+")
 _NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 _AMOUNT_BODY = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 
-_DATE = r"\d{4}(?:年\d{1,2}月\d{1,2}日|-\d{1,2}-\d{1,2}|/\d{1,2}/\d{1,2}|\.\d{1,2}\.\d{1,2})"
+# Dates (WECHAT.md §10): y年m月d日, y年m月, m月d日, or joined by one of - / . (the same one
+# twice): 2018-01-01, 2018/01/01, 2018.01.01, 2018-01, 01-01. Times: HH:MM or HH:MM:SS.
+_DATE = (
+    r"(?:\d{4}年(?P<m1>\d{1,2})月(?:(?P<d1>\d{1,2})日)?"
+    r"|(?P<m2>\d{1,2})月(?P<d2>\d{1,2})日"
+    r"|\d{4}(?P<sep>[-/.])(?P<m3>\d{1,2})(?:(?P=sep)(?P<d3>\d{1,2}))?"
+    r"|(?P<m4>\d{1,2})[-/.](?P<d4>\d{1,2}))"
+)
 _TIME = r"\d{1,2}:\d{2}(?::\d{2})?"
 _POINT = re.compile(rf"(?P<date>{_DATE})?\s*(?P<time>{_TIME})?", re.ASCII)
+# "不能带有换行等控制字符": no value may hold a line break or another control character.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _RANGE_SEP = re.compile(r"\s*[~～]\s*")
 
 
@@ -89,6 +99,8 @@ def check_value(kind: str, value: str, enum_values: Sequence[str] | None = None)
     text = value.strip()
     if not text:
         return "is empty"
+    if _CONTROL.search(value):
+        return "must not contain line breaks or other control characters"
     if kind == "enum":
         return _check_enum(value, enum_values)
     checker = _CHECKERS.get(kind)
@@ -174,13 +186,13 @@ def _check_character_string(text: str) -> str | None:
 
 def _check_time(text: str) -> str | None:
     if not _check_points(text, need="time"):
-        return "not a 24-hour time (e.g. 15:01 or 2019年10月1日 15:01)"
+        return "not a 24-hour time (e.g. 15:01, 15:01:30 or 2019年10月1日 15:01)"
     return None
 
 
 def _check_date(text: str) -> str | None:
     if not _check_points(text, need="date"):
-        return "not a date (e.g. 2019年10月1日 or 2019-10-01 15:01)"
+        return "not a date (e.g. 2019年10月1日, 2019-10-01, 10月1日 or 2019-10-01 15:01)"
     return None
 
 
@@ -261,12 +273,14 @@ def _valid_point(text: str, need: str) -> bool:
     match = _POINT.fullmatch(text)
     if not match or not match.group(need):
         return False
-    date, time = match.group("date"), match.group("time")
-    return (date is None or _valid_date(date)) and (time is None or _valid_time(time))
+    time = match.group("time")
+    return (match.group("date") is None or _valid_date(match)) and (time is None or _valid_time(time))
 
 
-def _valid_date(text: str) -> bool:
-    _, month, day = (int(n) for n in re.findall(r"\d+", text))
+def _valid_date(match: re.Match) -> bool:
+    """Month 1-12 and day 1-31, whichever of the date forms matched (a year-month has no day)."""
+    month = next(int(match[f"m{i}"]) for i in range(1, 5) if match[f"m{i}"])
+    day = next((int(match[f"d{i}"]) for i in range(1, 5) if match[f"d{i}"]), 1)
     return 1 <= month <= 12 and 1 <= day <= 31
 
 

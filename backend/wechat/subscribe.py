@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import random
+import time
 from typing import TYPE_CHECKING, Any
+
+from backend.wechat.errors import ConcurrentSend
 
 if TYPE_CHECKING:
     from backend.wechat.client import WeChatClient
 
 
+# 43108 (docs/wechat.md §10): WeChat refused the send because another send to the same openid
+# was in flight; nothing was sent, so it is tried again after a short random pause.
+CONCURRENT_RETRIES = 3
+CONCURRENT_PAUSE = (0.05, 0.25)  # seconds, drawn anew before each retry
+
+
 class SubscribeAPI:
-    def __init__(self, client: WeChatClient) -> None:
+    def __init__(self, client: WeChatClient, pause: tuple[float, float] = CONCURRENT_PAUSE) -> None:
         self._client = client
+        self._pause = pause
 
     def send(
         self,
@@ -25,7 +36,9 @@ class SubscribeAPI:
         """`POST /cgi-bin/message/subscribe/send`; returns WeChat's `msgid` when it gives one.
 
         Not idempotent: a time-out after sending raises DeliveryUnknown, never a repeat.
-        Raises UserRefused (43101), RequestRejected (47003, 40037, 41030, 40003), QuotaExceeded.
+        A 43108 (another send to this openid in flight) is retried up to CONCURRENT_RETRIES times.
+        Raises UserRefused (43101), TemplateBanned (43107), ConcurrentSend (43108, retries spent),
+        RequestRejected (47003, 45168, 47001, 40037, 41030, 40003), QuotaExceeded.
         """
         body: dict[str, Any] = {
             "touser": touser,
@@ -35,9 +48,16 @@ class SubscribeAPI:
         for name, value in (("page", page), ("miniprogram_state", miniprogram_state), ("lang", lang)):
             if value:
                 body[name] = value
-        reply = self._client.call(
-            "subscribe_send", "POST", "/cgi-bin/message/subscribe/send", json=body, idempotent=False
-        )
+        for retry in range(CONCURRENT_RETRIES + 1):
+            try:
+                reply = self._client.call(
+                    "subscribe_send", "POST", "/cgi-bin/message/subscribe/send", json=body, idempotent=False
+                )
+                break
+            except ConcurrentSend:
+                if retry == CONCURRENT_RETRIES:
+                    raise
+                time.sleep(random.uniform(*self._pause))
         msgid = reply.get("msgid")
         return int(msgid) if msgid is not None else None
 

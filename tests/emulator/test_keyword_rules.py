@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from backend.emulator.rules import value_problem
 from backend.wechat.keyword_rules import (
     KNOWN_TYPES,
     LIMITS,
@@ -69,6 +70,35 @@ CASES: list[tuple[str, str, bool]] = [
     ("time", "2019年10月1日", False),
     ("time", "15:01~16:00~17:00", False),
     ("time", "3pm", False),
+    # HH:MM and HH:MM:SS (WECHAT.md §10), alone and after each date format.
+    ("time", "00:00", True),
+    ("time", "00:00:00", True),
+    ("time", "15:01:30", True),
+    ("time", "15:01:3", False),
+    ("time", "15:1", False),
+    ("time", "1501", False),
+    ("time", "15:01:30:00", False),
+    ("time", "23:60:00", False),
+    ("time", "15:01:30~16:00:00", True),
+    ("time", "10月1日 15:01", True),
+    ("time", "2019年10月 15:01:30", True),
+    ("time", "10-01 15:01", True),
+    ("time", "2019.10 15:01", True),
+    ("time", "13-01 15:01", False),
+    ("time", "10月1日", False),
+    ("time", "2019-10", False),
+    # No line breaks or other control characters, in any type ("不能带有换行等控制字符").
+    ("time", "15:01\n", False),
+    ("date", "2018-01-01\r", False),
+    ("thing", "第一行\n第二行", False),
+    ("thing", "tab\there", False),
+    ("thing", "a\u2028b", False),
+    ("thing", "bell\x07", False),
+    ("thing", "del\x7f", False),
+    ("character_string", "AB\x00C", False),
+    ("name", "张\x1b三", False),
+    ("phrase", "配送\x85中", False),
+    ("enum", "快递\n", False),
     ("date", "2019年10月1日", True),
     ("date", "2019-10-01", True),
     ("date", "2019/10/01", True),
@@ -80,7 +110,41 @@ CASES: list[tuple[str, str, bool]] = [
     ("date", "2019-00-10", False),
     ("date", "2019-10-01 24:00", False),
     ("date", "15:01", False),
-    ("date", "10月1日", False),
+    # The date formats of WECHAT.md §10, each inside and just outside.
+    ("date", "2018年1月1日", True),
+    ("date", "2018年1月1", False),
+    ("date", "2018年1月", True),
+    ("date", "2018年13月", False),
+    ("date", "2018年", False),
+    ("date", "1月1日", True),
+    ("date", "10月1日", True),
+    ("date", "13月1日", False),
+    ("date", "1月32日", False),
+    ("date", "1月", False),
+    ("date", "2018-01-01", True),
+    ("date", "2018-1-1", True),
+    ("date", "18-01-01", False),
+    ("date", "2018/01/01", True),
+    ("date", "2018/02/30", True),  # days are checked against 31, not against the month
+    ("date", "2018/01/32", False),
+    ("date", "2018.01.01", True),
+    ("date", "2018.13.01", False),
+    ("date", "2018-01/01", False),  # one separator, not two kinds
+    ("date", "2018_01_01", False),
+    ("date", "2018-01", True),
+    ("date", "2018/01", True),
+    ("date", "2018-13", False),
+    ("date", "2018", False),
+    ("date", "01-01", True),
+    ("date", "12.31", True),
+    ("date", "13-01", False),
+    ("date", "01-32", False),
+    ("date", "001-01", False),
+    ("date", "2018-01 08:00", True),
+    ("date", "01-01 08:00:30", True),
+    ("date", "1月1日~1月7日", True),
+    ("date", "2018-01~2018-03", True),
+    ("date", "2018-01-01 15:01:60", False),
     ("amount", "¥1234567890", True),
     ("amount", "¥12345678901", False),
     ("amount", "¥12345678.90", True),
@@ -247,7 +311,7 @@ def test_truncated_values_pass_the_length_rule(kind, value):
     assert reason is None or not reason.startswith("longer than")
 
 
-@given(value=st.text(min_size=1).filter(str.strip))
+@given(value=st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1).filter(str.strip))
 def test_truncated_thing_is_always_valid(value):
     assert check_value("thing", truncate_value("thing", value)) is None
 
@@ -255,6 +319,25 @@ def test_truncated_thing_is_always_valid(value):
 @given(value=st.text(alphabet=string.ascii_letters, min_size=1))
 def test_truncated_letters_are_always_valid(value):
     assert check_value("letter", truncate_value("letter", value)) is None
+
+
+# --- the backend's rules against the emulator's own reading of the table ---------------
+
+# Characters that matter to some rule: digits, letters, Chinese, the date and time signs,
+# currency, spaces, control characters, and a few others.
+_MOMENT = r"[0-9]{1,4}[-/.年][0-9]{1,2}[-/.月]?[0-9]{0,2}日?( ?[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?)?"
+_RULE_ALPHABET = "0123456789aZ张〇年月日:-/.~～ ¥元+#'\n\t\x00\u3000é١"
+
+
+@given(
+    kind=st.sampled_from(sorted(KNOWN_TYPES)),
+    value=st.text(alphabet=_RULE_ALPHABET, min_size=1, max_size=40) | st.from_regex(_MOMENT, fullmatch=True),
+)
+def test_backend_and_emulator_agree(kind, value):
+    """The backend refuses exactly what the emulator, written apart from it, answers 47003 to."""
+    key = KEYS[kind]
+    backend_ok = check_value(kind, value, ENUM_VALUES) is None
+    assert backend_ok == (value_problem(key, value, ENUM_VALUES) is None), (kind, value)
 
 
 # --- through the emulator's subscribe/send --------------------------------------------
