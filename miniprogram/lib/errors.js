@@ -9,7 +9,7 @@
 class ApiError extends Error {
   /**
    * @param {number} status HTTP status
-   * @param {string} code the backend's snake_case code (shared/API.md "Errors")
+   * @param {string} code the backend's snake_case code (docs/api.md, "Errors")
    * @param {string} message the backend's words, for logs: the UI has its own
    * @param {Record<string, unknown>} [details]
    */

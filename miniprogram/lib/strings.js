@@ -75,7 +75,7 @@ const en = {
   netOffline: 'Cannot reach our server. Check your connection and try again.',
   netTimeout: 'Our server took too long to answer. Please try again.',
 
-  // The backend's error codes (shared/API.md "Errors")
+  // The backend's error codes (docs/api.md, "Errors")
   api_invalid_request: 'The request was not accepted. Please update the mini program and try again.',
   api_unauthorized: 'Your session has ended. Please close and reopen the mini program.',
   api_wechat_code_invalid: 'WeChat did not accept the request. Please try again.',

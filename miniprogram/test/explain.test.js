@@ -12,7 +12,7 @@ function load(language = 'en') {
   return { explain: require_('lib/explain'), errors: require_('lib/errors'), i18n: require_('lib/i18n') }
 }
 
-describe("the backend's error codes (shared/API.md)", () => {
+describe("the backend's error codes (docs/api.md)", () => {
   const cases = [
     ['invalid_request', 400, 'The request was not accepted. Please update the mini program and try again.'],
     ['unauthorized', 401, 'Your session has ended. Please close and reopen the mini program.'],

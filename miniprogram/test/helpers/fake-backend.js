@@ -1,5 +1,5 @@
 /**
- * An in-memory backend that keeps to shared/API.md closely enough for the unit tests:
+ * An in-memory backend that keeps to docs/api.md closely enough for the unit tests:
  * log-in, phone, /me, subscriptions with credits and Idempotency-Key replays. It answers
  * wx.request through the fake wx's transport. `backend.script(route, answer)` queues a
  * one-off answer for a route (an HTTP answer, or {errMsg} for a network failure), and
