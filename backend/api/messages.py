@@ -18,10 +18,10 @@ from backend.errors import (
     WeChatUnavailable,
 )
 from backend.extensions import db
-from backend.models import Message, utcnow
+from backend.models import Message
 from backend.openapi import API_KEY, CURSOR, doc, error, query
 from backend.schemas import MessagePageSchema, MessageSchema, MessageSentSchema, SendSchema, load
-from backend.services.batches import give_up_abandoned_sends
+from backend.services.batches import send_left_by
 from backend.services.idempotency import IdempotencyInProgress, Replay
 from backend.services.sending import SendRequest, send_message
 
@@ -47,12 +47,9 @@ def _sent_body(message: Message, remaining: int | None) -> dict:
 
 def _answer_from_message(effect: dict) -> Replay | None:
     """A retry after the first request died: answered by the status of the message it reserved."""
-    message_id = db.session.scalar(sa.select(Message.id).where(Message.public_id == effect["message"]))
-    if message_id is None:
+    message = send_left_by(effect["message"])
+    if message is None:
         return None
-    if give_up_abandoned_sends(utcnow(), message_id):  # the sweeper's rule, for this message now
-        db.session.commit()
-    message = db.session.get(Message, message_id, populate_existing=True)
     details = {"message_id": message.public_id}
     if message.status == "sent":
         return Replay(201, _sent_body(message, effect["remaining"]))

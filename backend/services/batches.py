@@ -333,6 +333,17 @@ def give_up_abandoned_sends(now, message_id: int | None = None) -> list[int]:
     return list(orphaned)
 
 
+def send_left_by(public_id: str) -> Message | None:
+    """The message a send's request reserved, read after that request is gone: one still
+    `sending` after SENDING_TIMEOUT is given up as `unknown` now (the sweeper's rule)."""
+    message_id = db.session.scalar(sa.select(Message.id).where(Message.public_id == public_id))
+    if message_id is None:
+        return None
+    if give_up_abandoned_sends(utcnow(), message_id):
+        db.session.commit()
+    return db.session.get(Message, message_id, populate_existing=True)
+
+
 # -- reading ------------------------------------------------------------------------
 
 

@@ -171,6 +171,7 @@ def reserve(
         "created_at": now,
         "updated_at": now,
     }
+    # With a key, the session path below: the key's record is one more statement of the transaction.
     if kind == "one_time" and _on_postgresql() and key is None:
         reserved = autocommit.reserve(row, now)  # one statement, its own transaction
         if reserved is not None:
