@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from backend.extensions import db
 from backend.models import Batch, IdempotencyRecord, Message, utcnow
+from backend.redis_link import RedisLink
 from backend.services import batches, idempotency
 from backend.services.dispatch import RQDispatcher
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, send
@@ -108,7 +109,7 @@ def test_a_5xx_after_the_batch_was_committed_keeps_the_key(app, client, emulator
     ready = give_users(app, emulator, 2)
     recipients = [{"openid": openid, "data": {"thing1": "x"}} for openid in ready]
     in_process = app.extensions["dispatcher"]
-    app.extensions["dispatcher"] = RQDispatcher(f"redis://127.0.0.1:{unused_port}/0")  # nobody listens
+    app.extensions["dispatcher"] = RQDispatcher(RedisLink(f"redis://127.0.0.1:{unused_port}/0"))  # nobody listens
     first = create(client, recipients, headers={"Idempotency-Key": "flight-2"})
     app.extensions["dispatcher"] = in_process  # the queue is back
     retry = create(client, recipients, headers={"Idempotency-Key": "flight-2"})

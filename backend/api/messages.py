@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from flask import Blueprint, request
 
 from backend.api.guards import api_key_required, json_body
-from backend.api.idempotency import held_key, idempotent
+from backend.api.idempotency import held_key, idempotent, replay_of
 from backend.api.pagination import paginate
 from backend.errors import (
     ConsentRequired,
@@ -54,18 +54,14 @@ def _answer_from_message(effect: dict) -> Replay | None:
     if message.status == "sent":
         return Replay(201, _sent_body(message, effect["remaining"]))
     if message.status == "unknown":
-        unknown = WeChatUnavailable(
-            "The first request with this key ended before WeChat answered; the message may have been delivered.",
-            details={**details, "status": "unknown"},
-            status=502,
-        )
-        return Replay(unknown.status, unknown.body())
+        # The answer the first request would have given (services/sending.py, DeliveryUnknown).
+        unknown = "WeChat did not answer after the message was sent; it may have been delivered."
+        return replay_of(WeChatUnavailable(unknown, details={**details, "status": "unknown"}, status=502))
     if message.status == "failed":
         failure = _FAILED_ANSWERS.get(message.outcome)
         if failure is None:
             return None
-        error = failure(details={**details, "errcode": message.errcode, "errmsg": message.errmsg})
-        return Replay(error.status, error.body())
+        return replay_of(failure(details={**details, "errcode": message.errcode, "errmsg": message.errmsg}))
     raise IdempotencyInProgress()  # still `sending`: the sweeper decides after SENDING_TIMEOUT
 
 
