@@ -101,6 +101,8 @@ def test_a_dead_holder_whose_batch_was_committed_is_answered_with_its_202(app, c
     assert retry.status_code == 202 and retry.json["id"] == first.json["id"]
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Batch)) == 1
+    wait_done(client, first.json["id"])  # its delivery threads are done before the app goes
+    assert len(emulator.control("GET", "/sent")) == 1
 
 
 def test_a_5xx_after_the_batch_was_committed_keeps_the_key(app, client, emulator, templates, unused_port):

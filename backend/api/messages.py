@@ -55,8 +55,12 @@ def _answer_from_message(effect: dict) -> Replay | None:
         return Replay(201, _sent_body(message, effect["remaining"]))
     if message.status == "unknown":
         # The answer the first request would have given (services/sending.py, DeliveryUnknown).
-        unknown = "WeChat did not answer after the message was sent; it may have been delivered."
-        return replay_of(WeChatUnavailable(unknown, details={**details, "status": "unknown"}, status=502))
+        unknown = WeChatUnavailable(
+            "WeChat did not answer after the message was sent; it may have been delivered.",
+            details={**details, "status": "unknown"},
+            status=502,
+        )
+        return replay_of(unknown)
     if message.status == "failed":
         failure = _FAILED_ANSWERS.get(message.outcome)
         if failure is None:
