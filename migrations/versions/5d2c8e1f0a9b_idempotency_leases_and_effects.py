@@ -1,7 +1,7 @@
 """idempotency records: a lease (locked_until) and the effect written with it
 
 Revision ID: 5d2c8e1f0a9b
-Revises: 5d1c7e2a9b40
+Revises: 5e1d0c7a9b43
 Create Date: 2026-12-01 20:15:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5d2c8e1f0a9b'
-down_revision = '5d1c7e2a9b40'
+down_revision = '5e1d0c7a9b43'
 branch_labels = None
 depends_on = None
 
