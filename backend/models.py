@@ -138,7 +138,7 @@ class Message(TimestampMixin, db.Model):
 
 
 class IdempotencyRecord(db.Model):
-    """The first answer to a request carrying an Idempotency-Key, replayed for its retries."""
+    """A request carrying an Idempotency-Key: what it committed, and its answer, for its retries."""
 
     __tablename__ = "idempotency_records"
     __table_args__ = (UniqueConstraint("scope", "key"),)
@@ -147,9 +147,13 @@ class IdempotencyRecord(db.Model):
     scope: Mapped[str] = mapped_column(String(128))
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int | None] = mapped_column(Integer)  # None while the first request runs
+    status_code: Mapped[int | None] = mapped_column(Integer)  # None until the request has answered
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     content_language: Mapped[str | None] = mapped_column(String(16))  # an error answer's language
+    # The request running with the key holds it until then; a retry may take it over after.
+    locked_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # What the request committed, written in the same transaction: {"message": id, ...}.
+    effect: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 

@@ -124,7 +124,10 @@ IDEMPOTENCY_KEY = {
     "required": False,
     "description": "Makes a retry safe: the same key with the same request replays the first answer "
     "(with `Idempotent-Replayed: true`) and does nothing again; with another request it is "
-    "`idempotency_conflict`. Keys are per caller and kept at least 24 hours.",
+    "`idempotency_conflict`. Keys are per caller and kept at least 24 hours. While the first "
+    "request runs, a retry is `idempotency_in_progress`; if that request's process dies, the key "
+    "is released `SENDING_TIMEOUT` seconds after it began, and a retry answers from what it left "
+    "(its message or batch) or, if it left nothing, runs afresh.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
 }
 CURSOR = query("cursor", "The `next_cursor` of the previous page (opaque); omit it for the first page.")

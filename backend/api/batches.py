@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask import Blueprint, request
 
 from backend.api.guards import api_key_required, json_body
-from backend.api.idempotency import idempotent
+from backend.api.idempotency import held_key, idempotent
 from backend.api.pagination import paginate
 from backend.errors import InvalidRequest, InvalidTemplateData, NotFound
 from backend.extensions import db
@@ -14,6 +14,7 @@ from backend.models import Batch, Message
 from backend.openapi import API_KEY, CURSOR, doc, error, query
 from backend.schemas import BatchMessagePageSchema, BatchSchema, BatchSendSchema, load
 from backend.services import batches
+from backend.services.idempotency import Replay
 
 bp = Blueprint("batches", __name__, url_prefix="/api/v1")
 
@@ -27,6 +28,12 @@ def _get_batch(batch_id: str) -> Batch:
     if batch is None:
         raise NotFound("No batch with that id.")
     return batch
+
+
+def _answer_from_batch(effect: dict) -> Replay | None:
+    """A retry after the first request committed its batch but never answered: its 202."""
+    batch = db.session.scalar(sa.select(Batch).where(Batch.public_id == effect["batch"]))
+    return Replay(202, _batch_body(batch)) if batch else None
 
 
 @bp.post("/batches")
@@ -45,14 +52,14 @@ def _get_batch(batch_id: str) -> Batch:
     ],
 )
 @api_key_required
-@idempotent
+@idempotent(_answer_from_batch)
 def create_batch():
     """Send one template to many users (up to 10,000).
 
     The values are validated up front; consent is checked per message at delivery, which
     goes on after the answer.
     """
-    batch = batches.create_batch(batches.BatchRequest(**load(BatchSendSchema, json_body())))
+    batch = batches.create_batch(batches.BatchRequest(**load(BatchSendSchema, json_body())), held_key())
     return _batch_body(batch), 202
 
 

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from flask import Blueprint, request
 
 from backend.api.guards import api_key_required, json_body
-from backend.api.idempotency import idempotent
+from backend.api.idempotency import held_key, idempotent, replay_of
 from backend.api.pagination import paginate
 from backend.errors import (
     ConsentRequired,
@@ -21,9 +21,52 @@ from backend.extensions import db
 from backend.models import Message
 from backend.openapi import API_KEY, CURSOR, doc, error, query
 from backend.schemas import MessagePageSchema, MessageSchema, MessageSentSchema, SendSchema, load
+from backend.services.batches import send_left_by
+from backend.services.idempotency import IdempotencyInProgress, Replay
 from backend.services.sending import SendRequest, send_message
 
 bp = Blueprint("messages", __name__, url_prefix="/api/v1")
+
+# A failed send whose request died before answering: the answer it would have given. The
+# failures not listed (quota, WeChat down) returned the credit and invite a retry: a fresh run.
+_FAILED_ANSWERS = {"consent_revoked": ConsentRevoked, "wechat_rejected": WeChatRejected}
+
+
+def _sent_body(message: Message, remaining: int | None) -> dict:
+    body = {
+        "id": message.public_id,
+        "status": message.status,
+        "template_id": message.template_id,
+        "user_id": message.user_id,
+        "remaining": remaining,
+    }
+    if message.wechat_msgid is not None:
+        body["wechat_msgid"] = message.wechat_msgid
+    return body
+
+
+def _answer_from_message(effect: dict) -> Replay | None:
+    """A retry after the first request died: answered by the status of the message it reserved."""
+    message = send_left_by(effect["message"])
+    if message is None:
+        return None
+    details = {"message_id": message.public_id}
+    if message.status == "sent":
+        return Replay(201, _sent_body(message, effect["remaining"]))
+    if message.status == "unknown":
+        # The answer the first request would have given (services/sending.py, DeliveryUnknown).
+        unknown = WeChatUnavailable(
+            "WeChat did not answer after the message was sent; it may have been delivered.",
+            details={**details, "status": "unknown"},
+            status=502,
+        )
+        return replay_of(unknown)
+    if message.status == "failed":
+        failure = _FAILED_ANSWERS.get(message.outcome)
+        if failure is None:
+            return None
+        return replay_of(failure(details={**details, "errcode": message.errcode, "errmsg": message.errmsg}))
+    raise IdempotencyInProgress()  # still `sending`: the sweeper decides after SENDING_TIMEOUT
 
 
 @bp.post("/messages")
@@ -50,7 +93,7 @@ bp = Blueprint("messages", __name__, url_prefix="/api/v1")
     ],
 )
 @api_key_required
-@idempotent
+@idempotent(_answer_from_message)
 def create_message():
     """Send one subscribe message.
 
@@ -58,18 +101,8 @@ def create_message():
     the template, learnt from WeChat the first time its id is seen), the user's consent; then
     exactly one WeChat call per credit spent.
     """
-    result = send_message(SendRequest(**load(SendSchema, json_body())))
-    message = result.message
-    body = {
-        "id": message.public_id,
-        "status": message.status,
-        "template_id": message.template_id,
-        "user_id": message.user_id,
-        "remaining": result.remaining,
-    }
-    if message.wechat_msgid is not None:
-        body["wechat_msgid"] = message.wechat_msgid
-    return body, 201
+    result = send_message(SendRequest(**load(SendSchema, json_body())), held_key())
+    return _sent_body(result.message, result.remaining), 201
 
 
 @bp.get("/messages")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from backend import errors, metrics
 from backend.extensions import db
 from backend.models import Batch, Message, Subscription, User, new_public_id, utcnow
-from backend.services import pace
+from backend.services import idempotency, pace
 from backend.services.ledger import append_events
 from backend.services.sending import DeliveryDeferred, deliver, reported_kind, spend_credit
 from backend.services.templates import get_template, refuse_if_banned, stored_template
@@ -49,8 +49,11 @@ def outcome(message: Message) -> str:
     return message.outcome if message.status == "failed" else message.status
 
 
-def create_batch(request: BatchRequest) -> Batch:
-    """Validate every recipient's values, write the batch and its messages, and queue them."""
+def create_batch(request: BatchRequest, key: idempotency.Claim | None = None) -> Batch:
+    """Validate every recipient's values, write the batch and its messages, and queue them.
+
+    `key`: the Idempotency-Key the request holds; the batch is written with it.
+    """
     template = get_template(request.template_id)
     refuse_if_banned(request.template_id)
     shared = request.data if isinstance(request.data, dict) else {}
@@ -92,6 +95,7 @@ def create_batch(request: BatchRequest) -> Batch:
             }
         )
     db.session.execute(sa.insert(Message), rows)
+    idempotency.record_effect(key, {"batch": batch.public_id})
     db.session.commit()
     # Committed: from here on the answer is the batch. Its rows are the outbox, so messages
     # that could not be queued now are queued by the sweeper (REQUEUE_AFTER) instead.
@@ -282,16 +286,7 @@ def sweep() -> dict[str, int]:
     """
     config = current_app.config
     now = utcnow()
-    stale_sending = now - timedelta(seconds=config["SENDING_TIMEOUT"])
-    orphaned = db.session.scalars(
-        sa.select(Message.id).where(Message.status == "sending", Message.claimed_at < stale_sending)
-    ).all()
-    if orphaned:
-        db.session.execute(
-            sa.update(Message)
-            .where(Message.id.in_(orphaned), Message.status == "sending")
-            .values(status="unknown", outcome="unknown", updated_at=now)
-        )
+    orphaned = give_up_abandoned_sends(now)
     stale_queued = now - timedelta(seconds=config["REQUEUE_AFTER"])
     lost = db.session.scalars(
         sa.select(Message.id).where(
@@ -319,6 +314,34 @@ def _requeue(ids: list[int], now) -> bool:
     db.session.execute(sa.update(Message).where(Message.id.in_(ids), Message.status == "queued").values(updated_at=now))
     db.session.commit()
     return True
+
+
+def give_up_abandoned_sends(now, message_id: int | None = None) -> list[int]:
+    """`sending` for longer than SENDING_TIMEOUT (all such messages, or just this one) becomes
+    `unknown`, in the current transaction; the ids changed."""
+    stale_sending = now - timedelta(seconds=current_app.config["SENDING_TIMEOUT"])
+    query = sa.select(Message.id).where(Message.status == "sending", Message.claimed_at < stale_sending)
+    if message_id is not None:
+        query = query.where(Message.id == message_id)
+    orphaned = db.session.scalars(query).all()
+    if orphaned:
+        db.session.execute(
+            sa.update(Message)
+            .where(Message.id.in_(orphaned), Message.status == "sending")
+            .values(status="unknown", outcome="unknown", updated_at=now)
+        )
+    return list(orphaned)
+
+
+def send_left_by(public_id: str) -> Message | None:
+    """The message a send's request reserved, read after that request is gone: one still
+    `sending` after SENDING_TIMEOUT is given up as `unknown` now (the sweeper's rule)."""
+    message_id = db.session.scalar(sa.select(Message.id).where(Message.public_id == public_id))
+    if message_id is None:
+        return None
+    if give_up_abandoned_sends(utcnow(), message_id):
+        db.session.commit()
+    return db.session.get(Message, message_id, populate_existing=True)
 
 
 # -- reading ------------------------------------------------------------------------

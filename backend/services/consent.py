@@ -15,6 +15,7 @@ from flask import current_app
 
 from backend.extensions import db
 from backend.models import Subscription, Template, User, utcnow
+from backend.services import idempotency
 from backend.services.ledger import add_credits, audit, ensure_subscription, zero_credits
 from backend.services.templates import get_template, stored_template
 
@@ -88,8 +89,13 @@ def apply_choice(
     return subscription
 
 
-def record_report(user: User, results: dict[str, str], scene: str | None = None) -> list[Subscription]:
-    """One `wx.requestSubscribeMessage` result, reported by the mini program, in one transaction."""
+def record_report(
+    user: User, results: dict[str, str], scene: str | None = None, key: idempotency.Claim | None = None
+) -> list[Subscription]:
+    """One `wx.requestSubscribeMessage` result, reported by the mini program, in one transaction.
+
+    `key`: the Idempotency-Key of the report, written in that transaction with the templates.
+    """
     mint = not push_is_authority()
     # Unknown templates are looked up at WeChat first: no transaction stays open across that.
     kinds = {template_id: template_kind(template_id) for template_id in results}
@@ -97,6 +103,7 @@ def record_report(user: User, results: dict[str, str], scene: str | None = None)
         apply_choice(user, template_id, choice, source="client", scene=scene, mint=mint, kind=kinds[template_id])
         for template_id, choice in results.items()
     ]
+    idempotency.record_effect(key, {"templates": list(results)})
     db.session.commit()
     return subscriptions
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from backend import errors, metrics
 from backend.extensions import db
 from backend.models import Message, Subscription, User, new_public_id, utcnow
-from backend.services import autocommit, consent, send_lock
+from backend.services import autocommit, consent, idempotency, send_lock
 from backend.services.ledger import add_credits, append_events, audit
 from backend.services.templates import get_template, is_banned, mark_banned, refuse_if_banned
 from backend.services.validation import validate_data
@@ -100,17 +100,18 @@ class SendResult:
     remaining: int | None  # credits left after this send; None for long-term templates
 
 
-def send_message(request: SendRequest) -> SendResult:
+def send_message(request: SendRequest, key: idempotency.Claim | None = None) -> SendResult:
     """Send one subscribe message under the ledger's rules; raises an ApiError when it was not sent.
 
     This is the function Python code beside the backend calls directly (inside an app context).
+    `key`: the Idempotency-Key the request holds; the outbox row is written with it.
     """
     recipient = find_recipient(request.openid, request.user_id)
     template = get_template(request.template_id)
     refuse_if_banned(request.template_id)
     values = validate_data(template, request.data, truncate=request.truncate)
     kind = template.kind if template else reported_kind(recipient.id, request.template_id)
-    message, remaining = reserve(recipient, request, values, kind)
+    message, remaining = reserve(recipient, request, values, kind, key)
     return SendResult(deliver(message), remaining)
 
 
@@ -140,9 +141,13 @@ def spend_credit(user_id: int, template_id: str, kind: str) -> tuple[bool, int |
 
 
 def reserve(
-    recipient: Recipient, request: SendRequest, values: dict[str, str], kind: str
+    recipient: Recipient, request: SendRequest, values: dict[str, str], kind: str, key: idempotency.Claim | None = None
 ) -> tuple[Message, int | None]:
-    """Spend one credit and write the outbox row, in one short transaction."""
+    """Spend one credit and write the outbox row, in one short transaction.
+
+    With an Idempotency-Key the transaction also writes the message beside the key (raising
+    KeyTaken, nothing spent, if another request with the key got there first).
+    """
     now = utcnow()
     row = {
         "public_id": new_public_id("msg"),
@@ -166,7 +171,8 @@ def reserve(
         "created_at": now,
         "updated_at": now,
     }
-    if kind == "one_time" and _on_postgresql():
+    # With a key, the session path below: the key's record is one more statement of the transaction.
+    if kind == "one_time" and _on_postgresql() and key is None:
         reserved = autocommit.reserve(row, now)  # one statement, its own transaction
         if reserved is not None:
             metrics.record_credits("spent")
@@ -174,6 +180,8 @@ def reserve(
     else:
         allowed, remaining = spend_credit(recipient.id, request.template_id, kind)
         message_id = db.session.execute(_INSERT_MESSAGE, row).scalar_one() if allowed else None
+        if message_id is not None:
+            idempotency.record_effect(key, {"message": row["public_id"], "remaining": remaining})
     if message_id is None:
         db.session.rollback()
         raise errors.ConsentRequired(details={"template_id": request.template_id, "user_id": recipient.id})
