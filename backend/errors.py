@@ -1,4 +1,4 @@
-"""The API's error classes and the one handler that renders every error as shared/API.md says.
+"""The API's error classes and the one handler that renders every error as docs/api.md says.
 
 `{"error": {"code": "<snake_case>", "message": "<for a human>", "details": {...}}}`
 """

@@ -1,4 +1,4 @@
-"""The data model of shared/DESIGN.md: users, templates, the consent ledger, the outbox."""
+"""The data model of docs/design.md: users, templates, the consent ledger, the outbox."""
 
 from __future__ import annotations
 

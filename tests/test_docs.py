@@ -24,7 +24,7 @@ ERROR_TABLE = re.compile(r"<!-- error-codes:start -->(.*?)<!-- error-codes:end -
 TABLE_CODE = re.compile(r"^\|\s*`([a-z_]+)`", re.MULTILINE)
 FENCED = re.compile(r"^[ \t]*```([^\n`]*)\n(.*?)^[ \t]*```[ \t]*$", re.DOTALL | re.MULTILINE)
 SHELL = {"sh", "bash", "shell", "console"}
-# "WECHAT.md §4", "docs/wechat.md §2a", "WECHAT.md §6-7", "WECHAT.md section 5"
+# "docs/wechat.md §4", "docs/wechat.md §2a", "docs/wechat.md §6-7", "WECHAT.md section 5"
 CITATION = re.compile(r"wechat\.md\s*(?:§|section\s+)(\d+[a-z]?)(?:\s*[-–]\s*(\d+))?", re.IGNORECASE)
 SECTION = re.compile(r"^#{2,3}\s+(\d+[a-z]?)\.\s", re.MULTILINE)
 

@@ -1,4 +1,4 @@
-"""A local emulator of WeChat's server API for development and tests (see WECHAT.md).
+"""A local emulator of WeChat's server API for development and tests (see docs/wechat.md).
 
 `create_emulator_app()` builds the Flask app; `run_in_thread()` serves it in the
 background (tests); `serve()` serves it in the foreground (`flask --app wsgi emulator`

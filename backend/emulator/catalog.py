@@ -1,4 +1,4 @@
-"""The emulated account's categories and a small public template library (WECHAT.md §8)."""
+"""The emulated account's categories and a small public template library (docs/wechat.md §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""WeChat's errcodes and their wire wording (WECHAT.md), and the error the routes raise."""
+"""WeChat's errcodes and their wire wording (docs/wechat.md), and the error the routes raise."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ ERRMSG: dict[int, str] = {
     43002: "require POST method",
     43101: "user refuse to accept the msg",
     43106: "not allow to add template, for punishment",
-    43107: "subscribe message ability banned",  # no real wording found (WECHAT.md §10)
+    43107: "subscribe message ability banned",  # no real wording found (docs/wechat.md §10)
     43108: "Cannot make concurrent calls to the same OpenID, please try again",
     44002: "empty post data",
     45009: "reach max api daily quota limit",

@@ -1,4 +1,4 @@
-"""WeChat-facing template management routes, /wxaapi/newtmpl/* (WECHAT.md §8)."""
+"""WeChat-facing template management routes, /wxaapi/newtmpl/* (docs/wechat.md §8)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _ok(**fields: object) -> dict:
 def list_templates(state: EmulatorState) -> dict:
     """getTemplateList: the account's private templates, less those the platform banned.
 
-    The listing documents no status field (WECHAT.md §8), so a banned template is left out
+    The listing documents no status field (docs/wechat.md §8), so a banned template is left out
     rather than flagged in a way no real answer shows: a backend sees it again once unbanned.
     """
     state.check_token(request.args.get("access_token"))

@@ -1,4 +1,4 @@
-"""The emulator pushes subscribe-message events to the backend's message URL (WECHAT.md §6-7).
+"""The emulator pushes subscribe-message events to the backend's message URL (docs/wechat.md §6-7).
 
 Like WeChat: signed with the Token, encrypted in safe (or compatible) mode with the
 EncodingAESKey, as JSON or XML. Popup and change events are pushed while the control
@@ -26,7 +26,7 @@ WRAPPERS = {
     "subscribe_msg_change_event": "SubscribeMsgChangeEvent",
     "subscribe_msg_sent_event": "SubscribeMsgSentEvent",
 }
-# In JSON these are strings; in XML bare numbers (WECHAT.md §7).
+# In JSON these are strings; in XML bare numbers (docs/wechat.md §7).
 NUMERIC = {"CreateTime", "PopupScene", "MsgID", "ErrorCode"}
 MODES = ("plain", "compat", "safe")
 FORMATS = ("json", "xml")

@@ -1,6 +1,6 @@
 """WeChat's value rules for subscribe-message data, as the emulator applies them.
 
-Written from WECHAT.md §4's value table and §10's format notes, apart from the backend's
+Written from docs/wechat.md §4's value table and §10's format notes, apart from the backend's
 own validator on purpose: the emulator is the witness, so a wrong rule in the backend
 shows up as a 47003 here. Where the table is silent (a space in a phone number, a minus
 sign on a number, `～` for `~`) the value is accepted: only what the table forbids is refused.

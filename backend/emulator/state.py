@@ -358,7 +358,7 @@ class EmulatorState:
             raise WxError(43101)
 
     def check_sensitive_words(self, data: dict) -> None:
-        """45168 when a value contains a word of the blacklist ("命中敏感词", WECHAT.md §10)."""
+        """45168 when a value contains a word of the blacklist ("命中敏感词", docs/wechat.md §10)."""
         for entry in data.values():
             value = entry.get("value") if isinstance(entry, dict) else None
             if isinstance(value, str) and any(word in value for word in self.blacklist):

@@ -1,4 +1,4 @@
-"""WeChat-facing routes: login, access tokens, phone numbers and subscribe/send (WECHAT.md §1-4)."""
+"""WeChat-facing routes: login, access tokens, phone numbers and subscribe/send (docs/wechat.md §1-4)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def code_to_session(state: EmulatorState) -> dict:
     if args.get("grant_type", "authorization_code") != "authorization_code":
         raise WxError(40002)
     user = state.redeem_login_code(args["js_code"])
-    # A real success reply has no errcode field (WECHAT.md §1): clients must default it to 0.
+    # A real success reply has no errcode field (docs/wechat.md §1): clients must default it to 0.
     session_key = base64.b64encode(secrets.token_bytes(16)).decode()
     reply = {"session_key": session_key, "openid": user.openid}
     if user.unionid:

@@ -1,6 +1,6 @@
 """The consent ledger: what users accepted, and how many one-time credits each accept left.
 
-Rules (shared/API.md): each one-time `accept` adds a credit; `reject` records the choice
+Rules (docs/api.md): each one-time `accept` adds a credit; `reject` records the choice
 and keeps earlier credits; a long-term `accept` allows sends until revoked. When message
 push is configured (WX_TOKEN), WeChat's signed pushes are the authority for credits and a
 client report only records the choice, so a forged or repeated report mints nothing.

@@ -1,4 +1,4 @@
-"""The send path of shared/DESIGN.md: validate, reserve, call WeChat, settle.
+"""The send path of docs/design.md: validate, reserve, call WeChat, settle.
 
 1. Validate the values against the template's keyword rules (422, no credit used).
 2. Reserve in one short transaction: a conditional decrement of the credits and the

@@ -1,4 +1,4 @@
-"""Message-push signatures and safe-mode encryption (WECHAT.md §6).
+"""Message-push signatures and safe-mode encryption (docs/wechat.md §6).
 
 - `signature = sha1(sorted([token, timestamp, nonce]) joined)`; safe mode adds the
   `Encrypt` field to the sorted list for `msg_signature`.

@@ -1,4 +1,4 @@
-"""Subscribe-message keyword value rules (WECHAT.md §4, "订阅消息参数值内容限制说明").
+"""Subscribe-message keyword value rules (docs/wechat.md §4, "订阅消息参数值内容限制说明").
 
 A keyword's type comes from its key's prefix (`thing3` is a `thing`). WeChat answers
 47003 when a value breaks its type's rule; the backend checks first, to refuse before
@@ -64,7 +64,7 @@ _ASCII_LETTERS = re.compile(r"[A-Za-z]+")
 _NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 _AMOUNT_BODY = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 
-# Dates (WECHAT.md §10): y年m月d日, y年m月, m月d日, or joined by one of - / . (the same one
+# Dates (docs/wechat.md §10): y年m月d日, y年m月, m月d日, or joined by one of - / . (the same one
 # twice): 2018-01-01, 2018/01/01, 2018.01.01, 2018-01, 01-01. Times: HH:MM or HH:MM:SS.
 _DATE = (
     r"(?:\d{4}年(?P<m1>\d{1,2})月(?:(?P<d1>\d{1,2})日)?"

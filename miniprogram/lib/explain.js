@@ -6,7 +6,7 @@
 const { t, has, pick, quoteList } = require('./i18n')
 
 /**
- * wx.requestSubscribeMessage's errCodes (WECHAT.md section 5).
+ * wx.requestSubscribeMessage's errCodes (docs/wechat.md §5).
  * 10001 empty list, 10002 / 10003 network, 10004 bad parameter type, 10005 UI could not be
  * shown, 20001 unknown template, 20002 one-time and long-term mixed, 20003 too many ids,
  * 20004 main switch off, 20005 mini program banned, 20013 device-message template.

@@ -50,7 +50,7 @@ const en = {
   resultFiltered: '{titles} skipped: another notification has the same title.',
   resultQueued: 'Your choice is saved on this phone and will reach our server when you are back online.',
 
-  // wx.requestSubscribeMessage errCodes (WECHAT.md section 5)
+  // wx.requestSubscribeMessage errCodes (docs/wechat.md §5)
   sub10001: 'There is nothing to subscribe to right now.',
   sub10002: 'WeChat could not load the notifications. Check your connection and tap again.',
   sub10003: 'WeChat could not save your choice because of a network problem. Please tap again.',

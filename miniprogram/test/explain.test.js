@@ -66,7 +66,7 @@ test('network failures and failed wx calls', () => {
   expect(explain.describeError(new Error('boom'), 'load')).toBe('Something went wrong (boom). Please try again later.')
 })
 
-test('every requestSubscribeMessage errCode of WECHAT.md section 5 has its own sentence', () => {
+test('every requestSubscribeMessage errCode of docs/wechat.md §5 has its own sentence', () => {
   const { explain } = load()
   const sentences = explain.SUBSCRIBE_ERRCODES.map((code) => explain.subscribeError(code))
   expect(explain.SUBSCRIBE_ERRCODES).toEqual([10001, 10002, 10003, 10004, 10005, 20001, 20002, 20003, 20004, 20005, 20013])

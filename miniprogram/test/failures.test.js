@@ -1,6 +1,6 @@
 /**
  * Every failure the user can meet ends in words on the page: each errCode of
- * wx.requestSubscribeMessage (WECHAT.md section 5), log-in and network failures, the
+ * wx.requestSubscribeMessage (docs/wechat.md §5), log-in and network failures, the
  * backend's error codes, and the phone button's refusals.
  */
 

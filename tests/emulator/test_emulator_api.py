@@ -1,4 +1,4 @@
-"""The emulator's WeChat-facing routes and control API, errcode by errcode (WECHAT.md)."""
+"""The emulator's WeChat-facing routes and control API, errcode by errcode (docs/wechat.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The keyword value rules (WECHAT.md §4), on check_value and through subscribe/send's 47003."""
+"""The keyword value rules (docs/wechat.md §4), on check_value and through subscribe/send's 47003."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ CASES: list[tuple[str, str, bool]] = [
     ("time", "2019年10月1日", False),
     ("time", "15:01~16:00~17:00", False),
     ("time", "3pm", False),
-    # HH:MM and HH:MM:SS (WECHAT.md §10), alone and after each date format.
+    # HH:MM and HH:MM:SS (docs/wechat.md §10), alone and after each date format.
     ("time", "00:00", True),
     ("time", "00:00:00", True),
     ("time", "15:01:30", True),
@@ -110,7 +110,7 @@ CASES: list[tuple[str, str, bool]] = [
     ("date", "2019-00-10", False),
     ("date", "2019-10-01 24:00", False),
     ("date", "15:01", False),
-    # The date formats of WECHAT.md §10, each inside and just outside.
+    # The date formats of docs/wechat.md §10, each inside and just outside.
     ("date", "2018年1月1日", True),
     ("date", "2018年1月1", False),
     ("date", "2018年1月", True),

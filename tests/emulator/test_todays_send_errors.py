@@ -1,4 +1,4 @@
-"""subscribe/send under today's error table (WECHAT.md §10): 43108, 45168, 43107, 47001."""
+"""subscribe/send under today's error table (docs/wechat.md §10): 43108, 45168, 43107, 47001."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""WeChat's official message-push test vectors (WECHAT.md §6), and wechatpy's XML set."""
+"""WeChat's official message-push test vectors (docs/wechat.md §6), and wechatpy's XML set."""
 
 from __future__ import annotations
 
