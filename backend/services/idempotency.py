@@ -97,7 +97,7 @@ def request_hash(method: str, path: str, body: Any) -> str:
 
 
 def lease_time() -> timedelta:
-    return timedelta(seconds=current_app.config.get("SENDING_TIMEOUT", 120))
+    return timedelta(seconds=current_app.config["SENDING_TIMEOUT"])
 
 
 def begin(
