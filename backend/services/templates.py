@@ -112,7 +112,14 @@ def mark_banned(template_id: str) -> None:
     """Remember a 43107 for the template (in the caller's transaction); sends are refused until
     a sync finds it listed again. Other processes see it once their cached copy runs out."""
     now = utcnow()
-    db.session.execute(
+    db.session.execute(_unconfirmed_row(template_id, now, banned_at=now))
+    _cache().pop(template_id, None)
+
+
+def _unconfirmed_row(template_id: str, now, **changes):
+    """An upsert of a template WeChat has not confirmed: a new row inferred as one-time, or an
+    existing row touched (with `changes`, e.g. banned_at) and otherwise left as it was."""
+    return (
         upsertable_insert(Template)
         .values(
             id=template_id,
@@ -120,13 +127,12 @@ def mark_banned(template_id: str) -> None:
             synced=False,
             keywords=[],
             enum_values={},
-            banned_at=now,
             created_at=now,
             updated_at=now,
+            **changes,
         )
-        .on_conflict_do_update(index_elements=["id"], set_={"banned_at": now, "updated_at": now})
+        .on_conflict_do_update(index_elements=["id"], set_={**changes, "updated_at": now})
     )
-    _cache().pop(template_id, None)
 
 
 def is_banned(template_id: str) -> bool:
@@ -184,19 +190,7 @@ def look_up(template_ids: Iterable[str]) -> dict[str, Template]:
     now = utcnow()
     for template_id in missing:
         if template_id not in confirmed:  # remember the miss, so the id is not looked up again for a while
-            db.session.execute(
-                upsertable_insert(Template)
-                .values(
-                    id=template_id,
-                    kind="one_time",
-                    synced=False,
-                    keywords=[],
-                    enum_values={},
-                    created_at=now,
-                    updated_at=now,
-                )
-                .on_conflict_do_update(index_elements=["id"], set_={"updated_at": now})
-            )
+            db.session.execute(_unconfirmed_row(template_id, now))
     db.session.commit()
     return {**found, **{template_id: _remember(template) for template_id, template in confirmed.items()}}
 
