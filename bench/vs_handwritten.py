@@ -59,7 +59,7 @@ from bench.send_throughput import (  # noqa: E402
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME  # noqa: E402
 from tests.servers import emulator_process, gunicorn  # noqa: E402
 
-HANDWRITTEN_SECRET = "bench-handwritten-secret"
+HANDWRITTEN_SECRET = "bench-handwritten-secret-32-characters"  # gunicorn.conf.py checks its length
 GOALS = {  # (ours, theirs): ours / theirs must be at least
     ("sends ours", "sends hand-written"): 0.8,
     ("sends ours", "sends token-per-send"): 1.5,
