@@ -204,17 +204,7 @@ def record_effect(claim: Claim | None, effect: dict[str, Any]) -> None:
         return
     try:
         if claim.record_id is None:
-            now = utcnow()
-            db.session.execute(
-                sa.insert(_records).values(
-                    scope=claim.scope,
-                    key=claim.key,
-                    request_hash=claim.request_hash,
-                    locked_until=now,
-                    effect=effect,
-                    created_at=now,
-                )
-            )
+            db.session.execute(_released_record(claim, effect=effect))
             written = True
         else:
             written = bool(
@@ -250,23 +240,19 @@ def finish(claim: Claim, status: int, body: dict[str, Any], language: str | None
 
 
 def _insert_answer(claim: Claim, status: int, body: dict[str, Any], language: str | None) -> None:
-    now = utcnow()
     try:
-        db.session.execute(
-            sa.insert(_records).values(
-                scope=claim.scope,
-                key=claim.key,
-                request_hash=claim.request_hash,
-                status_code=status,
-                response=body,
-                content_language=language,
-                locked_until=now,
-                created_at=now,
-            )
-        )
+        db.session.execute(_released_record(claim, status_code=status, response=body, content_language=language))
         db.session.commit()
     except IntegrityError:  # a concurrent request with the key answered first: its answer stays
         db.session.rollback()
+
+
+def _released_record(claim: Claim, **columns: Any) -> sa.Insert:
+    """The INSERT of a key's record written with its effect or its answer: no lease left to hold."""
+    now = utcnow()
+    return sa.insert(_records).values(
+        scope=claim.scope, key=claim.key, request_hash=claim.request_hash, locked_until=now, created_at=now, **columns
+    )
 
 
 def _held(claim: Claim) -> sa.ColumnElement[bool]:
