@@ -44,15 +44,19 @@ def rq(app, monkeypatch) -> RQ:
     return RQ()
 
 
+def this_path() -> str:
+    """The RQ worker of these tests runs its jobs in the main thread; the thread queue in its own."""
+    return "rq" if threading.current_thread() is threading.main_thread() else "threads"
+
+
 @pytest.fixture
 def claims(monkeypatch) -> list[tuple[str, list[int]]]:
-    """Every claim_group call: the path that made it (the RQ worker runs jobs in this thread) and its ids."""
+    """Every claim_group call: the path that made it and its ids."""
     made: list[tuple[str, list[int]]] = []
     real = delivery.claim_group
 
     def recording(ids: list[int]):
-        path = "rq" if threading.current_thread() is threading.main_thread() else "threads"
-        made.append((path, sorted(ids)))
+        made.append((this_path(), sorted(ids)))
         return real(ids)
 
     monkeypatch.setattr(delivery, "claim_group", recording)
@@ -102,7 +106,7 @@ def test_a_message_claimed_on_one_path_is_not_sent_by_the_other(app, client, emu
     real = delivery.claim_group
 
     def claim_and_meet(group: list[int]):
-        path = "rq" if threading.current_thread() is threading.main_thread() else "threads"
+        path = this_path()
         ready, batch_ids = real(group)
         first = not claimed[path]
         claimed[path].extend(message.id for message in ready)
