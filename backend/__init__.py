@@ -47,9 +47,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_cli(app)
 
+    from backend.queue import build_queue
     from backend.redis_link import build_link
     from backend.services import send_lock
-    from backend.services.dispatch import build_dispatcher
     from backend.wechat import build_client
 
     app.extensions["redis"] = build_link(app)
@@ -63,7 +63,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             on_token_refresh=metrics.record_token_refresh,
         )
         send_lock.init_app(app, db.engine)
-    app.extensions["dispatcher"] = build_dispatcher(app)
+    app.extensions["queue"] = build_queue(app)  # what carries batch message ids to delivery
     return app
 
 

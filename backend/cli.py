@@ -134,8 +134,7 @@ def run_worker(burst: bool) -> None:
     from redis import Redis
     from rq import Queue, SimpleWorker
 
-    from backend.jobs import sweep_forever, use_app
-    from backend.services.dispatch import QUEUE_NAME
+    from backend.queue import QUEUE_NAME, sweep_forever, use_app
 
     app = current_app._get_current_object()
     if not app.config.get("REDIS_URL"):
@@ -156,7 +155,7 @@ def run_worker(burst: bool) -> None:
 @wx.command("sweep")
 def run_sweep() -> None:
     """Once: queue again messages whose job was lost; mark abandoned sends `unknown`."""
-    from backend.services.batches import sweep
+    from backend.services.delivery import sweep
 
     click.echo(json.dumps(sweep()))
 

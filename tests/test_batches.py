@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from backend import create_app
 from backend.extensions import db
 from backend.models import Batch, ConsentEvent, Message, Subscription, User, utcnow
-from backend.services import batches
+from backend.services import batches, delivery
 from tests.conftest import POSTGRES_URL, REDIS_URL, app_config, reset_postgres
 from tests.helpers import API_KEY, ONE_TIME, assert_error
 from tests.servers import ROOT
@@ -162,7 +162,7 @@ class TestClaimGroup:
         two = give_users(app, emulator, 1, ledger_credits=2)[0]
         none = give_users(app, emulator, 1, ledger_credits=0)[0]
         with app.app_context():
-            app.extensions["dispatcher"].enqueue = lambda ids: None  # claimed by hand below
+            app.extensions["queue"].enqueue = lambda ids: None  # claimed by hand below
             recipients = [one, one, two, two, none]
             batch = batches.create_batch(
                 batches.BatchRequest(
@@ -172,7 +172,7 @@ class TestClaimGroup:
                 )
             )
             ids = db.session.scalars(sa.select(Message.id).order_by(Message.id)).all()
-            ready, batch_ids = batches.claim_group(ids)
+            ready, batch_ids = delivery.claim_group(ids)
             assert batch_ids == [batch.id]
             assert [m.openid for m in ready] == [one, two, two] and {m.status for m in ready} == {"sending"}
             db.session.expire_all()
@@ -184,14 +184,14 @@ class TestClaimGroup:
             spent = db.session.scalars(sa.select(ConsentEvent.credits_delta).where(ConsentEvent.result == "spent"))
             assert list(spent) == [-1, -1, -1]
             assert db.session.get(Batch, batch.id).status == "running"
-            assert batches.claim_group(ids) == ([], [])  # claimed once: a second worker gets nothing
+            assert delivery.claim_group(ids) == ([], [])  # claimed once: a second worker gets nothing
 
 
 class TestSweep:
     def test_abandoned_send_becomes_unknown_and_lost_job_is_requeued(self, app, client, emulator, templates):
         ready = give_users(app, emulator, 2)
         with app.app_context():
-            app.extensions["dispatcher"].enqueue = lambda ids: None  # the jobs get lost
+            app.extensions["queue"].enqueue = lambda ids: None  # the jobs get lost
             batches.create_batch(
                 batches.BatchRequest(
                     template_id=T1,
@@ -200,15 +200,15 @@ class TestSweep:
                 )
             )
             first, second = db.session.scalars(sa.select(Message).order_by(Message.id)).all()
-            assert batches.claim(first.id) is not None  # a worker claimed it, spending its credit, then died
+            assert delivery.claim_group([first.id])[0]  # a worker claimed it, spending its credit, then died
             long_ago = utcnow().replace(year=2020)
             db.session.refresh(first)  # the claim wrote the row, not this session's copy
             first.claimed_at = long_ago
             second.updated_at = long_ago
             db.session.commit()
             requeued = []
-            app.extensions["dispatcher"].enqueue = requeued.extend
-            assert batches.sweep() == {"unknown": 1, "requeued": 1}
+            app.extensions["queue"].enqueue = requeued.extend
+            assert delivery.sweep() == {"unknown": 1, "requeued": 1}
             assert requeued == [second.id]
             assert db.session.get(Message, first.id, populate_existing=True).status == "unknown"
             subscription = db.session.scalars(

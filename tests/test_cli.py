@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from backend.extensions import db
 from backend.models import Template
 from tests.helpers import ENUM_TEMPLATE, ONE_TIME, accept, log_in
+from tests.test_batches import create, give_users, wait_done
 
 
 def test_templates_sync_stores_kind_keywords_and_enums(app, emulator, templates):
@@ -76,3 +77,17 @@ def test_send_batch_refuses_a_bad_value_before_queuing(app, emulator, templates,
     assert json.loads(result.output.strip().splitlines()[-1])["error"]["details"] == {
         "recipients.0.thing1": "longer than 20 characters"
     }
+
+
+def test_sweep_queues_again_the_messages_of_a_lost_job(app, client, emulator, templates):
+    ready = give_users(app, emulator, 2)
+    queue = app.extensions["queue"]
+    queue.enqueue = lambda ids: None  # the job is lost
+    batch = create(client, [{"openid": o, "data": {"thing1": "x"}} for o in ready]).json
+    del queue.enqueue  # the queue works again
+    app.config["REQUEUE_AFTER"] = 0
+    result = app.test_cli_runner().invoke(args=["wx", "sweep"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1]) == {"unknown": 0, "requeued": 2}
+    assert wait_done(client, batch["id"])["counts"] == {"sent": 2}
+    assert sorted(m["touser"] for m in emulator.control("GET", "/sent")) == sorted(ready)

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 
 from backend.extensions import db
 from backend.models import Batch, IdempotencyRecord, Message, utcnow
+from backend.queue import RQQueue
 from backend.redis_link import RedisLink
-from backend.services import batches, idempotency
-from backend.services.dispatch import RQDispatcher
+from backend.services import delivery, idempotency
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, send
 from tests.servers import backend_env, gunicorn
 from tests.test_batches import create, give_users, wait_done
@@ -110,17 +110,17 @@ def test_a_5xx_after_the_batch_was_committed_keeps_the_key(app, client, emulator
     the same batch, and each recipient gets one message."""
     ready = give_users(app, emulator, 2)
     recipients = [{"openid": openid, "data": {"thing1": "x"}} for openid in ready]
-    in_process = app.extensions["dispatcher"]
-    app.extensions["dispatcher"] = RQDispatcher(RedisLink(f"redis://127.0.0.1:{unused_port}/0"))  # nobody listens
+    in_process = app.extensions["queue"]
+    app.extensions["queue"] = RQQueue(RedisLink(f"redis://127.0.0.1:{unused_port}/0"))  # nobody listens
     first = create(client, recipients, headers={"Idempotency-Key": "flight-2"})
-    app.extensions["dispatcher"] = in_process  # the queue is back
+    app.extensions["queue"] = in_process  # the queue is back
     retry = create(client, recipients, headers={"Idempotency-Key": "flight-2"})
     assert retry.status_code == 202
     with app.app_context():
         [batch_id] = db.session.scalars(sa.select(Batch.public_id)).all()
         assert retry.json["id"] == batch_id and first.json.get("id", batch_id) == batch_id
         app.config["REQUEUE_AFTER"] = 0  # the sweeper finds the messages the queue never got
-        batches.sweep()
+        delivery.sweep()
     wait_done(client, batch_id)
     assert sorted(sent["touser"] for sent in emulator.control("GET", "/sent")) == sorted(ready)
 

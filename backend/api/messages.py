@@ -21,7 +21,7 @@ from backend.extensions import db
 from backend.models import Message
 from backend.openapi import API_KEY, CURSOR, doc, error, query
 from backend.schemas import MessagePageSchema, MessageSchema, MessageSentSchema, SendSchema, load
-from backend.services.batches import send_left_by
+from backend.services.delivery import send_left_by
 from backend.services.idempotency import IdempotencyInProgress, Replay
 from backend.services.sending import SendRequest, send_message
 

@@ -5,7 +5,7 @@ one in this process. `WX_SEND_RATE` (calls per second, 0 for no ceiling) sets th
 
 While Redis is down each worker paces itself with a bucket of its own at that rate. It
 can't see the other workers, but it gets no new work either (the queue is in Redis): only
-what a worker already holds (one RQ job: `CHUNK` messages, services/dispatch.py) goes out on its own
+what a worker already holds (one RQ job: `CHUNK` messages, backend/queue.py) goes out on its own
 pace, and a 45009 / 45011 from WeChat still pauses that worker and queues the message
 again with its credit back. Refusing to send instead would leave claimed messages
 `sending` until the sweeper made them `unknown`.
