@@ -57,7 +57,8 @@ def create_batch():
     """Send one template to many users (up to 10,000).
 
     The values are validated up front; consent is checked per message at delivery, which
-    goes on after the answer.
+    goes on after the answer. With `send_at` the messages are `scheduled` until then, and each
+    can be canceled (`DELETE /api/v1/messages/{message_id}`).
     """
     batch = batches.create_batch(batches.BatchRequest(**load(BatchSendSchema, json_body())), held_key())
     return _batch_body(batch), 202
@@ -79,8 +80,8 @@ def get_batch(batch_id: str):
     params=[
         query(
             "outcome",
-            "Only messages with this outcome: `queued`, `sending`, `sent`, `unknown`, or a failed "
-            "message's error code (e.g. `consent_required`).",
+            "Only messages with this outcome: `scheduled`, `queued`, `sending`, `sent`, `unknown`, `canceled`, "
+            "or a failed message's error code (e.g. `consent_required`).",
         ),
         CURSOR,
     ],
