@@ -177,7 +177,7 @@ def known_templates() -> dict[str, tuple[str | None, str | None]]:
 
 # A message's outcome as the batch API reports it: its status, or a failed one's error code.
 OUTCOME = sa.case((Message.status == "failed", Message.outcome), else_=Message.status)
-NOT_FAILED = ("queued", "sending", "sent", "unknown")
+NOT_FAILED = ("scheduled", "queued", "sending", "sent", "unknown", "canceled")
 
 
 def sends(window: Window) -> dict[str, Any]:
