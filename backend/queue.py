@@ -44,22 +44,33 @@ def _jobs(ids: list[int]) -> list[list[int]]:
 
 class ThreadQueue:
     """Without Redis: one thread runs the jobs in turn, as one worker would, with a pool of
-    WORKER_THREADS delivery threads."""
+    WORKER_THREADS delivery threads. Ids queued while a job runs make one next job (up to
+    CHUNK): asynchronous sends, queued one at a time, are delivered WORKER_THREADS at a time."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.runner = ThreadPoolExecutor(1, thread_name_prefix="wxsub-queue")
         self.pool = ThreadPoolExecutor(app.config["WORKER_THREADS"], thread_name_prefix="wxsub-delivery")
+        self._waiting: list[int] = []  # ids queued and not yet taken by a job
+        self._lock = threading.Lock()
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
         # A restarted process has scheduled messages to deliver before anyone sends again.
         app.before_request(self.start_sweeper)
 
     def enqueue(self, ids: list[int]) -> None:
-        for job in _jobs(ids):
-            # A failure is logged by deliver_ids; its messages stay `queued` for the sweep.
-            self.runner.submit(delivery.deliver_ids, self.app, job, self.pool)
+        with self._lock:
+            self._waiting.extend(ids)
+        for _ in _jobs(ids):
+            self.runner.submit(self._run_next_job)
         self.start_sweeper()
+
+    def _run_next_job(self) -> None:
+        with self._lock:
+            job, self._waiting = self._waiting[:CHUNK], self._waiting[CHUNK:]
+        if job:  # else an earlier job took these ids along
+            # A failure is logged by deliver_ids; its messages stay `queued` for the sweep.
+            delivery.deliver_ids(self.app, job, self.pool)
 
     def start_sweeper(self) -> None:
         """Release due messages and recover lost work in the background (not under tests,
