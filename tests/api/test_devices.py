@@ -107,6 +107,11 @@ def test_wechat_down_is_503_and_nothing_cached(client, emulator, device, user):
     assert ask(client, user).status_code == 200
 
 
+def test_the_device_ability_not_enabled_48001_is_503_with_the_errcode(client, emulator, device, user):
+    emulator.fault(api="getsnticket", errcode=48001, times=1)
+    assert assert_error(ask(client, user), 503, "wechat_unavailable") == {"errcode": 48001}
+
+
 # --- shared through Redis -------------------------------------------------------------
 
 
