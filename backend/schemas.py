@@ -388,3 +388,34 @@ class HealthSchema(Schema):
             "description": "not_configured: no REDIS_URL (the token in the database, limits and delivery in-process).",
         }
     )
+
+
+# --- device subscribe messages (docs/wechat.md §11) ------------------------------------
+
+
+class SnTicketRequestSchema(Schema):
+    """`POST /api/v1/devices/sn-ticket`: the device the popup is for."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    model_id = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=128), NO_NUL],
+        metadata={"description": "The device type's model_id from device access (设备接入).", "example": "washer-1"},
+    )
+    sn = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=256), NO_NUL],
+        metadata={
+            "description": "The device's serial number: WeChat takes at most 128 bytes of digits, letters, `_`, `-`.",
+            "example": "SN-0001",
+        },
+    )
+
+
+class SnTicketSchema(Schema):
+    """`POST /api/v1/devices/sn-ticket`'s answer."""
+
+    sn_ticket = fields.String(metadata={"description": "For `wx.requestSubscribeDeviceMessage`'s `snTicket`."})
+    expires_in = fields.Integer(metadata={"description": "Seconds the ticket stays valid (at most 300)."})

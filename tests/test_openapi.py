@@ -23,7 +23,7 @@ from schemathesis import checks as st_checks
 from schemathesis.errors import FailureGroup  # a BaseExceptionGroup, not an Exception
 
 from backend.emulator.pusher import PushTarget, event_message, signed_request
-from tests.helpers import API_KEY, GOOD_DATA, LONG_TERM, ONE_TIME
+from tests.helpers import API_KEY, GOOD_DATA, LONG_TERM, ONE_TIME, WASHER_DEVICE
 
 # Routes that are deliberately not in the document. Everything else the router knows must be.
 NOT_DOCUMENTED = {
@@ -263,6 +263,12 @@ def test_success_answers_match_the_document(app, client, emulator, templates, us
         report = {"results": {template["priTmplId"]: "accept", "errMsg": "requestSubscribeMessage:ok"}}
         conforms(client.post("/api/v1/subscriptions", json=report, headers=auth), "POST", "/api/v1/subscriptions", 200)
     conforms(client.get("/api/v1/subscriptions", headers=auth), "GET", "/api/v1/subscriptions", 200)
+    emulator.control("POST", "/devices", **WASHER_DEVICE)
+    device = {"model_id": WASHER_DEVICE["model_id"], "sn": "SN-0001"}
+    ticket = client.post("/api/v1/devices/sn-ticket", json=device, headers=auth)
+    conforms(ticket, "POST", "/api/v1/devices/sn-ticket", 200)
+    refused = client.post("/api/v1/devices/sn-ticket", json={**device, "model_id": "unknown"}, headers=auth)
+    conforms(refused, "POST", "/api/v1/devices/sn-ticket", 422)
 
     sent = client.post(
         "/api/v1/messages",

@@ -59,6 +59,8 @@ MESSAGES = {
     "{count} failed attempts in the last minute; try again in {retry_after} s.": (
         "最近一分钟内已失败 {count} 次，请在 {retry_after} 秒后重试。"
     ),
+    # Device messages (backend/services/devices.py)
+    "WeChat does not accept this device's {field}.": "微信不接受该设备的 {field}。",
     # Resources (backend/api/messages.py, batches.py)
     "No message with that id.": "没有该 id 的消息。",
     "No batch with that id.": "没有该 id 的批次。",

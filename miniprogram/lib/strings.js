@@ -66,6 +66,27 @@ const en = {
   subUnsupported: 'Please update WeChat to subscribe to notifications.',
   subUnknown: 'WeChat could not set up notifications (error {code}). Please try again later.',
 
+  // The device page (pages/device): device subscribe messages (docs/wechat.md §11)
+  deviceTitle: 'Device notifications',
+  deviceName: '{name} · {sn}',
+  deviceMissing: 'This page needs a device. Scan the code on your device again.',
+  deviceUnknown: 'This mini program does not support this device yet.',
+  deviceInvalid: 'WeChat does not recognise this device. Scan the code on your device again.',
+  deviceGettingReady: 'Getting ready…',
+  deviceButton: 'Notify me about this device ({count})',
+  deviceHint: 'You can turn on a voice reminder in the window that opens.',
+  deviceOn: 'On',
+  deviceOnAudio: 'On, with a voice reminder',
+  deviceOff: 'Off',
+  deviceNotYet: 'Not set up',
+
+  // wx.requestSubscribeDeviceMessage errCodes (docs/wechat.md §11b); others as for sub*
+  dev19720726: "This device's pass was not accepted. We are getting a new one: tap again in a moment.",
+  dev19720727: "This device's pass has expired. We are getting a new one: tap again in a moment.",
+  dev19720728: 'These device notifications are no longer available. Please try again after an update.',
+  dev19720736: 'These notifications do not belong to this device. Please try again after an update.',
+  devUnsupported: 'Please update WeChat to get notifications from this device.',
+
   // Signing in
   loginWx: 'WeChat sign-in did not work. Check your connection and try again.',
   loginCodeInvalid: 'WeChat did not accept the sign-in. Please try again.',
@@ -151,6 +172,25 @@ const zh_CN = {
   sub20013: '此类通知不能在这里订阅。',
   subUnsupported: '请升级微信后再订阅通知。',
   subUnknown: '微信未能设置通知（错误 {code}），请稍后再试。',
+
+  deviceTitle: '设备通知',
+  deviceName: '{name} · {sn}',
+  deviceMissing: '本页需要设备信息，请重新扫描设备上的二维码。',
+  deviceUnknown: '本小程序暂不支持该设备。',
+  deviceInvalid: '微信无法识别该设备，请重新扫描设备上的二维码。',
+  deviceGettingReady: '正在准备…',
+  deviceButton: '接收该设备的通知（{count}）',
+  deviceHint: '在弹出的窗口中可以开启语音提醒。',
+  deviceOn: '已开启',
+  deviceOnAudio: '已开启，含语音提醒',
+  deviceOff: '未开启',
+  deviceNotYet: '尚未设置',
+
+  dev19720726: '设备票据校验未通过，正在重新获取，请稍后再点一次。',
+  dev19720727: '设备票据已过期，正在重新获取，请稍后再点一次。',
+  dev19720728: '这些设备通知已不可用，请更新后再试。',
+  dev19720736: '这些通知不属于该设备，请更新后再试。',
+  devUnsupported: '请升级微信后再订阅设备通知。',
 
   loginWx: '微信登录失败，请检查网络后重试。',
   loginCodeInvalid: '微信未接受本次登录，请重试。',

@@ -19,6 +19,7 @@ function createFakeBackend() {
   const replays = new Map() // `${userId} ${key}` → {hash, answer}
   const scripted = new Map() // route → [answer, ...]
   const calls = []
+  const tickets = [] // the devices each sn_ticket was issued for
   let nextToken = 1
 
   function user(req) {
@@ -46,11 +47,18 @@ function createFakeBackend() {
     },
     'GET /api/v1/me': (req, me) => ({ statusCode: 200, data: { id: me.id, has_phone: me.has_phone, phone_number: me.phone_number } }),
     'GET /api/v1/subscriptions': (req, me) => ({ statusCode: 200, data: { subscriptions: subscriptionsOf(me.id) } }),
+    'POST /api/v1/devices/sn-ticket': (req) => {
+      const { model_id: modelId, sn } = req.data || {}
+      if (!modelId || !sn) return apiError(400, 'invalid_request', 'model_id and sn are required')
+      tickets.push({ model_id: modelId, sn })
+      return { statusCode: 200, data: { sn_ticket: `ticket-${tickets.length}`, expires_in: 300 } }
+    },
     'POST /api/v1/subscriptions': (req, me) => {
       const results = { ...((req.data && req.data.results) || {}) }
       const errMsg = results.errMsg
       delete results.errMsg
       if (errMsg !== undefined && !/:ok$/.test(errMsg)) return apiError(400, 'invalid_request', 'popup failed')
+      if (req.data.device) return deviceReport(me, results, req.data.device)
       const ids = Object.keys(results)
       if (!ids.length || ids.length > 5) return apiError(400, 'invalid_request', 'results', { results: 'bad size' })
       if (ids.some((id) => !['accept', 'reject', 'ban', 'filter'].includes(results[id]))) {
@@ -69,6 +77,29 @@ function createFakeBackend() {
       })
       return { statusCode: 200, data: { subscriptions: answer } }
     },
+  }
+
+  /** A device popup's report (docs/api.md): long-term subscriptions of (template, model_id, sn). */
+  function deviceReport(me, results, device) {
+    const ids = Object.keys(results)
+    if (!ids.length || ids.length > 3) return apiError(400, 'invalid_request', 'results', { results: 'bad size' })
+    const statuses = ['accept', 'acceptWithAudio', 'reject', 'ban', 'filter']
+    if (ids.some((id) => !statuses.includes(results[id]))) return apiError(400, 'invalid_request', 'bad status')
+    const answer = ids.map((id) => {
+      const sub = {
+        template_id: id,
+        kind: 'long_term',
+        status: results[id] === 'acceptWithAudio' ? 'accept' : results[id],
+        remaining: null,
+        reported: results[id],
+        device: { model_id: device.model_id, sn: device.sn },
+        audio: results[id] === 'acceptWithAudio',
+        updated_at: new Date().toISOString(),
+      }
+      subs.set(`${me.id} ${id} ${device.model_id} ${device.sn}`, sub)
+      return { ...sub }
+    })
+    return { statusCode: 200, data: { subscriptions: answer } }
   }
 
   const losing = new Set() // routes whose next answer is lost on the way back
@@ -113,6 +144,7 @@ function createFakeBackend() {
     transport: handle,
     calls,
     subs,
+    tickets,
     users,
     /** Queue one answer for `METHOD /path`: an HTTP answer, a function of the request, or {errMsg}. */
     script(route, ...answers) {
@@ -130,6 +162,18 @@ function createFakeBackend() {
     setSubscription(templateId, fields) {
       const kind = LONG_TERM.has(templateId) ? 'long_term' : 'one_time'
       subs.set(`1 ${templateId}`, { template_id: templateId, kind, status: 'accept', remaining: kind === 'one_time' ? 0 : null, ...fields })
+    },
+    /** A device subscription as the backend would hold it after an earlier device popup. */
+    setDeviceSubscription(templateId, device, fields) {
+      subs.set(`1 ${templateId} ${device.model_id} ${device.sn}`, {
+        template_id: templateId,
+        kind: 'long_term',
+        status: 'accept',
+        remaining: null,
+        device: { ...device },
+        audio: false,
+        ...fields,
+      })
     },
     routes: (prefix) => calls.filter((call) => call.route.startsWith(prefix)),
   }
