@@ -19,8 +19,8 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from backend import errors, metrics
 from backend.extensions import db
-from backend.models import Batch, Message, Subscription, User, new_public_id, utcnow
-from backend.services import idempotency, pace
+from backend.models import Batch, Message, Subscription, new_public_id, utcnow
+from backend.services import idempotency, pace, recipients
 from backend.services.ledger import append_events
 from backend.services.sending import DeliveryDeferred, deliver, reported_kind, spend_credit
 from backend.services.templates import get_template, refuse_if_banned, stored_template
@@ -68,27 +68,27 @@ def create_batch(request: BatchRequest, key: idempotency.Claim | None = None) ->
     if problems:
         raise errors.InvalidTemplateData("Template data breaks WeChat's rules; nothing was queued.", problems)
 
-    users = _resolve(request.recipients)
+    resolved = _resolve(request.recipients)
     batch = Batch(template_id=request.template_id, total=len(request.recipients))
     db.session.add(batch)
     db.session.flush()
     now = utcnow()
     rows = []
-    for recipient, data in zip(request.recipients, values, strict=True):
-        user = users.get(("openid", recipient.get("openid"))) or users.get(("user_id", recipient.get("user_id")))
+    for recipient, data, found in zip(request.recipients, values, resolved, strict=True):
+        user = found if isinstance(found, recipients.Match) else None
         rows.append(
             {
                 "public_id": new_public_id("msg"),
                 "batch_id": batch.id,
                 "template_id": request.template_id,
-                "user_id": user.id if user else None,
+                "user_id": user.user_id if user else None,
                 "openid": user.openid if user else recipient.get("openid"),
                 "data": data,
                 "page": request.page,
                 "lang": request.lang or "zh_CN",
                 "miniprogram_state": request.miniprogram_state or current_app.config["WX_MINIPROGRAM_STATE"],
                 "status": "queued" if user else "failed",
-                "outcome": None if user else "user_not_found",
+                "outcome": None if user else found,
                 "attempts": 0,
                 "created_at": now,
                 "updated_at": now,
@@ -109,22 +109,10 @@ def create_batch(request: BatchRequest, key: idempotency.Claim | None = None) ->
     return batch
 
 
-def _resolve(recipients: list[dict[str, Any]]) -> dict[tuple[str, Any], User]:
-    openids = {r["openid"] for r in recipients if r.get("openid")}
-    user_ids = {r["user_id"] for r in recipients if r.get("user_id") is not None}
-    found: dict[tuple[str, Any], User] = {}
-    for chunk in _chunks(sorted(openids), 500):
-        for user in db.session.scalars(sa.select(User).where(User.openid.in_(chunk))):
-            found[("openid", user.openid)] = user
-    for chunk in _chunks(sorted(user_ids), 500):
-        for user in db.session.scalars(sa.select(User).where(User.id.in_(chunk))):
-            found[("user_id", user.id)] = user
-    return found
-
-
-def _chunks(items: list, size: int):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _resolve(given: list[dict[str, Any]]) -> list[recipients.Match | str]:
+    """Per recipient its user, or why there is none (user_not_found, ambiguous_recipient): one
+    query per kind of recipient (services/recipients.py)."""
+    return recipients.resolve_batch(given)
 
 
 def enqueue_batch(batch_id: int) -> None:
