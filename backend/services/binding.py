@@ -32,7 +32,7 @@ def get_user(user_id: int) -> User:
     # users.id is a 32-bit integer on PostgreSQL: a larger id can't exist (and would be a 500).
     user = db.session.get(User, user_id) if 0 < user_id < 2**31 else None
     if user is None:
-        raise errors.UserNotFound("No user with that user_id.")
+        raise errors.UserNotFound("No user with that {kind}.", params={"kind": "user_id"})
     return user
 
 

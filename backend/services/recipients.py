@@ -25,12 +25,6 @@ _COLUMNS = {
     "external_id": User.external_id,
     "phone_number": User.phone_e164,
 }
-_NOT_FOUND = {
-    "openid": "No user with that openid; they must log in or subscribe first.",
-    "user_id": "No user with that user_id.",
-    "external_id": "No user is bound to that external_id.",
-    "phone_number": "No user has shared that phone number.",
-}
 CHUNK = 500  # values per IN (...): well under every database's bound-parameter limit
 
 
@@ -74,7 +68,7 @@ def find(keys: Iterable[Key]) -> dict[Key, list[Match]]:
 def failure(key: Key, matches: list[Match]) -> errors.ApiError | None:
     """Why `matches` does not name one user: 404 user_not_found, 409 ambiguous_recipient; else None."""
     if not matches:
-        return errors.UserNotFound(_NOT_FOUND[key[0]])
+        return errors.UserNotFound("No user with that {kind}.", params={"kind": key[0]})
     if len(matches) > 1:
         return errors.AmbiguousRecipient(details={"user_ids": [match.user_id for match in matches]})
     return None

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 import redis
 import sqlalchemy as sa
+from flask_migrate import upgrade
 
 from backend import create_app
 from backend.extensions import db
@@ -424,3 +425,29 @@ def test_while_redis_is_down_guesses_are_still_limited(database_url, emulator, u
     with app.app_context():
         db.engine.dispose()
     assert statuses == [400] * 5 + [429]
+
+
+def test_the_migration_fills_phone_e164_from_the_stored_numbers(database_url, emulator):
+    app = create_app(app_config(database_url, emulator.url))
+    stored = [
+        ("o-cn", "13800138000", "86", "+8613800138000"),
+        ("o-us", "+1 6502530000", "1", "+16502530000"),
+        ("o-odd", "12", "86", None),  # not a phone number: left without
+        ("o-none", None, None, None),
+    ]
+    with app.app_context():
+        upgrade(revision="5d2c8e1f0a9b")  # the schema before phone_e164
+        with db.engine.begin() as conn:
+            for openid, number, country, _ in stored:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO users (openid, phone_number, country_code, token_version, created_at, updated_at)"
+                        " VALUES (:openid, :number, :country, 0, :now, :now)"
+                    ),
+                    {"openid": openid, "number": number, "country": country, "now": datetime.now().astimezone()},
+                )
+        upgrade()
+        with db.engine.connect() as conn:
+            found = dict(conn.execute(sa.text("SELECT openid, phone_e164 FROM users")).all())
+        db.engine.dispose()
+    assert found == {openid: e164 for openid, _, _, e164 in stored}
