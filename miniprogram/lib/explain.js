@@ -40,7 +40,7 @@ function phoneRefusal(detail) {
 }
 
 /**
- * @typedef {'login' | 'phone' | 'subscribe' | 'report' | 'load'} Context
+ * @typedef {'login' | 'phone' | 'subscribe' | 'report' | 'load' | 'link'} Context
  * @param {any} error an ApiError, NetworkError or WxApiError (lib/errors.js), or anything
  * @param {Context} context what the user was doing
  * @returns {string}
@@ -58,6 +58,8 @@ function describeError(error, context) {
     if (error.code === 'wechat_code_invalid' && context === 'login') return t('loginCodeInvalid')
     if (error.code === 'wechat_code_invalid' && context === 'phone') return t('phoneCodeInvalid')
     if (error.code === 'wechat_user_blocked') return t('loginBlocked')
+    // Redeeming binding codes: the backend holds a user after 5 wrong ones in a minute.
+    if (error.code === 'rate_limited' && context === 'link') return t('linkTooManyTries')
     const key = `api_${error.code}`
     if (has(key)) return t(/** @type {any} */ (key))
     if (error.status >= 500) return t('api_server_error')
