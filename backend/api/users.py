@@ -110,7 +110,11 @@ def create_binding_code():
     MeSchema,
     body=RedeemSchema,
     auth=BEARER,
-    errors=[BindingCodeInvalid, error(RateLimited, when="Too many wrong codes from this user in the last minute.")],
+    errors=[
+        BindingCodeInvalid,
+        error(RateLimited, when="Too many wrong codes from this user in the last minute."),
+        error(ExternalIdTaken, when="Another request bound the code's external_id at the same moment; try again."),
+    ],
 )
 @login_required
 def redeem_binding_code():
