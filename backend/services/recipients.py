@@ -65,22 +65,23 @@ def find(keys: Iterable[Key]) -> dict[Key, list[Match]]:
     return found
 
 
-def failure(key: Key, matches: list[Match]) -> errors.ApiError | None:
-    """Why `matches` does not name one user: 404 user_not_found, 409 ambiguous_recipient; else None."""
+def _unresolved(matches: list[Match]) -> str | None:
+    """The error code when `matches` is not one user: user_not_found, ambiguous_recipient."""
     if not matches:
-        return errors.UserNotFound("No user with that {kind}.", params={"kind": key[0]})
+        return errors.UserNotFound.code
     if len(matches) > 1:
-        return errors.AmbiguousRecipient(details={"user_ids": [match.user_id for match in matches]})
+        return errors.AmbiguousRecipient.code
     return None
 
 
 def resolve(recipient: Mapping[str, Any]) -> Match:
-    """The one user a recipient names; UserNotFound or AmbiguousRecipient otherwise."""
+    """The one user a recipient names; UserNotFound (404) or AmbiguousRecipient (409) otherwise."""
     key = recipient_key(recipient)
     matches = find([key]).get(key, [])
-    problem = failure(key, matches)
-    if problem is not None:
-        raise problem
+    if not matches:
+        raise errors.UserNotFound("No user with that {kind}.", params={"kind": key[0]})
+    if len(matches) > 1:
+        raise errors.AmbiguousRecipient(details={"user_ids": [match.user_id for match in matches]})
     return matches[0]
 
 
@@ -92,8 +93,7 @@ def resolve_batch(recipients: list[Mapping[str, Any]]) -> list[Match | str]:
     resolved: list[Match | str] = []
     for key in keys:
         matches = found.get(key, [])
-        problem = failure(key, matches)
-        resolved.append(matches[0] if problem is None else problem.code)
+        resolved.append(_unresolved(matches) or matches[0])
     return resolved
 
 
