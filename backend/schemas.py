@@ -191,8 +191,13 @@ class SendOptionsSchema(Schema):
 class PhoneNumber(fields.String):
     """A phone number as business code writes it (`13800138000`, `+86 138 0013 8000`), loaded in E.164."""
 
+    MAX_LENGTH = 32  # as written, spaces and dashes included
+
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        e164 = to_e164(super()._deserialize(value, attr, data, **kwargs))
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > self.MAX_LENGTH:
+            raise ValidationError(f"longer than {self.MAX_LENGTH} characters")
+        e164 = to_e164(text)
         if e164 is None:
             raise ValidationError("must be a phone number, e.g. +8613800138000")
         return e164
@@ -200,8 +205,8 @@ class PhoneNumber(fields.String):
 
 def phone_number_field(**options: Any) -> PhoneNumber:
     return PhoneNumber(
-        validate=validate.Length(max=32),
         metadata={
+            "maxLength": PhoneNumber.MAX_LENGTH,
             "description": "A number the user shared through the phone button, e.g. `13800138000`, "
             "`+86 138 0013 8000` or `+8613800138000` (a number without country code is Chinese).",
             "example": "+8613800138000",
