@@ -24,6 +24,7 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: no I, L, O,
 CODE_LENGTH = 12
 # What a person may type instead: lower case, and the letters Crockford reads as digits.
 _READ_AS = str.maketrans({"O": "0", "I": "1", "L": "1"})
+KEEP_EXPIRED = timedelta(days=30)  # spent and expired codes kept this long, as the record of who linked
 MAX_FAILURES = 5  # wrong codes per user in the last minute before redemption is held (429)
 RATE_SCOPE = "binding"
 
@@ -78,7 +79,10 @@ def _normalise(typed: str) -> str | None:
 def create_code(external_id: str, expires_in: int) -> tuple[str, datetime]:
     """A new single-use code for `external_id`, and when it expires."""
     code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
-    expires_at = utcnow() + timedelta(seconds=expires_in)
+    now = utcnow()
+    expires_at = now + timedelta(seconds=expires_in)
+    # Each new code prunes the long-expired ones (expires_at is indexed): the table stays small.
+    db.session.execute(sa.delete(BindingCode).where(BindingCode.expires_at < now - KEEP_EXPIRED))
     db.session.add(BindingCode(code_hash=_hash(code), external_id=external_id, expires_at=expires_at))
     db.session.commit()
     return code, expires_at

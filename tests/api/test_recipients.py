@@ -301,6 +301,15 @@ def test_an_expired_code_is_invalid(client, user, monkeypatch):
     assert client.get("/api/v1/me", headers=user.auth).json["external_id"] is None
 
 
+def test_codes_expired_a_month_ago_are_pruned(app, client, monkeypatch):
+    new_code(client, "EMP-old")
+    later = datetime.now().astimezone() + timedelta(days=31)
+    monkeypatch.setattr(binding, "utcnow", lambda: later)
+    new_code(client, "EMP-new")
+    with app.app_context():
+        assert db.session.scalars(sa.select(BindingCode.external_id)).all() == ["EMP-new"]
+
+
 def test_a_code_moves_the_external_id_from_a_previous_account(client, emulator, user, templates):
     old_account = log_in(client, emulator)
     bind(client, old_account.id, "EMP-00123")
