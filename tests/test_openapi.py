@@ -91,7 +91,8 @@ def test_every_operation_documents_its_auth_and_its_errors(spec):
             statuses = set(operation["responses"])
             assert len([status for status in statuses if status.startswith("2")]) == 1, where
             if path.startswith("/api/"):
-                expected = {"apiKey"} if "/messages" in path or "/batches" in path else {"bearerAuth"}
+                business = ("/messages", "/batches", "/users", "/binding-codes")
+                expected = {"apiKey"} if any(part in path for part in business) else {"bearerAuth"}
                 if path == "/api/v1/auth/login":
                     expected = set()
                 assert {name for item in operation.get("security", []) for name in item} == expected, where
@@ -127,6 +128,9 @@ def test_the_error_codes_of_the_contract_are_documented(spec):
         "idempotency_conflict",
         "rate_limited",
         "wechat_unavailable",
+        "ambiguous_recipient",
+        "external_id_taken",
+        "binding_code_invalid",
     }
 
 
@@ -317,6 +321,21 @@ def test_success_answers_match_the_document(app, client, emulator, templates, us
     pushed = client.post("/wechat/push", query_string=query, data=body.encode(), content_type=content_type)
     conforms(pushed, "POST", "/wechat/push", 200)
     conforms(client.get("/wechat/push", query_string={**query, "signature": "0" * 40}), "GET", "/wechat/push", 403)
+
+    users, one_user = "/api/v1/users", "/api/v1/users/{user_id}"
+    bound = client.put(f"/api/v1/users/{user.id}/external-id", json={"external_id": "EMP-1"}, headers=key)
+    conforms(bound, "PUT", f"{one_user}/external-id", 200)
+    conforms(client.get(f"/api/v1/users/{user.id}", headers=key), "GET", one_user, 200)  # external_id set
+    found = client.get(users, query_string={"phone_number": "+86 138 0013 8000"}, headers=key)
+    assert [account["id"] for account in conforms(found, "GET", users, 200).json["users"]] == [user.id]
+    unbound = client.delete(f"/api/v1/users/{user.id}/external-id", headers=key)
+    conforms(unbound, "DELETE", f"{one_user}/external-id", 204)
+    conforms(client.get(f"/api/v1/users/{user.id}", headers=key), "GET", one_user, 200)  # external_id null
+    conforms(client.get("/api/v1/users/99999", headers=key), "GET", one_user, 404)
+    issued = client.post("/api/v1/binding-codes", json={"external_id": "EMP-2"}, headers=key)
+    conforms(issued, "POST", "/api/v1/binding-codes", 201)
+    redeemed = client.post("/api/v1/me/binding", json={"code": issued.json["code"]}, headers=auth)
+    assert conforms(redeemed, "POST", "/api/v1/me/binding", 200).json["external_id"] == "EMP-2"
 
     conforms(client.post("/api/v1/auth/logout", headers=auth), "POST", "/api/v1/auth/logout", 204)
     conforms(client.get("/api/v1/me", headers=auth), "GET", "/api/v1/me", 401)

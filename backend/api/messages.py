@@ -7,6 +7,7 @@ from backend.api.guards import api_key_required, json_body
 from backend.api.idempotency import held_key, idempotent, replay_of
 from backend.api.pagination import paginate
 from backend.errors import (
+    AmbiguousRecipient,
     ConsentRequired,
     ConsentRevoked,
     InvalidRequest,
@@ -21,6 +22,7 @@ from backend.extensions import db
 from backend.models import Message
 from backend.openapi import API_KEY, CURSOR, doc, error, query
 from backend.schemas import MessagePageSchema, MessageSchema, MessageSentSchema, SendSchema, load
+from backend.services import recipients
 from backend.services.delivery import send_left_by
 from backend.services.idempotency import IdempotencyInProgress, Replay
 from backend.services.sending import SendRequest, send_message
@@ -78,6 +80,7 @@ def _answer_from_message(effect: dict) -> Replay | None:
     idempotent=True,
     errors=[
         UserNotFound,
+        AmbiguousRecipient,
         ConsentRequired,
         ConsentRevoked,
         InvalidTemplateData,
@@ -97,11 +100,13 @@ def _answer_from_message(effect: dict) -> Replay | None:
 def create_message():
     """Send one subscribe message.
 
-    Checks, in order: the API key, the body, the template data (against the keyword rules of
+    The recipient is exactly one of openid, user_id, external_id or phone_number. Checks, in
+    order: the API key, the body, the recipient, the template data (against the keyword rules of
     the template, learnt from WeChat the first time its id is seen), the user's consent; then
     exactly one WeChat call per credit spent.
     """
-    result = send_message(SendRequest(**load(SendSchema, json_body())), held_key())
+    body = recipients.as_send_fields(load(SendSchema, json_body()))
+    result = send_message(SendRequest(**body), held_key())
     return _sent_body(result.message, result.remaining), 201
 
 

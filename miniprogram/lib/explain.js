@@ -56,7 +56,7 @@ function phoneRefusal(detail) {
 }
 
 /**
- * @typedef {'login' | 'phone' | 'subscribe' | 'report' | 'load' | 'ticket'} Context
+ * @typedef {'login' | 'phone' | 'subscribe' | 'report' | 'load' | 'ticket' | 'link'} Context
  * @param {any} error an ApiError, NetworkError or WxApiError (lib/errors.js), or anything
  * @param {Context} context what the user was doing
  * @returns {string}
@@ -77,6 +77,8 @@ function describeError(error, context) {
     if (error.code === 'wechat_user_blocked') return t('loginBlocked')
     // POST /api/v1/devices/sn-ticket: WeChat refused the QR code's sn or model_id.
     if (error.code === 'invalid_request' && context === 'ticket') return t('deviceInvalid')
+    // Redeeming binding codes: the backend holds a user after 5 wrong ones in a minute.
+    if (error.code === 'rate_limited' && context === 'link') return t('linkTooManyTries')
     const key = `api_${error.code}`
     if (has(key)) return t(/** @type {any} */ (key))
     if (error.status >= 500) return t('api_server_error')

@@ -87,6 +87,16 @@ const en = {
   dev19720736: 'These notifications do not belong to this device. Please try again after an update.',
   devUnsupported: 'Please update WeChat to get notifications from this device.',
 
+  // Linking the business system's account (pages/link)
+  linkEntry: 'Link your account',
+  linkTitle: 'Link your account',
+  linkIntro: 'Enter the code you were given (on our website or in an e-mail) to get notifications about your account here.',
+  linkPlaceholder: 'Code, e.g. 7KQ2M9XD4HWP',
+  linkButton: 'Link',
+  linkLinkedAs: 'Linked to account {account}.',
+  linkDone: 'Your account is linked. You will get its notifications here.',
+  linkTooManyTries: 'Too many wrong codes. Please wait a minute and try again.',
+
   // Signing in
   loginWx: 'WeChat sign-in did not work. Check your connection and try again.',
   loginCodeInvalid: 'WeChat did not accept the sign-in. Please try again.',
@@ -102,6 +112,7 @@ const en = {
   api_wechat_code_invalid: 'WeChat did not accept the request. Please try again.',
   api_wechat_user_blocked: 'WeChat has restricted this account, so it cannot sign in here.',
   api_user_not_found: 'We could not find your account. Please close and reopen the mini program.',
+  api_binding_code_invalid: 'That code is not valid: it may be mistyped, expired or already used. Please ask for a new one.',
   api_not_found: 'That could not be found. Please update the mini program.',
   api_consent_required: 'You have no notifications of this kind left. Subscribe again to get the next one.',
   api_consent_revoked: 'You turned these notifications off in WeChat.',
@@ -192,6 +203,15 @@ const zh_CN = {
   dev19720736: '这些通知不属于该设备，请更新后再试。',
   devUnsupported: '请升级微信后再订阅设备通知。',
 
+  linkEntry: '关联账号',
+  linkTitle: '关联账号',
+  linkIntro: '输入您收到的绑定码（在我们的网站上或邮件中），即可在这里接收与您账号有关的通知。',
+  linkPlaceholder: '绑定码，例如 7KQ2M9XD4HWP',
+  linkButton: '关联',
+  linkLinkedAs: '已关联账号 {account}。',
+  linkDone: '账号已关联，您将在这里收到它的通知。',
+  linkTooManyTries: '错误次数过多，请等一分钟后再试。',
+
   loginWx: '微信登录失败，请检查网络后重试。',
   loginCodeInvalid: '微信未接受本次登录，请重试。',
   loginBlocked: '微信已限制此账号，无法在此登录。',
@@ -204,6 +224,7 @@ const zh_CN = {
   api_wechat_code_invalid: '微信未接受本次请求，请重试。',
   api_wechat_user_blocked: '微信已限制此账号，无法在此登录。',
   api_user_not_found: '找不到您的账号，请关闭并重新打开小程序。',
+  api_binding_code_invalid: '绑定码无效：可能输错、已过期或已被使用，请重新获取。',
   api_not_found: '未找到相关内容，请更新小程序。',
   api_consent_required: '此类通知已没有剩余，请重新订阅以接收下一条。',
   api_consent_revoked: '您已在微信中关闭此类通知。',

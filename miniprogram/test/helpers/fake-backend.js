@@ -1,6 +1,6 @@
 /**
  * An in-memory backend that keeps to docs/api.md closely enough for the unit tests:
- * log-in, phone, /me, subscriptions with credits and Idempotency-Key replays. It answers
+ * log-in, phone, /me, binding codes, subscriptions with credits and Idempotency-Key replays. It answers
  * wx.request through the fake wx's transport. `backend.script(route, answer)` queues a
  * one-off answer for a route (an HTTP answer, or {errMsg} for a network failure), and
  * `backend.calls` records every request.
@@ -13,7 +13,9 @@ function apiError(statusCode, code, message = code, details = {}) {
 }
 
 function createFakeBackend() {
-  const users = new Map() // id → {id, has_phone, phone_number}
+  const users = new Map() // id → {id, has_phone, phone_number, external_id}
+  const bindingCodes = new Map() // code → external_id, until redeemed
+  const bindingFailures = [] // when wrong codes were tried (one user: the backend allows 5 a minute)
   const tokens = new Map() // token → user id
   const subs = new Map() // `${userId} ${templateId}` → subscription
   const replays = new Map() // `${userId} ${key}` → {hash, answer}
@@ -27,6 +29,10 @@ function createFakeBackend() {
     return tokens.has(token) ? users.get(tokens.get(token)) : null
   }
 
+  function meBody(me) {
+    return { id: me.id, has_phone: me.has_phone, phone_number: me.phone_number, external_id: me.external_id || null }
+  }
+
   function subscriptionsOf(userId) {
     return [...subs.entries()].filter(([key]) => key.startsWith(`${userId} `)).map(([, sub]) => ({ ...sub }))
   }
@@ -35,7 +41,7 @@ function createFakeBackend() {
     'POST /api/v1/auth/login': (req) => {
       const code = req.data && req.data.code
       if (!code) return apiError(400, 'invalid_request', 'code is required', { code: 'required' })
-      if (!users.has(1)) users.set(1, { id: 1, has_phone: false, phone_number: null })
+      if (!users.has(1)) users.set(1, { id: 1, has_phone: false, phone_number: null, external_id: null })
       const token = `token-${nextToken++}`
       tokens.set(token, 1)
       return { statusCode: 200, data: { token, token_type: 'Bearer', expires_in: 604800, user: { id: 1, has_phone: users.get(1).has_phone } } }
@@ -45,7 +51,22 @@ function createFakeBackend() {
       me.phone_number = '13800001234'
       return { statusCode: 200, data: { phone_number: '13800001234', pure_phone_number: '13800001234', country_code: '86' } }
     },
-    'GET /api/v1/me': (req, me) => ({ statusCode: 200, data: { id: me.id, has_phone: me.has_phone, phone_number: me.phone_number } }),
+    'GET /api/v1/me': (req, me) => ({ statusCode: 200, data: meBody(me) }),
+    'POST /api/v1/me/binding': (req, me) => {
+      const typed = req.data && req.data.code
+      if (typeof typed !== 'string' || !typed) return apiError(400, 'invalid_request', 'code', { code: 'required' })
+      const now = Date.now()
+      while (bindingFailures.length && bindingFailures[0] <= now - 60000) bindingFailures.shift()
+      if (bindingFailures.length >= 5) return apiError(429, 'rate_limited', 'too many', { retry_after: 60 })
+      const code = typed.replace(/[\s-]/g, '').toUpperCase()
+      if (!bindingCodes.has(code)) {
+        bindingFailures.push(now)
+        return apiError(400, 'binding_code_invalid', 'The binding code is invalid, expired or already used.')
+      }
+      me.external_id = bindingCodes.get(code)
+      bindingCodes.delete(code)
+      return { statusCode: 200, data: meBody(me) }
+    },
     'GET /api/v1/subscriptions': (req, me) => ({ statusCode: 200, data: { subscriptions: subscriptionsOf(me.id) } }),
     'POST /api/v1/devices/sn-ticket': (req) => {
       const { model_id: modelId, sn } = req.data || {}
@@ -157,6 +178,10 @@ function createFakeBackend() {
     /** Every token stops working, as after a logout elsewhere or an expiry. */
     revokeTokens() {
       tokens.clear()
+    },
+    /** A code the business system issued (`POST /api/v1/binding-codes`), single-use. */
+    addBindingCode(code, externalId) {
+      bindingCodes.set(code, externalId)
     },
     /** Credits as the backend would hold them after earlier popups. */
     setSubscription(templateId, fields) {

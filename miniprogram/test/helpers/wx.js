@@ -53,6 +53,7 @@ function createWx(options = {}) {
     getSystemInfoSync: jest.fn(() => ({ language: options.language || 'en', SDKVersion: options.sdkVersion || '3.4.0' })),
     setNavigationBarTitle: jest.fn(),
     stopPullDownRefresh: jest.fn(),
+    navigateTo: jest.fn(),
 
     login: jest.fn(({ success, fail }) => {
       loginCount += 1
