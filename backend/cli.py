@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 
 from backend.emulator.defaults import DEFAULT_PORT
 from backend.errors import DATABASE_ERRORS, REDIS_DOWN_ERRORS, ApiError
+from backend.phones import to_e164
 from backend.schemas import LANGS
 from backend.settings import MINIPROGRAM_STATES
 
@@ -89,27 +90,51 @@ def send_options(command):
     return command
 
 
+RECIPIENT_FIELDS = ("openid", "user_id", "external_id", "phone_number")
+
+
+def _recipient(given: dict, where: str) -> dict:
+    """Exactly one of the recipient fields (docs/api.md, Recipients), the phone number in E.164."""
+    named = {name: value for name, value in given.items() if value not in (None, "")}
+    if len(named) != 1:
+        raise click.BadParameter("give exactly one of openid, user_id, external_id or phone_number", param_hint=where)
+    if "phone_number" in named:
+        named["phone_number"] = to_e164(named["phone_number"])
+        if named["phone_number"] is None:
+            raise click.BadParameter(f"{given['phone_number']!r} is not a phone number", param_hint=where)
+    if "user_id" in named:
+        if not str(named["user_id"]).isdigit():
+            raise click.BadParameter(f"{given['user_id']!r} is not a user id", param_hint=where)
+        named["user_id"] = int(named["user_id"])
+    return named
+
+
 @wx.command("send")
 @click.option("--openid", help="The recipient's openid.")
-@click.option("--user-id", type=int, help="The recipient's user id (instead of --openid).")
+@click.option("--user-id", type=int, help="The recipient's user id.")
+@click.option("--external-id", help="The business system's id bound to the recipient.")
+@click.option("--phone-number", help="A phone number the recipient shared, e.g. +8613800138000.")
 @send_options
-def send(openid, user_id, template_id, pairs, page, miniprogram_state, lang, truncate) -> None:
-    """Send one subscribe message under the ledger's rules and print the outcome as JSON."""
+def send(openid, user_id, external_id, phone_number, template_id, pairs, page, miniprogram_state, lang, truncate):
+    """Send one subscribe message under the ledger's rules and print the outcome as JSON.
+
+    The recipient is exactly one of --openid, --user-id, --external-id or --phone-number.
+    """
+    from backend.services import recipients
     from backend.services.sending import SendRequest, send_message
 
-    if (openid is None) == (user_id is None):
-        raise click.UsageError("give exactly one of --openid or --user-id")
-    request = SendRequest(
-        template_id=template_id,
-        data=_parse_data(pairs),
-        openid=openid,
-        user_id=user_id,
-        page=page,
-        miniprogram_state=miniprogram_state,
-        lang=lang,
-        truncate=truncate,
-    )
+    given = {"openid": openid, "user_id": user_id, "external_id": external_id, "phone_number": phone_number}
+    recipient = _recipient(given, "--openid / --user-id / --external-id / --phone-number")
     try:
+        request = SendRequest(
+            template_id=template_id,
+            data=_parse_data(pairs),
+            page=page,
+            miniprogram_state=miniprogram_state,
+            lang=lang,
+            truncate=truncate,
+            **recipients.as_send_fields(recipient),
+        )
         result = send_message(request)
     except ApiError as exc:
         _fail(exc)
@@ -197,8 +222,9 @@ def run_doctor(strict: bool) -> None:
 def send_batch(csv_file, template_id, pairs, page, miniprogram_state, lang, truncate, wait) -> None:
     """Send one template to the recipients of CSV_FILE.
 
-    The CSV has a header; an `openid` or `user_id` column names each recipient, and any other
-    column is that recipient's value for the keyword of the same name (e.g. `thing1`).
+    The CSV has a header; an `openid`, `user_id`, `external_id` or `phone_number` column names
+    each recipient (one per row), and any other column is that recipient's value for the keyword
+    of the same name (e.g. `thing1`).
     """
     import csv
     import time
@@ -207,15 +233,11 @@ def send_batch(csv_file, template_id, pairs, page, miniprogram_state, lang, trun
     from backend.services.batches import BatchRequest, batch_counts, create_batch
 
     recipients = []
-    for row in csv.DictReader(csv_file):
-        recipient: dict = {"data": {k: v for k, v in row.items() if k not in ("openid", "user_id") and v != ""}}
-        if row.get("openid"):
-            recipient["openid"] = row["openid"]
-        elif row.get("user_id"):
-            recipient["user_id"] = int(row["user_id"])
-        else:
-            raise click.BadParameter("every row needs an openid or a user_id", param_hint="CSV_FILE")
-        recipients.append(recipient)
+    reader = csv.DictReader(csv_file)
+    for row in reader:
+        data = {k: v for k, v in row.items() if k not in RECIPIENT_FIELDS and v != ""}
+        named = _recipient({name: row.get(name) for name in RECIPIENT_FIELDS}, f"CSV_FILE line {reader.line_num}")
+        recipients.append({**named, "data": data})
     request = BatchRequest(
         template_id=template_id,
         data=_parse_data(pairs),

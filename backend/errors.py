@@ -95,9 +95,28 @@ class NotFound(ApiError):
 
 
 class UserNotFound(ApiError):
-    """The openid / user_id of a send is unknown."""
+    """No user matches the recipient (openid, user_id, external_id or phone number) or the id."""
 
     code, status, message = "user_not_found", 404, "No such user."
+
+
+class AmbiguousRecipient(ApiError):
+    """Several users of the app share the phone number a send names; `details.user_ids` lists
+    them, so the caller can send by `user_id` or bind an `external_id` instead."""
+
+    code, status, message = "ambiguous_recipient", 409, "Several users have that phone number."
+
+
+class ExternalIdTaken(ApiError):
+    """The external_id is bound to another user of the app (`details.user_id`); unbind it there first."""
+
+    code, status, message = "external_id_taken", 409, "That external_id is bound to another user."
+
+
+class BindingCodeInvalid(ApiError):
+    """The binding code is unknown, expired or already used; the business system must issue a new one."""
+
+    code, status, message = "binding_code_invalid", 400, "The binding code is invalid, expired or already used."
 
 
 class ConsentRequired(ApiError):

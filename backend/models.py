@@ -38,6 +38,10 @@ class User(TimestampMixin, db.Model):
     country_code: Mapped[str | None] = mapped_column(String(8))
     # Bumped on logout: every session token carrying an older version stops working.
     token_version: Mapped[int] = mapped_column(Integer, default=0)
+    # The business system's own id for the person (docs/api.md, Recipients); unique per app.
+    external_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    # phone_number in E.164 (backend/phones.py): a send by phone number is one indexed lookup.
+    phone_e164: Mapped[str | None] = mapped_column(String(20), index=True)
 
 
 class Template(TimestampMixin, db.Model):
@@ -200,3 +204,20 @@ class PushQuery(db.Model):
     query_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of timestamp, nonce, signature
     body_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the raw body
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)  # Unix seconds
+
+
+class BindingCode(db.Model):
+    """A single-use code that binds an external_id to the user who redeems it in the mini program.
+
+    Only the code's SHA-256 is kept: whoever reads the table cannot redeem what it holds.
+    """
+
+    __tablename__ = "binding_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    external_id: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    redeemed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -9,6 +9,7 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 from backend.errors import InvalidRequest
+from backend.phones import to_e164
 from backend.settings import MINIPROGRAM_STATES
 
 TEMPLATE_ID = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="must be a WeChat template id")
@@ -18,6 +19,14 @@ NO_NUL = validate.Regexp(r"^[^\x00]*$", error="must not contain NUL characters")
 # users.id is a 32-bit INTEGER on PostgreSQL: a larger id can't exist, and looking it up
 # there failed with "integer out of range" (a 500).
 USER_ID = validate.Range(min=1, max=2**31 - 1)
+# The business system's own id for a person: any printable text (an employee number, a UUID).
+EXTERNAL_ID = [
+    validate.Length(min=1, max=128),
+    validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="must not contain control characters"),
+]
+RECIPIENT_KINDS = ("openid", "user_id", "external_id", "phone_number")
+BINDING_CODE_TTL = 600  # seconds a binding code is valid unless the request says otherwise
+MAX_BINDING_CODE_TTL = 7 * 86400  # long enough for an e-mail to a new employee
 LANGS = ("zh_CN", "en_US", "zh_HK", "zh_TW")
 MAX_REPORT_TEMPLATES = 5  # WeChat's current limit for one popup (older clients: 3)
 # Statuses wx.requestSubscribeMessage may give; the *With* variants are an accept with a reminder.
@@ -210,18 +219,55 @@ class SendOptionsSchema(Schema):
     )
 
 
-class SendSchema(SendOptionsSchema):
-    """`POST /api/v1/messages`: a recipient by openid or user_id, plus the send options."""
+class PhoneNumber(fields.String):
+    """A phone number as business code writes it (`13800138000`, `+86 138 0013 8000`), loaded in E.164."""
 
-    openid = fields.String(validate=OPENID, metadata={"description": "The recipient's openid; or give user_id."})
-    user_id = fields.Integer(
-        strict=True, validate=USER_ID, metadata={"description": "The recipient's user id; or give openid."}
+    MAX_LENGTH = 32  # as written, spaces and dashes included
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > self.MAX_LENGTH:
+            raise ValidationError(f"longer than {self.MAX_LENGTH} characters")
+        e164 = to_e164(text)
+        if e164 is None:
+            raise ValidationError("must be a phone number, e.g. +8613800138000")
+        return e164
+
+
+def phone_number_field(**options: Any) -> PhoneNumber:
+    return PhoneNumber(
+        metadata={
+            "maxLength": PhoneNumber.MAX_LENGTH,
+            "description": "A number the user shared through the phone button, e.g. `13800138000`, "
+            "`+86 138 0013 8000` or `+8613800138000` (a number without country code is Chinese).",
+            "example": "+8613800138000",
+        },
+        **options,
     )
+
+
+class RecipientFields(Schema):
+    """A recipient: exactly one of openid, user_id, external_id, phone_number (docs/api.md, Recipients)."""
+
+    openid = fields.String(validate=OPENID, metadata={"description": "The recipient's openid."})
+    user_id = fields.Integer(strict=True, validate=USER_ID, metadata={"description": "The recipient's user id."})
+    external_id = fields.String(
+        validate=EXTERNAL_ID,
+        metadata={
+            "description": "The business system's id bound to the user (`PUT /api/v1/users/{user_id}/external-id`)."
+        },
+    )
+    phone_number = phone_number_field()
 
     @validates_schema
     def one_recipient(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if ("openid" in data) == ("user_id" in data):
-            raise ValidationError("give exactly one of openid or user_id", "openid")
+        if sum(kind in data for kind in RECIPIENT_KINDS) != 1:
+            raise ValidationError("give exactly one of openid, user_id, external_id or phone_number", "recipient")
+
+
+class SendSchema(SendOptionsSchema, RecipientFields):
+    """`POST /api/v1/messages`: a recipient (exactly one of openid, user_id, external_id,
+    phone_number), plus the send options."""
 
 
 # The schemas below only dump. `allow_none` and `metadata` on their fields describe the output
@@ -235,6 +281,9 @@ class UserSchema(Schema):
 
 class MeSchema(UserSchema):
     phone_number = fields.String(allow_none=True, metadata={"description": "null until the user shared it."})
+    external_id = fields.String(
+        allow_none=True, metadata={"description": "The business system's id the user is linked to; null until bound."}
+    )
 
 
 class SubscriptionSchema(Schema):
@@ -279,23 +328,16 @@ class MessageSchema(Schema):
     updated_at = UtcDateTime(format="iso")
 
 
-class RecipientSchema(Schema):
+class RecipientSchema(RecipientFields):
     class Meta:
         unknown = RAISE
 
-    openid = fields.String(validate=OPENID)
-    user_id = fields.Integer(strict=True, validate=USER_ID)
     data = fields.Dict(
         keys=fields.String(),
         values=fields.Raw(),
         load_default=dict,
         metadata={"description": "This recipient's values, over the batch's `data`."},
     )
-
-    @validates_schema
-    def one_recipient(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if ("openid" in data) == ("user_id" in data):
-            raise ValidationError("give exactly one of openid or user_id", "openid")
 
 
 class BatchSendSchema(SendOptionsSchema):
@@ -311,8 +353,68 @@ class BatchSendSchema(SendOptionsSchema):
         fields.Nested(RecipientSchema),
         required=True,
         validate=validate.Length(min=1, max=10_000),
-        metadata={"description": "Each with exactly one of openid or user_id."},
+        metadata={"description": "Each with exactly one of openid, user_id, external_id or phone_number."},
     )
+
+
+class ExternalIdSchema(Schema):
+    """`PUT /api/v1/users/{user_id}/external-id`."""
+
+    class Meta:
+        unknown = RAISE
+
+    external_id = fields.String(
+        required=True,
+        validate=EXTERNAL_ID,
+        metadata={"description": "The business system's id for the person, unique per app.", "example": "EMP-00123"},
+    )
+
+
+class BindingCodeRequestSchema(ExternalIdSchema):
+    """`POST /api/v1/binding-codes`."""
+
+    appid = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=32),
+        metadata={"description": "The mini program's AppID; default (and for now the only one): WX_APPID."},
+    )
+    expires_in = fields.Integer(
+        strict=True,
+        load_default=BINDING_CODE_TTL,
+        validate=validate.Range(min=60, max=MAX_BINDING_CODE_TTL),
+        metadata={"description": f"Seconds the code is valid, 60 to {MAX_BINDING_CODE_TTL} (7 days)."},
+    )
+
+
+class RedeemSchema(Schema):
+    """`POST /api/v1/me/binding`."""
+
+    class Meta:
+        unknown = RAISE
+
+    code = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "The code the business system showed the person (case, spaces and dashes ignored)."},
+    )
+
+
+class UserLookupSchema(Schema):
+    """`GET /api/v1/users`'s query: exactly one of openid, external_id, phone_number, unionid."""
+
+    class Meta:
+        unknown = RAISE
+
+    openid = fields.String(validate=OPENID)
+    external_id = fields.String(validate=EXTERNAL_ID)
+    phone_number = phone_number_field()
+    unionid = fields.String(validate=OPENID)
+
+    @validates_schema
+    def one_filter(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if len(data) != 1:
+            raise ValidationError("give exactly one of openid, external_id, phone_number or unionid", "query")
 
 
 class BatchSchema(Schema):
@@ -385,6 +487,43 @@ class MessageSentSchema(Schema):
     wechat_msgid = fields.Integer(metadata={"description": "WeChat's msgid, when WeChat gave one."})
 
 
+class BindingCodeSchema(Schema):
+    """`POST /api/v1/binding-codes`'s answer."""
+
+    code = fields.String(
+        metadata={"description": "Show it to the person; it is never shown again.", "example": "7KQ2M9XD4HWP"}
+    )
+    expires_at = fields.String(metadata={"format": "date-time"})
+
+
+class AccountSchema(Schema):
+    """A user as business code sees it: dumps `{"user": User, "appid": str, "subscriptions": [...]}`."""
+
+    id = fields.Function(lambda obj: obj["user"].id, metadata={"type": "integer"})
+    appid = fields.Function(lambda obj: obj["appid"], metadata={"type": "string"})
+    openid = fields.Function(lambda obj: obj["user"].openid, metadata={"type": "string"})
+    unionid = fields.Function(lambda obj: obj["user"].unionid, metadata={"type": "string", "nullable": True})
+    external_id = fields.Function(
+        lambda obj: obj["user"].external_id,
+        metadata={"type": "string", "nullable": True, "description": "null until bound."},
+    )
+    has_phone = fields.Function(
+        lambda obj: bool(obj["user"].phone_e164),
+        metadata={"type": "boolean", "description": "Whether a send by `phone_number` can find the user."},
+    )
+    subscriptions = fields.List(
+        fields.Nested(SubscriptionSchema),
+        metadata={"description": "Every template the user has answered, with the credits left."},
+    )
+    created_at = fields.Function(
+        lambda obj: _iso(obj["user"].created_at), metadata={"type": "string", "format": "date-time"}
+    )
+
+
+class AccountListSchema(Schema):
+    users = fields.List(fields.Nested(AccountSchema))
+
+
 class MessagePageSchema(Schema):
     items = fields.List(fields.Nested(MessageSchema))
     next_cursor = fields.String(
@@ -425,3 +564,34 @@ class HealthSchema(Schema):
             "description": "not_configured: no REDIS_URL (the token in the database, limits and delivery in-process).",
         }
     )
+
+
+# --- device subscribe messages (docs/wechat.md §11) ------------------------------------
+
+
+class SnTicketRequestSchema(Schema):
+    """`POST /api/v1/devices/sn-ticket`: the device the popup is for."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    model_id = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=128), NO_NUL],
+        metadata={"description": "The device type's model_id from device access (设备接入).", "example": "washer-1"},
+    )
+    sn = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=256), NO_NUL],
+        metadata={
+            "description": "The device's serial number: WeChat takes at most 128 bytes of digits, letters, `_`, `-`.",
+            "example": "SN-0001",
+        },
+    )
+
+
+class SnTicketSchema(Schema):
+    """`POST /api/v1/devices/sn-ticket`'s answer."""
+
+    sn_ticket = fields.String(metadata={"description": "For `wx.requestSubscribeDeviceMessage`'s `snTicket`."})
+    expires_in = fields.Integer(metadata={"description": "Seconds the ticket stays valid (at most 300)."})

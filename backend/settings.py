@@ -293,8 +293,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "RATE_LIMIT_REPORTS",
         "access",
-        "Subscription reports and phone-number requests per minute per user; 0: no limit.",
-        "每个用户每分钟上报订阅结果和获取手机号的次数；0：不限。",
+        "Subscription reports, phone-number and sn-ticket requests per minute per user (each kind counted "
+        "on its own); 0: no limit.",
+        "每个用户每分钟上报订阅结果、获取手机号和获取设备票据（sn_ticket）的次数（各自分别计数）；0：不限。",
         kind="int",
         default=60,
     ),

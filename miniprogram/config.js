@@ -61,4 +61,23 @@ module.exports = {
 
   /** The `scene` label sent with each report, for the backend's records. */
   scene: 'home',
+
+  /**
+   * Device messages (docs/wechat.md §11): for each device type that passed device access
+   * (设备接入), its `model_id` and the device templates the device page (pages/device/index,
+   * opened from the QR code on a device with `?model_id=&sn=`) asks for, at most 3. A
+   * device template belongs to one device type; its values are enum values set by WeChat.
+   *
+   * The default is the dev emulator's washer from the README's walk-through.
+   */
+  devices: [
+    {
+      model_id: 'washer-model-1',
+      title: { en: 'Washing machine', zh_CN: '洗衣机' },
+      templates: [
+        { id: 'tmpl-laundry-done', title: { en: 'Laundry done', zh_CN: '洗衣完成提醒' } },
+        { id: 'tmpl-washer-fault', title: { en: 'Washer fault', zh_CN: '设备故障提醒' } },
+      ],
+    },
+  ],
 }

@@ -24,6 +24,28 @@ ENUM_TEMPLATE = {
     "keywords": [{"key": "time1", "name": "At"}, {"key": "enum_string2", "name": "Where"}],
     "enums": {"enum_string2": ["Laundry room", "Balcony"]},
 }
+# A device type and its device templates, registered with the emulator's POST /_emulator/devices.
+WASHER_MODEL = "washer-model-1"
+WASHER_DEVICE = {
+    "model_id": WASHER_MODEL,
+    "templates": [
+        {
+            "priTmplId": "tmpl-laundry-done",
+            "title": "洗衣完成提醒",
+            "keywords": [
+                {"key": "thing1", "name": "状态", "enum": ["洗衣完成", "烘干完成"]},
+                {"key": "phrase2", "name": "提示", "enum": ["请及时取衣"]},
+            ],
+        },
+        {
+            "priTmplId": "tmpl-washer-fault",
+            "title": "设备故障提醒",
+            "keywords": [{"key": "thing1", "name": "故障", "enum": ["进水异常", "排水异常"]}],
+        },
+    ],
+}
+LAUNDRY_DONE = "tmpl-laundry-done"
+LAUNDRY_DATA = {"thing1": "洗衣完成", "phrase2": "请及时取衣"}
 GOOD_DATA = {"thing1": "Blue kettle", "time2": "2024年10月1日 15:01"}
 
 

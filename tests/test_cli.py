@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sqlalchemy as sa
 
 from backend.extensions import db
 from backend.models import Template
-from tests.helpers import ENUM_TEMPLATE, ONE_TIME, accept, log_in
+from tests.helpers import API_KEY, ENUM_TEMPLATE, ONE_TIME, accept, log_in
 from tests.test_batches import create, give_users, wait_done
 
 
@@ -91,3 +92,37 @@ def test_sweep_queues_again_the_messages_of_a_lost_job(app, client, emulator, te
     assert json.loads(result.output.strip().splitlines()[-1]) == {"unknown": 0, "requeued": 2}
     assert wait_done(client, batch["id"])["counts"] == {"sent": 2}
     assert sorted(m["touser"] for m in emulator.control("GET", "/sent")) == sorted(ready)
+
+
+def test_send_and_send_batch_by_external_id_and_phone_number(app, client, emulator, templates, tmp_path):
+    bound, phoned = log_in(client, emulator), log_in(client, emulator)
+    for user in (bound, phoned):
+        accept(client, emulator, user, times=2)
+    client.put(f"/api/v1/users/{bound.id}/external-id", json={"external_id": "EMP-7"}, headers=API_KEY)
+    code = emulator.control("POST", "/phone_codes", openid=phoned.openid, phone_number="13800138000")["code"]
+    assert client.post("/api/v1/auth/phone", json={"code": code}, headers=phoned.auth).status_code == 200
+    data = ["--template", ONE_TIME["priTmplId"], "--data", "thing1=Kettle", "--data", "time2=15:01"]
+    for recipient in (["--external-id", "EMP-7"], ["--phone-number", "+86 138 0013 8000"]):
+        result = app.test_cli_runner().invoke(args=["wx", "send", *recipient, *data])
+        assert result.exit_code == 0, result.output
+    unbound = app.test_cli_runner().invoke(args=["wx", "send", "--external-id", "EMP-none", *data])
+    assert json.loads(unbound.output.strip().splitlines()[-1])["error"]["code"] == "user_not_found"
+
+    csv_file = tmp_path / "recipients.csv"
+    csv_file.write_text("external_id,phone_number,thing1\nEMP-7,,A\n,13800138000,B\n", encoding="utf-8")
+    args = ["wx", "send-batch", str(csv_file), "--template", ONE_TIME["priTmplId"], "--data", "time2=15:01"]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["counts"] == {"sent": 2}
+    sent_to = [call["touser"] for call in emulator.calls("subscribe_send")]
+    assert sorted(sent_to) == sorted([bound.openid, phoned.openid] * 2)
+
+
+@pytest.mark.parametrize(
+    "row", ["EMP-7,13800138000,A", ",,A", ",12,A"], ids=["two recipients", "none", "not a phone number"]
+)
+def test_send_batch_refuses_a_row_without_exactly_one_recipient(app, tmp_path, row):
+    csv_file = tmp_path / "recipients.csv"
+    csv_file.write_text(f"external_id,phone_number,thing1\n{row}\n", encoding="utf-8")
+    result = app.test_cli_runner().invoke(args=["wx", "send-batch", str(csv_file), "--template", "t"])
+    assert result.exit_code == 2 and "line 2" in result.output

@@ -24,7 +24,7 @@ from schemathesis import checks as st_checks
 from schemathesis.errors import FailureGroup  # a BaseExceptionGroup, not an Exception
 
 from backend.emulator.pusher import PushTarget, event_message, signed_request
-from tests.helpers import API_KEY, GOOD_DATA, LONG_TERM, ONE_TIME
+from tests.helpers import API_KEY, GOOD_DATA, LONG_TERM, ONE_TIME, WASHER_DEVICE
 
 # Routes that are deliberately not in the document. Everything else the router knows must be.
 NOT_DOCUMENTED = {
@@ -94,7 +94,8 @@ def test_every_operation_documents_its_auth_and_its_errors(spec):
             # One success answer; a send also answers 202 when it is delivered later.
             assert len(successes) == 1 or (where, successes) == ("POST /api/v1/messages", {"201", "202"}), where
             if path.startswith("/api/"):
-                expected = {"apiKey"} if "/messages" in path or "/batches" in path else {"bearerAuth"}
+                business = ("/messages", "/batches", "/users", "/binding-codes")
+                expected = {"apiKey"} if any(part in path for part in business) else {"bearerAuth"}
                 if path == "/api/v1/auth/login":
                     expected = set()
                 assert {name for item in operation.get("security", []) for name in item} == expected, where
@@ -130,6 +131,9 @@ def test_the_error_codes_of_the_contract_are_documented(spec):
         "idempotency_conflict",
         "rate_limited",
         "wechat_unavailable",
+        "ambiguous_recipient",
+        "external_id_taken",
+        "binding_code_invalid",
     }
 
 
@@ -266,6 +270,12 @@ def test_success_answers_match_the_document(app, client, emulator, templates, us
         report = {"results": {template["priTmplId"]: "accept", "errMsg": "requestSubscribeMessage:ok"}}
         conforms(client.post("/api/v1/subscriptions", json=report, headers=auth), "POST", "/api/v1/subscriptions", 200)
     conforms(client.get("/api/v1/subscriptions", headers=auth), "GET", "/api/v1/subscriptions", 200)
+    emulator.control("POST", "/devices", **WASHER_DEVICE)
+    device = {"model_id": WASHER_DEVICE["model_id"], "sn": "SN-0001"}
+    ticket = client.post("/api/v1/devices/sn-ticket", json=device, headers=auth)
+    conforms(ticket, "POST", "/api/v1/devices/sn-ticket", 200)
+    refused = client.post("/api/v1/devices/sn-ticket", json={**device, "model_id": "unknown"}, headers=auth)
+    conforms(refused, "POST", "/api/v1/devices/sn-ticket", 422)
 
     sent = client.post(
         "/api/v1/messages",
@@ -324,6 +334,21 @@ def test_success_answers_match_the_document(app, client, emulator, templates, us
     pushed = client.post("/wechat/push", query_string=query, data=body.encode(), content_type=content_type)
     conforms(pushed, "POST", "/wechat/push", 200)
     conforms(client.get("/wechat/push", query_string={**query, "signature": "0" * 40}), "GET", "/wechat/push", 403)
+
+    users, one_user = "/api/v1/users", "/api/v1/users/{user_id}"
+    bound = client.put(f"/api/v1/users/{user.id}/external-id", json={"external_id": "EMP-1"}, headers=key)
+    conforms(bound, "PUT", f"{one_user}/external-id", 200)
+    conforms(client.get(f"/api/v1/users/{user.id}", headers=key), "GET", one_user, 200)  # external_id set
+    found = client.get(users, query_string={"phone_number": "+86 138 0013 8000"}, headers=key)
+    assert [account["id"] for account in conforms(found, "GET", users, 200).json["users"]] == [user.id]
+    unbound = client.delete(f"/api/v1/users/{user.id}/external-id", headers=key)
+    conforms(unbound, "DELETE", f"{one_user}/external-id", 204)
+    conforms(client.get(f"/api/v1/users/{user.id}", headers=key), "GET", one_user, 200)  # external_id null
+    conforms(client.get("/api/v1/users/99999", headers=key), "GET", one_user, 404)
+    issued = client.post("/api/v1/binding-codes", json={"external_id": "EMP-2"}, headers=key)
+    conforms(issued, "POST", "/api/v1/binding-codes", 201)
+    redeemed = client.post("/api/v1/me/binding", json={"code": issued.json["code"]}, headers=auth)
+    assert conforms(redeemed, "POST", "/api/v1/me/binding", 200).json["external_id"] == "EMP-2"
 
     conforms(client.post("/api/v1/auth/logout", headers=auth), "POST", "/api/v1/auth/logout", 204)
     conforms(client.get("/api/v1/me", headers=auth), "GET", "/api/v1/me", 401)

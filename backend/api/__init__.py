@@ -15,7 +15,7 @@ def _refuse_nul() -> None:
 
 def register_blueprints(app: Flask) -> None:
     app.before_request(_refuse_nul)
-    from backend.api import admin, auth, batches, docs, health, messages, push, subscriptions
+    from backend.api import admin, auth, batches, devices, docs, health, messages, push, subscriptions, users
 
-    for module in (health, auth, subscriptions, messages, batches, push, admin, docs):
+    for module in (health, auth, subscriptions, devices, messages, batches, users, push, admin, docs):
         app.register_blueprint(module.bp)

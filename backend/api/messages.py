@@ -7,6 +7,7 @@ from backend.api.guards import api_key_required, json_body
 from backend.api.idempotency import held_key, idempotent, replay_of
 from backend.api.pagination import paginate
 from backend.errors import (
+    AmbiguousRecipient,
     ConsentRequired,
     ConsentRevoked,
     InvalidRequest,
@@ -22,7 +23,7 @@ from backend.extensions import db
 from backend.models import Message
 from backend.openapi import API_KEY, CURSOR, PREFER, PREFERENCE_APPLIED, Answer, doc, error, query
 from backend.schemas import MessagePageSchema, MessageSchema, MessageSentSchema, SendSchema, load
-from backend.services import scheduling
+from backend.services import recipients, scheduling
 from backend.services.delivery import finish_batch_if_done, send_left_by
 from backend.services.idempotency import IdempotencyInProgress, Replay
 from backend.services.sending import SendRequest, send_message
@@ -107,6 +108,7 @@ def _answer_from_message(effect: dict) -> Replay | None:
     ],
     errors=[
         UserNotFound,
+        AmbiguousRecipient,
         ConsentRequired,
         ConsentRevoked,
         InvalidTemplateData,
@@ -126,15 +128,16 @@ def _answer_from_message(effect: dict) -> Replay | None:
 def create_message():
     """Send one subscribe message.
 
-    Checks, in order: the API key, the body, the template data (against the keyword rules of
+    The recipient is exactly one of openid, user_id, external_id or phone_number. Checks, in
+    order: the API key, the body, the recipient, the template data (against the keyword rules of
     the template, learnt from WeChat the first time its id is seen), the user's consent; then
     exactly one WeChat call per credit spent. With `Prefer: respond-async` or `send_at` the
     answer is 202 once the values are checked: the workers deliver it (now, or at `send_at`),
     checking consent then; `GET /api/v1/messages/{message_id}` shows the outcome.
     """
-    fields = load(SendSchema, json_body())
-    send_at = fields.pop("send_at")
-    send = SendRequest(**fields)
+    body = recipients.as_send_fields(load(SendSchema, json_body()))
+    send_at = body.pop("send_at")
+    send = SendRequest(**body)
     if send_at is not None or _prefers_async():
         return _accepted(scheduling.queue_message(send, send_at, held_key()))
     result = send_message(send, held_key())

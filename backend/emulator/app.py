@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from backend.emulator import control, newtmpl_api, wechat_api
+from backend.emulator import control, device_api, newtmpl_api, wechat_api
 from backend.emulator.dispatch import EXTENSION_KEY, current_state, log_unknown_path
 from backend.emulator.errors import rid
 from backend.emulator.state import EmulatorState
@@ -20,6 +20,8 @@ def create_emulator_app(state: EmulatorState | None = None) -> Flask:
     app.register_blueprint(wechat_api.bp)
     app.register_blueprint(newtmpl_api.bp)
     app.register_blueprint(control.bp)
+    app.register_blueprint(device_api.bp)
+    app.register_blueprint(device_api.control_bp)
     app.register_error_handler(HTTPException, _http_error)
     return app
 

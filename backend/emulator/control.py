@@ -28,6 +28,8 @@ API_NAMES = frozenset(
         "addtemplate",
         "deltemplate",
         "getcategory",
+        "getsnticket",
+        "device_subscribe_send",
     }
 )
 FAULT_KINDS = ("errcode", "http_status", "late_ms", "drop")

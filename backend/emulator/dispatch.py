@@ -19,7 +19,8 @@ EXTENSION_KEY = "wechat_emulator"
 # WeChat refuses a send while another send to the same openid is in flight: 43108,
 # "并发下发消息给同一个粉丝" (docs/wechat.md §10). The latency sleep counts as in flight.
 ONE_AT_A_TIME_PER_OPENID = frozenset({"subscribe_send"})
-_LOGGED_BODY_FIELDS = ("touser", "template_id", "data")  # never the secret or a token
+# What the call log keeps of a body: never the secret or a token.
+_LOGGED_BODY_FIELDS = ("touser", "to_openid_list", "template_id", "model_id", "modelId", "sn", "data")
 
 
 def current_state() -> EmulatorState:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 from backend.emulator.catalog import LONG_TERM, ONE_TIME
 from backend.emulator.defaults import DEV_APPID, DEV_SECRET
+from backend.emulator.device_state import DeviceBook
 from backend.emulator.errors import WxError
 from backend.emulator.pusher import Pusher, event_message
 from backend.emulator.rules import EXAMPLES, rule_of
@@ -185,6 +186,7 @@ class EmulatorState:
         self.sends_in_flight: set[str] = set()  # openids with a subscribe/send being answered
         self.calls: list[dict] = []
         self.sent: list[dict] = []
+        self.devices = DeviceBook()  # device types, sn_tickets, device subscriptions (§11)
         self._next_fault_id = 1
         self._next_seq = 1
         self.pusher.target = None

@@ -13,6 +13,10 @@ MESSAGES = {
     "WeChat blocked this user's login.": "微信拦截了该用户的登录。",
     "Not found.": "资源不存在。",
     "No such user.": "用户不存在。",
+    "No user with that {kind}.": "没有与该 {kind} 对应的用户。",
+    "Several users have that phone number.": "有多个用户使用该手机号。",
+    "That external_id is bound to another user.": "该 external_id 已绑定到另一个用户。",
+    "The binding code is invalid, expired or already used.": "绑定码无效、已过期或已被使用。",
     "The user has no send credit for this template.": "该用户对此模板没有剩余的发送额度。",
     "WeChat says the user refuses this template.": "微信表示该用户已拒收此模板的消息。",
     "Template data breaks WeChat's rules.": "模板数据不符合微信的规则。",
@@ -60,6 +64,8 @@ MESSAGES = {
     "{count} failed attempts in the last minute; try again in {retry_after} s.": (
         "最近一分钟内已失败 {count} 次，请在 {retry_after} 秒后重试。"
     ),
+    # Device messages (backend/services/devices.py)
+    "WeChat does not accept this device's {field}.": "微信不接受该设备的 {field}。",
     # Resources (backend/api/messages.py, batches.py)
     "No message with that id.": "没有该 id 的消息。",
     "No batch with that id.": "没有该 id 的批次。",

@@ -17,8 +17,8 @@ from flask import current_app
 
 from backend import errors
 from backend.extensions import db
-from backend.models import Batch, Message, User, new_public_id, utcnow
-from backend.services import idempotency
+from backend.models import Batch, Message, new_public_id, utcnow
+from backend.services import idempotency, recipients
 from backend.services.scheduling import initial_status
 from backend.services.templates import get_template, refuse_if_banned
 from backend.services.validation import validate_data
@@ -67,21 +67,21 @@ def create_batch(request: BatchRequest, key: idempotency.Claim | None = None) ->
     if problems:
         raise errors.InvalidTemplateData("Template data breaks WeChat's rules; nothing was queued.", problems)
 
-    users = _resolve(request.recipients)
+    resolved = _resolve(request.recipients)
     batch = Batch(template_id=request.template_id, total=len(request.recipients))
     db.session.add(batch)
     db.session.flush()
     now = utcnow()
     status, send_at = initial_status(request.send_at, now)
     rows = []
-    for recipient, data in zip(request.recipients, values, strict=True):
-        user = users.get(("openid", recipient.get("openid"))) or users.get(("user_id", recipient.get("user_id")))
+    for recipient, data, found in zip(request.recipients, values, resolved, strict=True):
+        user = found if isinstance(found, recipients.Match) else None
         rows.append(
             {
                 "public_id": new_public_id("msg"),
                 "batch_id": batch.id,
                 "template_id": request.template_id,
-                "user_id": user.id if user else None,
+                "user_id": user.user_id if user else None,
                 "openid": user.openid if user else recipient.get("openid"),
                 "data": data,
                 "page": request.page,
@@ -89,7 +89,7 @@ def create_batch(request: BatchRequest, key: idempotency.Claim | None = None) ->
                 "miniprogram_state": request.miniprogram_state or current_app.config["WX_MINIPROGRAM_STATE"],
                 "status": status if user else "failed",
                 "send_at": send_at,
-                "outcome": None if user else "user_not_found",
+                "outcome": None if user else found,
                 "attempts": 0,
                 "created_at": now,
                 "updated_at": now,
@@ -112,22 +112,10 @@ def create_batch(request: BatchRequest, key: idempotency.Claim | None = None) ->
     return batch
 
 
-def _resolve(recipients: list[dict[str, Any]]) -> dict[tuple[str, Any], User]:
-    openids = {r["openid"] for r in recipients if r.get("openid")}
-    user_ids = {r["user_id"] for r in recipients if r.get("user_id") is not None}
-    found: dict[tuple[str, Any], User] = {}
-    for chunk in _chunks(sorted(openids), 500):
-        for user in db.session.scalars(sa.select(User).where(User.openid.in_(chunk))):
-            found[("openid", user.openid)] = user
-    for chunk in _chunks(sorted(user_ids), 500):
-        for user in db.session.scalars(sa.select(User).where(User.id.in_(chunk))):
-            found[("user_id", user.id)] = user
-    return found
-
-
-def _chunks(items: list, size: int):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _resolve(given: list[dict[str, Any]]) -> list[recipients.Match | str]:
+    """Per recipient its user, or why there is none (user_not_found, ambiguous_recipient): one
+    query per kind of recipient (services/recipients.py)."""
+    return recipients.resolve_batch(given)
 
 
 def enqueue_batch(batch_id: int) -> None:

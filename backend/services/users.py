@@ -7,6 +7,7 @@ from flask import current_app
 from backend import errors
 from backend.extensions import db
 from backend.models import User
+from backend.phones import to_e164
 from backend.services.ledger import ensure_user
 from backend.wechat import errors as wx
 
@@ -39,6 +40,7 @@ def add_phone(user: User, code: str) -> User:
     user.phone_number = info.get("phoneNumber")
     user.pure_phone_number = info.get("purePhoneNumber")
     user.country_code = info.get("countryCode")
+    user.phone_e164 = to_e164(user.phone_number, user.country_code)  # what sends by phone_number look up
     db.session.commit()
     return user
 

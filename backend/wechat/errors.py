@@ -53,11 +53,26 @@ class UserBlocked(WeChatAPIError):
 
 
 class UserRefused(WeChatAPIError):
-    """The user refused the template or has no one-time credit left (43101)."""
+    """The user refused the template, has no one-time credit left, or cancelled the device subscription (43101)."""
 
 
 class RequestRejected(WeChatAPIError):
     """WeChat refused the request's content (47003 data, 40037 template, 41030 page, 40003 openid, ...)."""
+
+
+class InvalidDevice(RequestRejected):
+    """getsnticket refused the device (docs/wechat.md §11a): 9800001 `sn` over 128 bytes,
+    9800002 illegal characters in `sn`, 9800003 the `model_id` check failed. `field` names it."""
+
+    FIELDS = {9800001: "sn", 9800002: "sn", 9800003: "model_id"}
+
+    @property
+    def field(self) -> str:
+        return self.FIELDS.get(self.errcode or 0, "sn")
+
+
+class DeviceNotSubscribed(RequestRejected):
+    """9800006 (docs/wechat.md §11c): the send's (model_id, sn) is not the one the user subscribed with."""
 
 
 class TemplateBanned(WeChatAPIError):
@@ -120,6 +135,11 @@ _CLASSES: dict[int, type[WeChatAPIError]] = {
     47001: RequestRejected,
     47003: RequestRejected,
     44002: RequestRejected,
+    40032: RequestRejected,  # invalid openid list size (device send)
+    9800001: InvalidDevice,
+    9800002: InvalidDevice,
+    9800003: InvalidDevice,
+    9800006: DeviceNotSubscribed,
 }
 
 

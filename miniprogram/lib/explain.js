@@ -22,6 +22,22 @@ function subscribeError(errCode) {
 }
 
 /**
+ * wx.requestSubscribeDeviceMessage's own errCodes (docs/wechat.md §11b): 19720726 the
+ * sn_ticket failed its check, 19720727 it expired, 19720728 unknown template, 19720736 a
+ * template of another device type. Its other codes (10001, 10004, 20001, 20003) mean what
+ * they mean for wx.requestSubscribeMessage.
+ */
+const DEVICE_ERRCODES = [19720726, 19720727, 19720728, 19720736]
+
+/** @param {number | string | undefined} errCode */
+function deviceError(errCode) {
+  if (errCode === 'unsupported') return t('devUnsupported')
+  const code = Number(errCode)
+  if (DEVICE_ERRCODES.indexOf(code) >= 0) return t(/** @type {any} */ (`dev${code}`))
+  return subscribeError(errCode)
+}
+
+/**
  * The getPhoneNumber button's event, when it carries no code.
  * @param {{errMsg?: string, errno?: number}} detail
  */
@@ -40,7 +56,7 @@ function phoneRefusal(detail) {
 }
 
 /**
- * @typedef {'login' | 'phone' | 'subscribe' | 'report' | 'load'} Context
+ * @typedef {'login' | 'phone' | 'subscribe' | 'report' | 'load' | 'ticket' | 'link'} Context
  * @param {any} error an ApiError, NetworkError or WxApiError (lib/errors.js), or anything
  * @param {Context} context what the user was doing
  * @returns {string}
@@ -50,6 +66,7 @@ function describeError(error, context) {
   if (error.kind === 'network') return t(error.timeout ? 'netTimeout' : 'netOffline')
   if (error.kind === 'wx') {
     if (error.api === 'requestSubscribeMessage') return subscribeError(error.errCode)
+    if (error.api === 'requestSubscribeDeviceMessage') return deviceError(error.errCode)
     if (error.api === 'login') return t('loginWx')
     return t('api_unknown', { code: error.api })
   }
@@ -58,6 +75,10 @@ function describeError(error, context) {
     if (error.code === 'wechat_code_invalid' && context === 'login') return t('loginCodeInvalid')
     if (error.code === 'wechat_code_invalid' && context === 'phone') return t('phoneCodeInvalid')
     if (error.code === 'wechat_user_blocked') return t('loginBlocked')
+    // POST /api/v1/devices/sn-ticket: WeChat refused the QR code's sn or model_id.
+    if (error.code === 'invalid_request' && context === 'ticket') return t('deviceInvalid')
+    // Redeeming binding codes: the backend holds a user after 5 wrong ones in a minute.
+    if (error.code === 'rate_limited' && context === 'link') return t('linkTooManyTries')
     const key = `api_${error.code}`
     if (has(key)) return t(/** @type {any} */ (key))
     if (error.status >= 500) return t('api_server_error')
@@ -90,4 +111,12 @@ function describeResults(results, templates) {
   return sentences
 }
 
-module.exports = { describeError, describeResults, subscribeError, phoneRefusal, SUBSCRIBE_ERRCODES }
+module.exports = {
+  describeError,
+  describeResults,
+  subscribeError,
+  deviceError,
+  phoneRefusal,
+  SUBSCRIBE_ERRCODES,
+  DEVICE_ERRCODES,
+}

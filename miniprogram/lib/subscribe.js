@@ -15,10 +15,11 @@ const OUTBOX_MAX_ENTRIES = 20
 
 /**
  * @typedef {{id: string, kind: 'one_time' | 'long_term', keep?: number, title: string | Record<string, string>}} TemplateConfig
- * @typedef {{template_id: string, kind: string, status: string, remaining: number | null, reported?: string}} Subscription
+ * @typedef {{template_id: string, kind: string, status: string, remaining: number | null, reported?: string, device?: Device, audio?: boolean}} Subscription
  * @typedef {{mainSwitch: boolean, itemSettings: Record<string, string>}} SubscriptionSetting
  * @typedef {{kind: string | null, ids: string[], blocked: 'main_switch_off' | null}} Plan
- * @typedef {{key: string, body: {results: Record<string, string>, scene: string}, at: number}} OutboxEntry
+ * @typedef {{model_id: string, sn: string}} Device
+ * @typedef {{key: string, body: {results: Record<string, string>, scene: string, device?: Device}, at: number}} OutboxEntry
  */
 
 /**
@@ -196,18 +197,23 @@ function sendReport(entry) {
  * its Idempotency-Key makes a resend count once.
  * @param {Record<string, string>} results the popup's success object
  * @param {string} [scene]
+ * @param {Device} [device] for a device popup (wx.requestSubscribeDeviceMessage): its device
  * @returns {Promise<{subscriptions: Subscription[]}>}
  */
-async function report(results, scene) {
+async function report(results, scene, device) {
   /** @type {Record<string, string>} */
   const body = {}
   Object.keys(results).forEach((key) => {
     // The backend takes accept / reject / ban / filter; newer clients may say
-    // 'acceptWithAudio' or 'acceptWithAlert' for an accept with a reminder style.
-    body[key] = key !== 'errMsg' && /^accept./.test(results[key]) ? 'accept' : results[key]
+    // 'acceptWithAudio' or 'acceptWithAlert' for an accept with a reminder style. A device
+    // report keeps 'acceptWithAudio': the backend records the voice reminder (docs/api.md).
+    body[key] = !device && key !== 'errMsg' && /^accept./.test(results[key]) ? 'accept' : results[key]
   })
+  /** @type {OutboxEntry['body']} */
+  const payload = { results: body, scene: scene || config.scene }
+  if (device) payload.device = { model_id: device.model_id, sn: device.sn }
   /** @type {OutboxEntry} */
-  const entry = { key: newKey(), body: { results: body, scene: scene || config.scene }, at: Date.now() }
+  const entry = { key: newKey(), body: payload, at: Date.now() }
   writeOutbox(readOutbox().concat([entry]))
   try {
     const answer = await sendReport(entry)

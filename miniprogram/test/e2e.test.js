@@ -7,6 +7,8 @@
  *
  * launch → login → phone → tap subscribe → the ledger shows the credit → a business send
  * through /api/v1/messages succeeds → a revoked session is renewed silently.
+ * And the link page: a binding code from business code, typed by the user, then a send by
+ * the business system's own id.
  */
 
 const crypto = require('crypto')
@@ -159,4 +161,47 @@ test('launch → login → phone → subscribe → credit in the ledger → a bu
   expect(wx.login).toHaveBeenCalledTimes(2)
   // The send spent the order's credit; the page shows the ledger as it is now.
   expect(credits()).toEqual(['None left', '1 left', 'On'])
+})
+
+test('link page: a binding code from business code → typed by the user → a send by external_id', async () => {
+  const openid = 'oE2eUser00000000000000000002'
+  const wx = createWx({
+    transport: (req) => httpJson(req.method, req.url, { data: req.data, header: req.header, timeout: 15000 }),
+    loginCode: () => control('POST', '/login_codes', { openid }).then((issued) => issued.code),
+  })
+  const mp = boot(wx)
+  mp.module('config').backendUrls.develop = backend.url
+  await control('POST', '/popup', { openid, results: { 'tmpl-order-shipped': 'accept' } })
+
+  const issued = await api('POST', '/api/v1/binding-codes', { key: API_KEY, data: { external_id: 'EMP-E2E-7' } })
+  expect(issued.statusCode).toBe(201)
+
+  const page = mp.render('pages/link/link')
+  await page.instance.loading
+  await waitFor(() => page.instance.data.ready || page.instance.data.notice.text, 20000)
+  expect(page.instance.data.linkedAs).toBe('')
+  page.querySelector('.link__input').dispatchEvent('input', { detail: { value: issued.data.code.toLowerCase() } })
+  await waitFor(() => page.instance.data.code)
+  await tap(page.querySelector('.link__button'), wx)
+  await waitFor(() => page.instance.data.notice.text, 10000)
+  expect(page.instance.data.notice.text).toBe('Your account is linked. You will get its notifications here.')
+  expect(page.instance.data.linkedAs).toBe('EMP-E2E-7')
+
+  // A second try with the same code: used up.
+  page.instance.setData({ code: issued.data.code })
+  await tap(page.querySelector('.link__button'), wx)
+  await waitFor(() => /not valid/.test(page.instance.data.notice.text), 10000)
+
+  // Business code knows the person by its own id now.
+  const found = await api('GET', '/api/v1/users?external_id=EMP-E2E-7', { key: API_KEY })
+  expect(found.data.users).toHaveLength(1)
+  const report = { results: { 'tmpl-order-shipped': 'accept', errMsg: 'requestSubscribeMessage:ok' } }
+  const token = JSON.parse(wx.storage.get('wxsub.session')).token
+  expect((await api('POST', '/api/v1/subscriptions', { token, data: report })).statusCode).toBe(200)
+  const sent = await api('POST', '/api/v1/messages', {
+    key: API_KEY,
+    data: { external_id: 'EMP-E2E-7', template_id: 'tmpl-order-shipped', data: { thing1: 'Linked', time2: '15:01' } },
+  })
+  expect(sent.statusCode).toBe(201)
+  expect(sent.data.user_id).toBe(found.data.users[0].id)
 })

@@ -97,4 +97,20 @@ describe('project layout', () => {
     expect(config.backendUrls.release).toMatch(/^https:\/\//)
     expect(config.maxPerPopup).toBeLessThanOrEqual(5)
   })
+
+  test('config.js devices: distinct model_ids, 1 to 3 device templates each (one device popup), named in both languages', () => {
+    const config = require('../config')
+    const models = config.devices.map((model) => model.model_id)
+    expect(new Set(models).size).toBe(models.length)
+    const ordinary = new Set(config.templates.map((template) => template.id))
+    config.devices.forEach((model) => {
+      expect(model.templates.length).toBeGreaterThanOrEqual(1)
+      expect(model.templates.length).toBeLessThanOrEqual(3)
+      expect(model.title.en && model.title.zh_CN).toBeTruthy()
+      model.templates.forEach((template) => {
+        expect(ordinary.has(template.id)).toBe(false) // a device template is never an ordinary one
+        expect(template.title.en && template.title.zh_CN).toBeTruthy()
+      })
+    })
+  })
 })

@@ -50,7 +50,7 @@ test('a release build calls the release URL, never a developer machine', () => {
 test('with no session yet, a call logs in first', async () => {
   const { backend, lib } = setup()
   const me = await lib.request('GET', '/api/v1/me')
-  expect(me).toEqual({ id: 1, has_phone: false, phone_number: null })
+  expect(me).toEqual({ id: 1, has_phone: false, phone_number: null, external_id: null })
   expect(backend.calls.map((call) => call.route)).toEqual(['POST /api/v1/auth/login', 'GET /api/v1/me'])
 })
 

@@ -23,6 +23,8 @@ Page({
   data: {
     signingIn: true,
     signingInText: '',
+    /** The way to pages/link: binding the business system's account. */
+    linkLabel: '',
     /** Logged in: the rest of the page can show. */
     ready: false,
     /** The credits have been read once: until then the subscribe button can't know what is short. */
@@ -39,7 +41,7 @@ Page({
 
   onLoad() {
     wx.setNavigationBarTitle({ title: t('pageTitle') })
-    this.setData({ signingInText: t('signingIn') })
+    this.setData({ signingInText: t('signingIn'), linkLabel: t('linkEntry') })
     return this.start(false)
   },
 
@@ -142,6 +144,10 @@ Page({
   /** @param {{detail: {subscriptions: any[]}}} event */
   onReported(event) {
     this.setData({ subscriptions: subscribe.mergeSubscriptions(this.data.subscriptions, event.detail.subscriptions) })
+  },
+
+  onOpenLink() {
+    wx.navigateTo({ url: '/pages/link/link' })
   },
 
   onSettingChange() {

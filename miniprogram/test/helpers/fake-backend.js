@@ -1,6 +1,6 @@
 /**
  * An in-memory backend that keeps to docs/api.md closely enough for the unit tests:
- * log-in, phone, /me, subscriptions with credits and Idempotency-Key replays. It answers
+ * log-in, phone, /me, binding codes, subscriptions with credits and Idempotency-Key replays. It answers
  * wx.request through the fake wx's transport. `backend.script(route, answer)` queues a
  * one-off answer for a route (an HTTP answer, or {errMsg} for a network failure), and
  * `backend.calls` records every request.
@@ -13,17 +13,24 @@ function apiError(statusCode, code, message = code, details = {}) {
 }
 
 function createFakeBackend() {
-  const users = new Map() // id → {id, has_phone, phone_number}
+  const users = new Map() // id → {id, has_phone, phone_number, external_id}
+  const bindingCodes = new Map() // code → external_id, until redeemed
+  const bindingFailures = [] // when wrong codes were tried (one user: the backend allows 5 a minute)
   const tokens = new Map() // token → user id
   const subs = new Map() // `${userId} ${templateId}` → subscription
   const replays = new Map() // `${userId} ${key}` → {hash, answer}
   const scripted = new Map() // route → [answer, ...]
   const calls = []
+  const tickets = [] // the devices each sn_ticket was issued for
   let nextToken = 1
 
   function user(req) {
     const token = (req.header.Authorization || '').replace(/^Bearer /, '')
     return tokens.has(token) ? users.get(tokens.get(token)) : null
+  }
+
+  function meBody(me) {
+    return { id: me.id, has_phone: me.has_phone, phone_number: me.phone_number, external_id: me.external_id || null }
   }
 
   function subscriptionsOf(userId) {
@@ -34,7 +41,7 @@ function createFakeBackend() {
     'POST /api/v1/auth/login': (req) => {
       const code = req.data && req.data.code
       if (!code) return apiError(400, 'invalid_request', 'code is required', { code: 'required' })
-      if (!users.has(1)) users.set(1, { id: 1, has_phone: false, phone_number: null })
+      if (!users.has(1)) users.set(1, { id: 1, has_phone: false, phone_number: null, external_id: null })
       const token = `token-${nextToken++}`
       tokens.set(token, 1)
       return { statusCode: 200, data: { token, token_type: 'Bearer', expires_in: 604800, user: { id: 1, has_phone: users.get(1).has_phone } } }
@@ -44,13 +51,35 @@ function createFakeBackend() {
       me.phone_number = '13800001234'
       return { statusCode: 200, data: { phone_number: '13800001234', pure_phone_number: '13800001234', country_code: '86' } }
     },
-    'GET /api/v1/me': (req, me) => ({ statusCode: 200, data: { id: me.id, has_phone: me.has_phone, phone_number: me.phone_number } }),
+    'GET /api/v1/me': (req, me) => ({ statusCode: 200, data: meBody(me) }),
+    'POST /api/v1/me/binding': (req, me) => {
+      const typed = req.data && req.data.code
+      if (typeof typed !== 'string' || !typed) return apiError(400, 'invalid_request', 'code', { code: 'required' })
+      const now = Date.now()
+      while (bindingFailures.length && bindingFailures[0] <= now - 60000) bindingFailures.shift()
+      if (bindingFailures.length >= 5) return apiError(429, 'rate_limited', 'too many', { retry_after: 60 })
+      const code = typed.replace(/[\s-]/g, '').toUpperCase()
+      if (!bindingCodes.has(code)) {
+        bindingFailures.push(now)
+        return apiError(400, 'binding_code_invalid', 'The binding code is invalid, expired or already used.')
+      }
+      me.external_id = bindingCodes.get(code)
+      bindingCodes.delete(code)
+      return { statusCode: 200, data: meBody(me) }
+    },
     'GET /api/v1/subscriptions': (req, me) => ({ statusCode: 200, data: { subscriptions: subscriptionsOf(me.id) } }),
+    'POST /api/v1/devices/sn-ticket': (req) => {
+      const { model_id: modelId, sn } = req.data || {}
+      if (!modelId || !sn) return apiError(400, 'invalid_request', 'model_id and sn are required')
+      tickets.push({ model_id: modelId, sn })
+      return { statusCode: 200, data: { sn_ticket: `ticket-${tickets.length}`, expires_in: 300 } }
+    },
     'POST /api/v1/subscriptions': (req, me) => {
       const results = { ...((req.data && req.data.results) || {}) }
       const errMsg = results.errMsg
       delete results.errMsg
       if (errMsg !== undefined && !/:ok$/.test(errMsg)) return apiError(400, 'invalid_request', 'popup failed')
+      if (req.data.device) return deviceReport(me, results, req.data.device)
       const ids = Object.keys(results)
       if (!ids.length || ids.length > 5) return apiError(400, 'invalid_request', 'results', { results: 'bad size' })
       if (ids.some((id) => !['accept', 'reject', 'ban', 'filter'].includes(results[id]))) {
@@ -69,6 +98,29 @@ function createFakeBackend() {
       })
       return { statusCode: 200, data: { subscriptions: answer } }
     },
+  }
+
+  /** A device popup's report (docs/api.md): long-term subscriptions of (template, model_id, sn). */
+  function deviceReport(me, results, device) {
+    const ids = Object.keys(results)
+    if (!ids.length || ids.length > 3) return apiError(400, 'invalid_request', 'results', { results: 'bad size' })
+    const statuses = ['accept', 'acceptWithAudio', 'reject', 'ban', 'filter']
+    if (ids.some((id) => !statuses.includes(results[id]))) return apiError(400, 'invalid_request', 'bad status')
+    const answer = ids.map((id) => {
+      const sub = {
+        template_id: id,
+        kind: 'long_term',
+        status: results[id] === 'acceptWithAudio' ? 'accept' : results[id],
+        remaining: null,
+        reported: results[id],
+        device: { model_id: device.model_id, sn: device.sn },
+        audio: results[id] === 'acceptWithAudio',
+        updated_at: new Date().toISOString(),
+      }
+      subs.set(`${me.id} ${id} ${device.model_id} ${device.sn}`, sub)
+      return { ...sub }
+    })
+    return { statusCode: 200, data: { subscriptions: answer } }
   }
 
   const losing = new Set() // routes whose next answer is lost on the way back
@@ -113,6 +165,7 @@ function createFakeBackend() {
     transport: handle,
     calls,
     subs,
+    tickets,
     users,
     /** Queue one answer for `METHOD /path`: an HTTP answer, a function of the request, or {errMsg}. */
     script(route, ...answers) {
@@ -126,10 +179,26 @@ function createFakeBackend() {
     revokeTokens() {
       tokens.clear()
     },
+    /** A code the business system issued (`POST /api/v1/binding-codes`), single-use. */
+    addBindingCode(code, externalId) {
+      bindingCodes.set(code, externalId)
+    },
     /** Credits as the backend would hold them after earlier popups. */
     setSubscription(templateId, fields) {
       const kind = LONG_TERM.has(templateId) ? 'long_term' : 'one_time'
       subs.set(`1 ${templateId}`, { template_id: templateId, kind, status: 'accept', remaining: kind === 'one_time' ? 0 : null, ...fields })
+    },
+    /** A device subscription as the backend would hold it after an earlier device popup. */
+    setDeviceSubscription(templateId, device, fields) {
+      subs.set(`1 ${templateId} ${device.model_id} ${device.sn}`, {
+        template_id: templateId,
+        kind: 'long_term',
+        status: 'accept',
+        remaining: null,
+        device: { ...device },
+        audio: false,
+        ...fields,
+      })
     },
     routes: (prefix) => calls.filter((call) => call.route.startsWith(prefix)),
   }

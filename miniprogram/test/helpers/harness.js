@@ -68,10 +68,14 @@ function boot(wx) {
     simulate,
     /** Requires a module of the mini program from this boot's registry. */
     module: (name) => require(path.join(ROOT, name)),
-    /** Renders and attaches a page or component (path relative to miniprogram/). */
-    render(relative, properties) {
+    /**
+     * Renders and attaches a page or component (path relative to miniprogram/); a page's
+     * onLoad gets `query`, as from the URL it was opened with.
+     */
+    render(relative, properties, query) {
       const id = simulate.load(path.join(ROOT, relative), { rootPath: ROOT, compiler: COMPILER })
       const comp = simulate.render(id, properties)
+      comp.instance.__query = query
       comp.attach(document.createElement('parent-wrapper'))
       return comp
     },

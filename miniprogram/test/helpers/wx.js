@@ -53,6 +53,7 @@ function createWx(options = {}) {
     getSystemInfoSync: jest.fn(() => ({ language: options.language || 'en', SDKVersion: options.sdkVersion || '3.4.0' })),
     setNavigationBarTitle: jest.fn(),
     stopPullDownRefresh: jest.fn(),
+    navigateTo: jest.fn(),
 
     login: jest.fn(({ success, fail }) => {
       loginCount += 1
@@ -93,6 +94,37 @@ function createWx(options = {}) {
         (error) => later(fail, { errMsg: `requestSubscribeMessage:fail ${error && error.message}` }),
       )
     }),
+
+    /**
+     * The device popup (docs/wechat.md §11b): answers with `options.devicePopup(object)` or
+     * wx.devicePopupAnswer per template; `wx.devicePopupError` {errMsg, errCode} makes it fail.
+     */
+    requestSubscribeDeviceMessage: jest.fn((object) => {
+      const { tmplIds, success, fail } = object
+      if (wx.enforceGesture && !wx.gesture) {
+        later(fail, { errMsg: 'requestSubscribeDeviceMessage:fail can only be invoked by user TAP gesture.' })
+        return
+      }
+      if (wx.devicePopupError) {
+        later(fail, wx.devicePopupError)
+        return
+      }
+      const answer = options.devicePopup
+        ? options.devicePopup(object)
+        : Promise.resolve(
+            tmplIds.reduce((result, id) => ({ ...result, [id]: wx.devicePopupAnswer }), {
+              errMsg: 'requestSubscribeDeviceMessage:ok',
+            }),
+          )
+      answer.then(
+        (result) => later(success, result),
+        (error) => later(fail, { errMsg: `requestSubscribeDeviceMessage:fail ${error && error.message}` }),
+      )
+    }),
+    /** The default device popup answers with this, per template id. */
+    devicePopupAnswer: 'accept',
+    /** @type {{errMsg: string, errCode?: number} | null} */
+    devicePopupError: null,
 
     getSetting: jest.fn(({ success }) => {
       later(success, {

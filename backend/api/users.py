@@ -1,0 +1,123 @@
+"""`/api/v1/users` and `/api/v1/binding-codes` for business code, `/api/v1/me/binding` for the
+mini program: the users as business code knows them (docs/api.md, Recipients)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, request
+
+from backend.api.guards import api_key_required, json_body, login_required
+from backend.errors import BindingCodeInvalid, ExternalIdTaken, InvalidRequest, RateLimited, UserNotFound
+from backend.models import User
+from backend.openapi import API_KEY, BEARER, doc, error, query
+from backend.schemas import (
+    AccountListSchema,
+    AccountSchema,
+    BindingCodeRequestSchema,
+    BindingCodeSchema,
+    ExternalIdSchema,
+    MeSchema,
+    RedeemSchema,
+    UserLookupSchema,
+    load,
+)
+from backend.services import binding, recipients
+
+bp = Blueprint("users", __name__, url_prefix="/api/v1")
+
+NO_USER = error(UserNotFound, when="No user with that user_id.")
+
+
+def _appid() -> str:
+    return current_app.config["WX_APPID"]
+
+
+def _accounts(users: list[User]) -> list[dict]:
+    subscriptions = recipients.subscriptions_of(users)
+    return [
+        AccountSchema().dump({"user": user, "appid": _appid(), "subscriptions": subscriptions[user.id]})
+        for user in users
+    ]
+
+
+@bp.get("/users/<int:user_id>")
+@doc(200, AccountSchema, auth=API_KEY, errors=[NO_USER])
+@api_key_required
+def get_user(user_id: int):
+    """A user with their external_id, whether they shared a phone number, and their credits per template.
+
+    For business code to decide before it sends (e.g. fall back to SMS without a credit).
+    """
+    return _accounts([binding.get_user(user_id)])[0]
+
+
+@bp.get("/users")
+@doc(
+    200,
+    AccountListSchema,
+    auth=API_KEY,
+    params=[
+        query("openid", "The user with this openid."),
+        query("external_id", "The user bound to this external_id."),
+        query("phone_number", "The users who shared this number (any spelling, compared in E.164)."),
+        query("unionid", "The user with this unionid."),
+    ],
+    errors=[error(InvalidRequest, when="Not exactly one of the filters, or a bad value.")],
+)
+@api_key_required
+def find_users():
+    """The users matching exactly one filter: none, one, or (a shared phone number) several."""
+    ((kind, value),) = load(UserLookupSchema, request.args.to_dict()).items()
+    return {"users": _accounts(recipients.users_where(kind, value))}
+
+
+@bp.put("/users/<int:user_id>/external-id")
+@doc(200, AccountSchema, body=ExternalIdSchema, auth=API_KEY, errors=[NO_USER, ExternalIdTaken])
+@api_key_required
+def bind_external_id(user_id: int):
+    """Bind the business system's id to the user: from then on a send may name them by `external_id`."""
+    body = load(ExternalIdSchema, json_body())
+    return _accounts([binding.bind(user_id, body["external_id"])])[0]
+
+
+@bp.delete("/users/<int:user_id>/external-id")
+@doc(204, auth=API_KEY, errors=[NO_USER])
+@api_key_required
+def unbind_external_id(user_id: int):
+    """Unbind the user's external_id (nothing happens when none is bound)."""
+    binding.unbind(user_id)
+    return "", 204
+
+
+@bp.post("/binding-codes")
+@doc(201, BindingCodeSchema, body=BindingCodeRequestSchema, auth=API_KEY)
+@api_key_required
+def create_binding_code():
+    """A single-use code that binds `external_id` to whoever redeems it in the mini program.
+
+    For a business system that can show the person something (a page, an e-mail) but doesn't
+    know their WeChat user. The code is shown once; only its hash is kept.
+    """
+    body = load(BindingCodeRequestSchema, json_body())
+    if body["appid"] not in (None, _appid()):
+        raise InvalidRequest(details={"appid": "is not this backend's mini program"})
+    code, expires_at = binding.create_code(body["external_id"], body["expires_in"])
+    return {"code": code, "expires_at": expires_at.isoformat()}, 201
+
+
+@bp.post("/me/binding")
+@doc(
+    200,
+    MeSchema,
+    body=RedeemSchema,
+    auth=BEARER,
+    errors=[
+        BindingCodeInvalid,
+        error(RateLimited, when="Too many wrong codes from this user in the last minute."),
+        error(ExternalIdTaken, when="Another request bound the code's external_id at the same moment; try again."),
+    ],
+)
+@login_required
+def redeem_binding_code():
+    """Redeem a binding code: the logged-in user is bound to the code's external_id."""
+    body = load(RedeemSchema, json_body())
+    return MeSchema().dump(binding.redeem(g.user, body["code"]))
