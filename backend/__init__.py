@@ -48,7 +48,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_cli(app)
 
     from backend.redis_link import build_link
-    from backend.services import send_lock
+    from backend.services import send_lock, webhooks
     from backend.services.dispatch import build_dispatcher
     from backend.wechat import build_client
 
@@ -64,6 +64,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         )
         send_lock.init_app(app, db.engine)
     app.extensions["dispatcher"] = build_dispatcher(app)
+    webhooks.init_app(app)  # the web process's webhook runner, from its first request
     return app
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from backend import errors, metrics
 from backend.extensions import db
 from backend.models import Batch, Message, Subscription, User, new_public_id, utcnow
-from backend.services import idempotency, pace
+from backend.services import idempotency, pace, webhooks
 from backend.services.ledger import append_events
 from backend.services.sending import DeliveryDeferred, deliver, reported_kind, spend_credit
 from backend.services.templates import get_template, refuse_if_banned, stored_template
@@ -95,6 +95,7 @@ def create_batch(request: BatchRequest, key: idempotency.Claim | None = None) ->
             }
         )
     db.session.execute(sa.insert(Message), rows)
+    webhooks.emit_messages("message.failed", [row for row in rows if row["status"] == "failed"])
     idempotency.record_effect(key, {"batch": batch.public_id})
     db.session.commit()
     # Committed: from here on the answer is the batch. Its rows are the outbox, so messages
@@ -185,6 +186,7 @@ def claim_group(message_ids: list[int]) -> tuple[list[Message], list[int]]:
     refused = [message for message in claimed if message.id not in credited]
     if refused:
         db.session.execute(_FAIL_WITHOUT_CONSENT, {"ids": [m.id for m in refused], "now": now})
+        webhooks.emit_messages("message.failed", refused, status="failed", outcome="consent_required")
     batch_ids = sorted({message.batch_id for message in claimed if message.batch_id is not None})
     if batch_ids:
         db.session.execute(_MARK_RUNNING, {"ids": batch_ids})
@@ -266,11 +268,13 @@ def finish_batch_if_done(batch_id: int | None) -> None:
         return
     # EXISTS stops at the first open message; a COUNT per delivery made a batch quadratic.
     still_open = sa.exists().where(Message.batch_id == batch_id, Message.status.in_(OPEN_STATUSES))
-    db.session.execute(
+    finished = db.session.execute(
         sa.update(Batch)
         .where(Batch.id == batch_id, Batch.status != "done", ~still_open)
         .values(status="done", finished_at=utcnow(), updated_at=utcnow())
     )
+    if finished.rowcount:
+        webhooks.emit_batch_done(batch_id)
     db.session.commit()
 
 
@@ -330,6 +334,7 @@ def give_up_abandoned_sends(now, message_id: int | None = None) -> list[int]:
             .where(Message.id.in_(orphaned), Message.status == "sending")
             .values(status="unknown", outcome="unknown", updated_at=now)
         )
+        webhooks.emit_abandoned(orphaned)
     return list(orphaned)
 
 
