@@ -66,7 +66,7 @@ _CHANGES = {"accept": "accepted", "reject": "rejected", "ban": "banned", "filter
 
 
 def enabled() -> bool:
-    return bool(current_app.config.get("WEBHOOK_URL"))
+    return bool(current_app.config["WEBHOOK_URL"])
 
 
 def emit(event_type: str, data: dict[str, Any]) -> None:
@@ -74,7 +74,7 @@ def emit(event_type: str, data: dict[str, Any]) -> None:
 
     `data` gets the event's `appid`. The event is posted once that transaction committed.
     """
-    if not current_app.config.get("WEBHOOK_URL"):
+    if not current_app.config["WEBHOOK_URL"]:
         return
     if event_type not in EVENT_TYPES:
         raise ValueError(f"not a webhook event type: {event_type}")
@@ -189,7 +189,7 @@ def deliver_due(app: Flask, now: datetime | None = None, limit: int = PER_ITERAT
     `now` is the clock for claims and back-off (tests move it); the signed `webhook-timestamp`
     is always the real time, which receivers check against their own clock.
     """
-    if not app.config.get("WEBHOOK_URL"):
+    if not app.config["WEBHOOK_URL"]:
         return 0
     attempted = 0
     with app.app_context(), requests.Session() as http:
@@ -314,13 +314,14 @@ _runner_lock = threading.Lock()
 def init_app(app: Flask) -> None:
     """With WEBHOOK_URL: the web process starts its runner with its first request (not under tests,
     which call `deliver_due`, and not in one-off commands, which would quit mid-delivery)."""
-    if app.config.get("WEBHOOK_URL") and not app.config.get("TESTING"):
+    if app.config["WEBHOOK_URL"] and not app.config.get("TESTING"):
         app.before_request(lambda: start_runner(app))
 
 
 def start_runner(app: Flask) -> None:
     """A daemon thread calling `deliver_due` for good; once per process."""
-    if "webhook_runner" in app.extensions or not app.config.get("WEBHOOK_URL") or app.config.get("TESTING"):
+    wanted = app.config["WEBHOOK_URL"] and not app.config.get("TESTING")
+    if not wanted or "webhook_runner" in app.extensions:
         return
     with _runner_lock:
         if "webhook_runner" in app.extensions:
