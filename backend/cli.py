@@ -181,8 +181,8 @@ def list_unknown() -> None:
 def webhook_deliveries(replay_id: str | None, replay_all_failing: bool) -> None:
     """Webhook deliveries that are failing or dead, newest first; or replay them.
 
-    A replayed event is posted again by the next runner (a web process or `wx worker`), with its
-    own webhook-id, and gets its retries again.
+    A replayed event is posted again by the next runner (a web process or `wx worker`), with the
+    same webhook-id, and gets its retries again.
     """
     from backend.services import webhooks
 
