@@ -392,3 +392,20 @@ def test_webhook_settings_are_checked_at_start_up(environ, problem):
         load_config(environ)
     assert problem in str(raised.value)
     assert environ.get("WEBHOOK_SECRET", "\0") not in str(raised.value)  # a secret is never echoed
+
+
+def test_the_web_process_delivers_from_its_first_request_on(database_url, emulator, receiver):
+    app = create_app(hooked_config(database_url, emulator, receiver, TESTING=False))
+    with app.app_context():
+        db.create_all()
+    try:
+        assert "webhook_runner" not in app.extensions  # building the app (a one-off command) starts nothing
+        user = log_in(app.test_client(), emulator)
+        report(app.test_client(), user, {T1: "reject"})
+        assert receiver.arrived.wait(30)  # no deliver_due here: the runner thread posted it
+        assert receiver.events()[0]["type"] == "subscription.updated"
+    finally:
+        webhooks.stop_runner(app, timeout=30)
+        with app.app_context():
+            db.engine.dispose()
+    assert not app.extensions["webhook_runner"][0].is_alive()

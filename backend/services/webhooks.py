@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -319,28 +318,38 @@ def init_app(app: Flask) -> None:
 
 
 def start_runner(app: Flask) -> None:
-    """A daemon thread calling `deliver_due` for good; once per process."""
+    """A daemon thread calling `deliver_due` until `stop_runner`; once per process."""
     wanted = app.config["WEBHOOK_URL"] and not app.config.get("TESTING")
     if not wanted or "webhook_runner" in app.extensions:
         return
     with _runner_lock:
         if "webhook_runner" in app.extensions:
             return
-        thread = threading.Thread(target=_run_forever, args=(app,), daemon=True, name="webhooks")
-        app.extensions["webhook_runner"] = thread
+        stop = threading.Event()
+        thread = threading.Thread(target=_run, args=(app, stop), daemon=True, name="webhooks")
+        app.extensions["webhook_runner"] = (thread, stop)
     log.info("webhook runner started", extra={"url": loggable_url(app.config["WEBHOOK_URL"])})
     thread.start()
 
 
-def _run_forever(app: Flask) -> None:
-    while True:
+def stop_runner(app: Flask, timeout: float | None = None) -> None:
+    """Let the runner finish the event it is posting, and end it."""
+    runner = app.extensions.get("webhook_runner")
+    if runner is not None:
+        thread, stop = runner
+        stop.set()
+        thread.join(timeout)
+
+
+def _run(app: Flask, stop: threading.Event) -> None:
+    while not stop.is_set():
         try:
             attempted = deliver_due(app)
         except Exception:
             log.exception("webhook delivery failed")  # the database blinked: the outbox keeps the events
             attempted = 0
         if attempted < PER_ITERATION:
-            time.sleep(POLL_INTERVAL)
+            stop.wait(POLL_INTERVAL)
 
 
 # -- for operators ------------------------------------------------------------------------
