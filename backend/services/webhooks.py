@@ -32,7 +32,7 @@ from flask import Flask, current_app
 from standardwebhooks import Webhook
 
 from backend.extensions import db
-from backend.models import Batch, WebhookEvent, new_public_id, utcnow
+from backend.models import Batch, Message, WebhookEvent, new_public_id, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def emit(event_type: str, data: dict[str, Any]) -> None:
 
     `data` gets the event's `appid`. The event is posted once that transaction committed.
     """
-    if not current_app.config["WEBHOOK_URL"]:
+    if not enabled():
         return
     if event_type not in EVENT_TYPES:
         raise ValueError(f"not a webhook event type: {event_type}")
@@ -138,8 +138,6 @@ def emit_messages(event_type: str, messages: Iterable[Any], **fields: Any) -> No
 
 def emit_abandoned(message_ids: Iterable[int]) -> None:
     """message.unknown for messages given up as `unknown` in this transaction (a dead worker's)."""
-    from backend.models import Message
-
     ids = list(message_ids)
     if ids and enabled():
         abandoned = db.session.scalars(sa.select(Message).where(Message.id.in_(ids)))
@@ -208,9 +206,14 @@ def deliver_due(app: Flask, now: datetime | None = None, limit: int = PER_ITERAT
 def _claim(now: datetime, timeout: float) -> Any | None:
     """The next due event, leased to this runner (one statement, then committed); None if none is due."""
     free = sa.or_(_events.c.claimed_until.is_(None), _events.c.claimed_until < now)
+    is_due = (_events.c.status.in_(DUE_STATUSES), _events.c.next_attempt_at <= now, free)
+    # A read first: the usual answer is "nothing", and an UPDATE would take SQLite's writer lock for it.
+    if db.session.execute(sa.select(_events.c.id).where(*is_due).limit(1)).first() is None:
+        db.session.rollback()  # end the read
+        return None
     due = (
         sa.select(_events.c.id)
-        .where(_events.c.status.in_(DUE_STATUSES), _events.c.next_attempt_at <= now, free)
+        .where(*is_due)
         .order_by(_events.c.next_attempt_at)
         .limit(1)
         .with_for_update(skip_locked=True)  # PostgreSQL; SQLite runs the statement under its writer lock
