@@ -409,3 +409,20 @@ def test_the_web_process_delivers_from_its_first_request_on(database_url, emulat
         with app.app_context():
             db.engine.dispose()
     assert not app.extensions["webhook_runner"][0].is_alive()
+
+
+def test_a_send_abandoned_by_a_dead_worker_emits_message_unknown(hooked, hooked_app, emulator, receiver):
+    user = log_in(hooked, emulator)
+    with hooked_app.app_context():
+        from backend.services.batches import sweep
+
+        # A worker claimed this message (credit spent) and died before WeChat answered.
+        abandoned = Message(user_id=user.id, openid=user.openid, template_id=T1, data=GOOD_DATA, status="sending")
+        abandoned.claimed_at = utcnow() - timedelta(hours=1)
+        db.session.add(abandoned)
+        db.session.commit()
+        public_id = abandoned.public_id
+        assert sweep()["unknown"] == 1
+    webhooks.deliver_due(hooked_app)
+    (unknown,) = [e["data"] for e in receiver.events() if e["type"] == "message.unknown"]
+    assert unknown["id"] == public_id and unknown["status"] == "unknown" and unknown["user_id"] == user.id
