@@ -49,7 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from backend.queue import build_queue
     from backend.redis_link import build_link
-    from backend.services import send_lock
+    from backend.services import send_lock, webhooks
     from backend.wechat import build_client
 
     app.extensions["redis"] = build_link(app)
@@ -64,6 +64,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         )
         send_lock.init_app(app, db.engine)
     app.extensions["queue"] = build_queue(app)  # what carries batch message ids to delivery
+    webhooks.init_app(app)  # the web process's webhook runner, from its first request
     return app
 
 

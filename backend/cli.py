@@ -160,12 +160,14 @@ def run_worker(burst: bool) -> None:
     from rq import Queue, SimpleWorker
 
     from backend.queue import QUEUE_NAME, sweep_forever, use_app
+    from backend.services import webhooks
 
     app = current_app._get_current_object()
     if not app.config.get("REDIS_URL"):
         raise click.UsageError("REDIS_URL is not set; without Redis the web process delivers batches itself.")
     use_app(app)
     threading.Thread(target=sweep_forever, args=(app,), daemon=True, name="sweeper").start()
+    webhooks.start_runner(app)  # with WEBHOOK_URL: workers deliver webhooks too
     # RQ's own connection, without our short time-outs: it waits on the queue (BLPOP), and it
     # rides out an outage by itself, reconnecting with back-off.
     connection = Redis.from_url(app.config["REDIS_URL"])
@@ -195,6 +197,35 @@ def list_unknown() -> None:
 
     for message in db.session.scalars(sa.select(Message).where(Message.status == "unknown").order_by(Message.id)):
         click.echo(f"{message.public_id}  user {message.user_id}  {message.template_id}  {message.updated_at:%F %T}")
+
+
+@wx.command("webhooks")
+@click.option("--replay", "replay_id", metavar="ID", help="Make this failing or dead event due now.")
+@click.option("--replay-all-failing", is_flag=True, help="Make every failing and dead event due now.")
+def webhook_deliveries(replay_id: str | None, replay_all_failing: bool) -> None:
+    """Webhook deliveries that are failing or dead, newest first; or replay them.
+
+    A replayed event is posted again by the next runner (a web process or `wx worker`), with the
+    same webhook-id, and gets its retries again.
+    """
+    from backend.services import webhooks
+
+    if replay_id and replay_all_failing:
+        raise click.UsageError("give --replay ID or --replay-all-failing, not both")
+    if replay_id or replay_all_failing:
+        replayed = webhooks.replay(replay_id)
+        if replay_id and not replayed:
+            raise click.ClickException(f"no failing or dead webhook event {replay_id}")
+        click.echo(f"{replayed} event(s) due again")
+        return
+    problems = webhooks.problem_deliveries()
+    click.echo(f"{problems['failing']} failing, {problems['dead']} dead")
+    for event in problems["events"]:
+        retry = f"next try {event['next_attempt_at'][:19]}" if event["next_attempt_at"] else "gave up"
+        click.echo(
+            f"{event['id']}  {event['type']:20}  {event['status']:7}  {event['attempts']} attempts  "
+            f"{event['last_error'] or ''}  {retry}"
+        )
 
 
 @wx.command("doctor")

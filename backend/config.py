@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from collections.abc import Mapping
@@ -53,6 +55,7 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
         )
     if values["WX_ENCODING_AES_KEY"] is not None:
         check_encoding_aes_key(values["WX_ENCODING_AES_KEY"])
+    check_webhook_settings(values["WEBHOOK_URL"], values["WEBHOOK_SECRET"])
 
     database_url = values.pop("DATABASE_URL") or "sqlite:///" + str(Path(instance_path, "backend.sqlite3").resolve())
     return {
@@ -94,6 +97,29 @@ def check_encoding_aes_key(key: str) -> None:
         raise ConfigError(
             "WX_ENCODING_AES_KEY", "is not base64 (letters and digits): copy it again from the mini program console"
         ) from None
+
+
+WEBHOOK_SECRET_PREFIX = "whsec_"
+WEBHOOK_SECRET_BYTES = (24, 64)  # the Standard Webhooks specification's range
+
+
+def check_webhook_settings(url: str | None, secret: str | None) -> None:
+    """Both or neither; the secret `whsec_` and base64 of 24 to 64 bytes (never echoed)."""
+    if url and not secret:
+        raise ConfigError("WEBHOOK_SECRET", "is not set: webhooks to WEBHOOK_URL are signed with it")
+    if secret is None:
+        return
+    if not url:
+        raise ConfigError("WEBHOOK_URL", "is not set: WEBHOOK_SECRET signs webhooks sent there; set both or neither")
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ConfigError("WEBHOOK_SECRET", f"must start with {WEBHOOK_SECRET_PREFIX} (whsec_ and base64)")
+    try:
+        key = base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True)
+    except binascii.Error:
+        raise ConfigError("WEBHOOK_SECRET", "is not whsec_ followed by base64") from None
+    low, high = WEBHOOK_SECRET_BYTES
+    if not low <= len(key) <= high:
+        raise ConfigError("WEBHOOK_SECRET", f"decodes to {len(key)} bytes; it must be {low} to {high} random bytes")
 
 
 def normalize_database_url(url: str) -> str:

@@ -221,3 +221,26 @@ class BindingCode(db.Model):
     redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     redeemed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WebhookEvent(db.Model):
+    """The webhook outbox: one row per event for business code, written in the transaction of the
+    change it reports, delivered from here and retried from here (services/webhooks.py)."""
+
+    __tablename__ = "webhook_events"
+    # The runners' question, "what is due?": pending or failing events by next attempt.
+    __table_args__ = (Index("ix_webhook_events_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the webhook-id, the same on every retry
+    type: Mapped[str] = mapped_column(String(32))  # message.sent, subscription.updated, ...
+    app: Mapped[str | None] = mapped_column(String(32))  # the AppID the event belongs to
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the body: {"type", "timestamp", "data"}
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failing | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A runner holds the event until then while it posts it; a runner that died lets go then.
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(200))  # "HTTP 500", "timed out": never a secret
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -28,6 +28,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "access": ("Who may call the backend", "谁可以调用后端"),
     "calls": ("Calls to WeChat", "调用微信接口"),
     "delivery": ("Delivery and workers", "投递与 worker"),
+    "webhooks": ("Webhooks to business code", "发给业务系统的 Webhook"),
 }
 
 
@@ -401,6 +402,41 @@ SETTINGS: tuple[Setting, ...] = (
         "持有者在归还前退出时，一次发送的轮次保留的秒数。",
         kind="float",
         default=30.0,
+        positive=True,
+    ),
+    # -- webhooks to business code ------------------------------------------------------------
+    Setting(
+        "WEBHOOK_URL",
+        "webhooks",
+        "Where the backend POSTs status events (`message.sent`, `message.failed`, `subscription.updated`, ...) "
+        "for business code, signed per the Standard Webhooks specification; set it together with "
+        "`WEBHOOK_SECRET`.",
+        "后端以 POST 发送状态事件（`message.sent`、`message.failed`、`subscription.updated` 等）给业务系统的地址，"
+        "按 Standard Webhooks 规范签名；与 `WEBHOOK_SECRET` 一起设置。",
+        secret=True,  # its query string may carry a token
+        schemes=("http", "https"),
+        unset_en="none: no events are written or sent",
+        unset_zh="无：不记录也不发送事件",
+        example="https://crm.example.com/hooks/wechat",
+    ),
+    Setting(
+        "WEBHOOK_SECRET",
+        "webhooks",
+        "The signing secret, `whsec_` and base64 of 24 to 64 random bytes, e.g. from "
+        "`python -c \"import base64, os; print('whsec_' + base64.b64encode(os.urandom(32)).decode())\"`.",
+        "签名密钥：`whsec_` 加 24 到 64 个随机字节的 base64，例如由 "
+        "`python -c \"import base64, os; print('whsec_' + base64.b64encode(os.urandom(32)).decode())\"` 生成。",
+        secret=True,
+        unset_en="required with `WEBHOOK_URL`",
+        unset_zh="设置 `WEBHOOK_URL` 时必须设置",
+    ),
+    Setting(
+        "WEBHOOK_TIMEOUT",
+        "webhooks",
+        "Seconds the receiver has to answer a webhook with a 2xx; then the delivery is retried later.",
+        "接收方以 2xx 响应一次 Webhook 的最长秒数；超时则稍后重试。",
+        kind="float",
+        default=5.0,
         positive=True,
     ),
 )

@@ -20,7 +20,7 @@ from flask import Blueprint, Response, current_app, g, render_template, request
 
 from backend.api.guards import client_ip
 from backend.errors import InvalidRequest, NotFound, error_response
-from backend.services import ratelimit, stats
+from backend.services import ratelimit, stats, webhooks
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def get_dashboard():
     g.csp_nonce = secrets.token_urlsafe(16)
     return render_template(
         "admin/dashboard.html",
-        data=stats.dashboard(days),
+        data=_dashboard(days),
         window_choices=WINDOW_CHOICES,
         csp_nonce=g.csp_nonce,
     )
@@ -92,7 +92,11 @@ def get_dashboard():
 @bp.get("/api/dashboard")
 def get_dashboard_data():
     """Every figure of the page at once."""
-    return stats.dashboard(window_days())
+    return _dashboard(window_days())
+
+
+def _dashboard(days: int) -> dict:
+    return {**stats.dashboard(days), "webhooks": webhooks.problem_deliveries()}
 
 
 @bp.get("/api/consent")
@@ -123,3 +127,9 @@ def get_unknown():
 @bp.get("/api/latency")
 def get_latency():
     return {"latency": stats.wechat_latency()}
+
+
+@bp.get("/api/webhooks")
+def get_webhooks():
+    """Webhook deliveries failing (retrying) or dead (given up), newest first."""
+    return webhooks.problem_deliveries()

@@ -18,7 +18,7 @@ from flask import current_app
 from backend import errors
 from backend.extensions import db
 from backend.models import Batch, Message, new_public_id, utcnow
-from backend.services import idempotency, recipients
+from backend.services import idempotency, recipients, webhooks
 from backend.services.scheduling import initial_status
 from backend.services.templates import get_template, refuse_if_banned
 from backend.services.validation import validate_data
@@ -96,6 +96,7 @@ def create_batch(request: BatchRequest, key: idempotency.Claim | None = None) ->
             }
         )
     db.session.execute(sa.insert(Message), rows)
+    webhooks.emit_messages("message.failed", [row for row in rows if row["status"] == "failed"])
     idempotency.record_effect(key, {"batch": batch.public_id})
     db.session.commit()
     # Committed: from here on the answer is the batch. Its rows are the outbox, so messages

@@ -15,7 +15,7 @@ from flask import current_app
 
 from backend.extensions import db
 from backend.models import Subscription, Template, User, utcnow
-from backend.services import idempotency
+from backend.services import idempotency, webhooks
 from backend.services.ledger import add_credits, audit, ensure_subscription, zero_credits
 from backend.services.templates import get_template, stored_template
 
@@ -86,6 +86,8 @@ def apply_choice(
             delta = 1
             add_credits(subscription, delta)
     audit(user.id, template_id, source, choice, scene=scene, credits_delta=delta, dedupe_key=dedupe_key)
+    if mint:  # the status (and credits) changed; a report under push authority only records the choice
+        webhooks.emit_subscription(subscription, choice)
     return subscription
 
 
@@ -122,6 +124,7 @@ def revoke(
     dropped = zero_credits(subscription)
     subscription.status = "reject"
     audit(user.id, template_id, source, "revoked", credits_delta=-dropped, dedupe_key=dedupe_key, detail=detail)
+    webhooks.emit_subscription(subscription, "revoked")
     return subscription
 
 

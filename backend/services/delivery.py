@@ -23,7 +23,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from backend import errors, metrics
 from backend.extensions import db
 from backend.models import Batch, Message, Subscription, utcnow
-from backend.services import pace
+from backend.services import pace, webhooks
 from backend.services.batches import OPEN_STATUSES
 from backend.services.ledger import append_events
 from backend.services.sending import DeliveryDeferred, deliver, reported_kind, spend_credit
@@ -79,6 +79,7 @@ def claim_group(message_ids: list[int]) -> tuple[list[Message], list[int]]:
     refused = [message for message in claimed if message.id not in credited]
     if refused:
         db.session.execute(_FAIL_WITHOUT_CONSENT, {"ids": [m.id for m in refused], "now": now})
+        webhooks.emit_messages("message.failed", refused, status="failed", outcome="consent_required")
     batch_ids = sorted({message.batch_id for message in claimed if message.batch_id is not None})
     if batch_ids:
         db.session.execute(_MARK_RUNNING, {"ids": batch_ids})
@@ -176,11 +177,13 @@ def finish_batch_if_done(batch_id: int | None) -> None:
         return
     # EXISTS stops at the first open message; a COUNT per delivery made a batch quadratic.
     still_open = sa.exists().where(Message.batch_id == batch_id, Message.status.in_(OPEN_STATUSES))
-    db.session.execute(
+    finished = db.session.execute(
         sa.update(Batch)
         .where(Batch.id == batch_id, Batch.status != "done", ~still_open)
         .values(status="done", finished_at=utcnow(), updated_at=utcnow())
     )
+    if finished.rowcount:
+        webhooks.emit_batch_done(batch_id)
     db.session.commit()
 
 
@@ -239,6 +242,7 @@ def give_up_abandoned_sends(now, message_id: int | None = None) -> list[int]:
             .where(Message.id.in_(orphaned), Message.status == "sending")
             .values(status="unknown", outcome="unknown", updated_at=now)
         )
+        webhooks.emit_abandoned(orphaned)
     return list(orphaned)
 
 

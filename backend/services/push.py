@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from backend import errors, metrics
 from backend.extensions import db
 from backend.models import Message, PushQuery
-from backend.services import consent, templates
+from backend.services import consent, templates, webhooks
 from backend.services.ledger import audit, ensure_user, upsertable_insert
 from backend.wechat import push as wechat_push
 from backend.wechat.crypto import PushCipher
@@ -252,6 +252,7 @@ def _record_delivery(user, template_id: str, item: Mapping[str, str], key: str) 
     message = db.session.scalar(db.select(Message).where(Message.wechat_msgid == msgid)) if msgid else None
     if message is not None:
         message.delivery_status = "delivered" if code == 0 else f"failed:{code}"
+        webhooks.emit_delivery(message)
     audit(
         user.id,
         template_id,

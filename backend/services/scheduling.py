@@ -24,7 +24,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from backend import errors
 from backend.extensions import db
 from backend.models import Message, new_public_id, utcnow
-from backend.services import idempotency
+from backend.services import idempotency, webhooks
 from backend.services.sending import SendRequest, find_recipient
 from backend.services.templates import get_template, refuse_if_banned
 from backend.services.validation import validate_data
@@ -108,12 +108,15 @@ def cancel(public_id: str) -> Message:
         sa.update(_messages)
         .where(_messages.c.public_id == public_id, _messages.c.status.in_(CANCELABLE))
         .values(status="canceled", updated_at=now)
-    ).rowcount
+        .returning(*_messages.c)
+    ).first()
+    if canceled is not None:  # message.canceled, in the cancel's transaction (the outbox)
+        webhooks.emit_messages("message.canceled", [canceled._mapping])
     db.session.commit()
     message = db.session.scalar(sa.select(Message).where(Message.public_id == public_id))
     if message is None:
         raise errors.NotFound("No message with that id.")
-    if not canceled:
+    if canceled is None:
         raise errors.NotCancelable(details={"message_id": public_id, "status": message.status})
     return message
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from backend import errors, metrics
 from backend.extensions import db
 from backend.models import Message, Subscription, User, new_public_id, utcnow
-from backend.services import autocommit, consent, idempotency, send_lock
+from backend.services import autocommit, consent, idempotency, send_lock, webhooks
 from backend.services.ledger import add_credits, append_events, audit
 from backend.services.templates import get_template, is_banned, mark_banned, refuse_if_banned
 from backend.services.validation import validate_data
@@ -234,6 +234,8 @@ def deliver(message: Message, *, requeue_transient: bool = False) -> Message:
 def _settle(message: Message, status: str, **fields: Any) -> None:
     """Write the outcome (one UPDATE by id) with whatever else the transaction holds, and commit."""
     changes = {"status": status, **fields, "updated_at": utcnow()}
+    # With WEBHOOK_URL: the event row joins this transaction, so the session path below is taken.
+    webhooks.emit_settled(message, changes)
     session = db.session()
     if _on_postgresql() and not (session.in_transaction() or session.new or session.dirty or session.deleted):
         autocommit.update_message(message.id, changes)  # the usual case: nothing else to write
