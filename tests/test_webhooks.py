@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,6 +22,7 @@ from backend.emulator.pusher import event_message
 from backend.extensions import db
 from backend.models import Message, WebhookEvent, utcnow
 from backend.services import webhooks
+from backend.services.delivery import deliver_ids
 from tests.api.pushing import T1, TOKEN, popup, post
 from tests.conftest import app_config
 from tests.helpers import API_KEY, GOOD_DATA, accept, log_in, report, send
@@ -272,10 +274,9 @@ def test_a_batch_emits_its_failures_and_batch_done(hooked, hooked_app, emulator,
     }
     batch = hooked.post("/api/v1/batches", json=body, headers=API_KEY).json
     with hooked_app.app_context():
-        from backend.services.delivery import deliver_one
-
-        for message_id in db.session.scalars(sa.select(Message.id).where(Message.status == "queued")).all():
-            deliver_one(message_id)
+        queued = db.session.scalars(sa.select(Message.id).where(Message.status == "queued")).all()
+    with ThreadPoolExecutor(2) as pool:
+        deliver_ids(hooked_app, list(queued), pool)
     webhooks.deliver_due(hooked_app)
     events = receiver.events()
     failed = sorted(e["data"]["outcome"] for e in events if e["type"] == "message.failed")
