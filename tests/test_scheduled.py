@@ -388,4 +388,5 @@ def test_rq_worker_delivers_within_two_seconds_of_send_at(rq_app, emulator):  # 
     sent_at = parse(record["sent_at"])
     assert send_at <= sent_at < send_at + timedelta(seconds=2)
     assert message(client, canceled["id"])["status"] == "canceled"
-    assert [call["touser"] for call in emulator.calls("subscribe_send")] == [due]
+    calls = emulator.calls("subscribe_send")
+    assert [call["touser"] for call in calls] == [due], calls

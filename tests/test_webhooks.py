@@ -419,6 +419,7 @@ def test_the_web_process_delivers_from_its_first_request_on(database_url, emulat
         assert receiver.events()[0]["type"] == "subscription.updated"
     finally:
         webhooks.stop_runner(app, timeout=30)
+        app.extensions["queue"].stop_sweeper()  # started by the first request too (backend/queue.py)
         with app.app_context():
             db.engine.dispose()
     assert not app.extensions["webhook_runner"][0].is_alive()
