@@ -5,8 +5,8 @@ deliver it now) or `scheduled` (at `send_at`). Consent is checked and the credit
 worker claims it (services/delivery.py `claim_group`), the same claim as a batch message's,
 so a user who revokes in the meantime gets nothing and WeChat is not called.
 
-The due-scanner (`release_due`, run every DUE_SCAN_INTERVAL by the web process's scheduler
-thread without Redis and by every `flask wx worker`) turns due `scheduled` rows into `queued`
+The due-scanner (`release_due`, run every DUE_SCAN_INTERVAL in the sweeper thread of every
+`flask wx worker`, and of the web process without Redis) turns due `scheduled` rows into `queued`
 ones with a conditional UPDATE, so two scanners never queue one message twice; then it hands
 their ids to the queue. A canceled message is never claimed: the claim is conditional on
 `queued`, even for an id already on the queue.
@@ -129,13 +129,16 @@ def release_due(now: datetime | None = None) -> list[int]:
     again); a job that did reach the queue meanwhile finds them not `queued` and skips them.
     """
     now = now or utcnow()
-    due = (
+    # A read first: most scans find nothing due, and take no write lock (SQLite) for it.
+    due = db.session.scalars(
         sa.select(_messages.c.id)
         .where(_messages.c.status == "scheduled", _messages.c.send_at <= now)
         .order_by(_messages.c.send_at)
         .limit(DUE_BATCH)
-        .scalar_subquery()
-    )
+    ).all()
+    if not due:
+        db.session.commit()  # ends the read
+        return []
     released = db.session.execute(
         sa.update(_messages)
         .where(_messages.c.id.in_(due), _messages.c.status == "scheduled")
