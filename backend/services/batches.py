@@ -88,7 +88,7 @@ def create_batch(request: BatchRequest, key: idempotency.Claim | None = None) ->
                 "lang": request.lang or "zh_CN",
                 "miniprogram_state": request.miniprogram_state or current_app.config["WX_MINIPROGRAM_STATE"],
                 "status": status if user else "failed",
-                "send_at": send_at,
+                "send_at": send_at if user else None,
                 "outcome": None if user else found,
                 "attempts": 0,
                 "created_at": now,
