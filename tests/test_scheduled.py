@@ -16,14 +16,14 @@ import pytest
 import sqlalchemy as sa
 from rq import Worker
 
-from backend import errors
 from backend.extensions import db
 from backend.models import Message, utcnow
 from backend.services import delivery, scheduling
 from tests.api.pushing import TOKEN
-from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, send
+from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, log_in, send
 from tests.test_batches import create, give_users, rq_app, start_worker, stop, wait_done  # noqa: F401
 from tests.test_delivery import rq  # noqa: F401 (the fixture: the test Redis, a worker in this process)
+from tests.test_redis_outage import redis_app, redis_server, run_worker_burst, wait_for_redis  # noqa: F401
 
 T1 = ONE_TIME["priTmplId"]
 ASYNC = {"Prefer": "respond-async"}
@@ -203,21 +203,23 @@ def test_two_scanners_never_queue_one_message_twice(app, client, emulator, templ
     assert sorted(ids) == all_ids  # each id queued once, by one scanner or the other
 
 
-def test_redis_down_when_due_loses_nothing(app, client, emulator, user, templates):
+@pytest.mark.redis
+def test_redis_down_when_due_loses_nothing(redis_app, database_url, emulator, templates, redis_server):  # noqa: F811
+    """A real Redis, killed while a message comes due: it stays scheduled, and is delivered once
+    Redis is back."""
+    app = redis_app(database_url, emulator.url, redis_server.url, REDIS_RETRY_AFTER=0.5)
+    client = app.test_client()
+    user = log_in(client, emulator)
     accept(client, emulator, user)
-    response = send(client, body(user, send_at=iso(datetime.now(UTC) + HOUR)))
-    queue = app.extensions["queue"]
-    real_enqueue = queue.enqueue
-
-    def redis_down(ids):
-        raise errors.ServiceUnavailable(details={"retry_after": 5})
-
-    queue.enqueue = redis_down  # what RQQueue.enqueue raises while Redis does not answer
+    scheduled = send(client, body(user, send_at=iso(datetime.now(UTC) + HOUR))).json
+    redis_server.kill()
     assert release(app, utcnow() + 2 * HOUR) == []
-    assert message(client, response.json["id"])["status"] == "scheduled"  # still due, for the next scan
-    queue.enqueue = real_enqueue
+    assert message(client, scheduled["id"])["status"] == "scheduled"  # still due, for the next scan
+    redis_server.start()  # the same port, empty
+    wait_for_redis(client)
     assert len(release(app, utcnow() + 2 * HOUR)) == 1
-    assert wait_settled(client, response.json["id"])["status"] == "sent"
+    run_worker_burst(app, redis_server.url)
+    assert message(client, scheduled["id"])["status"] == "sent"
     assert len(emulator.calls("subscribe_send")) == 1
 
 
