@@ -43,13 +43,49 @@ def run_emulator(host: str, port: int) -> None:
 
 
 @templates.command("sync")
-def sync_templates() -> None:
-    """Store every template of the account (kind, keywords, enum values) from WeChat."""
+@click.option("--app", "appid", metavar="APPID", help="Only this app (default: every app).")
+def sync_templates(appid: str | None) -> None:
+    """Store every template of each app's account (kind, keywords, enum values) from its WeChat."""
     from backend.services.templates import sync_templates as sync
 
-    for template in sync():
-        keys = ", ".join(f"{kw['key']}" for kw in template.keywords)
-        click.echo(f"{template.id}  {template.kind:9}  {template.title or ''}  [{keys}]")
+    apps = _chosen_apps(appid)
+    for app in apps:
+        for template in sync(app):
+            keys = ", ".join(f"{kw['key']}" for kw in template.keywords)
+            prefix = f"{app.appid}  " if len(current_app.extensions["apps"]) > 1 else ""
+            click.echo(f"{prefix}{template.id}  {template.kind:9}  {template.title or ''}  [{keys}]")
+
+
+def _chosen_apps(appid: str | None) -> list:
+    """Every configured app, or the one `--app` names (a usage error for one not configured)."""
+    registry = current_app.extensions["apps"]
+    if appid is None:
+        return list(registry)
+    app = registry.get(appid)
+    if app is None:
+        known = ", ".join(a.appid for a in registry)
+        raise click.BadParameter(f"{appid!r} is not a configured app ({known})", param_hint="--app")
+    return [app]
+
+
+@wx.command("apps")
+def list_apps() -> None:
+    """The apps this backend serves: appid, name, push configured, and the state of each access token.
+
+    Templates and credits outstanding per app come once every row carries its app.
+    """
+    import time
+
+    for app in current_app.extensions["apps"]:
+        cached = app.client.tokens.store.read()
+        if cached is None:
+            token = "no token yet"
+        elif cached.expires_at > time.time():
+            token = f"token valid {int(cached.expires_at - time.time())} s"
+        else:
+            token = "token expired"
+        push = "push " + ("safe mode" if app.encoding_aes_key else "plaintext") if app.push_token else "no push"
+        click.echo(f"{app.appid}  {app.name}  {push}  {token}")
 
 
 def _fail(exc: ApiError) -> None:

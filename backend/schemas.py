@@ -74,6 +74,19 @@ class CodeSchema(Schema):
     )
 
 
+class LoginRequestSchema(CodeSchema):
+    """`POST /api/v1/auth/login`: the `wx.login` code and the app it came from."""
+
+    appid = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "The mini program's AppID (`wx.getAccountInfoSync().miniProgram.appId`); required when "
+            "several apps are configured (404 app_not_found for one this backend does not serve)."
+        },
+    )
+
+
 class SubscriptionReportSchema(Schema):
     """`{"results": {"<template id>": "accept", ...}, "scene": "..."}`; results may be the raw
     success object of wx.requestSubscribeMessage, `errMsg` included."""
@@ -173,6 +186,14 @@ class SendOptionsSchema(Schema):
         metadata={"description": "Which version of the mini program opens; default WX_MINIPROGRAM_STATE."},
     )
     lang = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(LANGS))
+    appid = fields.String(
+        load_only=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "The app to act for; required when the API key may act for several apps (403 forbidden "
+            "for one it may not, 404 app_not_found for one not served here)."
+        },
+    )
     truncate = fields.Boolean(
         load_default=False,
         metadata={"description": "Shorten over-long thing-style values (ending in …) instead of refusing them."},

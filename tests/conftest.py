@@ -132,7 +132,7 @@ def client(app):
 @pytest.fixture
 def wechat(app):
     """The app's WeChat client."""
-    return app.extensions["wechat"]
+    return app.extensions["apps"].only().client
 
 
 @pytest.fixture

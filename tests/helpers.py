@@ -66,3 +66,18 @@ def assert_error(response, status: int, code: str) -> dict:
     assert response.json["error"]["code"] == code
     assert isinstance(response.json["error"]["message"], str) and response.json["error"]["message"]
     return response.json["error"]["details"]
+
+
+def reconfigure(app, **config) -> None:
+    """Change settings of a running test app, apps included: the registry (each app's keys and
+    client) is built from the config at start-up, so it is built again."""
+    from backend import build_apps
+
+    app.config.update(config)
+    with app.app_context():
+        app.extensions["apps"] = build_apps(app)
+
+
+def wechat_client(app):
+    """The WeChat client of the test app's one app."""
+    return app.extensions["apps"].only().client

@@ -23,7 +23,7 @@ from schemathesis import checks as st_checks
 from schemathesis.errors import FailureGroup  # a BaseExceptionGroup, not an Exception
 
 from backend.emulator.pusher import PushTarget, event_message, signed_request
-from tests.helpers import API_KEY, GOOD_DATA, LONG_TERM, ONE_TIME
+from tests.helpers import API_KEY, GOOD_DATA, LONG_TERM, ONE_TIME, reconfigure
 
 # Routes that are deliberately not in the document. Everything else the router knows must be.
 NOT_DOCUMENTED = {
@@ -186,7 +186,7 @@ def test_api_answers_as_documented(app, user):
     schemathesis' strategies itself, one hypothesis run per operation and generation mode,
     and reports every failing operation at the end.
     """
-    app.config["WX_TOKEN"] = PUSH_TOKEN  # push configured: unsigned pushes are refused (403), not 404
+    reconfigure(app, WX_TOKEN=PUSH_TOKEN)  # push configured: unsigned pushes are refused (403), not 404
     config = schemathesis.Config.from_dict(
         {
             "auth": {
@@ -300,7 +300,7 @@ def test_success_answers_match_the_document(app, client, emulator, templates, us
 
     for method in ("GET", "POST"):  # push not configured
         conforms(client.open("/wechat/push", method=method), method, "/wechat/push", 404)
-    app.config["WX_TOKEN"] = PUSH_TOKEN
+    reconfigure(app, WX_TOKEN=PUSH_TOKEN)
     target = PushTarget(url="/wechat/push", token=PUSH_TOKEN, appid=app.config["WX_APPID"])
     items = [{"TemplateId": ONE_TIME["priTmplId"], "SubscribeStatusString": "accept", "PopupScene": 0}]
     query, body, content_type = signed_request(

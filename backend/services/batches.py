@@ -54,7 +54,7 @@ def create_batch(request: BatchRequest, key: idempotency.Claim | None = None) ->
 
     `key`: the Idempotency-Key the request holds; the batch is written with it.
     """
-    template = get_template(request.template_id)
+    template = get_template(current_app.extensions["apps"].only(), request.template_id)  # the batch's app, later
     refuse_if_banned(request.template_id)
     shared = request.data if isinstance(request.data, dict) else {}
     values, problems = [], {}

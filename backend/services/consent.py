@@ -28,7 +28,7 @@ def push_is_authority() -> bool:
 
 def template_kind(template_id: str) -> str:
     """The template's kind; an unknown template is looked up at WeChat first."""
-    template = get_template(template_id)
+    template = get_template(current_app.extensions["apps"].only(), template_id)  # the user's app, later
     return template.kind if template else "one_time"
 
 

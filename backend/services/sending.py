@@ -107,7 +107,8 @@ def send_message(request: SendRequest, key: idempotency.Claim | None = None) -> 
     `key`: the Idempotency-Key the request holds; the outbox row is written with it.
     """
     recipient = find_recipient(request.openid, request.user_id)
-    template = get_template(request.template_id)
+    # The one app until messages carry theirs (the app_id columns come next): only() refuses to guess.
+    template = get_template(current_app.extensions["apps"].only(), request.template_id)
     refuse_if_banned(request.template_id)
     values = validate_data(template, request.data, truncate=request.truncate)
     kind = template.kind if template else reported_kind(recipient.id, request.template_id)
@@ -207,7 +208,7 @@ def deliver(message: Message, *, requeue_transient: bool = False) -> Message:
     no-turn failure puts the message back in the queue, credit returned, instead of failing
     it (up to MAX_ATTEMPTS).
     """
-    client = current_app.extensions["wechat"]
+    client = current_app.extensions["apps"].only().client  # the message's app once rows carry it
     if is_banned(message.template_id):  # an earlier 43107: WeChat would refuse it the same way
         raise _refuse_banned(message) from None
     try:
