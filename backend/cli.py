@@ -35,11 +35,20 @@ wx.add_command(templates)
 @click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
-def run_emulator(host: str, port: int) -> None:
+@click.option(
+    "--apps-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Host the apps of this TOML file too (the file of WX_APPS_FILE).",
+)
+def run_emulator(host: str, port: int, apps_file: str | None) -> None:
     """Serve the local WeChat server-API emulator (dev mode talks to it)."""
     from backend.emulator import serve
+    from backend.emulator.apps_file import AppsFileError
 
-    serve(host, port)
+    try:
+        serve(host, port, apps_file)
+    except AppsFileError as exc:
+        raise click.BadParameter(str(exc), param_hint="--apps-file") from None
 
 
 @templates.command("sync")
