@@ -77,6 +77,14 @@ def _chosen_apps(appid: str | None) -> list:
     return [app]
 
 
+def _one_app(appid: str | None):
+    """The app `--app` names; without it, the only app (a usage error with several)."""
+    registry = current_app.extensions["apps"]
+    if appid is None and len(registry) > 1:
+        raise click.UsageError("several apps are configured: choose one with --app APPID")
+    return _chosen_apps(appid)[0]
+
+
 @wx.command("apps")
 def list_apps() -> None:
     """The apps this backend serves: appid, name, push configured, and the state of each access token.
@@ -137,8 +145,9 @@ def send_options(command):
 @wx.command("send")
 @click.option("--openid", help="The recipient's openid.")
 @click.option("--user-id", type=int, help="The recipient's user id (instead of --openid).")
+@click.option("--app", "appid", metavar="APPID", help="The app to send from (required with several apps).")
 @send_options
-def send(openid, user_id, template_id, pairs, page, miniprogram_state, lang, truncate) -> None:
+def send(openid, user_id, appid, template_id, pairs, page, miniprogram_state, lang, truncate) -> None:
     """Send one subscribe message under the ledger's rules and print the outcome as JSON."""
     from backend.services.sending import SendRequest, send_message
 
@@ -155,7 +164,7 @@ def send(openid, user_id, template_id, pairs, page, miniprogram_state, lang, tru
         truncate=truncate,
     )
     try:
-        result = send_message(request)
+        result = send_message(_one_app(appid), request)
     except ApiError as exc:
         _fail(exc)
     click.echo(
@@ -238,9 +247,10 @@ def run_doctor(strict: bool) -> None:
 
 @wx.command("send-batch")
 @click.argument("csv_file", type=click.File(encoding="utf-8-sig"))
+@click.option("--app", "appid", metavar="APPID", help="The app to send from (required with several apps).")
 @send_options
 @click.option("--wait/--no-wait", default=True, help="Follow the batch with a progress bar (default).")
-def send_batch(csv_file, template_id, pairs, page, miniprogram_state, lang, truncate, wait) -> None:
+def send_batch(csv_file, appid, template_id, pairs, page, miniprogram_state, lang, truncate, wait) -> None:
     """Send one template to the recipients of CSV_FILE.
 
     The CSV has a header; an `openid` or `user_id` column names each recipient, and any other
@@ -272,7 +282,7 @@ def send_batch(csv_file, template_id, pairs, page, miniprogram_state, lang, trun
         truncate=truncate,
     )
     try:
-        batch = create_batch(request)
+        batch = create_batch(_one_app(appid), request)
     except ApiError as exc:
         _fail(exc)
     click.echo(f"batch {batch.public_id}: {batch.total} recipients")

@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy.orm import make_transient_to_detached
 
 from backend import errors, metrics
+from backend.apps import App
 from backend.extensions import db
 from backend.models import Batch, Message, Subscription, User, new_public_id, utcnow
 from backend.services import idempotency, pace
@@ -49,12 +50,12 @@ def outcome(message: Message) -> str:
     return message.outcome if message.status == "failed" else message.status
 
 
-def create_batch(request: BatchRequest, key: idempotency.Claim | None = None) -> Batch:
-    """Validate every recipient's values, write the batch and its messages, and queue them.
+def create_batch(app: App, request: BatchRequest, key: idempotency.Claim | None = None) -> Batch:
+    """Validate every recipient's values, write the batch of `app` and its messages, and queue them.
 
     `key`: the Idempotency-Key the request holds; the batch is written with it.
     """
-    template = get_template(current_app.extensions["apps"].only(), request.template_id)  # the batch's app, later
+    template = get_template(app, request.template_id)
     refuse_if_banned(request.template_id)
     shared = request.data if isinstance(request.data, dict) else {}
     values, problems = [], {}
@@ -237,7 +238,8 @@ def deliver_claimed(message: Message) -> bool:
     """Deliver a claimed message; False when it was deferred (quota, busy) for a later try."""
     pace.acquire()
     try:
-        deliver(message, requeue_transient=True)
+        # The one app until batch messages carry theirs (the app_id columns come next).
+        deliver(current_app.extensions["apps"].only(), message, requeue_transient=True)
     except DeliveryDeferred:
         pace.back_off()
         return False
