@@ -153,6 +153,14 @@ def log_in(client, emulator, appid: str, **person) -> dict:
     return {**response.json, "openid": issued["openid"]}
 
 
+def push(client, appid: str, message: dict, token: str, aes_key: str, key_appid: str | None = None):
+    """`message` pushed to `/wechat/push/<appid>`, safe mode, signed with `token` and encrypted with
+    `aes_key` for `key_appid` (default: the app addressed)."""
+    target = PushTarget(f"/wechat/push/{appid}", token, key_appid or appid, aes_key, "json", "safe")
+    query, body, content_type = signed_request(target, message)
+    return client.post(target.url, query_string=query, data=body.encode(), content_type=content_type)
+
+
 def client_of(app, appid):
     return app.extensions["apps"].get(appid).client
 
@@ -216,12 +224,8 @@ class TestScopedKeys:
         session = log_in(client, emulator, A)
         openid = session["openid"]
         emulator.control("POST", "/popup", appid=A, openid=openid, results={T1: "accept"})
-        report = client.post(
-            "/api/v1/subscriptions",
-            json={"results": {T1: "accept"}},
-            headers={"Authorization": f"Bearer {session['token']}"},
-        )
-        assert report.status_code == 200
+        # A has push: the credit comes from WeChat's signed popup event, pushed to A's URL.
+        assert push(client, A, popup(openid, (T1, "accept")), TOKEN_A, AES_A).status_code == 200
         response = self.send(client, KEY_A, openid=openid)
         assert response.status_code == 201, response.json
         [sent] = emulator.calls("subscribe_send")
@@ -235,9 +239,7 @@ class TestScopedKeys:
 
 class TestPushPerApp:
     def post(self, client, appid: str, token: str, aes_key: str, key_appid: str | None = None):
-        target = PushTarget(f"/wechat/push/{appid}", token, key_appid or appid, aes_key, "json", "safe")
-        query, body, content_type = signed_request(target, popup("o-pushed", (T1, "accept")))
-        return client.post(target.url, query_string=query, data=body.encode(), content_type=content_type)
+        return push(client, appid, popup("o-pushed", (T1, "accept")), token, aes_key, key_appid)
 
     def test_a_push_for_a_signed_with_b_keys_is_refused(self, two_apps):
         client = two_apps.test_client()

@@ -2,7 +2,7 @@
 
 Rules (docs/api.md): each one-time `accept` adds a credit; `reject` records the choice
 and keeps earlier credits; a long-term `accept` allows sends until revoked. When message
-push is configured (WX_TOKEN), WeChat's signed pushes are the authority for credits and a
+push is configured for the app (its Token), WeChat's signed pushes are the authority for credits and a
 client report only records the choice, so a forged or repeated report mints nothing.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from flask import current_app
 
 from backend.apps import App
 from backend.extensions import db
@@ -23,8 +22,9 @@ from backend.services.templates import get_template, stored_template
 CHOICES = ("accept", "reject", "ban", "filter")
 
 
-def push_is_authority() -> bool:
-    return bool(current_app.config.get("WX_TOKEN"))
+def push_is_authority(app: App) -> bool:
+    """Whether `app` has message push configured: then its signed pushes mint credits, not reports."""
+    return bool(app.push_token)
 
 
 def template_kind(app: App, template_id: str) -> str:
@@ -107,7 +107,7 @@ def record_report(
 
     `key`: the Idempotency-Key of the report, written in that transaction with the templates.
     """
-    mint = not push_is_authority()
+    mint = not push_is_authority(app)
     # Unknown templates are looked up at WeChat first: no transaction stays open across that.
     kinds = {template_id: template_kind(app, template_id) for template_id in results}
     subscriptions = [
