@@ -131,7 +131,7 @@ def app_settings(config: Mapping[str, Any]) -> list[AppSettings]:
     if both:
         raise ConfigError("WX_APPS_FILE", f"is set, and so is {', '.join(both)}: configure the apps in one place")
     apps = [_read_app(entry, index, config) for index, entry in enumerate(_read_file(path))]
-    _check_unique(apps, config.get("BUSINESS_API_KEYS") or [])
+    _check_unique(apps, config["BUSINESS_API_KEYS"])
     return apps
 
 
@@ -214,4 +214,4 @@ def _check_unique(apps: list[AppSettings], all_apps_keys: list[str]) -> None:
 def build_registry(config: Mapping[str, Any], make_client) -> AppRegistry:
     """The registry of `config`'s apps, each with the client `make_client(settings)` builds."""
     apps = [App(settings, make_client(settings)) for settings in app_settings(config)]
-    return AppRegistry(apps, list(config.get("BUSINESS_API_KEYS") or []))
+    return AppRegistry(apps, list(config["BUSINESS_API_KEYS"]))
