@@ -383,3 +383,14 @@ class TestNoHiddenCommit:
             from backend.models import Template
 
             assert db.session.get(Template, T1).synced
+
+
+def test_each_app_sends_with_its_own_miniprogram_state(two_apps, emulator):
+    """B's file entry says `trial`: a send of B that names no state opens B's trial version."""
+    client = two_apps.test_client()
+    session = log_in(client, emulator, B)
+    emulator.control("POST", "/popup", appid=B, openid=session["openid"], results={T1: "accept"})
+    assert push(client, B, popup(session["openid"], (T1, "accept")), TOKEN_B, AES_B).status_code == 200
+    body = {"template_id": T1, "data": GOOD_DATA, "openid": session["openid"]}
+    assert client.post("/api/v1/messages", json=body, headers={"X-Api-Key": KEY_B}).status_code == 201
+    assert emulator.control("GET", "/sent")[0]["miniprogram_state"] == "trial"

@@ -9,7 +9,7 @@ credit, so two workers never deliver it twice and one credit is one WeChat call.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -57,6 +57,7 @@ def create_batch(app: App, request: BatchRequest, key: idempotency.Claim | None 
     """
     template = get_template(app, request.template_id)
     refuse_if_banned(request.template_id)
+    request = replace(request, miniprogram_state=request.miniprogram_state or app.miniprogram_state)
     shared = request.data if isinstance(request.data, dict) else {}
     values, problems = [], {}
     for index, recipient in enumerate(request.recipients):

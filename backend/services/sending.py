@@ -11,7 +11,7 @@ Two processes can never spend one credit: the decrement is a single conditional 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -112,6 +112,7 @@ def send_message(app: App, request: SendRequest, key: idempotency.Claim | None =
     refuse_if_banned(request.template_id)
     values = validate_data(template, request.data, truncate=request.truncate)
     kind = template.kind if template else reported_kind(recipient.id, request.template_id)
+    request = replace(request, miniprogram_state=request.miniprogram_state or app.miniprogram_state)
     message, remaining = reserve(recipient, request, values, kind, key)
     return SendResult(deliver(app, message), remaining)
 

@@ -63,7 +63,7 @@ def test_no_credit_is_409_and_nothing_reaches_wechat(client, emulator, user, tem
 
 
 def test_default_miniprogram_state_comes_from_config(client, app, emulator, user, templates):
-    app.config["WX_MINIPROGRAM_STATE"] = "developer"
+    reconfigure(app, WX_MINIPROGRAM_STATE="developer")
     accept(client, emulator, user)
     send(client, body(user))
     assert emulator.control("GET", "/sent")[0]["miniprogram_state"] == "developer"
