@@ -11,7 +11,6 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from backend import create_app
 from backend.apps import app_settings
 from backend.config import ConfigError, load_config
 from backend.emulator.pusher import PushTarget, signed_request
@@ -23,7 +22,7 @@ from backend.startup import check_or_exit
 from backend.transactions import WritesPending
 from backend.wechat.crypto import signature
 from tests.api.pushing import AES_KEY, popup
-from tests.conftest import app_config
+from tests.conftest import app_config, running_app
 from tests.helpers import GOOD_DATA, ONE_TIME, assert_error
 
 A, B = "wxa0000000000a0001", "wxb0000000000b0002"
@@ -136,13 +135,8 @@ def two_apps(database_url, emulator, tmp_path):
         WX_APPS_FILE=write(tmp_path),
         BUSINESS_API_KEYS=[ALL_APPS_KEY],
     )
-    app = create_app(config)
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with running_app(config) as app:
+        yield app
 
 
 def log_in(client, emulator, appid: str, **person) -> dict:

@@ -311,6 +311,11 @@ def test_success_answers_match_the_document(app, client, emulator, templates, us
     pushed = client.post("/wechat/push", query_string=query, data=body.encode(), content_type=content_type)
     conforms(pushed, "POST", "/wechat/push", 200)
     conforms(client.get("/wechat/push", query_string={**query, "signature": "0" * 40}), "GET", "/wechat/push", 403)
+    per_app = f"/wechat/push/{app.config['WX_APPID']}"  # the app's own URL answers alike
+    verified = client.get(per_app, query_string={**query, "echostr": "echo-me"})
+    assert conforms(verified, "GET", "/wechat/push/{appid}", 200).get_data(as_text=True) == "echo-me"
+    pushed = client.post(per_app, query_string=query, data=body.encode(), content_type=content_type)
+    conforms(pushed, "POST", "/wechat/push/{appid}", 200)  # WeChat's retry of the same push
 
     conforms(client.post("/api/v1/auth/logout", headers=auth), "POST", "/api/v1/auth/logout", 204)
     conforms(client.get("/api/v1/me", headers=auth), "GET", "/api/v1/me", 401)

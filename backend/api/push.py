@@ -31,7 +31,7 @@ BAD_QUERY = error(InvalidRequest, when="A query parameter contains NUL.")
 
 
 @bp.get("/wechat/push", defaults={"appid": None})
-@bp.get("/wechat/push/<appid>")
+@bp.get("/wechat/push/<appid>", endpoint="verify_app_push_url")
 @doc(
     200,
     {"type": "string", "description": "The echostr."},
@@ -49,7 +49,7 @@ def verify_push_url(appid: str | None):
 
 
 @bp.post("/wechat/push", defaults={"appid": None})
-@bp.post("/wechat/push/<appid>")
+@bp.post("/wechat/push/<appid>", endpoint="receive_app_push")
 @doc(
     200,
     {"type": "string", "enum": ["success"]},
