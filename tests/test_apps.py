@@ -22,8 +22,8 @@ from backend.startup import check_or_exit
 from backend.transactions import WritesPending
 from backend.wechat.crypto import signature
 from tests.api.pushing import AES_KEY, popup
-from tests.conftest import app_config, running_app
-from tests.helpers import GOOD_DATA, ONE_TIME, assert_error
+from tests.conftest import REDIS_URL, app_config, running_app
+from tests.helpers import GOOD_DATA, ONE_TIME, assert_error, reconfigure
 
 A, B = "wxa0000000000a0001", "wxb0000000000b0002"
 SECRET_A, SECRET_B = "secret-of-app-a", "secret-of-app-b"
@@ -388,3 +388,24 @@ def test_each_app_sends_with_its_own_miniprogram_state(two_apps, emulator):
     body = {"template_id": T1, "data": GOOD_DATA, "openid": session["openid"]}
     assert client.post("/api/v1/messages", json=body, headers={"X-Api-Key": KEY_B}).status_code == 201
     assert emulator.control("GET", "/sent")[0]["miniprogram_state"] == "trial"
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="TEST_REDIS_URL is not set")
+def test_with_redis_each_app_keeps_its_token_under_its_appid(two_apps, emulator):
+    import redis
+
+    link = redis.Redis.from_url(REDIS_URL)
+    keys = [f"wxsub:access_token:stable:{appid}" for appid in (A, B)]
+    link.delete(*keys, *(f"{key}:lease" for key in keys))
+    reconfigure(two_apps, REDIS_URL=REDIS_URL)
+    with two_apps.app_context():
+        for _ in range(3):
+            client_of(two_apps, A).templates.list()
+            client_of(two_apps, B).templates.list()
+        emulator.control("POST", "/tokens/invalidate", appid=A)
+        client_of(two_apps, A).templates.list()
+        client_of(two_apps, B).templates.list()
+    assert [client_of(two_apps, appid).tokens.fetches for appid in (A, B)] == [2, 1]
+    stored = [link.hget(key, "token") for key in keys]
+    assert all(stored) and stored[0] != stored[1]
+    link.delete(*keys)
