@@ -6,6 +6,7 @@ only (docs/wechat.md §12); `/wechat/push` serves the one-app setup.
 
 from flask import Blueprint, current_app, make_response, request
 
+from backend.apps import App
 from backend.errors import InvalidRequest, NotFound
 from backend.openapi import doc, error, query
 from backend.services import push
@@ -30,6 +31,19 @@ NOT_CONFIGURED = error(
 BAD_QUERY = error(InvalidRequest, when="A query parameter contains NUL.")
 
 
+def push_app(appid: str | None) -> App:
+    """The app a push URL is for: `/wechat/push/<appid>`, or `/wechat/push` in a one-app setup.
+
+    404 (nothing is listening) for an app this backend does not serve, for `/wechat/push` while
+    several apps are configured, and for an app without a push Token.
+    """
+    apps = current_app.extensions["apps"]
+    app = apps.get(appid) if appid is not None else (apps.only() if len(apps) == 1 else None)
+    if app is None or not app.push_token:
+        raise NotFound()
+    return app
+
+
 @bp.get("/wechat/push", defaults={"appid": None})
 @bp.get("/wechat/push/<appid>", endpoint="verify_app_push_url")
 @doc(
@@ -45,7 +59,7 @@ BAD_QUERY = error(InvalidRequest, when="A query parameter contains NUL.")
 )
 def verify_push_url(appid: str | None):
     """WeChat's check of the message-push URL: the `echostr` back when the signature holds."""
-    return push.verify_url(push.push_app(appid), request.args), 200, TEXT
+    return push.verify_url(push_app(appid), request.args), 200, TEXT
 
 
 @bp.post("/wechat/push", defaults={"appid": None})
@@ -84,7 +98,7 @@ def receive_push(appid: str | None):
     accepted. A replayed item answers `success` and changes nothing. Templates the backend does
     not know yet are looked up at WeChat after the answer, never while WeChat waits for it.
     """
-    app = push.push_app(appid)
+    app = push_app(appid)
     event = push.authenticate(app, request.args, request.stream)
     unknown_templates = push.handle(event)
     response = make_response(("success", 200, TEXT))

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import IO
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy.exc import IntegrityError
 
 from backend import errors, metrics
@@ -54,19 +54,6 @@ class PushMalformed(errors.ApiError):
     """The push was authentic but its body could not be read (or carried XML entities)."""
 
     code, status, message = "invalid_request", 400, "The push body could not be read."
-
-
-def push_app(appid: str | None) -> App:
-    """The app a push URL is for: `/wechat/push/<appid>`, or `/wechat/push` in a one-app setup.
-
-    404 (nothing is listening) for an app this backend does not serve, for `/wechat/push` while
-    several apps are configured, and for an app without a push Token.
-    """
-    apps = current_app.extensions["apps"]
-    app = apps.get(appid) if appid is not None else (apps.only() if len(apps) == 1 else None)
-    if app is None or not app.push_token:
-        raise errors.NotFound()
-    return app
 
 
 def verify_url(app: App, args: Mapping[str, str]) -> str:
