@@ -88,3 +88,21 @@ def assert_error(response, status: int, code: str) -> dict:
     assert response.json["error"]["code"] == code
     assert isinstance(response.json["error"]["message"], str) and response.json["error"]["message"]
     return response.json["error"]["details"]
+
+
+def reconfigure(app, **config) -> None:
+    """Change settings of a running test app, apps included: the registry (each app's keys and
+    client) is built from the config at start-up, so it is built again."""
+    from backend import build_apps
+    from backend.redis_link import build_link
+
+    app.config.update(config)
+    if "REDIS_URL" in config:
+        app.extensions["redis"] = build_link(app)
+    with app.app_context():
+        app.extensions["apps"] = build_apps(app)
+
+
+def wechat_client(app):
+    """The WeChat client of the test app's one app."""
+    return app.extensions["apps"].only().client

@@ -1,7 +1,7 @@
 """`/api/v1/messages`: business code sends one subscribe message, and reads its record."""
 
 import sqlalchemy as sa
-from flask import Blueprint, request
+from flask import Blueprint, g, request
 
 from backend.api.guards import api_key_required, json_body
 from backend.api.idempotency import held_key, idempotent, replay_of
@@ -106,7 +106,8 @@ def create_message():
     exactly one WeChat call per credit spent.
     """
     body = recipients.as_send_fields(load(SendSchema, json_body()))
-    result = send_message(SendRequest(**body), held_key())
+    body.pop("appid", None)  # settled by the key's guard (g.app); messages carry their app next
+    result = send_message(g.app, SendRequest(**body), held_key())
     return _sent_body(result.message, result.remaining), 201
 
 

@@ -8,13 +8,14 @@ how they are claimed and delivered is `services/delivery.py`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
 
 from backend import errors
+from backend.apps import App
 from backend.extensions import db
 from backend.models import Batch, Message, new_public_id, utcnow
 from backend.services import idempotency, recipients, webhooks
@@ -44,13 +45,14 @@ def outcome(message: Message) -> str:
     return message.outcome if message.status == "failed" else message.status
 
 
-def create_batch(request: BatchRequest, key: idempotency.Claim | None = None) -> Batch:
-    """Validate every recipient's values, write the batch and its messages, and queue them.
+def create_batch(app: App, request: BatchRequest, key: idempotency.Claim | None = None) -> Batch:
+    """Validate every recipient's values, write the batch of `app` and its messages, and queue them.
 
     `key`: the Idempotency-Key the request holds; the batch is written with it.
     """
-    template = get_template(request.template_id)
+    template = get_template(app, request.template_id)
     refuse_if_banned(request.template_id)
+    request = replace(request, miniprogram_state=request.miniprogram_state or app.miniprogram_state)
     shared = request.data if isinstance(request.data, dict) else {}
     values, problems = [], {}
     for index, recipient in enumerate(request.recipients):

@@ -2,7 +2,7 @@
 
 Rules (docs/api.md): each one-time `accept` adds a credit; `reject` records the choice
 and keeps earlier credits; a long-term `accept` allows sends until revoked. When message
-push is configured (WX_TOKEN), WeChat's signed pushes are the authority for credits and a
+push is configured for the app (its Token), WeChat's signed pushes are the authority for credits and a
 client report only records the choice, so a forged or repeated report mints nothing.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from flask import current_app
 
+from backend.apps import App
 from backend.extensions import db
 from backend.models import Subscription, Template, User, utcnow
 from backend.services import idempotency, webhooks
@@ -22,14 +22,21 @@ from backend.services.templates import get_template, stored_template
 CHOICES = ("accept", "reject", "ban", "filter")
 
 
-def push_is_authority() -> bool:
-    return bool(current_app.config.get("WX_TOKEN"))
+def push_is_authority(app: App) -> bool:
+    """Whether `app` has message push configured: then its signed pushes mint credits, not reports."""
+    return bool(app.push_token)
 
 
-def template_kind(template_id: str) -> str:
-    """The template's kind; an unknown template is looked up at WeChat first."""
-    template = get_template(template_id)
+def template_kind(app: App, template_id: str) -> str:
+    """The template's kind; an unknown template is looked up at `app`'s WeChat first."""
+    template = get_template(app, template_id)
     return template.kind if template else "one_time"
+
+
+def _known_kind(template_id: str) -> str:
+    """The kind the catalog knows, else one-time: for writes, which never call WeChat in their
+    transaction (backend/transactions.py); a send looked its template up before it spent."""
+    return catalog_kind(template_id) or "one_time"
 
 
 def catalog_kind(template_id: str) -> str | None:
@@ -71,9 +78,9 @@ def apply_choice(
 ) -> Subscription:
     """Record one choice for one template; `mint=False` records it without moving credits.
 
-    `kind` saves the template look-up (which may call WeChat) when the caller did it already.
+    `kind`: the template's kind as the caller looked it up (else the catalog's, never WeChat's).
     """
-    kind = kind or template_kind(template_id)
+    kind = kind or _known_kind(template_id)
     subscription = ensure_subscription(user.id, template_id, kind, choice)
     subscription.kind = kind
     delta = 0
@@ -92,15 +99,19 @@ def apply_choice(
 
 
 def record_report(
-    user: User, results: dict[str, str], scene: str | None = None, key: idempotency.Claim | None = None
+    app: App,
+    user: User,
+    results: dict[str, str],
+    scene: str | None = None,
+    key: idempotency.Claim | None = None,
 ) -> list[Subscription]:
     """One `wx.requestSubscribeMessage` result, reported by the mini program, in one transaction.
 
     `key`: the Idempotency-Key of the report, written in that transaction with the templates.
     """
-    mint = not push_is_authority()
+    mint = not push_is_authority(app)
     # Unknown templates are looked up at WeChat first: no transaction stays open across that.
-    kinds = {template_id: template_kind(template_id) for template_id in results}
+    kinds = {template_id: template_kind(app, template_id) for template_id in results}
     subscriptions = [
         apply_choice(user, template_id, choice, source="client", scene=scene, mint=mint, kind=kinds[template_id])
         for template_id, choice in results.items()
@@ -120,7 +131,7 @@ def revoke(
     kind: str | None = None,
 ) -> Subscription:
     """The user turned the template off (change event), or WeChat said 43101: credits to 0."""
-    subscription = ensure_subscription(user.id, template_id, kind or template_kind(template_id), "reject")
+    subscription = ensure_subscription(user.id, template_id, kind or _known_kind(template_id), "reject")
     dropped = zero_credits(subscription)
     subscription.status = "reject"
     audit(user.id, template_id, source, "revoked", credits_delta=-dropped, dedupe_key=dedupe_key, detail=detail)

@@ -162,7 +162,8 @@ def deliver_claimed(message: Message) -> bool:
     """Deliver a claimed message; False when it was deferred (quota, busy) for a later try."""
     pace.acquire()
     try:
-        deliver(message, requeue_transient=True)
+        # The one app until batch messages carry theirs (the app_id columns come next).
+        deliver(current_app.extensions["apps"].only(), message, requeue_transient=True)
     except DeliveryDeferred:
         pace.back_off()
         return False

@@ -24,10 +24,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import IO
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy.exc import IntegrityError
 
 from backend import errors, metrics
+from backend.apps import App
 from backend.extensions import db
 from backend.models import Message, PushQuery
 from backend.services import consent, templates, webhooks
@@ -55,35 +56,27 @@ class PushMalformed(errors.ApiError):
     code, status, message = "invalid_request", 400, "The push body could not be read."
 
 
-def push_token() -> str:
-    token = current_app.config.get("WX_TOKEN")
-    if not token:
-        raise errors.NotFound()  # push is not configured: nothing is listening here
-    return token
-
-
-def verify_url(args: Mapping[str, str]) -> str:
-    """URL verification (GET): the echostr when the signature holds."""
-    token = push_token()
+def verify_url(app: App, args: Mapping[str, str]) -> str:
+    """URL verification (GET) for `app`: the echostr when the signature under its Token holds."""
     try:
-        wechat_push.verify_query(token, args, time.time())
+        wechat_push.verify_query(app.push_token, args, time.time())
     except PushRejected as exc:
         raise refuse(exc) from None
     return args.get("echostr", "")
 
 
-def authenticate(args: Mapping[str, str], body: IO[bytes]) -> PushEvent:
-    """The push's event, once its query, its body and (in safe mode) its ciphertext held.
+def authenticate(app: App, args: Mapping[str, str], body: IO[bytes]) -> PushEvent:
+    """The push's event, once its query, its body and (in safe mode) its ciphertext held under
+    `app`'s Token and EncodingAESKey only (another app's keys never authenticate it, docs/wechat.md §12).
 
     The body is read only after the query's signature held, and at most MAX_BODY_BYTES of it;
     it is parsed only once authenticated (by msg_signature, or in plaintext mode by `bind_query`).
     """
-    token = push_token()
+    token = app.push_token
     try:
         wechat_push.verify_query(token, args, time.time())
         raw = body.read(MAX_BODY_BYTES + 1)
-        aes_key = current_app.config.get("WX_ENCODING_AES_KEY")
-        cipher = PushCipher(aes_key, current_app.config["WX_APPID"]) if aes_key else None
+        cipher = PushCipher(app.encoding_aes_key, app.appid) if app.encoding_aes_key else None
         if cipher is None:
             # Plaintext mode: the body is authentic only as its query's first, so this comes before
             # parsing it. Even a body we can't read binds the query: nobody may swap in another.
@@ -274,9 +267,9 @@ _looking_up: set[str] = set()
 _looking_up_lock = threading.Lock()
 
 
-def look_up_templates(app: Flask, template_ids: Iterable[str]) -> None:
-    """After a push was answered: ask WeChat (one call at most) about the templates it named that
-    the catalog lacks, and give their subscriptions the kind WeChat says.
+def look_up_templates(flask_app: Flask, app: App, template_ids: Iterable[str]) -> None:
+    """After a push for `app` was answered: ask its WeChat (one call at most) about the templates it
+    named that the catalog lacks, and give their subscriptions the kind WeChat says.
 
     Ids already being looked up in this process are skipped; an id WeChat did not know is not
     asked about again for a while (`templates.look_up`). Never raises: the answer is gone.
@@ -287,8 +280,8 @@ def look_up_templates(app: Flask, template_ids: Iterable[str]) -> None:
     if not ids:
         return
     try:
-        with app.app_context():
-            consent.correct_kinds(templates.look_up(sorted(ids)).values())
+        with flask_app.app_context():
+            consent.correct_kinds(templates.look_up(app, sorted(ids)).values())
     except Exception:
         log.exception("template look-up after a push failed")
     finally:

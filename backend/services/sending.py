@@ -11,7 +11,7 @@ Two processes can never spend one credit: the decrement is a single conditional 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +20,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from backend import errors, metrics
+from backend.apps import App
 from backend.extensions import db
 from backend.models import Message, Subscription, User, new_public_id, utcnow
 from backend.services import autocommit, consent, idempotency, send_lock, webhooks
@@ -100,19 +101,20 @@ class SendResult:
     remaining: int | None  # credits left after this send; None for long-term templates
 
 
-def send_message(request: SendRequest, key: idempotency.Claim | None = None) -> SendResult:
-    """Send one subscribe message under the ledger's rules; raises an ApiError when it was not sent.
+def send_message(app: App, request: SendRequest, key: idempotency.Claim | None = None) -> SendResult:
+    """Send one subscribe message of `app` under the ledger's rules; raises an ApiError when it was not sent.
 
     This is the function Python code beside the backend calls directly (inside an app context).
     `key`: the Idempotency-Key the request holds; the outbox row is written with it.
     """
     recipient = find_recipient(request.openid, request.user_id)
-    template = get_template(request.template_id)
+    template = get_template(app, request.template_id)
     refuse_if_banned(request.template_id)
     values = validate_data(template, request.data, truncate=request.truncate)
     kind = template.kind if template else reported_kind(recipient.id, request.template_id)
+    request = replace(request, miniprogram_state=request.miniprogram_state or app.miniprogram_state)
     message, remaining = reserve(recipient, request, values, kind, key)
-    return SendResult(deliver(message), remaining)
+    return SendResult(deliver(app, message), remaining)
 
 
 def reported_kind(user_id: int, template_id: str) -> str:
@@ -199,15 +201,15 @@ class DeliveryDeferred(errors.ApiError):
     code, status, message = "wechat_unavailable", 503, "WeChat is busy; the message was queued again."
 
 
-def deliver(message: Message, *, requeue_transient: bool = False) -> Message:
-    """Call WeChat for a reserved message (outside any transaction), then settle it.
+def deliver(app: App, message: Message, *, requeue_transient: bool = False) -> Message:
+    """Call `app`'s WeChat for a reserved message (outside any transaction), then settle it.
 
     The call waits for the user's turn: one send per (app, openid) in flight, everywhere
     (services/send_lock.py). With `requeue_transient` (batch delivery) a quota, busy or
     no-turn failure puts the message back in the queue, credit returned, instead of failing
     it (up to MAX_ATTEMPTS).
     """
-    client = current_app.extensions["wechat"]
+    client = app.client
     if is_banned(message.template_id):  # an earlier 43107: WeChat would refuse it the same way
         raise _refuse_banned(message) from None
     try:

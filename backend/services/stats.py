@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from prometheus_client import CollectorRegistry
 
 from backend import metrics
@@ -100,7 +101,8 @@ def consent_source() -> str:
     (`client`) and WeChat's own `subscribe_msg_popup_event` (`push`). WeChat's is the
     authority then; without push, the reports are all there is.
     """
-    return "push" if push_is_authority() else "client"
+    # Per app once rows carry their app; until then, push counts when every app has it.
+    return "push" if all(push_is_authority(app) for app in current_app.extensions["apps"]) else "client"
 
 
 def consent_by_template(window: Window, credits: dict[str, int] | None = None) -> dict[str, Any]:
