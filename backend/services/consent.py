@@ -15,11 +15,11 @@ from flask import current_app
 
 from backend.extensions import db
 from backend.models import Subscription, Template, User, utcnow
-from backend.services import idempotency
-from backend.services.ledger import add_credits, audit, ensure_subscription, zero_credits
+from backend.services import idempotency, ledger
 from backend.services.templates import get_template, stored_template
+from backend.states import EventSource, SubscriptionStatus, TemplateKind
 
-CHOICES = ("accept", "reject", "ban", "filter")
+CHOICES = tuple(SubscriptionStatus)
 
 
 def push_is_authority() -> bool:
@@ -29,7 +29,7 @@ def push_is_authority() -> bool:
 def template_kind(template_id: str) -> str:
     """The template's kind; an unknown template is looked up at WeChat first."""
     template = get_template(template_id)
-    return template.kind if template else "one_time"
+    return template.kind if template else TemplateKind.ONE_TIME
 
 
 def catalog_kind(template_id: str) -> str | None:
@@ -68,61 +68,48 @@ def apply_choice(
     mint: bool = True,
     dedupe_key: str | None = None,
     kind: str | None = None,
-) -> Subscription:
+) -> sa.Row:
     """Record one choice for one template; `mint=False` records it without moving credits.
 
     `kind` saves the template look-up (which may call WeChat) when the caller did it already.
     """
-    kind = kind or template_kind(template_id)
-    subscription = ensure_subscription(user.id, template_id, kind, choice)
-    subscription.kind = kind
-    delta = 0
-    if source == "client":
-        subscription.client_status = choice
-        subscription.client_reported_at = utcnow()
-    if mint:
-        subscription.status = choice
-        if choice == "accept" and kind == "one_time":
-            delta = 1
-            add_credits(subscription, delta)
-    audit(user.id, template_id, source, choice, scene=scene, credits_delta=delta, dedupe_key=dedupe_key)
-    return subscription
+    choices = [ledger.Choice(template_id, kind or template_kind(template_id), choice)]
+    return ledger.current().grant(user.id, choices, source=source, scene=scene, mint=mint, dedupe_key=dedupe_key)[0]
 
 
 def record_report(
     user: User, results: dict[str, str], scene: str | None = None, key: idempotency.Claim | None = None
-) -> list[Subscription]:
-    """One `wx.requestSubscribeMessage` result, reported by the mini program, in one transaction.
+) -> list[sa.Row]:
+    """One `wx.requestSubscribeMessage` result, reported by the mini program, in one transaction
+    of three statements: the audit rows, the subscriptions (with their credits) and the key.
 
     `key`: the Idempotency-Key of the report, written in that transaction with the templates.
     """
-    mint = not push_is_authority()
     # Unknown templates are looked up at WeChat first: no transaction stays open across that.
-    kinds = {template_id: template_kind(template_id) for template_id in results}
-    subscriptions = [
-        apply_choice(user, template_id, choice, source="client", scene=scene, mint=mint, kind=kinds[template_id])
-        for template_id, choice in results.items()
+    choices = [
+        ledger.Choice(template_id, template_kind(template_id), choice) for template_id, choice in results.items()
     ]
+    rows = ledger.current().grant(
+        user.id, choices, source=EventSource.CLIENT, scene=scene, mint=not push_is_authority()
+    )
     idempotency.record_effect(key, {"templates": list(results)})
     db.session.commit()
-    return subscriptions
+    by_template = {row.template_id: row for row in rows}
+    return [by_template[template_id] for template_id in results]
 
 
 def revoke(
-    user: User,
+    user_id: int,
     template_id: str,
     *,
     source: str,
     dedupe_key: str | None = None,
     detail: dict | None = None,
     kind: str | None = None,
-) -> Subscription:
+) -> None:
     """The user turned the template off (change event), or WeChat said 43101: credits to 0."""
-    subscription = ensure_subscription(user.id, template_id, kind or template_kind(template_id), "reject")
-    dropped = zero_credits(subscription)
-    subscription.status = "reject"
-    audit(user.id, template_id, source, "revoked", credits_delta=-dropped, dedupe_key=dedupe_key, detail=detail)
-    return subscription
+    kind = kind or template_kind(template_id)
+    ledger.current().zero(template_id, [user_id], kind=kind, source=source, dedupe_key=dedupe_key, detail=detail)
 
 
 def list_subscriptions(user: User) -> list[Subscription]:

@@ -19,8 +19,8 @@ from prometheus_client import CollectorRegistry
 from backend import metrics
 from backend.extensions import db
 from backend.models import ConsentEvent, Message, Subscription, Template, utcnow
-from backend.services.batches import outcome as message_outcome
 from backend.services.consent import push_is_authority
+from backend.states import MessageStatus
 
 MAX_DAYS = 90
 RECENT_FAILURES = 20
@@ -176,8 +176,8 @@ def known_templates() -> dict[str, tuple[str | None, str | None]]:
 # -- sends ----------------------------------------------------------------------------------
 
 # A message's outcome as the batch API reports it: its status, or a failed one's error code.
-OUTCOME = sa.case((Message.status == "failed", Message.outcome), else_=Message.status)
-NOT_FAILED = ("queued", "sending", "sent", "unknown")
+OUTCOME = Message.shown_outcome
+NOT_FAILED = tuple(status for status in MessageStatus if status != MessageStatus.FAILED)
 
 
 def sends(window: Window) -> dict[str, Any]:
@@ -227,7 +227,7 @@ def _totals(grouped: dict[str, dict[str, int]]) -> dict[str, int]:
 
 
 def _message_row(message: Message) -> dict[str, Any]:
-    outcome = message_outcome(message)
+    outcome = message.shown_outcome
     created_at = message.created_at
     if created_at.tzinfo is None:  # SQLite gives back the UTC wall time without its zone
         created_at = created_at.replace(tzinfo=UTC)
