@@ -117,15 +117,15 @@ class Ledger:
         credit for each one-time `accept` when `mint`; the subscriptions as they are now.
 
         `mint=False` (a client report while pushes are the authority) records the report in
-        `client_status` and moves nothing. Three statements for any number of templates.
+        `client_status` and moves nothing. The same statements for any number of templates: two
+        on SQLite, one on PostgreSQL.
         """
         now = utcnow()
         from_client = source == EventSource.CLIENT
         deltas = [
             int(mint and c.status == SubscriptionStatus.ACCEPT and c.kind == TemplateKind.ONE_TIME) for c in choices
         ]
-        # The audit rows first: a replayed push (its dedupe key taken) fails here, before anything moved.
-        _insert_events(
+        events = [
             {
                 "user_id": user_id,
                 "template_id": choice.template_id,
@@ -138,7 +138,7 @@ class Ledger:
                 "created_at": now,
             }
             for choice, delta in zip(choices, deltas, strict=True)
-        )
+        ]
         upsert = self.insert(_subscriptions).values(
             [
                 {
@@ -161,13 +161,15 @@ class Ledger:
             changes["status"] = new.status
         if from_client:
             changes.update(client_status=new.client_status, client_reported_at=new.client_reported_at)
-        rows = db.session.execute(
-            upsert.on_conflict_do_update(index_elements=["user_id", "template_id"], set_=changes).returning(
-                *_subscriptions.c
-            )
-        ).all()
+        upsert = upsert.on_conflict_do_update(index_elements=["user_id", "template_id"], set_=changes)
+        rows = self._grant(events, upsert.returning(*_subscriptions.c))
         _note(EventResult.ACCEPT, sum(deltas))
         return rows
+
+    def _grant(self, events: list[dict[str, Any]], upsert: sa.Insert) -> list[sa.Row]:
+        # The audit rows first: a replayed push (its dedupe key taken) fails there, before anything moved.
+        _insert_events(events)
+        return db.session.execute(upsert).all()
 
     def spend(self, template_id: str, user_ids: Iterable[int], *, now=None) -> dict[int, int]:
         """One credit less for each of these users who has one left: {user id: credits left}."""
@@ -298,6 +300,10 @@ class PostgresLedger(Ledger):
 
     def insert(self, table) -> sa.Insert:
         return postgresql.insert(table)
+
+    def _grant(self, events: list[dict[str, Any]], upsert: sa.Insert) -> list[sa.Row]:
+        # One statement fails or succeeds whole: a replayed push's dedupe key undoes its upsert too.
+        return db.session.execute(upsert.add_cte(sa.insert(_events).values(events).cte("audit"))).all()
 
     def _move(self, update: sa.Update, template_id, user_ids, result: str, delta: int, detail, now=None) -> list:
         params = {
