@@ -15,6 +15,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from backend import metrics
 from backend.extensions import db
@@ -67,16 +69,22 @@ class Window:
         return [counts.get(label, 0) for label in self.labels]
 
 
-def utc_day(column: sa.ColumnElement) -> sa.ColumnElement:
-    """The UTC calendar day of a timestamp column, in SQL.
+class utc_day(FunctionElement):  # lower case: it reads like the SQL function it stands for
+    """The UTC calendar day of a timestamp column, in SQL; each database compiles it its own way."""
 
-    PostgreSQL's date() of a timestamptz uses the session's TimeZone, which need not be
-    UTC, so the value is moved to UTC first. SQLite stores the UTC wall time as text and
-    its date() takes the day from that.
-    """
-    if db.session.get_bind().dialect.name == "postgresql":
-        return sa.func.date(sa.func.timezone("UTC", column))
-    return sa.func.date(column)
+    inherit_cache = True
+
+
+@compiles(utc_day)
+def _utc_day(element: utc_day, compiler, **kw) -> str:
+    # SQLite stores the UTC wall time as text and its date() takes the day from that.
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(utc_day, "postgresql")
+def _utc_day_postgresql(element: utc_day, compiler, **kw) -> str:
+    # date() of a timestamptz uses the session's TimeZone, which need not be UTC: to UTC first.
+    return f"date(timezone('UTC', {compiler.process(element.clauses, **kw)}))"
 
 
 def _iso_day(value: date | str) -> str:
