@@ -126,17 +126,7 @@ class Ledger:
             int(mint and c.status == SubscriptionStatus.ACCEPT and c.kind == TemplateKind.ONE_TIME) for c in choices
         ]
         events = [
-            {
-                "user_id": user_id,
-                "template_id": choice.template_id,
-                "source": source,
-                "result": choice.status,
-                "scene": scene,
-                "credits_delta": delta,
-                "dedupe_key": dedupe_key,
-                "detail": None,
-                "created_at": now,
-            }
+            _event(user_id, choice.template_id, source, choice.status, now, delta, scene=scene, dedupe_key=dedupe_key)
             for choice, delta in zip(choices, deltas, strict=True)
         ]
         upsert = self.insert(_subscriptions).values(
@@ -213,17 +203,7 @@ class Ledger:
         # Locked (PostgreSQL: FOR UPDATE; SQLite: the write transaction), so the count is the one zeroed.
         dropped = dict(db.session.execute(_BEFORE_ZERO, params).all())
         _insert_events(
-            {
-                "user_id": user_id,
-                "template_id": template_id,
-                "source": source,
-                "result": EventResult.REVOKED,
-                "scene": None,
-                "credits_delta": -dropped.get(user_id, 0),
-                "dedupe_key": dedupe_key,
-                "detail": detail,
-                "created_at": now,
-            }
+            _event(user_id, template_id, source, EventResult.REVOKED, now, -dropped.get(user_id, 0), dedupe_key, detail)
             for user_id in users
         )
         db.session.execute(_ZERO, params)
@@ -241,18 +221,7 @@ class Ledger:
         params = {"template": template_id, "users": sorted(set(user_ids)), "now": now}
         moved = db.session.execute(update, params).all()
         _insert_events(
-            {
-                "user_id": user_id,
-                "template_id": template_id,
-                "source": EventSource.SEND,
-                "result": result,
-                "scene": None,
-                "credits_delta": delta,
-                "dedupe_key": None,
-                "detail": detail,
-                "created_at": now,
-            }
-            for user_id, _ in moved
+            _event(user_id, template_id, EventSource.SEND, result, now, delta, detail=detail) for user_id, _ in moved
         )
         _note(result, len(moved))
         return moved
@@ -456,19 +425,34 @@ def record_events(
     """Audit rows that move no credit (a push ignored, a delivery reported), one INSERT for all."""
     now = utcnow()
     _insert_events(
-        {
-            "user_id": user_id,
-            "template_id": template_id,
-            "source": source,
-            "result": result,
-            "scene": scene,
-            "credits_delta": 0,
-            "dedupe_key": dedupe_key,
-            "detail": detail,
-            "created_at": now,
-        }
-        for user_id in user_ids
+        _event(user_id, template_id, source, result, now, 0, dedupe_key, detail, scene=scene) for user_id in user_ids
     )
+
+
+def _event(
+    user_id: int | None,
+    template_id: str | None,
+    source: str,
+    result: str,
+    now,
+    credits_delta: int,
+    dedupe_key: str | None = None,
+    detail: dict | None = None,
+    *,
+    scene: str | None = None,
+) -> dict[str, Any]:
+    """One audit row (`consent_events`), every column named: one INSERT takes many."""
+    return {
+        "user_id": user_id,
+        "template_id": template_id,
+        "source": source,
+        "result": result,
+        "scene": scene,
+        "credits_delta": credits_delta,
+        "dedupe_key": dedupe_key,
+        "detail": detail,
+        "created_at": now,
+    }
 
 
 def _insert_events(rows: Iterable[dict[str, Any]]) -> None:
