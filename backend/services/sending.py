@@ -1,11 +1,12 @@
 """The send path of docs/design.md: validate, reserve, call WeChat, settle.
 
 1. Validate the values against the template's keyword rules (422, no credit used).
-2. Reserve in one short transaction: a conditional decrement of the credits and the
-   `Message` row. No row updated means no consent: 409 and no WeChat call.
+2. Reserve in one short transaction: the ledger spends the credit and writes the `Message`
+   row. No credit means no consent: 409 and no WeChat call.
 3. Call WeChat outside any transaction.
-4. Settle in a second short transaction, by what WeChat answered.
-Two processes can never spend one credit: the decrement is a single conditional UPDATE.
+4. Settle in a second short transaction, by what WeChat answered (a refund goes with it).
+The credit rules are the ledger's (services/ledger.py); on PostgreSQL the reserve and the
+settle are one statement each.
 """
 
 from __future__ import annotations
@@ -236,7 +237,7 @@ def _settle_failure(
         _settle(message, MessageStatus.UNKNOWN, outcome=Outcome.UNKNOWN, **fields)
         return errors.WeChatUnavailable(
             "WeChat did not answer after the message was sent; it may have been delivered.",
-            details={**details, "status": "unknown"},
+            details={**details, "status": MessageStatus.UNKNOWN},
             status=502,
         )
     if isinstance(exc, wx.TemplateBanned):  # 43107 (docs/wechat.md §10): every later send fails alike
