@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -161,7 +162,7 @@ class Ledger:
         _insert_events(events)
         return db.session.execute(upsert).all()
 
-    def spend(self, template_id: str, user_ids: Iterable[int], *, now=None) -> dict[int, int]:
+    def spend(self, template_id: str, user_ids: Iterable[int], *, now: datetime | None = None) -> dict[int, int]:
         """One credit less for each of these users who has one left: {user id: credits left}."""
         return dict(self._move(_SPEND, template_id, user_ids, EventResult.SPENT, -1, None, now))
 
@@ -215,7 +216,16 @@ class Ledger:
         params = {"template": template_id, "users": sorted(set(user_ids))}
         return set(db.session.execute(_ACCEPTED, params).scalars())
 
-    def _move(self, update: sa.Update, template_id, user_ids, result: str, delta: int, detail, now=None) -> list:
+    def _move(
+        self,
+        update: sa.Update,
+        template_id: str,
+        user_ids: Iterable[int],
+        result: str,
+        delta: int,
+        detail: dict | None,
+        now: datetime | None = None,
+    ) -> list[sa.Row]:
         """Run a move for these users and write an audit row for each user it moved."""
         now = now or utcnow()
         params = {"template": template_id, "users": sorted(set(user_ids)), "now": now}
@@ -274,7 +284,16 @@ class PostgresLedger(Ledger):
         # One statement fails or succeeds whole: a replayed push's dedupe key undoes its upsert too.
         return db.session.execute(upsert.add_cte(sa.insert(_events).values(events).cte("audit"))).all()
 
-    def _move(self, update: sa.Update, template_id, user_ids, result: str, delta: int, detail, now=None) -> list:
+    def _move(
+        self,
+        update: sa.Update,
+        template_id: str,
+        user_ids: Iterable[int],
+        result: str,
+        delta: int,
+        detail: dict | None,
+        now: datetime | None = None,
+    ) -> list[sa.Row]:
         params = {
             "template": template_id,
             "users": sorted(set(user_ids)),
@@ -434,7 +453,7 @@ def _event(
     template_id: str | None,
     source: str,
     result: str,
-    now,
+    now: datetime,
     credits_delta: int,
     dedupe_key: str | None = None,
     detail: dict | None = None,
