@@ -226,14 +226,18 @@ class Ledger:
         detail: dict | None,
         now: datetime | None = None,
     ) -> list[sa.Row]:
-        """Run a move for these users and write an audit row for each user it moved."""
-        now = now or utcnow()
-        params = {"template": template_id, "users": sorted(set(user_ids)), "now": now}
+        """Run a move for these users with an audit row for each user it moved; (user id, credits left) each."""
+        params = {"template": template_id, "users": sorted(set(user_ids)), "now": now or utcnow()}
+        moved = self._run_move(update, params, result, delta, detail)
+        _note(result, len(moved))
+        return moved
+
+    def _run_move(self, update: sa.Update, params: dict[str, Any], result: str, delta: int, detail) -> list[sa.Row]:
         moved = db.session.execute(update, params).all()
+        template_id, now = params["template"], params["now"]
         _insert_events(
             _event(user_id, template_id, EventSource.SEND, result, now, delta, detail=detail) for user_id, _ in moved
         )
-        _note(result, len(moved))
         return moved
 
     # -- a send's two steps ----------------------------------------------------------------
@@ -284,28 +288,9 @@ class PostgresLedger(Ledger):
         # One statement fails or succeeds whole: a replayed push's dedupe key undoes its upsert too.
         return db.session.execute(upsert.add_cte(sa.insert(_events).values(events).cte("audit"))).all()
 
-    def _move(
-        self,
-        update: sa.Update,
-        template_id: str,
-        user_ids: Iterable[int],
-        result: str,
-        delta: int,
-        detail: dict | None,
-        now: datetime | None = None,
-    ) -> list[sa.Row]:
-        params = {
-            "template": template_id,
-            "users": sorted(set(user_ids)),
-            "now": now or utcnow(),
-            "event_source": EventSource.SEND,
-            "event_result": result,
-            "delta": delta,
-            "event_detail": detail,
-        }
-        moved = db.session.execute(self._with_audit[update], params).all()
-        _note(result, len(moved))
-        return moved
+    def _run_move(self, update: sa.Update, params: dict[str, Any], result: str, delta: int, detail) -> list[sa.Row]:
+        audit = {"event_source": EventSource.SEND, "event_result": result, "delta": delta, "event_detail": detail}
+        return db.session.execute(self._with_audit[update], {**params, **audit}).all()
 
     def reserve(self, row: dict[str, Any], *, kind: str, alone: bool) -> tuple[int, int | None] | None:
         if kind != TemplateKind.ONE_TIME or not alone:
