@@ -58,30 +58,12 @@ def correct_kinds(templates: Iterable[Template]) -> int:
     return corrected
 
 
-def apply_choice(
-    user: User,
-    template_id: str,
-    choice: str,
-    *,
-    source: str,
-    scene: str | None = None,
-    mint: bool = True,
-    dedupe_key: str | None = None,
-    kind: str | None = None,
-) -> sa.Row:
-    """Record one choice for one template; `mint=False` records it without moving credits.
-
-    `kind` saves the template look-up (which may call WeChat) when the caller did it already.
-    """
-    choices = [ledger.Choice(template_id, kind or template_kind(template_id), choice)]
-    return ledger.current().grant(user.id, choices, source=source, scene=scene, mint=mint, dedupe_key=dedupe_key)[0]
-
-
 def record_report(
     user: User, results: dict[str, str], scene: str | None = None, key: idempotency.Claim | None = None
 ) -> list[sa.Row]:
-    """One `wx.requestSubscribeMessage` result, reported by the mini program, in one transaction
-    of three statements: the audit rows, the subscriptions (with their credits) and the key.
+    """One `wx.requestSubscribeMessage` result, reported by the mini program, in one short
+    transaction: the answers with their credits and audit rows (one statement on PostgreSQL,
+    two on SQLite), then the key's record.
 
     `key`: the Idempotency-Key of the report, written in that transaction with the templates.
     """
