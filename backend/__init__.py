@@ -34,6 +34,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
 
     db.init_app(app)
+    from backend.services import ledger
+
+    ledger.init_app(app)  # PostgreSQL's or SQLite's, chosen once
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     configure_logging(app)
     register_error_handlers(app)

@@ -106,3 +106,37 @@ def reconfigure(app, **config) -> None:
 def wechat_client(app):
     """The WeChat client of the test app's one app."""
     return app.extensions["apps"].only().client
+
+
+class Statements:
+    """The SQL statements an engine runs while counting (`with Statements(engine) as seen:`).
+
+    Each execute or executemany is one entry; BEGIN and COMMIT are not statements here. Statements
+    sent straight through the driver (the PostgreSQL send path, services/autocommit.py) bypass it.
+    """
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.sql: list[str] = []
+
+    def _seen(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self.sql.append(statement)
+
+    def __enter__(self) -> Statements:
+        import sqlalchemy as sa
+
+        sa.event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import sqlalchemy as sa
+
+        sa.event.remove(self.engine, "before_cursor_execute", self._seen)
+
+    def __len__(self) -> int:
+        return len(self.sql)
+
+    def writes(self) -> list[str]:
+        return [
+            sql for sql in self.sql if sql.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE", "WITH")
+        ]

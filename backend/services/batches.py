@@ -42,7 +42,7 @@ class BatchRequest:
 
 def outcome(message: Message) -> str:
     """queued, sending, sent, unknown, or the error code of a failed message."""
-    return message.outcome if message.status == "failed" else message.status
+    return message.shown_outcome
 
 
 def create_batch(app: App, request: BatchRequest, key: idempotency.Claim | None = None) -> Batch:
