@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, has_app_context
+from flask import Flask
 from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -34,6 +34,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
 
     db.init_app(app)
+    from backend.services import ledger
+
+    ledger.init_app(app)  # PostgreSQL's or SQLite's, chosen once
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     configure_logging(app)
     register_error_handlers(app)
@@ -50,30 +53,43 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from backend.queue import build_queue
     from backend.redis_link import build_link
     from backend.services import send_lock, webhooks
-    from backend.wechat import build_client
 
     app.extensions["redis"] = build_link(app)
     with app.app_context():
-        app.extensions["wechat"] = build_client(
-            app.config,
-            db.engine,
-            redis_link=app.extensions["redis"],
-            before_call=_end_db_transaction,
-            on_call=metrics.record_wechat_call,
-            on_token_refresh=metrics.record_token_refresh,
-        )
+        app.extensions["apps"] = build_apps(app)
         send_lock.init_app(app, db.engine)
     app.extensions["queue"] = build_queue(app)  # what carries batch message ids to delivery
     webhooks.init_app(app)  # the web process's webhook runner, from its first request
     return app
 
 
-def _end_db_transaction() -> None:
-    """Never hold a transaction across a WeChat call (DESIGN.md); services commit their work
-    before calling, so this only ends a read. On SQLite an open write transaction would also
-    hold the writer lock that the token store needs."""
-    if has_app_context() and db.session().in_transaction():
-        db.session.commit()
+def build_apps(app: Flask):
+    """The registry of the configured apps (backend/apps.py), each with a WeChat client of its own:
+    its own token entry (`<token api>:<appid>`) in the shared store and its own refresh lock."""
+    from backend.apps import build_registry
+    from backend.token_storage import token_store
+    from backend.transactions import end_read_before_wechat, track_writes
+    from backend.wechat import WeChatClient
+
+    track_writes()
+    config, engine, redis_link = app.config, db.engine, app.extensions["redis"]
+
+    def make_client(settings) -> WeChatClient:
+        return WeChatClient(
+            settings.appid,
+            settings.secret,
+            api_base=config["WX_API_BASE"],
+            token_store=token_store(engine, f"{config['WX_TOKEN_API']}:{settings.appid}", redis_link),
+            token_api=config["WX_TOKEN_API"],
+            timeout=(config["WX_CONNECT_TIMEOUT"], config["WX_READ_TIMEOUT"]),
+            max_attempts=config["WX_MAX_ATTEMPTS"],
+            backoff=config["WX_RETRY_BACKOFF"],
+            before_call=end_read_before_wechat,
+            on_call=metrics.record_wechat_call,
+            on_token_refresh=metrics.record_token_refresh,
+        )
+
+    return build_registry(config, make_client)
 
 
 def _migrations_dir() -> Path:

@@ -36,21 +36,74 @@ wx.add_command(templates)
 @click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
-def run_emulator(host: str, port: int) -> None:
+@click.option(
+    "--apps-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Host the apps of this TOML file too (the file of WX_APPS_FILE).",
+)
+def run_emulator(host: str, port: int, apps_file: str | None) -> None:
     """Serve the local WeChat server-API emulator (dev mode talks to it)."""
     from backend.emulator import serve
+    from backend.emulator.apps_file import AppsFileError
 
-    serve(host, port)
+    try:
+        serve(host, port, apps_file)
+    except AppsFileError as exc:
+        raise click.BadParameter(str(exc), param_hint="--apps-file") from None
 
 
 @templates.command("sync")
-def sync_templates() -> None:
-    """Store every template of the account (kind, keywords, enum values) from WeChat."""
+@click.option("--app", "appid", metavar="APPID", help="Only this app (default: every app).")
+def sync_templates(appid: str | None) -> None:
+    """Store every template of each app's account (kind, keywords, enum values) from its WeChat."""
     from backend.services.templates import sync_templates as sync
 
-    for template in sync():
-        keys = ", ".join(f"{kw['key']}" for kw in template.keywords)
-        click.echo(f"{template.id}  {template.kind:9}  {template.title or ''}  [{keys}]")
+    apps = _chosen_apps(appid)
+    for app in apps:
+        for template in sync(app):
+            keys = ", ".join(f"{kw['key']}" for kw in template.keywords)
+            prefix = f"{app.appid}  " if len(current_app.extensions["apps"]) > 1 else ""
+            click.echo(f"{prefix}{template.id}  {template.kind:9}  {template.title or ''}  [{keys}]")
+
+
+def _chosen_apps(appid: str | None) -> list:
+    """Every configured app, or the one `--app` names (a usage error for one not configured)."""
+    registry = current_app.extensions["apps"]
+    if appid is None:
+        return list(registry)
+    app = registry.get(appid)
+    if app is None:
+        known = ", ".join(a.appid for a in registry)
+        raise click.BadParameter(f"{appid!r} is not a configured app ({known})", param_hint="--app")
+    return [app]
+
+
+def _one_app(appid: str | None):
+    """The app `--app` names; without it, the only app (a usage error with several)."""
+    registry = current_app.extensions["apps"]
+    if appid is None and len(registry) > 1:
+        raise click.UsageError("several apps are configured: choose one with --app APPID")
+    return _chosen_apps(appid)[0]
+
+
+@wx.command("apps")
+def list_apps() -> None:
+    """The apps this backend serves: appid, name, push configured, and the state of each access token.
+
+    Templates and credits outstanding per app come once every row carries its app.
+    """
+    import time
+
+    for app in current_app.extensions["apps"]:
+        cached = app.client.tokens.store.read()
+        if cached is None:
+            token = "no token yet"
+        elif cached.expires_at > time.time():
+            token = f"token valid {int(cached.expires_at - time.time())} s"
+        else:
+            token = "token expired"
+        push = "push " + ("safe mode" if app.encoding_aes_key else "plaintext") if app.push_token else "no push"
+        click.echo(f"{app.appid}  {app.name}  {push}  {token}")
 
 
 def _fail(exc: ApiError) -> None:
@@ -114,8 +167,11 @@ def _recipient(given: dict, where: str) -> dict:
 @click.option("--user-id", type=int, help="The recipient's user id.")
 @click.option("--external-id", help="The business system's id bound to the recipient.")
 @click.option("--phone-number", help="A phone number the recipient shared, e.g. +8613800138000.")
+@click.option("--app", "appid", metavar="APPID", help="The app to send from (required with several apps).")
 @send_options
-def send(openid, user_id, external_id, phone_number, template_id, pairs, page, miniprogram_state, lang, truncate):
+def send(
+    openid, user_id, external_id, phone_number, appid, template_id, pairs, page, miniprogram_state, lang, truncate
+):
     """Send one subscribe message under the ledger's rules and print the outcome as JSON.
 
     The recipient is exactly one of --openid, --user-id, --external-id or --phone-number.
@@ -135,7 +191,7 @@ def send(openid, user_id, external_id, phone_number, template_id, pairs, page, m
             truncate=truncate,
             **recipients.as_send_fields(recipient),
         )
-        result = send_message(request)
+        result = send_message(_one_app(appid), request)
     except ApiError as exc:
         _fail(exc)
     click.echo(
@@ -248,9 +304,10 @@ def run_doctor(strict: bool) -> None:
 
 @wx.command("send-batch")
 @click.argument("csv_file", type=click.File(encoding="utf-8-sig"))
+@click.option("--app", "appid", metavar="APPID", help="The app to send from (required with several apps).")
 @send_options
 @click.option("--wait/--no-wait", default=True, help="Follow the batch with a progress bar (default).")
-def send_batch(csv_file, template_id, pairs, page, miniprogram_state, lang, truncate, wait) -> None:
+def send_batch(csv_file, appid, template_id, pairs, page, miniprogram_state, lang, truncate, wait) -> None:
     """Send one template to the recipients of CSV_FILE.
 
     The CSV has a header; an `openid`, `user_id`, `external_id` or `phone_number` column names
@@ -279,7 +336,7 @@ def send_batch(csv_file, template_id, pairs, page, miniprogram_state, lang, trun
         truncate=truncate,
     )
     try:
-        batch = create_batch(request)
+        batch = create_batch(_one_app(appid), request)
     except ApiError as exc:
         _fail(exc)
     click.echo(f"batch {batch.public_id}: {batch.total} recipients")

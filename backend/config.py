@@ -32,16 +32,18 @@ class ConfigError(RuntimeError):
 def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "instance") -> dict[str, Any]:
     """Build the Flask config from the environment, `.env` filling what the environment lacks.
 
-    Without WX_APPID and WX_SECRET the backend runs in *dev mode* against the bundled
-    emulator. Any wrong value raises ConfigError naming the variable (README: Configure).
+    Without WX_APPID and WX_SECRET (or WX_APPS_FILE) the backend runs in *dev mode* against
+    the bundled emulator. Any wrong value raises ConfigError naming the variable (README: Configure).
     """
     if environ is None:
         environ = {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
-    appid, secret = (read_setting(BY_NAME[name], environ) for name in ("WX_APPID", "WX_SECRET"))
-    if (appid is None) != (secret is None):
+    appid, secret, apps_file = (
+        read_setting(BY_NAME[name], environ) for name in ("WX_APPID", "WX_SECRET", "WX_APPS_FILE")
+    )
+    if (appid is None) != (secret is None) and apps_file is None:
         missing = "WX_SECRET" if appid else "WX_APPID"
         raise ConfigError(missing, "is not set: set both WX_APPID and WX_SECRET, or neither for dev mode")
-    dev_mode = appid is None
+    dev_mode = appid is None and apps_file is None
     values = {setting.name: read_setting(setting, environ, dev_mode=dev_mode) for setting in SETTINGS}
 
     secret_key = values["SECRET_KEY"]
@@ -56,6 +58,10 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
     if values["WX_ENCODING_AES_KEY"] is not None:
         check_encoding_aes_key(values["WX_ENCODING_AES_KEY"])
     check_webhook_settings(values["WEBHOOK_URL"], values["WEBHOOK_SECRET"])
+
+    from backend.apps import app_settings
+
+    app_settings(values)  # WX_APPS_FILE, or the one app: refused here, before anything starts
 
     database_url = values.pop("DATABASE_URL") or "sqlite:///" + str(Path(instance_path, "backend.sqlite3").resolve())
     return {

@@ -8,7 +8,9 @@ marks them).
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -56,6 +58,7 @@ class Finding:
 def run_checks(app: Flask) -> Iterator[Finding]:
     """Every check in order, within an app context."""
     yield check_configuration(app)
+    yield check_apps(app)
     reachable, migrated = check_database(app)
     yield reachable
     yield migrated
@@ -65,9 +68,14 @@ def run_checks(app: Flask) -> Iterator[Finding]:
     schema = migrated.status == OK
     # The shared token store is Redis when REDIS_URL is set, else the database.
     store_ok = redis_found.status == OK if app.config["REDIS_URL"] else schema
-    yield check_access_token(app) if store_ok else Finding(SKIP, "access token", "needs its store (see above)")
+    for wx_app in app.extensions["apps"]:
+        label = _per_app("access token", app, wx_app)
+        yield (
+            check_access_token(app, wx_app, label) if store_ok else Finding(SKIP, label, "needs its store (see above)")
+        )
     yield check_templates() if schema else Finding(SKIP, "templates synced", "needs the database, migrated")
-    yield check_push(app)
+    for wx_app in app.extensions["apps"]:
+        yield check_push(app, wx_app)
     yield check_unknown_messages() if schema else Finding(SKIP, "unknown messages", "needs the database, migrated")
 
 
@@ -79,6 +87,32 @@ def check_configuration(app: Flask) -> Finding:
     if not app.config["BUSINESS_API_KEYS"]:
         remarks.append("no BUSINESS_API_KEYS: business callers cannot send")
     return Finding(WARN if remarks else OK, "configuration", "; ".join(remarks))
+
+
+def _per_app(check: str, app: Flask, wx_app) -> str:
+    """The check's name, with the app's id when several apps are configured."""
+    return f"{check} ({wx_app.appid})" if len(app.extensions["apps"]) > 1 else check
+
+
+def check_apps(app: Flask) -> Finding:
+    """Which apps are served; with WX_APPS_FILE, that its secrets are not readable by other users."""
+    apps = list(app.extensions["apps"])
+    names = ", ".join(
+        f"{wx_app.appid} {wx_app.name}" if wx_app.name != wx_app.appid else wx_app.appid for wx_app in apps
+    )
+    path = app.config.get("WX_APPS_FILE")
+    if not path:
+        return Finding(OK, "apps", f"one, from WX_APPID: {names}")
+    detail = f"{len(apps)} from WX_APPS_FILE {path}: {names}"
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:  # it was read at start-up; it may have gone since
+        return Finding(WARN, "apps", f"{detail}; the file can no longer be read ({exc.strerror})")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return Finding(
+            WARN, "apps", f"{detail}; it holds AppSecrets and keys, yet other users may read it: chmod 600 it"
+        )
+    return Finding(OK, "apps", detail)
 
 
 def check_database(app: Flask) -> tuple[Finding, Finding]:
@@ -115,7 +149,7 @@ def check_redis(app: Flask) -> Finding:
 
 
 def check_wechat_reachable(app: Flask) -> Finding:
-    client = app.extensions["wechat"]
+    client = next(iter(app.extensions["apps"])).client  # every app's client calls the same WX_API_BASE
     try:
         client.probe()
     except WeChatError as exc:
@@ -124,22 +158,22 @@ def check_wechat_reachable(app: Flask) -> Finding:
     return Finding(OK, "WeChat reachable", client.api_base)
 
 
-def check_access_token(app: Flask) -> Finding:
-    """A token fetched from WeChat now, from this machine (the IP whitelist applies to it)."""
+def check_access_token(app: Flask, wx_app, label: str = "access token") -> Finding:
+    """A token of `wx_app` fetched from WeChat now, from this machine (the IP whitelist applies to it)."""
     try:
-        app.extensions["wechat"].tokens.refresh()
+        wx_app.client.tokens.refresh()
     except WeChatAPIError as exc:
         advice = TOKEN_ADVICE.get(exc.errcode or 0)
         if advice is None:
-            return Finding(FAIL, "access token", f"WeChat answered errcode {exc.errcode} ({exc.errmsg})")
+            return Finding(FAIL, label, f"WeChat answered errcode {exc.errcode} ({exc.errmsg})")
         ip = _IP.search(exc.errmsg)
-        return Finding(FAIL, "access token", f"errcode {exc.errcode}: " + advice.format(ip=f" {ip[1]}" if ip else ""))
+        return Finding(FAIL, label, f"errcode {exc.errcode}: " + advice.format(ip=f" {ip[1]}" if ip else ""))
     except WeChatError as exc:
-        return Finding(FAIL, "access token", f"{exc}")
+        return Finding(FAIL, label, f"{exc}")
     except (redis.RedisError, sa.exc.SQLAlchemyError, psycopg.Error) as exc:
         store = "Redis" if app.config["REDIS_URL"] else "the database"
-        return Finding(FAIL, "access token", f"the shared token store ({store}) failed: {type(exc).__name__}")
-    return Finding(OK, "access token", f"obtainable ({app.config['WX_TOKEN_API']})")
+        return Finding(FAIL, label, f"the shared token store ({store}) failed: {type(exc).__name__}")
+    return Finding(OK, label, f"obtainable ({wx_app.client.token_api})")
 
 
 def check_templates() -> Finding:
@@ -164,24 +198,36 @@ def check_templates() -> Finding:
     return Finding(OK, "templates synced", f"{in_use} in use" if in_use else "none in use yet")
 
 
-def check_push(app: Flask) -> Finding:
-    token, aes_key = app.config["WX_TOKEN"], app.config["WX_ENCODING_AES_KEY"]
+def check_push(app: Flask, wx_app) -> Finding:
+    token, aes_key = wx_app.push_token, wx_app.encoding_aes_key
+    several = len(app.extensions["apps"]) > 1
+    check = _per_app("push configured", app, wx_app)
+    # Where each setting lives: the app's entry in WX_APPS_FILE, or the WX_* variables.
+    token_name, key_name = (
+        ("token", "encoding_aes_key")
+        if app.config.get("WX_APPS_FILE")
+        else (
+            "WX_TOKEN",
+            "WX_ENCODING_AES_KEY",
+        )
+    )
+    url = f"/wechat/push/{wx_app.appid}" if several else "/wechat/push"
     if token and aes_key:
-        return Finding(OK, "push configured", "Token and EncodingAESKey (safe mode)")
+        return Finding(OK, check, f"Token and EncodingAESKey (safe mode) at {url}")
     if token:
         return Finding(
             WARN,
-            "push configured",
-            "plaintext mode (no WX_ENCODING_AES_KEY), whose signature does not cover the body: set an EncodingAESKey "
+            check,
+            f"plaintext mode (no {key_name}), whose signature does not cover the body: set an EncodingAESKey "
             "and choose safe mode (开发管理 → 消息推送)",
         )
     if aes_key:
-        return Finding(WARN, "push configured", "WX_ENCODING_AES_KEY is set without WX_TOKEN: /wechat/push answers 404")
+        return Finding(WARN, check, f"{key_name} is set without {token_name}: {url} answers 404")
     return Finding(
         WARN,
-        "push configured",
-        "no WX_TOKEN: credits rest on the mini program's reports; set the push URL, Token and EncodingAESKey "
-        "(开发管理 → 消息推送, safe mode) and WX_TOKEN, WX_ENCODING_AES_KEY",
+        check,
+        f"no {token_name}: credits rest on the mini program's reports; set the push URL ({url}), Token and "
+        f"EncodingAESKey (开发管理 → 消息推送, safe mode) and {token_name}, {key_name}",
     )
 
 

@@ -88,6 +88,18 @@ class WeChatUserBlocked(ApiError):
     code, status, message = "wechat_user_blocked", 403, "WeChat blocked this user's login."
 
 
+class Forbidden(ApiError):
+    """The API key is valid but may not act for the app named (keys listed under one app in WX_APPS_FILE)."""
+
+    code, status, message = "forbidden", 403, "This API key may not act for this app."
+
+
+class AppNotFound(ApiError):
+    """The `appid` named is not one of the apps this backend serves."""
+
+    code, status, message = "app_not_found", 404, "No such app."
+
+
 class NotFound(ApiError):
     """No such resource."""
 

@@ -6,10 +6,13 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.extensions import db
+from backend.states import BatchStatus, MessageStatus, TemplateKind, message_outcome
 
 
 def utcnow() -> datetime:
@@ -50,7 +53,7 @@ class Template(TimestampMixin, db.Model):
     __tablename__ = "templates"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # WeChat's priTmplId
-    kind: Mapped[str] = mapped_column(String(16), default="one_time")  # one_time | long_term
+    kind: Mapped[str] = mapped_column(String(16), default=TemplateKind.ONE_TIME)  # states.TemplateKind
     title: Mapped[str | None] = mapped_column(String(128))
     # [{"key": "thing1", "name": "...", "type": "thing"}, ...]
     keywords: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
@@ -71,8 +74,8 @@ class Subscription(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     template_id: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(16), default="one_time")
-    status: Mapped[str] = mapped_column(String(16))  # accept | reject | ban | filter
+    kind: Mapped[str] = mapped_column(String(16), default=TemplateKind.ONE_TIME)
+    status: Mapped[str] = mapped_column(String(16))  # states.SubscriptionStatus
     remaining: Mapped[int] = mapped_column(Integer, default=0)
     # What the mini program last reported, kept apart when pushes are the authority.
     client_status: Mapped[str | None] = mapped_column(String(16))
@@ -87,8 +90,8 @@ class ConsentEvent(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     template_id: Mapped[str | None] = mapped_column(String(64))
-    source: Mapped[str] = mapped_column(String(16))  # client | push | send
-    result: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))  # states.EventSource
+    result: Mapped[str] = mapped_column(String(32))  # states.EventResult
     scene: Mapped[str | None] = mapped_column(String(64))
     credits_delta: Mapped[int] = mapped_column(Integer, default=0)
     # Unique where set: a replayed push or report is recorded once.
@@ -105,7 +108,7 @@ class Batch(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True, default=lambda: new_public_id("bat"))
     template_id: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done
+    status: Mapped[str] = mapped_column(String(16), default=BatchStatus.QUEUED)  # states.BatchStatus
     total: Mapped[int] = mapped_column(Integer, default=0)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -134,8 +137,8 @@ class Message(TimestampMixin, db.Model):
     page: Mapped[str | None] = mapped_column(String(512))
     miniprogram_state: Mapped[str] = mapped_column(String(16), default="formal")
     lang: Mapped[str] = mapped_column(String(8), default="zh_CN")
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
-    # Our error code for a failed message (consent_required, wechat_rejected, ...).
+    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.QUEUED, index=True)  # states.MessageStatus
+    # Our error code for a failed message (states.Outcome: consent_required, wechat_rejected, ...).
     outcome: Mapped[str | None] = mapped_column(String(32))
     errcode: Mapped[int | None] = mapped_column(Integer)
     errmsg: Mapped[str | None] = mapped_column(Text)
@@ -145,6 +148,16 @@ class Message(TimestampMixin, db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When a scheduled message is due (`send_at` of the request); None for one sent at once.
     send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @hybrid_property
+    def shown_outcome(self) -> str:
+        """queued, sending, sent, unknown, or the error code of a failed message (states.message_outcome)."""
+        return message_outcome(self.status, self.outcome)
+
+    @shown_outcome.inplace.expression
+    @classmethod
+    def _shown_outcome_in_sql(cls) -> sa.ColumnElement[str]:
+        return sa.case((cls.status == MessageStatus.FAILED, cls.outcome), else_=cls.status)
 
 
 class IdempotencyRecord(db.Model):

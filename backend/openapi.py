@@ -26,7 +26,16 @@ from flask import Flask
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from backend.errors import ApiError, IdempotencyConflict, InvalidRequest, NotFound, Unauthorized, http_error_code
+from backend.errors import (
+    ApiError,
+    AppNotFound,
+    Forbidden,
+    IdempotencyConflict,
+    InvalidRequest,
+    NotFound,
+    Unauthorized,
+    http_error_code,
+)
 from backend.services.idempotency import IdempotencyInProgress
 
 OPENAPI_VERSION = "3.0.3"
@@ -43,7 +52,8 @@ SECURITY_SCHEMES = {
         "type": "apiKey",
         "in": "header",
         "name": "X-Api-Key",
-        "description": "One of the keys in BUSINESS_API_KEYS.",
+        "description": "One of the keys in BUSINESS_API_KEYS (every app), or one listed under an app in "
+        "WX_APPS_FILE (that app alone).",
     },
 }
 JSON = "application/json"
@@ -219,6 +229,12 @@ def describe(
         cases += (ErrorCase(InvalidRequest), ErrorCase(RequestEntityTooLarge))
     if auth is not None:
         cases += (ErrorCase(Unauthorized),)
+    if auth == API_KEY:  # the guard settles the app the call acts for (backend/api/guards.py)
+        cases += (
+            ErrorCase(InvalidRequest),
+            ErrorCase(Forbidden, when="The API key may not act for the app named in `appid`."),
+            ErrorCase(AppNotFound, when="The `appid` is not one of the apps this backend serves."),
+        )
     if idempotent:
         cases += (
             ErrorCase(InvalidRequest),

@@ -104,6 +104,21 @@ class CodeSchema(Schema):
     )
 
 
+def appid_field(description: str, **options: Any) -> fields.String:
+    """An optional `appid` in a body: which of the configured mini programs the request is for."""
+    return fields.String(validate=validate.Length(min=1, max=64), metadata={"description": description}, **options)
+
+
+class LoginRequestSchema(CodeSchema):
+    """`POST /api/v1/auth/login`: the `wx.login` code and the app it came from."""
+
+    appid = appid_field(
+        "The mini program's AppID (`wx.getAccountInfoSync().miniProgram.appId`); required when several apps are "
+        "configured (404 app_not_found for one this backend does not serve).",
+        load_default=None,
+    )
+
+
 class SubscriptionReportSchema(Schema):
     """`{"results": {"<template id>": "accept", ...}, "scene": "..."}`; results may be the raw
     success object of wx.requestSubscribeMessage, `errMsg` included."""
@@ -203,6 +218,11 @@ class SendOptionsSchema(Schema):
         metadata={"description": "Which version of the mini program opens; default WX_MINIPROGRAM_STATE."},
     )
     lang = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(LANGS))
+    appid = appid_field(
+        "The app to act for; required when the API key may act for several apps (403 forbidden for one it may "
+        "not, 404 app_not_found for one not served here).",
+        load_only=True,
+    )
     truncate = fields.Boolean(
         load_default=False,
         metadata={"description": "Shorten over-long thing-style values (ending in …) instead of refusing them."},

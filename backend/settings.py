@@ -137,6 +137,19 @@ SETTINGS: tuple[Setting, ...] = (
         unset_zh="无：开发模式",
     ),
     Setting(
+        "WX_APPS_FILE",
+        "wechat",
+        "A TOML file listing several mini programs (`[[app]]` with `appid`, `secret`, `name`, `token`, "
+        "`encoding_aes_key`, `miniprogram_state`, `api_keys`), instead of `WX_APPID`, `WX_SECRET`, `WX_TOKEN` "
+        "and `WX_ENCODING_AES_KEY` (setting both is an error).",
+        "列出多个小程序的 TOML 文件（每个 `[[app]]` 含 `appid`、`secret`、`name`、`token`、`encoding_aes_key`、"
+        "`miniprogram_state`、`api_keys`），代替 `WX_APPID`、`WX_SECRET`、`WX_TOKEN` 和 `WX_ENCODING_AES_KEY`"
+        "（两者同时设置会报错）。",
+        unset_en="none: one mini program, from `WX_APPID`",
+        unset_zh="无：一个小程序，取自 `WX_APPID`",
+        example="apps.toml",
+    ),
+    Setting(
         "WX_API_BASE",
         "wechat",
         "Base URL of WeChat's server API (a forward proxy or the emulator may stand in).",

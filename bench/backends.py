@@ -107,7 +107,7 @@ def start_backend(
     quiet_app_logs()
     with app.app_context():
         db.create_all()
-        sync_templates()  # so that 32 first requests do not all look the template up
+        sync_templates(app.extensions["apps"].only())  # so that 32 first requests do not all look the template up
     stack.callback(_dispose, app)
     server = stack.enter_context(
         gunicorn(backend_env(database_url, emulator.url, **(extra_env or {})), workers, threads)

@@ -103,7 +103,7 @@ def main() -> None:
         give_credits(emulator.url, openids + bare_openids)
         with app.app_context():
             db.create_all()
-            sync_templates()
+            sync_templates(app.extensions["apps"].only())
             now = utcnow()
             db.session.execute(
                 sa.insert(User),
@@ -145,7 +145,7 @@ def main() -> None:
                 "emulator": lambda: tree_cpu(emulator.proc.pid),
             }
         )
-        wechat = app.extensions["wechat"]
+        wechat = app.extensions["apps"].only().client
 
         def bare_loop(round_: int) -> tuple[Phase, dict[str, float]]:
             def bare_send(index: int) -> str | None:

@@ -43,8 +43,8 @@ if str(ROOT) not in sys.path:
 from backend.emulator.defaults import DEV_APPID, DEV_SECRET  # noqa: E402
 from backend.logs import JsonFormatter  # noqa: E402
 from backend.models import AccessToken  # noqa: E402
+from backend.token_storage import DatabaseTokenStore  # noqa: E402
 from backend.wechat import WeChatClient  # noqa: E402
-from backend.wechat.tokens import DatabaseTokenStore  # noqa: E402
 from tests.helpers import ONE_TIME  # noqa: E402
 from tests.servers import emulator_process  # noqa: E402
 

@@ -246,7 +246,7 @@ def main() -> None:
         quiet_app_logs()
         with app.app_context():
             db.create_all()
-            sync_templates()  # so that 32 first requests do not all look the template up
+            sync_templates(app.extensions["apps"].only())  # so that 32 first requests do not all look the template up
         stack.callback(_dispose, app)
 
         env = backend_env(args.database_url, emulator.url)
@@ -311,7 +311,7 @@ def main() -> None:
             status, response = load.post_json("/api/v1/messages", body, API_KEY)
             return None if status == 201 else _label(status, response)
 
-        client = app.extensions["wechat"]
+        client = app.extensions["apps"].only().client
 
         def bare_send(i: int) -> str | None:
             msgid = client.subscribe.send(users[i % args.users]["openid"], TEMPLATE_ID, GOOD_DATA)

@@ -7,6 +7,7 @@ tests need TEST_REDIS_URL. Under CI a missing one is an error, not a skip.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import pytest
 import requests
@@ -113,15 +114,24 @@ def app_config(database_url: str, emulator_url: str, **overrides) -> dict:
     }
 
 
-@pytest.fixture
-def app(database_url, emulator):
-    app = create_app(app_config(database_url, emulator.url))
+@contextmanager
+def running_app(config: dict):
+    """An app over a fresh schema; its connections are closed afterwards."""
+    app = create_app(config)
     with app.app_context():
         db.create_all()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(database_url, emulator):
+    with running_app(app_config(database_url, emulator.url)) as app:
+        yield app
 
 
 @pytest.fixture
@@ -132,7 +142,7 @@ def client(app):
 @pytest.fixture
 def wechat(app):
     """The app's WeChat client."""
-    return app.extensions["wechat"]
+    return app.extensions["apps"].only().client
 
 
 @pytest.fixture

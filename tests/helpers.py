@@ -88,3 +88,55 @@ def assert_error(response, status: int, code: str) -> dict:
     assert response.json["error"]["code"] == code
     assert isinstance(response.json["error"]["message"], str) and response.json["error"]["message"]
     return response.json["error"]["details"]
+
+
+def reconfigure(app, **config) -> None:
+    """Change settings of a running test app, apps included: the registry (each app's keys and
+    client) is built from the config at start-up, so it is built again."""
+    from backend import build_apps
+    from backend.redis_link import build_link
+
+    app.config.update(config)
+    if "REDIS_URL" in config:
+        app.extensions["redis"] = build_link(app)
+    with app.app_context():
+        app.extensions["apps"] = build_apps(app)
+
+
+def wechat_client(app):
+    """The WeChat client of the test app's one app."""
+    return app.extensions["apps"].only().client
+
+
+class Statements:
+    """The SQL statements an engine runs while counting (`with Statements(engine) as seen:`).
+
+    Each execute or executemany is one entry; BEGIN and COMMIT are not statements here. Statements
+    sent straight through the driver (the PostgreSQL send path, services/autocommit.py) bypass it.
+    """
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.sql: list[str] = []
+
+    def _seen(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self.sql.append(statement)
+
+    def __enter__(self) -> Statements:
+        import sqlalchemy as sa
+
+        sa.event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import sqlalchemy as sa
+
+        sa.event.remove(self.engine, "before_cursor_execute", self._seen)
+
+    def __len__(self) -> int:
+        return len(self.sql)
+
+    def writes(self) -> list[str]:
+        return [
+            sql for sql in self.sql if sql.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE", "WITH")
+        ]

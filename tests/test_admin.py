@@ -30,6 +30,7 @@ from tests.helpers import (
     MiniProgramUser,
     assert_error,
     log_in,
+    reconfigure,
     report,
     send,
 )
@@ -165,7 +166,7 @@ def send_one(client, emulator, app, user: MiniProgramUser, outcome: str) -> None
         emulator.fault(api="subscribe_send", errcode=47003, times=1)
         assert_error(send(client, body), 422, "wechat_rejected")
     else:
-        wechat = app.extensions["wechat"]
+        wechat = app.extensions["apps"].only().client
         timeout, wechat.timeout = wechat.timeout, (1.0, 0.5)
         emulator.fault(api="subscribe_send", late_ms=SLOW_WECHAT_MS, times=1)
         try:
@@ -407,7 +408,7 @@ def test_with_push_configured_only_wechats_popup_events_count(client, app, emula
     from tests.api.pushing import AES_KEY, TOKEN, popup, post
 
     user = log_in(client, emulator)
-    app.config.update(WX_TOKEN=TOKEN, WX_ENCODING_AES_KEY=AES_KEY)
+    reconfigure(app, WX_TOKEN=TOKEN, WX_ENCODING_AES_KEY=AES_KEY)
     # One popup, recorded twice: WeChat's push and the mini program's report.
     assert post(client, app, popup(user.openid, (T1, "accept"), (WASHER, "reject")), mode="safe").status_code == 200
     assert report(client, user, {T1: "accept", WASHER: "reject"}).status_code == 200

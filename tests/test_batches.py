@@ -165,11 +165,12 @@ class TestClaimGroup:
             app.extensions["queue"].enqueue = lambda ids: None  # claimed by hand below
             recipients = [one, one, two, two, none]
             batch = batches.create_batch(
+                app.extensions["apps"].only(),
                 batches.BatchRequest(
                     template_id=T1,
                     data={"time2": "15:01"},
                     recipients=[{"openid": o, "data": {"thing1": "x"}} for o in recipients],
-                )
+                ),
             )
             ids = db.session.scalars(sa.select(Message.id).order_by(Message.id)).all()
             ready, batch_ids = delivery.claim_group(ids)
@@ -193,11 +194,12 @@ class TestSweep:
         with app.app_context():
             app.extensions["queue"].enqueue = lambda ids: None  # the jobs get lost
             batches.create_batch(
+                app.extensions["apps"].only(),
                 batches.BatchRequest(
                     template_id=T1,
                     data={"time2": "15:01"},
                     recipients=[{"openid": o, "data": {"thing1": "x"}} for o in ready],
-                )
+                ),
             )
             first, second = db.session.scalars(sa.select(Message).order_by(Message.id)).all()
             assert delivery.claim_group([first.id])[0]  # a worker claimed it, spending its credit, then died

@@ -21,6 +21,7 @@ SECRETS = {
 }
 CHECKS = [
     "configuration",
+    "apps",
     "database reachable",
     "database migrated",
     "redis",
@@ -61,7 +62,7 @@ def doctor(app, *args: str) -> tuple[int, dict[str, str]]:
 def secret_values(app) -> list[str]:
     values = [app.config["WX_SECRET"], SECRETS["WX_TOKEN"], AES_KEY, SECRETS["SECRET_KEY"], SECRETS["ADMIN_PASSWORD"]]
     with app.app_context():
-        values.append(app.extensions["wechat"].tokens.get())  # the access token
+        values.append(app.extensions["apps"].only().client.tokens.get())  # the access token
     return [*values, *SECRETS["BUSINESS_API_KEYS"]]
 
 

@@ -10,7 +10,7 @@ import pytest
 from backend.emulator.defaults import DEV_SECRET
 from backend.logs import JsonFormatter
 from tests.api.pushing import AES_KEY, TOKEN, popup, post
-from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, log_in, send
+from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, log_in, reconfigure, send
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def log_lines():
 
 
 def test_a_full_run_logs_no_secret(app, client, emulator, templates, log_lines):
-    app.config.update(WX_TOKEN=TOKEN, WX_ENCODING_AES_KEY=AES_KEY)
+    reconfigure(app, WX_TOKEN=TOKEN, WX_ENCODING_AES_KEY=AES_KEY)
     user = log_in(client, emulator)
     phone_code = emulator.control("POST", "/phone_codes", openid=user.openid, phone_number="13912345678")["code"]
     assert client.post("/api/v1/auth/phone", json={"code": phone_code}, headers=user.auth).status_code == 200
@@ -50,7 +50,7 @@ def test_a_full_run_logs_no_secret(app, client, emulator, templates, log_lines):
     send(client, {"openid": user.openid, "template_id": ONE_TIME["priTmplId"], "data": GOOD_DATA})
     client.get("/api/v1/me", headers={"Authorization": f"Bearer {user.token}"})
 
-    wechat = app.extensions["wechat"]
+    wechat = app.extensions["apps"].only().client
     with app.app_context():
         from backend.extensions import db
         from backend.models import User

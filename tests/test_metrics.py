@@ -6,7 +6,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import GOOD_DATA, ONE_TIME, accept, send
+from tests.helpers import GOOD_DATA, ONE_TIME, accept, reconfigure, send
 from tests.servers import backend_env, gunicorn
 
 T1 = ONE_TIME["priTmplId"]
@@ -54,7 +54,7 @@ def test_counters_follow_what_happened(client, emulator, user, templates):
 
 def test_token_refreshes_are_counted(client, app, emulator, templates):
     before = scrape(client)
-    wechat = app.extensions["wechat"]
+    wechat = app.extensions["apps"].only().client
     wechat.templates.list()
     emulator.control("POST", "/tokens/invalidate")
     wechat.templates.list()
@@ -65,7 +65,7 @@ def test_token_refreshes_are_counted(client, app, emulator, templates):
 def test_push_replays_are_not_counted_twice(client, app, emulator, templates):
     from tests.api.pushing import AES_KEY, TOKEN, popup, post
 
-    app.config.update(WX_TOKEN=TOKEN, WX_ENCODING_AES_KEY=AES_KEY)
+    reconfigure(app, WX_TOKEN=TOKEN, WX_ENCODING_AES_KEY=AES_KEY)
     before = scrape(client)
     message = popup("o-metrics", (T1, "accept"))
     for _ in range(3):

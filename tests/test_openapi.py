@@ -24,7 +24,7 @@ from schemathesis import checks as st_checks
 from schemathesis.errors import FailureGroup  # a BaseExceptionGroup, not an Exception
 
 from backend.emulator.pusher import PushTarget, event_message, signed_request
-from tests.helpers import API_KEY, GOOD_DATA, LONG_TERM, ONE_TIME, WASHER_DEVICE
+from tests.helpers import API_KEY, GOOD_DATA, LONG_TERM, ONE_TIME, WASHER_DEVICE, reconfigure
 
 # Routes that are deliberately not in the document. Everything else the router knows must be.
 NOT_DOCUMENTED = {
@@ -193,7 +193,7 @@ def test_api_answers_as_documented(app, user):
     schemathesis' strategies itself, one hypothesis run per operation and generation mode,
     and reports every failing operation at the end.
     """
-    app.config["WX_TOKEN"] = PUSH_TOKEN  # push configured: unsigned pushes are refused (403), not 404
+    reconfigure(app, WX_TOKEN=PUSH_TOKEN)  # push configured: unsigned pushes are refused (403), not 404
     config = schemathesis.Config.from_dict(
         {
             "auth": {
@@ -323,7 +323,7 @@ def test_success_answers_match_the_document(app, client, emulator, templates, us
 
     for method in ("GET", "POST"):  # push not configured
         conforms(client.open("/wechat/push", method=method), method, "/wechat/push", 404)
-    app.config["WX_TOKEN"] = PUSH_TOKEN
+    reconfigure(app, WX_TOKEN=PUSH_TOKEN)
     target = PushTarget(url="/wechat/push", token=PUSH_TOKEN, appid=app.config["WX_APPID"])
     items = [{"TemplateId": ONE_TIME["priTmplId"], "SubscribeStatusString": "accept", "PopupScene": 0}]
     query, body, content_type = signed_request(
@@ -334,6 +334,11 @@ def test_success_answers_match_the_document(app, client, emulator, templates, us
     pushed = client.post("/wechat/push", query_string=query, data=body.encode(), content_type=content_type)
     conforms(pushed, "POST", "/wechat/push", 200)
     conforms(client.get("/wechat/push", query_string={**query, "signature": "0" * 40}), "GET", "/wechat/push", 403)
+    per_app = f"/wechat/push/{app.config['WX_APPID']}"  # the app's own URL answers alike
+    verified = client.get(per_app, query_string={**query, "echostr": "echo-me"})
+    assert conforms(verified, "GET", "/wechat/push/{appid}", 200).get_data(as_text=True) == "echo-me"
+    pushed = client.post(per_app, query_string=query, data=body.encode(), content_type=content_type)
+    conforms(pushed, "POST", "/wechat/push/{appid}", 200)  # WeChat's retry of the same push
 
     users, one_user = "/api/v1/users", "/api/v1/users/{user_id}"
     bound = client.put(f"/api/v1/users/{user.id}/external-id", json={"external_id": "EMP-1"}, headers=key)

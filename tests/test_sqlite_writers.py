@@ -129,7 +129,7 @@ CHILD = """
 import sys
 from backend import create_app
 from backend.extensions import db
-from backend.services.ledger import append_events
+from backend.services.ledger import record_events
 from backend.services.sending import SendRequest, find_recipient, reserve
 from tests.conftest import app_config
 
@@ -138,7 +138,7 @@ app = create_app(app_config(url, emulator_url))
 with app.app_context():
     def stop_before_commit():
         # Enough rows that SQLite spills uncommitted pages into the WAL before the COMMIT.
-        append_events([1] * 3000, template_id, "test", "filler", credits_delta=0)
+        record_events([1] * 3000, template_id, "test", "filler")
         print("writing", flush=True)
         sys.stdin.read()  # until killed
 

@@ -25,7 +25,7 @@ from backend.services import webhooks
 from backend.services.delivery import deliver_ids
 from tests.api.pushing import T1, TOKEN, popup, post
 from tests.conftest import app_config
-from tests.helpers import API_KEY, GOOD_DATA, accept, log_in, report, send
+from tests.helpers import API_KEY, GOOD_DATA, accept, log_in, reconfigure, report, send
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
 
@@ -233,7 +233,7 @@ def test_two_runners_never_post_one_event_at_the_same_moment(hooked, hooked_app,
 
 
 def test_message_delivered_follows_the_sent_event_push(hooked, hooked_app, emulator, receiver, templates):
-    hooked_app.config.update(WX_TOKEN=TOKEN, WX_ENCODING_AES_KEY=None)
+    reconfigure(hooked_app, WX_TOKEN=TOKEN, WX_ENCODING_AES_KEY=None)
     user = log_in(hooked, emulator)
     emulator.control("POST", "/popup", openid=user.openid, results={T1: "accept"})
     post(hooked, hooked_app, popup(user.openid, (T1, "accept")))
@@ -307,7 +307,7 @@ def test_no_event_when_the_transaction_rolls_back(hooked_app):
 
 
 def test_a_replayed_push_writes_no_second_event(hooked, hooked_app, emulator, templates):
-    hooked_app.config.update(WX_TOKEN=TOKEN, WX_ENCODING_AES_KEY=None)
+    reconfigure(hooked_app, WX_TOKEN=TOKEN, WX_ENCODING_AES_KEY=None)
     push = popup("o-user-1", (T1, "accept"))
     assert post(hooked, hooked_app, push).status_code == 200
     assert post(hooked, hooked_app, push).status_code == 200  # its savepoint rolls back, event and all

@@ -2,27 +2,48 @@
 
 from flask import Blueprint, g
 
-from backend.api.guards import client_ip, current_user_id, json_body, login_required, rate_limit
-from backend.errors import RateLimited, WeChatCodeInvalid, WeChatUnavailable, WeChatUserBlocked
-from backend.openapi import BEARER, doc
-from backend.schemas import CodeSchema, LoginSchema, MeSchema, PhoneSchema, UserSchema, load
+from backend.api.guards import client_ip, current_user_id, json_body, login_app, login_required, rate_limit
+from backend.errors import (
+    AppNotFound,
+    InvalidRequest,
+    RateLimited,
+    WeChatCodeInvalid,
+    WeChatUnavailable,
+    WeChatUserBlocked,
+)
+from backend.openapi import BEARER, doc, error
+from backend.schemas import CodeSchema, LoginRequestSchema, LoginSchema, MeSchema, PhoneSchema, UserSchema, load
 from backend.services import sessions, users
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1")
 
 
 @bp.post("/auth/login")
-@doc(200, LoginSchema, body=CodeSchema, errors=[WeChatCodeInvalid, WeChatUserBlocked, RateLimited, WeChatUnavailable])
+@doc(
+    200,
+    LoginSchema,
+    body=LoginRequestSchema,
+    errors=[
+        error(InvalidRequest, when="No code; or no appid while several apps are configured."),
+        WeChatCodeInvalid,
+        WeChatUserBlocked,
+        error(AppNotFound, when="The appid is not one of the apps this backend serves."),
+        RateLimited,
+        WeChatUnavailable,
+    ],
+)
 @rate_limit("login", "RATE_LIMIT_LOGIN", client_ip)
 def create_session():
     """Log in with a `wx.login` code.
 
-    Calls WeChat's jscode2session and creates or updates the user by openid. The session_key
-    stays on the server; the answer is a session token for `Authorization: Bearer <token>`.
+    Calls the app's jscode2session and creates or updates the user by openid. The session_key
+    stays on the server; the answer is a session token for `Authorization: Bearer <token>`,
+    which carries the app: every later call acts within it.
     """
-    body = load(CodeSchema, json_body())
-    user = users.login(body["code"])
-    token, expires_in = sessions.issue_token(user)
+    body = load(LoginRequestSchema, json_body())
+    app = login_app(body["appid"])
+    user = users.login(app, body["code"])
+    token, expires_in = sessions.issue_token(user, app)
     return {"token": token, "token_type": "Bearer", "expires_in": expires_in, "user": UserSchema().dump(user)}
 
 
@@ -33,7 +54,7 @@ def create_session():
 def add_phone():
     """Store the user's phone number from a getPhoneNumber button's code."""
     body = load(CodeSchema, json_body())
-    user = users.add_phone(g.user, body["code"])
+    user = users.add_phone(g.app, g.user, body["code"])
     return {
         "phone_number": user.phone_number,
         "pure_phone_number": user.pure_phone_number,

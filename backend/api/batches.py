@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, request
+from flask import Blueprint, g, request
 
 from backend.api.guards import api_key_required, json_body
 from backend.api.idempotency import held_key, idempotent
@@ -60,7 +60,9 @@ def create_batch():
     goes on after the answer. With `send_at` the messages are `scheduled` until then, and each
     can be canceled (`DELETE /api/v1/messages/{message_id}`).
     """
-    batch = batches.create_batch(batches.BatchRequest(**load(BatchSendSchema, json_body())), held_key())
+    body = load(BatchSendSchema, json_body())
+    body.pop("appid", None)  # settled by the key's guard (g.app); batches carry their app next
+    batch = batches.create_batch(g.app, batches.BatchRequest(**body), held_key())
     return _batch_body(batch), 202
 
 

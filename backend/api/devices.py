@@ -1,6 +1,6 @@
 """`/api/v1/devices`: what the mini program's device page needs (docs/wechat.md §11)."""
 
-from flask import Blueprint
+from flask import Blueprint, g
 
 from backend.api.guards import current_user_id, json_body, login_required, rate_limit
 from backend.errors import InvalidRequest, RateLimited, WeChatUnavailable
@@ -34,5 +34,5 @@ def create_sn_ticket():
     accept is 422 `invalid_request` naming the field.
     """
     body = load(SnTicketRequestSchema, json_body())
-    ticket, expires_in = devices.sn_ticket(body["model_id"], body["sn"])
+    ticket, expires_in = devices.sn_ticket(g.app, body["model_id"], body["sn"])
     return {"sn_ticket": ticket, "expires_in": expires_in}

@@ -1,4 +1,9 @@
-"""Authentication guards for views: the mini program's session token, business API keys."""
+"""Authentication guards for views: the mini program's session token, business API keys.
+
+Each guard also settles the request's app and leaves it in `g.app` for the view to pass down
+(services never look it up): the app of the session token, or the app a business call names
+in its `appid` (body or query) within what its key may act for.
+"""
 
 from __future__ import annotations
 
@@ -9,37 +14,93 @@ from typing import Any
 
 from flask import current_app, g, request
 
-from backend.errors import InvalidRequest, Unauthorized
+from backend.apps import App, AppRegistry
+from backend.errors import AppNotFound, Forbidden, InvalidRequest, Unauthorized
 from backend.services import ratelimit
-from backend.services.sessions import api_key_matches, user_from_token
+from backend.services.sessions import user_from_token
 
 
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """`Authorization: Bearer <session token>`; the user lands in `g.user`."""
+    """`Authorization: Bearer <session token>`; the user lands in `g.user`, its app in `g.app`."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Send the session token as 'Authorization: Bearer <token>'.")
-        g.user = user_from_token(token.strip())
+        g.user, g.app = user_from_token(token.strip(), registry())
         return view(*args, **kwargs)
 
     return wrapper
 
 
 def api_key_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """`X-Api-Key: <one of BUSINESS_API_KEYS>`."""
+    """`X-Api-Key: <a key of BUSINESS_API_KEYS, or of one app in WX_APPS_FILE>`; the app it acts
+    for lands in `g.app` (`scoped_app`)."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         given = request.headers.get("X-Api-Key", "")
-        if not given or not api_key_matches(given):
+        scope = registry().key_scope(given) if given else None
+        if scope is None:
             raise Unauthorized("Send a valid business API key in X-Api-Key.")
         g.api_key = given
+        g.app = scoped_app(scope, _named_appid())
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def registry() -> AppRegistry:
+    return current_app.extensions["apps"]
+
+
+def _named_appid() -> Any:
+    """The `appid` the request names: in the JSON body, else in the query; None when it names none."""
+    body = request_json() if request.method in ("POST", "PUT", "PATCH") else None
+    if isinstance(body, dict) and body.get("appid") is not None:
+        return body["appid"]
+    return request.args.get("appid") or None
+
+
+def scoped_app(scope: tuple[str, ...], appid: Any) -> App:
+    """The app a business call acts for: the one it names, which its key must be allowed; or, when it
+    names none, the key's only app. 400 when a key of several apps names none, 403 `forbidden` for an
+    app the key may not act for, 404 `app_not_found` for an appid this backend does not serve."""
+    if appid is None:
+        if len(scope) != 1:
+            raise InvalidRequest(
+                "Name the app: this API key may act for several apps.",
+                {"appid": "required: the key may act for several apps"},
+            )
+        return registry().get(scope[0])
+    app = named_app(appid)
+    if app.appid not in scope:
+        raise Forbidden(details={"appid": app.appid})
+    return app
+
+
+def named_app(appid: Any) -> App:
+    """The app of `appid`: 400 for what is not an appid, 404 `app_not_found` for one not served here."""
+    if not isinstance(appid, str) or not appid:
+        raise InvalidRequest("The request failed validation.", {"appid": "must be a non-empty string"})
+    app = registry().get(appid)
+    if app is None:
+        raise AppNotFound(details={"appid": appid[:64]})
+    return app
+
+
+def login_app(appid: Any) -> App:
+    """The app a log-in is for: the one it names; when it names none, the only app configured
+    (with several, naming it is required: 400)."""
+    if appid is not None:
+        return named_app(appid)
+    apps = registry()
+    if len(apps) != 1:
+        raise InvalidRequest(
+            "Name the app: several apps are configured.", {"appid": "required: several apps are configured"}
+        )
+    return apps.only()
 
 
 # No body of this API nests more than a few levels; deeper JSON is refused outright, so that

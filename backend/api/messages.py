@@ -1,7 +1,7 @@
 """`/api/v1/messages`: business code sends one subscribe message, and reads its record."""
 
 import sqlalchemy as sa
-from flask import Blueprint, request
+from flask import Blueprint, g, request
 
 from backend.api.guards import api_key_required, json_body
 from backend.api.idempotency import held_key, idempotent, replay_of
@@ -136,11 +136,12 @@ def create_message():
     checking consent then; `GET /api/v1/messages/{message_id}` shows the outcome.
     """
     body = recipients.as_send_fields(load(SendSchema, json_body()))
+    body.pop("appid", None)  # settled by the key's guard (g.app); messages carry their app next
     send_at = body.pop("send_at")
     send = SendRequest(**body)
     if send_at is not None or _prefers_async():
-        return _accepted(scheduling.queue_message(send, send_at, held_key()))
-    result = send_message(send, held_key())
+        return _accepted(scheduling.queue_message(g.app, send, send_at, held_key()))
+    result = send_message(g.app, send, held_key())
     return _sent_body(result.message, result.remaining), 201
 
 

@@ -1,7 +1,12 @@
-"""`/wechat/push`: WeChat's message push (URL verification and events)."""
+"""`/wechat/push/<appid>` (and `/wechat/push` for one app): WeChat's message push (URL verification and events).
+
+Each app's pushes come to its own URL and are verified with that app's Token and EncodingAESKey
+only (docs/wechat.md §12); `/wechat/push` serves the one-app setup.
+"""
 
 from flask import Blueprint, current_app, make_response, request
 
+from backend.apps import App
 from backend.errors import InvalidRequest, NotFound
 from backend.openapi import doc, error, query
 from backend.services import push
@@ -18,11 +23,29 @@ SAFE_MODE = [
     query("encrypt_type", "`aes` for a safe-mode push."),
     query("msg_signature", "SHA-1 over the sorted Token, timestamp, nonce and the body's Encrypt (safe mode)."),
 ]
-NOT_CONFIGURED = error(NotFound, when="WX_TOKEN is not set: message push is not configured.")
+NOT_CONFIGURED = error(
+    NotFound,
+    when="Message push is not configured for the app (no Token), the appid is not served here, or (bare "
+    "`/wechat/push`) several apps are configured.",
+)
 BAD_QUERY = error(InvalidRequest, when="A query parameter contains NUL.")
 
 
-@bp.get("/wechat/push")
+def push_app(appid: str | None) -> App:
+    """The app a push URL is for: `/wechat/push/<appid>`, or `/wechat/push` in a one-app setup.
+
+    404 (nothing is listening) for an app this backend does not serve, for `/wechat/push` while
+    several apps are configured, and for an app without a push Token.
+    """
+    apps = current_app.extensions["apps"]
+    app = apps.get(appid) if appid is not None else (apps.only() if len(apps) == 1 else None)
+    if app is None or not app.push_token:
+        raise NotFound()
+    return app
+
+
+@bp.get("/wechat/push", defaults={"appid": None})
+@bp.get("/wechat/push/<appid>", endpoint="verify_app_push_url")
 @doc(
     200,
     {"type": "string", "description": "The echostr."},
@@ -34,12 +57,13 @@ BAD_QUERY = error(InvalidRequest, when="A query parameter contains NUL.")
         NOT_CONFIGURED,
     ],
 )
-def verify_push_url():
+def verify_push_url(appid: str | None):
     """WeChat's check of the message-push URL: the `echostr` back when the signature holds."""
-    return push.verify_url(request.args), 200, TEXT
+    return push.verify_url(push_app(appid), request.args), 200, TEXT
 
 
-@bp.post("/wechat/push")
+@bp.post("/wechat/push", defaults={"appid": None})
+@bp.post("/wechat/push/<appid>", endpoint="receive_app_push")
 @doc(
     200,
     {"type": "string", "enum": ["success"]},
@@ -66,7 +90,7 @@ def verify_push_url():
         NOT_CONFIGURED,
     ],
 )
-def receive_push():
+def receive_push(appid: str | None):
     """A message push from WeChat (plaintext or safe mode, JSON or XML).
 
     Handles subscribe_msg_popup_event, subscribe_msg_change_event and subscribe_msg_sent_event.
@@ -74,10 +98,12 @@ def receive_push():
     accepted. A replayed item answers `success` and changes nothing. Templates the backend does
     not know yet are looked up at WeChat after the answer, never while WeChat waits for it.
     """
-    event = push.authenticate(request.args, request.stream)
+    app = push_app(appid)
+    event = push.authenticate(app, request.args, request.stream)
     unknown_templates = push.handle(event)
     response = make_response(("success", 200, TEXT))
     if unknown_templates:
-        app = current_app._get_current_object()
-        response.call_on_close(lambda: push.look_up_templates(app, unknown_templates))  # after it was sent
+        flask_app = current_app._get_current_object()
+        # After the answer was sent, with the app's own client.
+        response.call_on_close(lambda: push.look_up_templates(flask_app, app, unknown_templates))
     return response

@@ -37,7 +37,7 @@ def create_report():
     session token. The answer lists the subscriptions of the templates reported.
     """
     body = load(SubscriptionReportSchema, json_body())
-    return _reported(consent.record_report(g.user, body["results"], body["scene"], held_key())), 200
+    return _reported(consent.record_report(g.app, g.user, body["results"], body["scene"], held_key())), 200
 
 
 @bp.get("/subscriptions")

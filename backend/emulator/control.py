@@ -11,7 +11,7 @@ from flask import Blueprint, jsonify, request
 from backend.emulator.catalog import LONG_TERM, ONE_TIME
 from backend.emulator.dispatch import current_state
 from backend.emulator.pusher import FORMATS, MODES, PushTarget, event_message
-from backend.emulator.state import Keyword, Template
+from backend.emulator.state import Account, Keyword, Template
 
 bp = Blueprint("emulator_control", __name__, url_prefix="/_emulator")
 
@@ -80,11 +80,25 @@ def _opt_int(body: dict, name: str, minimum: int = 0) -> int | None:
     return value
 
 
-def _template(template_id: str) -> Template:
-    template = current_state().templates.get(template_id)
+def _template(template_id: str, account: Account | None = None) -> Template:
+    """The template `template_id` of `account`, or of whichever app has it."""
+    account = account or current_state().account_of_template(template_id)
+    template = account.templates.get(template_id) if account is not None else None
     if template is None:
         raise ControlError(f"unknown template {template_id}")
     return template
+
+
+def _account(body: dict, openid: str | None = None) -> Account:
+    """The app a control call is about: the `appid` it names, else the app that has `openid`,
+    else the default app (DEV_APPID). Call with the state lock held."""
+    state = current_state()
+    appid = _opt_str(body, "appid")
+    if appid is not None:
+        if appid not in state.apps:
+            raise ControlError(f"unknown app {appid}: add it with POST /_emulator/apps")
+        return state.apps[appid]
+    return (state.account_of_openid(openid) if openid else None) or state.default
 
 
 # --- state ---------------------------------------------------------------------------
@@ -150,11 +164,37 @@ def set_latency():
 
 @bp.post("/tokens/invalidate")
 def invalidate_tokens():
-    """Every token issued so far answers 40001 from now on."""
+    """Every token issued so far (of `appid` only, when given) answers 40001 from now on."""
+    body = _body()
     state = current_state()
     with state.lock:
-        state.invalidate_tokens()
+        appid = _account(body).appid if body.get("appid") is not None else None
+        state.invalidate_tokens(appid)
     return jsonify(ok=True)
+
+
+# --- apps ----------------------------------------------------------------------------
+
+
+@bp.post("/apps")
+def add_app():
+    """Host another mini program: {"appid", "secret", "token"?, "encoding_aes_key"?} (its push keys)."""
+    body = _body()
+    appid, secret = _req_str(body, "appid"), _req_str(body, "secret")
+    aes_key = _opt_str(body, "encoding_aes_key")
+    if aes_key is not None and len(aes_key) != 43:
+        raise ControlError("encoding_aes_key must have 43 characters")
+    state = current_state()
+    with state.lock:
+        state.add_app(appid, secret, _opt_str(body, "token"), aes_key)
+        return jsonify(appid=appid, apps=sorted(state.apps))
+
+
+@bp.get("/apps")
+def list_apps():
+    state = current_state()
+    with state.lock:
+        return jsonify(apps=sorted(state.apps), default=state.default_appid)
 
 
 # --- users and codes -----------------------------------------------------------------
@@ -165,18 +205,21 @@ def create_user():
     body = _body()
     state = current_state()
     with state.lock:
-        user = state.ensure_user(_opt_str(body, "openid"), _opt_str(body, "unionid"))
+        account = _account(body)
+        user = account.ensure_user(_opt_str(body, "openid"), _opt_str(body, "unionid"))
         return jsonify(openid=user.openid, unionid=user.unionid)
 
 
 @bp.post("/login_codes")
 def create_login_code():
-    """A wx.login code for a user (created when needed)."""
+    """A wx.login code for a user of `appid` (default app) (created when needed): the same unionid
+    in two apps is one person with an openid in each."""
     body = _body()
     state = current_state()
     with state.lock:
-        code, user = state.new_login_code(_opt_str(body, "openid"), _opt_str(body, "unionid"))
-        return jsonify(code=code, openid=user.openid)
+        account = _account(body)
+        code, user = account.new_login_code(_opt_str(body, "openid"), _opt_str(body, "unionid"))
+        return jsonify(code=code, openid=user.openid, appid=account.appid)
 
 
 @bp.post("/phone_codes")
@@ -189,7 +232,8 @@ def create_phone_code():
         raise ControlError("country_code must be a string or an integer")
     state = current_state()
     with state.lock:
-        code = state.new_phone_code(_opt_str(body, "openid"), phone, country_code)
+        openid = _opt_str(body, "openid")
+        code = _account(body, openid).new_phone_code(openid, phone, country_code)
     return jsonify(code=code)
 
 
@@ -208,7 +252,7 @@ def create_template():
     state = current_state()
     with state.lock:
         pri_id = _opt_str(body, "priTmplId")
-        template = state.add_template(title, type_, keywords, pri_id=pri_id)
+        template = _account(body).add_template(title, type_, keywords, pri_id=pri_id)
         return jsonify(template.listing())
 
 
@@ -283,20 +327,21 @@ def answer_popup():
     scene = _opt_int(body, "scene") or 0
     state = current_state()
     with state.lock:
-        answers = [(_template(tid), result) for tid, result in results.items()]
+        account = _account(body, openid)
+        answers = [(_template(tid, account), result) for tid, result in results.items()]
         if any(result not in POPUP_RESULTS for _, result in answers):
             raise ControlError(f"results must be one of {sorted(POPUP_RESULTS)}")
-        state.ensure_user(openid)
+        account.ensure_user(openid)
         for template, result in answers:
-            state.popup(openid, template, result)
-        subscriptions = state.subscriptions_of(openid)
+            account.popup(openid, template, result)
+        subscriptions = account.subscriptions_of(openid)
     # WeChat pushes only what the user tapped: accept or reject (ban / filter never reach the user).
     items = [
         {"TemplateId": t.pri_id, "SubscribeStatusString": r, "PopupScene": scene}
         for t, r in answers
         if r in ("accept", "reject")
     ]
-    status = state.pusher.push_now(event_message(openid, "subscribe_msg_popup_event", items)) if items else None
+    status = account.pusher.push_now(event_message(openid, "subscribe_msg_popup_event", items)) if items else None
     return jsonify(subscriptions=subscriptions, push_status=status)
 
 
@@ -309,30 +354,40 @@ def change_setting():
         raise ControlError("status must be reject")
     state = current_state()
     with state.lock:
-        template = _template(_req_str(body, "template_id"))
-        state.turn_off(openid, template)
-        subscriptions = state.subscriptions_of(openid)
+        account = _account(body, openid)
+        template = _template(_req_str(body, "template_id"), account)
+        account.turn_off(openid, template)
+        subscriptions = account.subscriptions_of(openid)
     item = {"TemplateId": template.pri_id, "SubscribeStatusString": "reject"}
-    status = state.pusher.push_now(event_message(openid, "subscribe_msg_change_event", [item]))
+    status = account.pusher.push_now(event_message(openid, "subscribe_msg_change_event", [item]))
     return jsonify(subscriptions=subscriptions, push_status=status)
 
 
 @bp.post("/push")
 def configure_push():
-    """Push events to the backend: {"url", "token", "encoding_aes_key"?, "format", "mode"}."""
+    """Push an app's events to the backend: {"url", "token", "encoding_aes_key"?, "format", "mode", "appid"?}.
+
+    Each app has its own push target; `token` and `encoding_aes_key` default to those the app was
+    added with (POST /_emulator/apps).
+    """
     body = _body()
     fmt = body.get("format", "json")
     mode = body.get("mode", "plain")
     if fmt not in FORMATS or mode not in MODES:
         raise ControlError(f"format must be one of {FORMATS}, mode one of {MODES}")
-    aes_key = _opt_str(body, "encoding_aes_key")
+    state = current_state()
+    with state.lock:
+        account = _account(body)
+    aes_key = _opt_str(body, "encoding_aes_key") or account.encoding_aes_key
     if mode != "plain" and (aes_key is None or len(aes_key) != 43):
         raise ControlError("safe and compatible modes need the 43-character encoding_aes_key")
-    state = current_state()
-    state.pusher.target = PushTarget(
+    token = _opt_str(body, "token") or account.push_token
+    if token is None:
+        raise ControlError("token is required")
+    account.pusher.target = PushTarget(
         url=_req_str(body, "url"),
-        token=_req_str(body, "token"),
-        appid=state.appid,
+        token=token,
+        appid=account.appid,
         encoding_aes_key=aes_key,
         format=fmt,
         mode=mode,
@@ -342,14 +397,20 @@ def configure_push():
 
 @bp.delete("/push")
 def stop_push():
-    current_state().pusher.target = None
+    """No more pushes (of `appid` only, given in the query; else of every app)."""
+    state = current_state()
+    appid = request.args.get("appid")
+    for account in state.apps.values():
+        if appid is None or account.appid == appid:
+            account.pusher.target = None
     return jsonify(ok=True)
 
 
 @bp.post("/push/flush")
 def flush_push():
-    """Wait until every queued push (sent events) has reached the backend."""
-    current_state().pusher.flush()
+    """Wait until every queued push (sent events, of every app) has reached the backend."""
+    for account in list(current_state().apps.values()):
+        account.pusher.flush()
     return jsonify(ok=True)
 
 
@@ -360,7 +421,8 @@ def list_subscriptions():
         raise ControlError("openid is required")
     state = current_state()
     with state.lock:
-        return jsonify(openid=openid, subscriptions=state.subscriptions_of(openid))
+        account = state.account_of_openid(openid) or state.default
+        return jsonify(openid=openid, subscriptions=account.subscriptions_of(openid))
 
 
 # --- faults, log, sent messages ------------------------------------------------------

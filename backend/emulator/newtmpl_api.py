@@ -30,8 +30,8 @@ def list_templates(state: EmulatorState) -> dict:
     The listing documents no status field (docs/wechat.md §8), so a banned template is left out
     rather than flagged in a way no real answer shows: a backend sees it again once unbanned.
     """
-    state.check_token(request.args.get("access_token"))
-    return _ok(data=[t.listing() for t in state.templates.values() if not t.banned])
+    account = state.check_token(request.args.get("access_token"))  # the token's app: its own templates
+    return _ok(data=[t.listing() for t in account.templates.values() if not t.banned])
 
 
 @wechat_route(bp, "/getcategory", "getcategory", "GET")
@@ -71,24 +71,24 @@ def add_template(state: EmulatorState) -> dict:
 
     The old doc wants a form body (`kidList` repeated), the new one JSON: both work.
     """
-    state.check_token(request.args.get("access_token"))
+    account = state.check_token(request.args.get("access_token"))
     tid, kids, scene = _addtemplate_params()
     public = _public_template(tid)
     keywords = _chosen_keywords(public, kids)
     if scene is not None and (not isinstance(scene, str) or len(scene) > MAX_SCENE_DESC):
         raise WxError(200021)
-    if len(state.templates) >= MAX_PRIVATE_TEMPLATES:
-        raise WxError(200012)  # at most 25 private templates
-    template = state.add_template(public.title, public.type, keywords, tid=public.tid, scene_desc=scene)
+    if len(account.templates) >= MAX_PRIVATE_TEMPLATES:
+        raise WxError(200012)  # at most 25 private templates per app
+    template = account.add_template(public.title, public.type, keywords, tid=public.tid, scene_desc=scene)
     return _ok(priTmplId=template.pri_id)
 
 
 @wechat_route(bp, "/deltemplate", "deltemplate", "POST")
 def delete_template(state: EmulatorState) -> dict:
     """deleteMessageTemplate: remove a private template."""
-    state.check_token(request.args.get("access_token"))
+    account = state.check_token(request.args.get("access_token"))
     pri_id = _form_or_json().get("priTmplId")
-    if not isinstance(pri_id, str) or state.templates.pop(pri_id, None) is None:
+    if not isinstance(pri_id, str) or account.templates.pop(pri_id, None) is None:
         raise WxError(40037)  # no official table; WeChat's wording for a bad template id
     return _ok()
 

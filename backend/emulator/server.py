@@ -8,6 +8,7 @@ import threading
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from backend.emulator.app import create_emulator_app
+from backend.emulator.apps_file import read_apps_file
 from backend.emulator.defaults import DEFAULT_PORT, DEV_APPID, DEV_SECRET
 from backend.emulator.state import EmulatorState
 
@@ -69,10 +70,14 @@ def run_in_thread(host: str = "127.0.0.1", port: int = 0, state: EmulatorState |
     return _make(host, port, state).start()
 
 
-def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
-    """Serve the emulator in the foreground until Ctrl-C, printing its URL."""
-    emulator = _make(host, port, None)
+def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, apps_file: str | None = None) -> None:
+    """Serve the emulator in the foreground until Ctrl-C, printing its URL; with `apps_file`, it
+    hosts that file's apps too (each with its own users, tokens, templates and push target)."""
+    apps = read_apps_file(apps_file) if apps_file else []
+    emulator = _make(host, port, EmulatorState(apps=apps))
     print(f"WeChat emulator on {emulator.url}", flush=True)
     print(f"  appid {DEV_APPID}  secret {DEV_SECRET}", flush=True)
+    for app in apps:
+        print(f"  appid {app['appid']}  (from {apps_file})", flush=True)
     print("  control API under /_emulator (reset, users, login_codes, templates, popup, ...)")
     emulator.serve_forever()

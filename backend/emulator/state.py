@@ -154,26 +154,27 @@ def new_openid() -> str:
     return "o" + "".join(secrets.choice(_OPENID_ALPHABET) for _ in range(27))
 
 
-class EmulatorState:
-    """The emulated WeChat account and its users. Hold `lock` while calling any method."""
+class Account:
+    """One mini program at the emulated WeChat: its secret, push keys, users (openids are per
+    app), codes, tokens, templates, consent and push target (docs/wechat.md §12)."""
 
-    def __init__(self, appid: str = DEV_APPID, secret: str = DEV_SECRET) -> None:
+    def __init__(
+        self,
+        world: EmulatorState,
+        appid: str,
+        secret: str,
+        push_token: str | None = None,
+        encoding_aes_key: str | None = None,
+    ) -> None:
+        self.world = world
         self.appid = appid
         self.secret = secret
-        self.lock = threading.Lock()
-        self.pusher = Pusher(self._log_locked)
+        self.push_token = push_token
+        self.encoding_aes_key = encoding_aes_key
+        self.pusher = Pusher(world._log_locked)
         self.reset()
 
-    def _log_locked(self, **entry: object) -> None:
-        with self.lock:
-            self.log_call(**entry)
-
     def reset(self) -> None:
-        """Forget everything: users, codes, tokens, templates, faults, log, clock offset."""
-        self.clock_offset = 0.0
-        self.token_ttl = DEFAULT_TOKEN_TTL
-        self.pages: set[str] | None = None
-        self.latency_ms = 0
         self.users: dict[str, User] = {}
         self.login_codes: dict[str, LoginCode] = {}
         self.phone_codes: dict[str, PhoneCode] = {}
@@ -181,24 +182,19 @@ class EmulatorState:
         self.stable = _StableSlot()
         self.templates: dict[str, Template] = {}
         self.subscriptions: dict[tuple[str, str], Subscription] = {}
-        self.faults: list[Fault] = []
-        self.blacklist: set[str] = set()  # sensitive words: a value containing one answers 45168
-        self.sends_in_flight: set[str] = set()  # openids with a subscribe/send being answered
-        self.calls: list[dict] = []
-        self.sent: list[dict] = []
         self.devices = DeviceBook()  # device types, sn_tickets, device subscriptions (§11)
-        self._next_fault_id = 1
-        self._next_seq = 1
         self.pusher.target = None
 
     def now(self) -> float:
-        """The emulator's clock: real time plus what the control API advanced."""
-        return time.time() + self.clock_offset
+        return self.world.now()
 
     # --- users and codes ---------------------------------------------------------
 
     def ensure_user(self, openid: str | None = None, unionid: str | None = None) -> User:
-        """The user `openid`, created when new (a random openid when None)."""
+        """The user `openid`, created when new. Without an openid: this app's user of `unionid`
+        (the same person keeps one openid per app), else a new random openid."""
+        if openid is None and unionid is not None:
+            openid = next((user.openid for user in self.users.values() if user.unionid == unionid), None)
         openid = openid or new_openid()
         user = self.users.get(openid)
         if user is None:
@@ -242,16 +238,6 @@ class EmulatorState:
 
     # --- credentials and tokens ----------------------------------------------------
 
-    def check_credentials(self, appid: object, secret: object) -> None:
-        if not appid:
-            raise WxError(41002)
-        if not secret:
-            raise WxError(41004)
-        if appid != self.appid:
-            raise WxError(40013)
-        if secret != self.secret:
-            raise WxError(40125)
-
     def issue_classic_token(self) -> Token:
         """cgi-bin/token: a new token each call; older ones die 5 minutes later at most."""
         now = self.now()
@@ -290,20 +276,9 @@ class EmulatorState:
         return token
 
     def _issue(self, kind: str, now: float) -> Token:
-        token = Token(secrets.token_urlsafe(102), kind, now + self.token_ttl)
+        token = Token(secrets.token_urlsafe(102), kind, now + self.world.token_ttl)
         self.tokens[token.value] = token
         return token
-
-    def check_token(self, value: object) -> None:
-        """Raise what WeChat answers for a missing, unknown, revoked or expired token."""
-        if not value:
-            raise WxError(41001)
-        token = self.tokens.get(value) if isinstance(value, str) else None
-        if token is None:
-            raise WxError(40001)
-        errcode = token.errcode(self.now())
-        if errcode:
-            raise WxError(errcode)
 
     def invalidate_tokens(self) -> None:
         now = self.now()
@@ -359,6 +334,129 @@ class EmulatorState:
         elif sub is None or sub.status != "accept":
             raise WxError(43101)
 
+    def subscriptions_of(self, openid: str) -> dict[str, dict]:
+        return {tid: sub.view() for (who, tid), sub in self.subscriptions.items() if who == openid}
+
+    def deliver(self, message: dict) -> int:
+        """Record a delivered message; its msgid (positive, beyond JavaScript's safe range).
+
+        With push configured, WeChat's `subscribe_msg_sent_event` follows after the answer.
+        """
+        msgid = secrets.randbelow(2**63 - 10**18) + 10**18
+        self.world.sent.append({"msgid": msgid, **message, "at": self.now()})
+        item = {"TemplateId": message["template_id"], "MsgID": msgid, "ErrorCode": 0, "ErrorStatus": "success"}
+        self.pusher.push_later(event_message(message["touser"], "subscribe_msg_sent_event", [item]))
+        return msgid
+
+
+class EmulatorState:
+    """The emulated WeChat: the apps it hosts (`Account`), and what is shared by all of them:
+    the clock, latency, faults, the sensitive words, the call log. Hold `lock` while calling
+    any method of it or of an account.
+
+    The default app (DEV_APPID) always exists; attributes of an account read on the state
+    itself (`state.users`, `state.templates`, ...) are the default app's, as before apps.
+    """
+
+    def __init__(self, appid: str = DEV_APPID, secret: str = DEV_SECRET, apps: list[dict] | None = None) -> None:
+        self.lock = threading.Lock()
+        self._initial_apps = [{"appid": appid, "secret": secret}, *(apps or [])]
+        self.default_appid = appid
+        self.apps: dict[str, Account] = {}
+        self.reset()
+
+    def __getattr__(self, name: str):
+        # Only reached for names the state itself lacks: the default app's users, templates, ...
+        if name in ("apps", "default_appid") or "apps" not in self.__dict__:
+            raise AttributeError(name)
+        return getattr(self.apps[self.default_appid], name)
+
+    @property
+    def default(self) -> Account:
+        return self.apps[self.default_appid]
+
+    def _log_locked(self, **entry: object) -> None:
+        with self.lock:
+            self.log_call(**entry)
+
+    def reset(self) -> None:
+        """Forget everything: users, codes, tokens, templates, faults, log, clock offset, and the
+        apps added since start (those given at start stay, emptied)."""
+        self.clock_offset = 0.0
+        self.token_ttl = DEFAULT_TOKEN_TTL
+        self.pages: set[str] | None = None
+        self.latency_ms = 0
+        self.faults: list[Fault] = []
+        self.blacklist: set[str] = set()  # sensitive words: a value containing one answers 45168
+        self.sends_in_flight: set[str] = set()  # openids with a subscribe/send being answered
+        self.calls: list[dict] = []
+        self.sent: list[dict] = []
+        self._next_fault_id = 1
+        self._next_seq = 1
+        initial = {entry["appid"] for entry in self._initial_apps}
+        for appid in list(self.apps):
+            if appid not in initial:
+                self.apps.pop(appid).pusher.target = None
+        for entry in self._initial_apps:
+            self.add_app(**entry)
+
+    def now(self) -> float:
+        """The emulator's clock: real time plus what the control API advanced."""
+        return time.time() + self.clock_offset
+
+    # --- apps ----------------------------------------------------------------------
+
+    def add_app(
+        self, appid: str, secret: str, token: str | None = None, encoding_aes_key: str | None = None
+    ) -> Account:
+        """Host the app `appid` (new and empty; an app already hosted keeps its state, with these keys)."""
+        account = self.apps.get(appid)
+        if account is None:
+            account = self.apps[appid] = Account(self, appid, secret, token, encoding_aes_key)
+        else:
+            account.reset()
+            account.secret, account.push_token, account.encoding_aes_key = secret, token, encoding_aes_key
+        return account
+
+    def check_credentials(self, appid: object, secret: object) -> Account:
+        """The app whose appid and AppSecret these are, or WeChat's errcode for them."""
+        if not appid:
+            raise WxError(41002)
+        if not secret:
+            raise WxError(41004)
+        account = self.apps.get(appid) if isinstance(appid, str) else None
+        if account is None:
+            raise WxError(40013)
+        if secret != account.secret:
+            raise WxError(40125)
+        return account
+
+    def check_token(self, value: object) -> Account:
+        """The app a usable token belongs to; else what WeChat answers for a missing, unknown,
+        revoked or expired token. A token is per app: it never acts for another."""
+        if not value:
+            raise WxError(41001)
+        for account in self.apps.values():
+            token = account.tokens.get(value) if isinstance(value, str) else None
+            if token is not None:
+                errcode = token.errcode(self.now())
+                if errcode:
+                    raise WxError(errcode)
+                return account
+        raise WxError(40001)
+
+    def account_of_openid(self, openid: str) -> Account | None:
+        return next((account for account in self.apps.values() if openid in account.users), None)
+
+    def account_of_template(self, template_id: str) -> Account | None:
+        return next((account for account in self.apps.values() if template_id in account.templates), None)
+
+    def invalidate_tokens(self, appid: str | None = None) -> None:
+        """Every token issued so far (of `appid` only, when given) answers 40001 from now on."""
+        for account in self.apps.values():
+            if appid is None or account.appid == appid:
+                account.invalidate_tokens()
+
     def check_sensitive_words(self, data: dict) -> None:
         """45168 when a value contains a word of the blacklist ("命中敏感词", docs/wechat.md §10)."""
         for entry in data.values():
@@ -375,20 +473,6 @@ class EmulatorState:
 
     def end_send(self, openid: str) -> None:
         self.sends_in_flight.discard(openid)
-
-    def subscriptions_of(self, openid: str) -> dict[str, dict]:
-        return {tid: sub.view() for (who, tid), sub in self.subscriptions.items() if who == openid}
-
-    def deliver(self, message: dict) -> int:
-        """Record a delivered message; its msgid (positive, beyond JavaScript's safe range).
-
-        With push configured, WeChat's `subscribe_msg_sent_event` follows after the answer.
-        """
-        msgid = secrets.randbelow(2**63 - 10**18) + 10**18
-        self.sent.append({"msgid": msgid, **message, "at": self.now()})
-        item = {"TemplateId": message["template_id"], "MsgID": msgid, "ErrorCode": 0, "ErrorStatus": "success"}
-        self.pusher.push_later(event_message(message["touser"], "subscribe_msg_sent_event", [item]))
-        return msgid
 
     # --- faults and log ----------------------------------------------------------
 

@@ -22,12 +22,12 @@ LANGS = frozenset({"zh_CN", "en_US", "zh_HK", "zh_TW"})
 def code_to_session(state: EmulatorState) -> dict:
     """code2Session: trade a wx.login code for the openid and a fresh session_key."""
     args = request.args
-    state.check_credentials(args.get("appid"), args.get("secret"))
+    account = state.check_credentials(args.get("appid"), args.get("secret"))
     if not args.get("js_code"):
         raise WxError(41008)
     if args.get("grant_type", "authorization_code") != "authorization_code":
         raise WxError(40002)
-    user = state.redeem_login_code(args["js_code"])
+    user = account.redeem_login_code(args["js_code"])  # a code of another app is unknown here: 40029
     # A real success reply has no errcode field (docs/wechat.md §1): clients must default it to 0.
     session_key = base64.b64encode(secrets.token_bytes(16)).decode()
     reply = {"session_key": session_key, "openid": user.openid}
@@ -42,8 +42,7 @@ def get_token(state: EmulatorState) -> dict:
     args = request.args
     if args.get("grant_type") != "client_credential":
         raise WxError(40002)
-    state.check_credentials(args.get("appid"), args.get("secret"))
-    token = state.issue_classic_token()
+    token = state.check_credentials(args.get("appid"), args.get("secret")).issue_classic_token()
     return {"access_token": token.value, "expires_in": state.token_ttl}
 
 
@@ -53,21 +52,21 @@ def get_stable_token(state: EmulatorState) -> dict:
     body = json_body()
     if body.get("grant_type") != "client_credential":
         raise WxError(40002)
-    state.check_credentials(body.get("appid"), body.get("secret"))
+    account = state.check_credentials(body.get("appid"), body.get("secret"))
     force = body.get("force_refresh", False)
     if not isinstance(force, bool):
         raise WxError(47001)
-    token, expires_in = state.stable_token(force)
+    token, expires_in = account.stable_token(force)
     return {"access_token": token.value, "expires_in": expires_in}
 
 
 @wechat_route(bp, "/wxa/business/getuserphonenumber", "getuserphonenumber", "POST")
 def get_phone_number(state: EmulatorState) -> dict:
     """getPhoneNumber: a phone code's number, once, within 5 minutes."""
-    state.check_token(request.args.get("access_token"))
+    account = state.check_token(request.args.get("access_token"))
     body = json_body()
-    phone = state.redeem_phone_code(body.get("code"), body.get("openid"))
-    return {"errcode": 0, "errmsg": "ok", "phone_info": phone.phone_info(state.appid)}
+    phone = account.redeem_phone_code(body.get("code"), body.get("openid"))
+    return {"errcode": 0, "errmsg": "ok", "phone_info": phone.phone_info(account.appid)}
 
 
 @wechat_route(bp, "/cgi-bin/message/subscribe/send", "subscribe_send", "POST")
@@ -76,12 +75,12 @@ def send_subscribe_message(state: EmulatorState) -> dict:
 
     A second send to an openid while one is in flight never reaches this: 43108 (dispatch.py).
     """
-    state.check_token(request.args.get("access_token"))
+    account = state.check_token(request.args.get("access_token"))
     body = json_body()
     touser = _lookup_key(body.get("touser"))
-    if touser not in state.users:
+    if touser not in account.users:  # an openid of another app is not a user of this one
         raise WxError(40003)
-    template = state.templates.get(_lookup_key(body.get("template_id")))
+    template = account.templates.get(_lookup_key(body.get("template_id")))
     if template is None:
         raise WxError(40037)
     if template.banned:
@@ -91,7 +90,7 @@ def send_subscribe_message(state: EmulatorState) -> dict:
     lang = _choice(body, "lang", LANGS, "zh_CN")
     _check_data(template, body.get("data"))
     state.check_sensitive_words(body.get("data") or {})
-    state.spend_consent(touser, template)
+    account.spend_consent(touser, template)
     message = {
         "touser": touser,
         "template_id": template.pri_id,
@@ -100,7 +99,7 @@ def send_subscribe_message(state: EmulatorState) -> dict:
         "miniprogram_state": mp_state,
         "lang": lang,
     }
-    return {"errcode": 0, "errmsg": "ok", "msgid": state.deliver(message)}
+    return {"errcode": 0, "errmsg": "ok", "msgid": account.deliver(message)}
 
 
 def _lookup_key(value: object) -> str:

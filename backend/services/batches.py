@@ -8,7 +8,7 @@ how they are claimed and delivered is `services/delivery.py`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from backend import errors
+from backend.apps import App
 from backend.extensions import db
 from backend.models import Batch, Message, new_public_id, utcnow
 from backend.services import idempotency, recipients, webhooks
@@ -44,17 +45,18 @@ class BatchRequest:
 
 def outcome(message: Message) -> str:
     """scheduled, queued, sending, sent, unknown, canceled, or the error code of a failed message."""
-    return message.outcome if message.status == "failed" else message.status
+    return message.shown_outcome
 
 
-def create_batch(request: BatchRequest, key: idempotency.Claim | None = None) -> Batch:
-    """Validate every recipient's values, write the batch and its messages, and queue them
+def create_batch(app: App, request: BatchRequest, key: idempotency.Claim | None = None) -> Batch:
+    """Validate every recipient's values, write the batch of `app` and its messages, and queue them
     (or leave them `scheduled` until `send_at`: consent is checked then, services/scheduling.py).
 
     `key`: the Idempotency-Key the request holds; the batch is written with it.
     """
-    template = get_template(request.template_id)
+    template = get_template(app, request.template_id)
     refuse_if_banned(request.template_id)
+    request = replace(request, miniprogram_state=request.miniprogram_state or app.miniprogram_state)
     shared = request.data if isinstance(request.data, dict) else {}
     values, problems = [], {}
     for index, recipient in enumerate(request.recipients):

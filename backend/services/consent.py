@@ -2,7 +2,7 @@
 
 Rules (docs/api.md): each one-time `accept` adds a credit; `reject` records the choice
 and keeps earlier credits; a long-term `accept` allows sends until revoked. When message
-push is configured (WX_TOKEN), WeChat's signed pushes are the authority for credits and a
+push is configured for the app (its Token), WeChat's signed pushes are the authority for credits and a
 client report only records the choice, so a forged or repeated report mints nothing.
 """
 
@@ -11,25 +11,32 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from flask import current_app
 
+from backend.apps import App
 from backend.extensions import db
 from backend.models import Subscription, Template, User, utcnow
-from backend.services import idempotency, webhooks
-from backend.services.ledger import add_credits, audit, ensure_subscription, zero_credits
+from backend.services import idempotency, ledger, webhooks
 from backend.services.templates import get_template, stored_template
+from backend.states import EventSource, SubscriptionStatus, TemplateKind
 
-CHOICES = ("accept", "reject", "ban", "filter")
-
-
-def push_is_authority() -> bool:
-    return bool(current_app.config.get("WX_TOKEN"))
+CHOICES = tuple(SubscriptionStatus)
 
 
-def template_kind(template_id: str) -> str:
-    """The template's kind; an unknown template is looked up at WeChat first."""
-    template = get_template(template_id)
-    return template.kind if template else "one_time"
+def push_is_authority(app: App) -> bool:
+    """Whether `app` has message push configured: then its signed pushes mint credits, not reports."""
+    return bool(app.push_token)
+
+
+def template_kind(app: App, template_id: str) -> str:
+    """The template's kind; an unknown template is looked up at `app`'s WeChat first."""
+    template = get_template(app, template_id)
+    return template.kind if template else TemplateKind.ONE_TIME
+
+
+def _known_kind(template_id: str) -> str:
+    """The kind the catalog knows, else one-time: for writes, which never call WeChat in their
+    transaction (backend/transactions.py); a send looked its template up before it spent."""
+    return catalog_kind(template_id) or TemplateKind.ONE_TIME
 
 
 def catalog_kind(template_id: str) -> str | None:
@@ -58,74 +65,45 @@ def correct_kinds(templates: Iterable[Template]) -> int:
     return corrected
 
 
-def apply_choice(
-    user: User,
-    template_id: str,
-    choice: str,
-    *,
-    source: str,
-    scene: str | None = None,
-    mint: bool = True,
-    dedupe_key: str | None = None,
-    kind: str | None = None,
-) -> Subscription:
-    """Record one choice for one template; `mint=False` records it without moving credits.
-
-    `kind` saves the template look-up (which may call WeChat) when the caller did it already.
-    """
-    kind = kind or template_kind(template_id)
-    subscription = ensure_subscription(user.id, template_id, kind, choice)
-    subscription.kind = kind
-    delta = 0
-    if source == "client":
-        subscription.client_status = choice
-        subscription.client_reported_at = utcnow()
-    if mint:
-        subscription.status = choice
-        if choice == "accept" and kind == "one_time":
-            delta = 1
-            add_credits(subscription, delta)
-    audit(user.id, template_id, source, choice, scene=scene, credits_delta=delta, dedupe_key=dedupe_key)
-    if mint:  # the status (and credits) changed; a report under push authority only records the choice
-        webhooks.emit_subscription(subscription, choice)
-    return subscription
-
-
 def record_report(
-    user: User, results: dict[str, str], scene: str | None = None, key: idempotency.Claim | None = None
-) -> list[Subscription]:
-    """One `wx.requestSubscribeMessage` result, reported by the mini program, in one transaction.
+    app: App, user: User, results: dict[str, str], scene: str | None = None, key: idempotency.Claim | None = None
+) -> list[sa.Row]:
+    """One `wx.requestSubscribeMessage` result, reported by the mini program, in one short
+    transaction: the answers with their credits and audit rows (one statement on PostgreSQL,
+    two on SQLite), then the key's record.
 
     `key`: the Idempotency-Key of the report, written in that transaction with the templates.
     """
-    mint = not push_is_authority()
     # Unknown templates are looked up at WeChat first: no transaction stays open across that.
-    kinds = {template_id: template_kind(template_id) for template_id in results}
-    subscriptions = [
-        apply_choice(user, template_id, choice, source="client", scene=scene, mint=mint, kind=kinds[template_id])
-        for template_id, choice in results.items()
+    choices = [
+        ledger.Choice(template_id, template_kind(app, template_id), choice) for template_id, choice in results.items()
     ]
+    mint = not push_is_authority(app)
+    rows = ledger.current().grant(user.id, choices, source=EventSource.CLIENT, scene=scene, mint=mint)
+    if mint:  # the status (and credits) changed; a report under push authority only records the choice
+        for row in rows:
+            webhooks.emit_subscription(row, row.status)
     idempotency.record_effect(key, {"templates": list(results)})
     db.session.commit()
-    return subscriptions
+    by_template = {row.template_id: row for row in rows}
+    return [by_template[template_id] for template_id in results]
 
 
 def revoke(
-    user: User,
+    user_id: int,
     template_id: str,
     *,
     source: str,
     dedupe_key: str | None = None,
     detail: dict | None = None,
     kind: str | None = None,
-) -> Subscription:
+) -> None:
     """The user turned the template off (change event), or WeChat said 43101: credits to 0."""
-    subscription = ensure_subscription(user.id, template_id, kind or template_kind(template_id), "reject")
-    dropped = zero_credits(subscription)
-    subscription.status = "reject"
-    audit(user.id, template_id, source, "revoked", credits_delta=-dropped, dedupe_key=dedupe_key, detail=detail)
-    webhooks.emit_subscription(subscription, "revoked")
-    return subscription
+    kind = kind or _known_kind(template_id)
+    ledger.current().zero(template_id, [user_id], kind=kind, source=source, dedupe_key=dedupe_key, detail=detail)
+    webhooks.emit_subscription(
+        webhooks.SubscriptionState(user_id, template_id, SubscriptionStatus.REJECT, kind, 0), "revoked"
+    )
 
 
 def list_subscriptions(user: User) -> list[Subscription]:

@@ -22,33 +22,22 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from backend import errors, metrics
 from backend.extensions import db
-from backend.models import Batch, Message, Subscription, utcnow
-from backend.services import pace, webhooks
+from backend.models import Batch, Message, utcnow
+from backend.services import ledger, pace, webhooks
 from backend.services.batches import OPEN_STATUSES
-from backend.services.ledger import append_events
-from backend.services.sending import DeliveryDeferred, deliver, reported_kind, spend_credit
+from backend.services.sending import DeliveryDeferred, deliver, reported_kind
 from backend.services.templates import stored_template
+from backend.states import TemplateKind
 
 log = logging.getLogger(__name__)
 
 _messages = Message.__table__
-_subscriptions = Subscription.__table__
 # Built once (see services/sending.py): a worker runs them for every group of messages.
 _CLAIM = (
     sa.update(_messages)
     .where(_messages.c.id.in_(sa.bindparam("ids", expanding=True)), _messages.c.status == "queued")
     .values(status="sending", claimed_at=sa.bindparam("now"), updated_at=sa.bindparam("now"))
     .returning(*_messages.c)
-)
-_SPEND_CREDITS = (
-    sa.update(_subscriptions)
-    .where(
-        _subscriptions.c.template_id == sa.bindparam("tid"),
-        _subscriptions.c.user_id.in_(sa.bindparam("uids", expanding=True)),
-        _subscriptions.c.remaining > 0,
-    )
-    .values(remaining=_subscriptions.c.remaining - 1, updated_at=sa.bindparam("now"))
-    .returning(_subscriptions.c.user_id)
 )
 _FAIL_WITHOUT_CONSENT = (
     sa.update(_messages)
@@ -93,32 +82,32 @@ def claim_group(message_ids: list[int]) -> tuple[list[Message], list[int]]:
 
 
 def _spend_credits(messages: list[Message], now) -> set[int]:
-    """Take one credit per message (in the current transaction); the ids of those that got one."""
-    credited: set[int] = set()
-    by_template: dict[str, list[Message]] = {}
+    """Take one credit per message (in the current transaction); the ids of those that got one.
+
+    Set-based: one ledger statement per template for the users' first messages in this group,
+    another for the second ones, and so on (one UPDATE can't take two credits of one user).
+    """
+    # Per template and kind, rounds of {user: message}: each user's first message, then the second...
+    rounds: dict[tuple[str, str], list[dict[int, Message]]] = {}
     for message in messages:
-        by_template.setdefault(message.template_id, []).append(message)
-    for template_id, group in by_template.items():
         # The template was looked up when the batch was made: read it, never call WeChat here.
-        template = stored_template(template_id)
-        first_per_user: dict[int, Message] = {}
-        one_by_one = []
-        for message in group:
-            if template is not None and template.kind == "one_time" and message.user_id not in first_per_user:
-                first_per_user[message.user_id] = message
-            else:  # a long-term or unconfirmed template, or a user's second message in this group
-                one_by_one.append(message)
-        if first_per_user:
-            spent = db.session.execute(
-                _SPEND_CREDITS, {"tid": template_id, "uids": sorted(first_per_user), "now": now}
-            ).scalars()
-            users = set(spent)
-            append_events(users, template_id, "send", "spent", credits_delta=-1)
-            credited.update(first_per_user[user_id].id for user_id in users)
-        for message in one_by_one:
-            kind = template.kind if template else reported_kind(message.user_id, template_id)
-            if spend_credit(message.user_id, template_id, kind)[0]:
-                credited.add(message.id)
+        template = stored_template(message.template_id)
+        kind = template.kind if template else reported_kind(message.user_id, message.template_id)
+        template_rounds = rounds.setdefault((message.template_id, kind), [])
+        next_round = next((round_ for round_ in template_rounds if message.user_id not in round_), None)
+        if next_round is None:
+            next_round = {}
+            template_rounds.append(next_round)
+        next_round[message.user_id] = message
+    credits = ledger.current()
+    credited: set[int] = set()
+    for (template_id, kind), template_rounds in rounds.items():
+        for by_user in template_rounds:
+            if kind == TemplateKind.ONE_TIME:
+                allowed = credits.spend(template_id, by_user, now=now)
+            else:  # long-term: nothing moves while the user's answer is accept
+                allowed = credits.accepted(template_id, by_user)
+            credited.update(by_user[user_id].id for user_id in allowed)
     return credited
 
 
@@ -162,7 +151,8 @@ def deliver_claimed(message: Message) -> bool:
     """Deliver a claimed message; False when it was deferred (quota, busy) for a later try."""
     pace.acquire()
     try:
-        deliver(message, requeue_transient=True)
+        # The one app until batch messages carry theirs (the app_id columns come next).
+        deliver(current_app.extensions["apps"].only(), message, requeue_transient=True)
     except DeliveryDeferred:
         pace.back_off()
         return False

@@ -16,6 +16,7 @@ import time
 from flask import current_app
 
 from backend import errors
+from backend.apps import App
 from backend.redis_link import current_link
 from backend.wechat import errors as wx
 from backend.wechat.device import SN_TICKET_TTL
@@ -100,10 +101,10 @@ def _invalid_device(field: str, reason: str, errcode: int | None = None) -> erro
     return errors.InvalidRequest("WeChat does not accept this device's {field}.", details, 422, params={"field": field})
 
 
-def sn_ticket(model_id: str, sn: str) -> tuple[str, int]:
-    """A valid ticket for (model_id, sn) and the whole seconds it has left."""
+def sn_ticket(app: App, model_id: str, sn: str) -> tuple[str, int]:
+    """A valid ticket for (model_id, sn) of this app and the whole seconds it has left."""
     _check_sn(sn)
-    client = current_app.extensions["wechat"]
+    client = app.client
     key = (client.appid, model_id, sn)
     tickets = _tickets()
     now = time.time()

@@ -24,14 +24,16 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import IO
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy.exc import IntegrityError
 
 from backend import errors, metrics
+from backend.apps import App
 from backend.extensions import db
 from backend.models import Message, PushQuery
-from backend.services import consent, templates, webhooks
-from backend.services.ledger import audit, ensure_user, upsertable_insert
+from backend.services import consent, ledger, templates, webhooks
+from backend.services.ledger import ensure_user, record_events, upsertable_insert
+from backend.states import EventResult, EventSource, SubscriptionStatus, TemplateKind
 from backend.wechat import push as wechat_push
 from backend.wechat.crypto import PushCipher
 from backend.wechat.push import EVENT_LISTS, MAX_BODY_BYTES, MAX_CLOCK_SKEW, PushEvent, PushRejected, Refusal
@@ -55,35 +57,27 @@ class PushMalformed(errors.ApiError):
     code, status, message = "invalid_request", 400, "The push body could not be read."
 
 
-def push_token() -> str:
-    token = current_app.config.get("WX_TOKEN")
-    if not token:
-        raise errors.NotFound()  # push is not configured: nothing is listening here
-    return token
-
-
-def verify_url(args: Mapping[str, str]) -> str:
-    """URL verification (GET): the echostr when the signature holds."""
-    token = push_token()
+def verify_url(app: App, args: Mapping[str, str]) -> str:
+    """URL verification (GET) for `app`: the echostr when the signature under its Token holds."""
     try:
-        wechat_push.verify_query(token, args, time.time())
+        wechat_push.verify_query(app.push_token, args, time.time())
     except PushRejected as exc:
         raise refuse(exc) from None
     return args.get("echostr", "")
 
 
-def authenticate(args: Mapping[str, str], body: IO[bytes]) -> PushEvent:
-    """The push's event, once its query, its body and (in safe mode) its ciphertext held.
+def authenticate(app: App, args: Mapping[str, str], body: IO[bytes]) -> PushEvent:
+    """The push's event, once its query, its body and (in safe mode) its ciphertext held under
+    `app`'s Token and EncodingAESKey only (another app's keys never authenticate it, docs/wechat.md §12).
 
     The body is read only after the query's signature held, and at most MAX_BODY_BYTES of it;
     it is parsed only once authenticated (by msg_signature, or in plaintext mode by `bind_query`).
     """
-    token = push_token()
+    token = app.push_token
     try:
         wechat_push.verify_query(token, args, time.time())
         raw = body.read(MAX_BODY_BYTES + 1)
-        aes_key = current_app.config.get("WX_ENCODING_AES_KEY")
-        cipher = PushCipher(aes_key, current_app.config["WX_APPID"]) if aes_key else None
+        cipher = PushCipher(app.encoding_aes_key, app.appid) if app.encoding_aes_key else None
         if cipher is None:
             # Plaintext mode: the body is authentic only as its query's first, so this comes before
             # parsing it. Even a body we can't read binds the query: nobody may swap in another.
@@ -205,43 +199,58 @@ def handle(message: PushEvent) -> set[str]:
     """
     unknown: set[str] = set()
     if message.event not in EVENT_LISTS or not message.openid:
-        audit(None, None, "push", "ignored", detail={"event": message.event, "msg_type": message.msg_type})
+        detail = {"event": message.event, "msg_type": message.msg_type}
+        record_events([None], None, EventSource.PUSH, EventResult.IGNORED, detail=detail)
         db.session.commit()
         return unknown
     user = ensure_user(message.openid)  # a push may come before the user ever logged in
     db.session.commit()
     for item in message.items:
         template_id = item.get("TemplateId", "")
-        kind = consent.catalog_kind(template_id) if template_id else "one_time"
+        kind = consent.catalog_kind(template_id) if template_id else TemplateKind.ONE_TIME
         if kind is None:
-            kind = "one_time"
+            kind = TemplateKind.ONE_TIME
             unknown.add(template_id)
         try:
+            # The item's audit row carries its unique dedupe key: a replay fails on it, and the
+            # savepoint undoes whatever the item had written.
             with db.session.begin_nested():
-                _apply(message.event, user, item, dedupe_key(message, item), kind)
+                _apply(message.event, user.id, item, dedupe_key(message, item), kind)
         except IntegrityError:
             log.info("push replay ignored", extra={"event": message.event})
     db.session.commit()
     return unknown
 
 
-def _apply(event: str, user, item: Mapping[str, str], key: str, kind: str) -> None:
+def _apply(event: str, user_id: int, item: Mapping[str, str], key: str, kind: str) -> None:
     template_id = item.get("TemplateId", "")
     status = item.get("SubscribeStatusString", "")
     if event == "subscribe_msg_popup_event" and status in consent.CHOICES:
-        consent.apply_choice(
-            user, template_id, status, source="push", scene=item.get("PopupScene", ""), dedupe_key=key, kind=kind
+        choices = [ledger.Choice(template_id, kind, status)]
+        rows = ledger.current().grant(
+            user_id, choices, source=EventSource.PUSH, scene=item.get("PopupScene", ""), dedupe_key=key
         )
-    elif event == "subscribe_msg_change_event" and status == "reject":
-        consent.revoke(user, template_id, source="push", dedupe_key=key, kind=kind)
+        for row in rows:
+            webhooks.emit_subscription(row, status)
+    elif event == "subscribe_msg_change_event" and status == SubscriptionStatus.REJECT:
+        consent.revoke(user_id, template_id, source=EventSource.PUSH, dedupe_key=key, kind=kind)
     elif event == "subscribe_msg_sent_event":
-        _record_delivery(user, template_id, item, key)
+        _record_delivery(user_id, template_id, item, key)
     else:
-        audit(user.id, template_id, "push", "ignored", dedupe_key=key, detail={"event": event, "status": status})
-    db.session.flush()  # the unique dedupe key is checked here, inside the savepoint
+        detail = {"event": event, "status": status}
+        record_events([user_id], template_id, EventSource.PUSH, EventResult.IGNORED, dedupe_key=key, detail=detail)
 
 
-def _record_delivery(user, template_id: str, item: Mapping[str, str], key: str) -> None:
+_messages = Message.__table__
+_DELIVERED = (
+    sa.update(_messages)
+    .where(_messages.c.wechat_msgid == sa.bindparam("msgid"))
+    .values(delivery_status=sa.bindparam("delivery_status"))
+    .returning(_messages.c.public_id)
+)
+
+
+def _record_delivery(user_id: int, template_id: str, item: Mapping[str, str], key: str) -> None:
     """subscribe_msg_sent_event: WeChat's final word on a message, matched by its msgid."""
     try:
         msgid = int(item.get("MsgID", ""))
@@ -249,23 +258,14 @@ def _record_delivery(user, template_id: str, item: Mapping[str, str], key: str) 
     except ValueError:
         msgid, code = None, None
     status = (item.get("ErrorStatus") or ("success" if code == 0 else "failed"))[:32]
-    message = db.session.scalar(db.select(Message).where(Message.wechat_msgid == msgid)) if msgid else None
-    if message is not None:
-        message.delivery_status = "delivered" if code == 0 else f"failed:{code}"
-        webhooks.emit_delivery(message)
-    audit(
-        user.id,
-        template_id,
-        "push",
-        "sent_event",
-        dedupe_key=key,
-        detail={
-            "msgid": str(msgid),
-            "error_code": code,
-            "error_status": status,
-            "message_id": message.public_id if message else None,
-        },
-    )
+    public_id = None
+    if msgid:
+        delivery_status = "delivered" if code == 0 else f"failed:{code}"
+        public_id = db.session.scalar(_DELIVERED, {"msgid": msgid, "delivery_status": delivery_status})
+        if public_id is not None:
+            webhooks.emit_delivery(public_id)
+    detail = {"msgid": str(msgid), "error_code": code, "error_status": status, "message_id": public_id}
+    record_events([user_id], template_id, EventSource.PUSH, EventResult.SENT_EVENT, dedupe_key=key, detail=detail)
 
 
 # -- after the answer -------------------------------------------------------------------
@@ -274,9 +274,9 @@ _looking_up: set[str] = set()
 _looking_up_lock = threading.Lock()
 
 
-def look_up_templates(app: Flask, template_ids: Iterable[str]) -> None:
-    """After a push was answered: ask WeChat (one call at most) about the templates it named that
-    the catalog lacks, and give their subscriptions the kind WeChat says.
+def look_up_templates(flask_app: Flask, app: App, template_ids: Iterable[str]) -> None:
+    """After a push for `app` was answered: ask its WeChat (one call at most) about the templates it
+    named that the catalog lacks, and give their subscriptions the kind WeChat says.
 
     Ids already being looked up in this process are skipped; an id WeChat did not know is not
     asked about again for a while (`templates.look_up`). Never raises: the answer is gone.
@@ -287,8 +287,8 @@ def look_up_templates(app: Flask, template_ids: Iterable[str]) -> None:
     if not ids:
         return
     try:
-        with app.app_context():
-            consent.correct_kinds(templates.look_up(sorted(ids)).values())
+        with flask_app.app_context():
+            consent.correct_kinds(templates.look_up(app, sorted(ids)).values())
     except Exception:
         log.exception("template look-up after a push failed")
     finally:

@@ -22,6 +22,7 @@ from flask import current_app
 from sqlalchemy.orm import make_transient_to_detached
 
 from backend import errors
+from backend.apps import App
 from backend.extensions import db
 from backend.models import Message, new_public_id, utcnow
 from backend.services import idempotency, webhooks
@@ -49,14 +50,16 @@ def initial_status(send_at: datetime | None, now: datetime) -> tuple[str, dateti
     return "queued", None
 
 
-def queue_message(request: SendRequest, send_at: datetime | None, key: idempotency.Claim | None = None) -> Message:
-    """Validate one send as a synchronous one would (404, 422), write it `queued` or
+def queue_message(
+    app: App, request: SendRequest, send_at: datetime | None, key: idempotency.Claim | None = None
+) -> Message:
+    """Validate one send of `app` as a synchronous one would (404, 422), write it `queued` or
     `scheduled` with the Idempotency-Key's record in one transaction, and queue it if due.
 
     Nothing is spent here, and consent is not checked yet: both happen at delivery.
     """
     recipient = find_recipient(request.openid, request.user_id)
-    template = get_template(request.template_id)
+    template = get_template(app, request.template_id)
     refuse_if_banned(request.template_id)
     values = validate_data(template, request.data, truncate=request.truncate)
     now = utcnow()
@@ -69,7 +72,7 @@ def queue_message(request: SendRequest, send_at: datetime | None, key: idempoten
         "template_id": request.template_id,
         "data": values,
         "page": request.page,
-        "miniprogram_state": request.miniprogram_state or current_app.config["WX_MINIPROGRAM_STATE"],
+        "miniprogram_state": request.miniprogram_state or app.miniprogram_state,
         "lang": request.lang or "zh_CN",
         "status": status,
         "send_at": due_at,

@@ -1,16 +1,16 @@
 """Session tokens for the mini program: signed with SECRET_KEY, expiring, revocable.
 
-A token carries the user id and the user's `token_version`; logout bumps the version,
-which voids every token issued before it.
+A token carries the user id, the user's `token_version` and the appid it was issued for:
+every later call acts within that app (docs/api.md, several mini programs). Logout bumps the
+version, which voids every token issued before it.
 """
 
 from __future__ import annotations
 
-import hmac
-
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from backend.apps import App, AppRegistry
 from backend.errors import Unauthorized
 from backend.extensions import db
 from backend.models import User
@@ -23,13 +23,14 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
 
 
-def issue_token(user: User) -> tuple[str, int]:
-    """A new session token for `user` and its lifetime in seconds."""
-    return _serializer().dumps({"uid": user.id, "v": user.token_version}), SESSION_SECONDS
+def issue_token(user: User, app: App) -> tuple[str, int]:
+    """A new session token for `user` of `app` and its lifetime in seconds."""
+    return _serializer().dumps({"uid": user.id, "v": user.token_version, "app": app.appid}), SESSION_SECONDS
 
 
-def user_from_token(token: str) -> User:
-    """The user a token belongs to, or Unauthorized when it is bad, expired or revoked."""
+def user_from_token(token: str, apps: AppRegistry) -> tuple[User, App]:
+    """The user a token belongs to and its app, or Unauthorized when it is bad, expired or revoked,
+    or names an app this backend no longer serves."""
     try:
         payload = _serializer().loads(token, max_age=SESSION_SECONDS)
     except SignatureExpired:
@@ -38,15 +39,18 @@ def user_from_token(token: str) -> User:
         raise Unauthorized("The session token is invalid.") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("uid"), int):
         raise Unauthorized("The session token is invalid.")
+    app = _app_of(payload, apps)
     user = db.session.get(User, payload["uid"])
     if user is None or user.token_version != payload.get("v"):
         raise Unauthorized("The session token was revoked; log in again.")
-    return user
+    return user, app
 
 
-def api_key_matches(given: str) -> bool:
-    """Constant-time comparison against every configured business API key."""
-    matched = False
-    for key in current_app.config["BUSINESS_API_KEYS"]:
-        matched |= hmac.compare_digest(given.encode(), key.encode())
-    return matched
+def _app_of(payload: dict, apps: AppRegistry) -> App:
+    appid = payload.get("app")
+    if appid is None and len(apps) == 1:
+        return apps.only()  # a token issued before tokens named their app: the one app there was
+    app = apps.get(appid) if isinstance(appid, str) else None
+    if app is None:
+        raise Unauthorized("The session token is invalid.")
+    return app

@@ -14,13 +14,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from backend import metrics
 from backend.extensions import db
 from backend.models import ConsentEvent, Message, Subscription, Template, utcnow
-from backend.services.batches import outcome as message_outcome
 from backend.services.consent import push_is_authority
+from backend.states import MessageStatus
 
 MAX_DAYS = 90
 RECENT_FAILURES = 20
@@ -67,16 +70,22 @@ class Window:
         return [counts.get(label, 0) for label in self.labels]
 
 
-def utc_day(column: sa.ColumnElement) -> sa.ColumnElement:
-    """The UTC calendar day of a timestamp column, in SQL.
+class utc_day(FunctionElement):  # lower case: it reads like the SQL function it stands for
+    """The UTC calendar day of a timestamp column, in SQL; each database compiles it its own way."""
 
-    PostgreSQL's date() of a timestamptz uses the session's TimeZone, which need not be
-    UTC, so the value is moved to UTC first. SQLite stores the UTC wall time as text and
-    its date() takes the day from that.
-    """
-    if db.session.get_bind().dialect.name == "postgresql":
-        return sa.func.date(sa.func.timezone("UTC", column))
-    return sa.func.date(column)
+    inherit_cache = True
+
+
+@compiles(utc_day)
+def _utc_day(element: utc_day, compiler, **kw) -> str:
+    # SQLite stores the UTC wall time as text and its date() takes the day from that.
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(utc_day, "postgresql")
+def _utc_day_postgresql(element: utc_day, compiler, **kw) -> str:
+    # date() of a timestamptz uses the session's TimeZone, which need not be UTC: to UTC first.
+    return f"date(timezone('UTC', {compiler.process(element.clauses, **kw)}))"
 
 
 def _iso_day(value: date | str) -> str:
@@ -100,7 +109,8 @@ def consent_source() -> str:
     (`client`) and WeChat's own `subscribe_msg_popup_event` (`push`). WeChat's is the
     authority then; without push, the reports are all there is.
     """
-    return "push" if push_is_authority() else "client"
+    # Per app once rows carry their app; until then, push counts when every app has it.
+    return "push" if all(push_is_authority(app) for app in current_app.extensions["apps"]) else "client"
 
 
 def consent_by_template(window: Window, credits: dict[str, int] | None = None) -> dict[str, Any]:
@@ -176,8 +186,8 @@ def known_templates() -> dict[str, tuple[str | None, str | None]]:
 # -- sends ----------------------------------------------------------------------------------
 
 # A message's outcome as the batch API reports it: its status, or a failed one's error code.
-OUTCOME = sa.case((Message.status == "failed", Message.outcome), else_=Message.status)
-NOT_FAILED = ("scheduled", "queued", "sending", "sent", "unknown", "canceled")
+OUTCOME = Message.shown_outcome
+NOT_FAILED = tuple(status for status in MessageStatus if status != MessageStatus.FAILED)
 
 
 def sends(window: Window) -> dict[str, Any]:
@@ -227,7 +237,7 @@ def _totals(grouped: dict[str, dict[str, int]]) -> dict[str, int]:
 
 
 def _message_row(message: Message) -> dict[str, Any]:
-    outcome = message_outcome(message)
+    outcome = message.shown_outcome
     created_at = message.created_at
     if created_at.tzinfo is None:  # SQLite gives back the UTC wall time without its zone
         created_at = created_at.replace(tzinfo=UTC)

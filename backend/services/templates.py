@@ -11,7 +11,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import make_transient_to_detached
 
+from backend.apps import App
 from backend.errors import TemplateBanned
 from backend.extensions import db
 from backend.models import Template, utcnow
@@ -44,32 +46,52 @@ def parse_enums(template: dict[str, Any]) -> dict[str, list[str]]:
     return enums
 
 
-def _store(remote: dict[str, Any]) -> Template:
-    """Insert or update one template; an upsert, since two requests may meet a new id at once."""
-    fields = {
+def _fields(remote: dict[str, Any], now) -> dict[str, Any]:
+    return {
         "kind": KIND_BY_TYPE.get(int(remote.get("type") or 2), "one_time"),
         "title": remote.get("title"),
         "keywords": parse_keywords(remote.get("content") or ""),
         "enum_values": parse_enums(remote),
         "synced": True,
         "banned_at": None,  # listed by WeChat: usable again after a 43107
-        "updated_at": utcnow(),
+        "updated_at": now,
     }
-    db.session.execute(
-        upsertable_insert(Template)
-        .values(id=remote["priTmplId"], created_at=utcnow(), **fields)
-        .on_conflict_do_update(index_elements=["id"], set_=fields)
-    )
-    _cache().pop(remote["priTmplId"], None)
-    return db.session.get(Template, remote["priTmplId"], populate_existing=True)
 
 
-def sync_templates() -> list[Template]:
-    """Store every template of the account as WeChat lists it (`flask wx templates sync`)."""
-    remote = current_app.extensions["wechat"].templates.list()
-    stored = [_store(item) for item in remote]
-    db.session.commit()
+def _store_listing(remote: list[dict[str, Any]], unconfirmed: Iterable[str] = ()) -> list[Template]:
+    """Upsert what gettemplate listed (and a mark for each id of `unconfirmed` it did not), in a
+    short transaction of its own on its own connection: never the caller's, which a read must not
+    commit. Returns the listed templates as stored, detached.
+
+    An upsert, since two requests may meet a new id at once. The caller holds no transaction here
+    (the WeChat call before ended its read), so on SQLite the writer lock is free to take.
+    """
+    now = utcnow()
+    listed = {item["priTmplId"]: _fields(item, now) for item in remote}
+    insert = upsertable_insert(Template)
+    with db.engine.begin() as conn:
+        for template_id, fields in listed.items():
+            conn.execute(
+                insert.values(id=template_id, created_at=now, **fields).on_conflict_do_update(
+                    index_elements=["id"], set_=fields
+                )
+            )
+        for template_id in unconfirmed:
+            if template_id not in listed:  # remember the miss, so the id is not looked up again for a while
+                conn.execute(_unconfirmed_row(template_id, now))
+    for template_id in listed:
+        _cache().pop(template_id, None)
+    stored = []
+    for template_id, fields in listed.items():
+        template = Template(id=template_id, **{k: v for k, v in fields.items() if k != "updated_at"})
+        make_transient_to_detached(template)
+        stored.append(template)
     return stored
+
+
+def sync_templates(app: App) -> list[Template]:
+    """Store every template of `app`'s account as WeChat lists it (`flask wx templates sync`)."""
+    return _store_listing(app.client.templates.list())
 
 
 def stored_template(template_id: str) -> Template | None:
@@ -151,22 +173,24 @@ def refuse_if_banned(template_id: str) -> None:
         raise TemplateBanned(details={"template_id": template_id})
 
 
-def get_template(template_id: str) -> Template | None:
-    """The stored template; an unknown (or long unconfirmed) id is looked up at WeChat once.
+def get_template(app: App, template_id: str) -> Template | None:
+    """The stored template; an unknown (or long unconfirmed) id is looked up at `app`'s WeChat once.
 
     Returns None when WeChat does not know the id either, or cannot be asked right now:
     callers then infer what they need from the key names. Confirmed templates are cached in
     the process for CACHE_SECONDS: every send reads its template, and templates rarely change.
+    A read: it commits nothing of the caller's (a look-up writes in its own transaction).
     """
     cached = _cached(template_id)
     if cached is not None:
         return cached
-    return look_up([template_id]).get(template_id)
+    return look_up(app, [template_id]).get(template_id)
 
 
-def look_up(template_ids: Iterable[str]) -> dict[str, Template]:
-    """Those of `template_ids` WeChat confirmed, from the catalog, with one gettemplate call for
-    all the catalog lacks; an id WeChat did not know is not asked about again for RELOOKUP_AFTER."""
+def look_up(app: App, template_ids: Iterable[str]) -> dict[str, Template]:
+    """Those of `template_ids` WeChat confirmed, from the catalog, with one gettemplate call of
+    `app` for all the catalog lacks; an id WeChat did not know is not asked about again for
+    RELOOKUP_AFTER."""
     found: dict[str, Template] = {}
     missing: list[str] = []
     for template_id in dict.fromkeys(template_ids):
@@ -178,20 +202,11 @@ def look_up(template_ids: Iterable[str]) -> dict[str, Template]:
     if not missing:
         return found
     try:
-        remote = current_app.extensions["wechat"].templates.list()
+        remote = app.client.templates.list()
     except WeChatError as exc:
         log.warning("template lookup failed", extra={"template_ids": missing, "error": type(exc).__name__})
         return found
-    confirmed = {}
-    for item in remote:
-        stored = _store(item)
-        if stored.id in missing:
-            confirmed[stored.id] = stored
-    now = utcnow()
-    for template_id in missing:
-        if template_id not in confirmed:  # remember the miss, so the id is not looked up again for a while
-            db.session.execute(_unconfirmed_row(template_id, now))
-    db.session.commit()
+    confirmed = {template.id: template for template in _store_listing(remote, missing) if template.id in missing}
     return {**found, **{template_id: _remember(template) for template_id, template in confirmed.items()}}
 
 

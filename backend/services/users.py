@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from flask import current_app
-
 from backend import errors
+from backend.apps import App
 from backend.extensions import db
 from backend.models import User
 from backend.phones import to_e164
@@ -26,17 +25,17 @@ def _wechat_call(function, *args):
         raise errors.WeChatUnavailable(details={"errcode": exc.errcode} if exc.errcode else {}) from None
 
 
-def login(code: str) -> User:
-    """Exchange a `wx.login` code for the user (created on first log-in); session_key stays here."""
-    session = _wechat_call(current_app.extensions["wechat"].auth.code_to_session, code)
+def login(app: App, code: str) -> User:
+    """Exchange a `wx.login` code of `app` for the user (created on first log-in); session_key stays here."""
+    session = _wechat_call(app.client.auth.code_to_session, code)
     user = ensure_user(session["openid"], unionid=session.get("unionid"), session_key=session.get("session_key"))
     db.session.commit()
     return user
 
 
-def add_phone(user: User, code: str) -> User:
-    """Store the phone number behind a getPhoneNumber code (the code is bound to this user's openid)."""
-    info = _wechat_call(current_app.extensions["wechat"].auth.get_phone_number, code, user.openid)
+def add_phone(app: App, user: User, code: str) -> User:
+    """Store the phone number behind a getPhoneNumber code of `app` (bound to this user's openid)."""
+    info = _wechat_call(app.client.auth.get_phone_number, code, user.openid)
     user.phone_number = info.get("phoneNumber")
     user.pure_phone_number = info.get("purePhoneNumber")
     user.country_code = info.get("countryCode")

@@ -23,7 +23,7 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import requests
@@ -144,10 +144,21 @@ def emit_abandoned(message_ids: Iterable[int]) -> None:
         emit_messages("message.unknown", abandoned, status="unknown", outcome="unknown")
 
 
-def emit_delivery(message: Any) -> None:
+def emit_delivery(public_id: str) -> None:
     """message.delivered: WeChat's subscribe_msg_sent_event about this message (docs/wechat.md §7)."""
     if enabled():
+        message = db.session.scalar(sa.select(Message).where(Message.public_id == public_id))
         emit("message.delivered", {**message_data(message), "delivery_status": message.delivery_status})
+
+
+class SubscriptionState(NamedTuple):
+    """A subscription as a change left it (a ledger row has the same fields)."""
+
+    user_id: int
+    template_id: str
+    status: str
+    kind: str
+    remaining: int
 
 
 def emit_subscription(subscription: Any, change: str) -> None:

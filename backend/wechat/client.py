@@ -25,7 +25,7 @@ from backend.wechat.errors import (
     errcode_error,
     redact,
 )
-from backend.wechat.tokens import TokenManager, TokenStore
+from backend.wechat.tokens import TOKEN_SOURCES, TokenManager, TokenSource, TokenStore
 
 log = logging.getLogger("backend.wechat")
 
@@ -63,6 +63,7 @@ class WeChatClient:
         api_base: str = "https://api.weixin.qq.com",
         token_store: TokenStore,
         token_api: str = "stable",
+        token_source: TokenSource | None = None,
         timeout: tuple[float, float] = (3.05, 10.0),
         max_attempts: int = 3,
         backoff: float = 0.2,
@@ -77,7 +78,9 @@ class WeChatClient:
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.backoff = backoff
-        self.token_api = token_api
+        # The app's token source: stable_token or cgi-bin/token from the AppSecret, unless given.
+        self.token_source = token_source or TOKEN_SOURCES[token_api](appid, secret)
+        self.token_api = self.token_source.api
         self.before_call = before_call
         self.on_call = on_call
         self.on_token_refresh = on_token_refresh
@@ -106,22 +109,12 @@ class WeChatClient:
     # -- access tokens -------------------------------------------------------------
 
     def _fetch_token(self) -> tuple[str, int]:
-        """`POST /cgi-bin/stable_token` (default) or the classic `GET /cgi-bin/token`."""
-        if self.token_api == "stable":
-            body = {
-                "grant_type": "client_credential",
-                "appid": self.appid,
-                "secret": self._secret,
-                "force_refresh": False,
-            }
-            reply = self._request("stable_token", "POST", "/cgi-bin/stable_token", json=body)
-        else:
-            params = {"grant_type": "client_credential", "appid": self.appid, "secret": self._secret}
-            reply = self._request("token", "GET", "/cgi-bin/token", params=params)
-        log.info("access token refreshed", extra={"api": self.token_api, "expires_in": reply.get("expires_in")})
+        """A new token from the app's token source, through this client's retries and time-outs."""
+        token, expires_in = self.token_source.fetch(self._request)
+        log.info("access token refreshed", extra={"api": self.token_api, "expires_in": expires_in})
         if self.on_token_refresh is not None:
             self.on_token_refresh(self.token_api)
-        return reply["access_token"], int(reply["expires_in"])
+        return token, expires_in
 
     def probe(self) -> int:
         """GET the API's base URL and return the HTTP status: any answer means WeChat can be reached from here."""
@@ -148,6 +141,7 @@ class WeChatClient:
 
         On 40001 / 42001 / 40014 / 41001 the token is dropped (only if still current),
         refreshed once and the call retried once; a second refusal is raised as is.
+        `before_call` runs first: the backend checks there that no transaction is held.
         """
         if self.before_call is not None:
             self.before_call()

@@ -2,9 +2,14 @@
 
 WeChat invalidates tokens when another holder fetches a new one (classic `cgi-bin/token`)
 and limits how often they may be fetched, so every process must use one shared token:
-- the store is the database by default, Redis when `REDIS_URL` is set (the database again
-  while Redis is down: a process then reads and refreshes the token there, and WeChat's
-  40001 for a token the other store still holds is the compare-then-expire below);
+- the store is given to the client (a `TokenStore`): the backend passes rows of its database
+  (backend/token_storage.py), or Redis when `REDIS_URL` is set (the database again while Redis
+  is down: a process then reads and refreshes the token there, and WeChat's 40001 for a token
+  the other store still holds is the compare-then-expire below);
+- every app has its own store entry, its own `TokenManager` and so its own lock: one app's
+  refresh or failure never touches another's (docs/wechat.md §12);
+- where a token comes from is a `TokenSource`: `cgi-bin/stable_token` or `cgi-bin/token` today;
+  a third-party platform's `authorizer_access_token` would be one more source;
 - one refresher at a time holds a short *lease*; the others keep using the old token
   while it is still valid, or wait for the new one;
 - a token WeChat refused is dropped only if it is still the stored one
@@ -18,13 +23,8 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-
-from backend.models import AccessToken
 from backend.wechat.errors import WeChatUnreachable
 
 
@@ -46,69 +46,6 @@ class TokenStore(Protocol):
     def release(self, owner: str) -> None: ...
 
     def expire_if(self, token: str) -> bool: ...
-
-
-class DatabaseTokenStore:
-    """The token in the `access_tokens` table, on connections of its own (never the caller's transaction)."""
-
-    def __init__(self, engine: Engine, name: str) -> None:
-        self.engine = engine
-        self.name = name
-        self.table = AccessToken.__table__
-
-    def read(self) -> CachedToken | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(self.table.c.token, self.table.c.expires_at).where(self.table.c.name == self.name)
-            ).first()
-        return CachedToken(row.token, row.expires_at) if row and row.token else None
-
-    def _ensure_row(self) -> None:
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(sa.insert(self.table).values(name=self.name, expires_at=0.0, lease_until=0.0))
-        except IntegrityError:
-            pass  # another process created it first
-
-    def try_lease(self, owner: str, seconds: float) -> bool:
-        now = time.time()
-        for attempt in range(2):
-            with self.engine.begin() as conn:
-                taken = conn.execute(
-                    sa.update(self.table)
-                    .where(self.table.c.name == self.name, self.table.c.lease_until < now)
-                    .values(lease_owner=owner, lease_until=now + seconds)
-                ).rowcount
-            if taken or attempt:
-                return bool(taken)
-            self._ensure_row()
-        return False
-
-    def save(self, owner: str, token: CachedToken) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(self.table)
-                .where(self.table.c.name == self.name, self.table.c.lease_owner == owner)
-                .values(token=token.token, expires_at=token.expires_at, lease_owner=None, lease_until=0.0)
-            )
-
-    def release(self, owner: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(self.table)
-                .where(self.table.c.name == self.name, self.table.c.lease_owner == owner)
-                .values(lease_owner=None, lease_until=0.0)
-            )
-
-    def expire_if(self, token: str) -> bool:
-        with self.engine.begin() as conn:
-            return bool(
-                conn.execute(
-                    sa.update(self.table)
-                    .where(self.table.c.name == self.name, self.table.c.token == token)
-                    .values(token=None, expires_at=0.0)
-                ).rowcount
-            )
 
 
 # Delete the key only while it still holds the caller's value: the atomic half of
@@ -156,6 +93,57 @@ class RedisTokenStore:
 
     def expire_if(self, token: str) -> bool:
         return bool(self._delete_if_equal(keys=[self.key], args=["token", token]))
+
+
+# The client's raw request without a token: (api, method, path, params=, json=) -> the JSON reply.
+Request = Callable[..., dict[str, Any]]
+
+
+class TokenSource(Protocol):
+    """Where one app's access token comes from: `fetch(request)` returns `(token, expires_in)`.
+
+    `api` names the source in logs and metrics. A third-party platform's
+    `authorizer_access_token` (docs/wechat.md §12) would be another source, holding the
+    component token and the authorizer's refresh token; nothing above the client changes.
+    """
+
+    api: str
+
+    def fetch(self, request: Request) -> tuple[str, int]: ...
+
+
+class StableTokenSource:
+    """`POST /cgi-bin/stable_token` (docs/wechat.md §2b): leaves other holders' tokens valid."""
+
+    api = "stable"
+
+    def __init__(self, appid: str, secret: str) -> None:
+        self.appid, self._secret = appid, secret
+
+    def fetch(self, request: Request) -> tuple[str, int]:
+        body = {"grant_type": "client_credential", "appid": self.appid, "secret": self._secret, "force_refresh": False}
+        reply = request("stable_token", "POST", "/cgi-bin/stable_token", json=body)
+        return reply["access_token"], int(reply["expires_in"])
+
+
+class ClassicTokenSource:
+    """`GET /cgi-bin/token` (docs/wechat.md §2a): each fetch invalidates the previous token."""
+
+    api = "classic"
+
+    def __init__(self, appid: str, secret: str) -> None:
+        self.appid, self._secret = appid, secret
+
+    def fetch(self, request: Request) -> tuple[str, int]:
+        params = {"grant_type": "client_credential", "appid": self.appid, "secret": self._secret}
+        reply = request("token", "GET", "/cgi-bin/token", params=params)
+        return reply["access_token"], int(reply["expires_in"])
+
+
+TOKEN_SOURCES: dict[str, type[StableTokenSource] | type[ClassicTokenSource]] = {
+    "stable": StableTokenSource,
+    "classic": ClassicTokenSource,
+}
 
 
 Fetch = Callable[[], tuple[str, int]]

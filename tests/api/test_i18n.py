@@ -13,7 +13,7 @@ from backend.i18n.zh_cn import MESSAGES as ZH
 from backend.models import ConsentEvent
 from backend.services import push
 from backend.services.push import SampledLog
-from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, send
+from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, reconfigure, send
 
 BROWSER_ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
 T1 = ONE_TIME["priTmplId"]
@@ -71,7 +71,7 @@ def test_werkzeug_errors_too(client):
 
 def test_a_message_with_parameters_in_chinese_is_logged_in_english(client, app, monkeypatch, caplog):
     monkeypatch.setattr(push, "refusal_log", SampledLog(10.0))  # logged, whatever was refused before
-    app.config["WX_TOKEN"] = "push-token"
+    reconfigure(app, WX_TOKEN="push-token")
     target = PushTarget(url="/wechat/push", token="push-token", appid=app.config["WX_APPID"])
     message = event_message("o1", "subscribe_msg_popup_event", [], 1700000000)
     query, raw, content_type = signed_request(target, message, timestamp=int(time.time()) - 301)

@@ -18,6 +18,7 @@ from tests.helpers import (
     ONE_TIME,
     accept,
     assert_error,
+    reconfigure,
     report,
     send,
 )
@@ -62,7 +63,7 @@ def test_no_credit_is_409_and_nothing_reaches_wechat(client, emulator, user, tem
 
 
 def test_default_miniprogram_state_comes_from_config(client, app, emulator, user, templates):
-    app.config["WX_MINIPROGRAM_STATE"] = "developer"
+    reconfigure(app, WX_MINIPROGRAM_STATE="developer")
     accept(client, emulator, user)
     send(client, body(user))
     assert emulator.control("GET", "/sent")[0]["miniprogram_state"] == "developer"
@@ -130,7 +131,7 @@ def test_wechat_down_is_503_after_bounded_retries_and_returns_the_credit(client,
 
 def test_timeout_after_sending_is_unknown_and_keeps_the_credit_spent(client, app, emulator, user, templates):
     accept(client, emulator, user, times=2)
-    app.extensions["wechat"].timeout = (1.0, 0.5)
+    app.extensions["apps"].only().client.timeout = (1.0, 0.5)
     emulator.fault(api="subscribe_send", late_ms=1500, times=1)
     details = assert_error(send(client, body(user)), 502, "wechat_unavailable")
     assert details["status"] == "unknown"
@@ -252,7 +253,7 @@ class TestIdempotency:
         assert send(client, body(user), **{"Idempotency-Key": "order-4"}).status_code == 201
 
     def test_keys_are_per_api_key(self, client, app, emulator, user, templates):
-        app.config["BUSINESS_API_KEYS"] = ["test-api-key", "other-key"]
+        reconfigure(app, BUSINESS_API_KEYS=["test-api-key", "other-key"])
         accept(client, emulator, user, times=2)
         send(client, body(user), **{"Idempotency-Key": "k"})
         response = client.post(
@@ -281,7 +282,7 @@ def test_surrounding_spaces_are_not_sent(client, emulator, user, templates):
 
 def test_operators_list_unknown_messages(client, app, emulator, user, templates):
     accept(client, emulator, user, times=2)
-    app.extensions["wechat"].timeout = (1.0, 0.5)
+    app.extensions["apps"].only().client.timeout = (1.0, 0.5)
     emulator.fault(api="subscribe_send", late_ms=1500, times=1)
     unknown_id = send(client, body(user)).json["error"]["details"]["message_id"]
     assert send(client, body(user)).status_code == 201

@@ -12,7 +12,7 @@ from backend.emulator.pusher import event_message, signed_request
 from backend.extensions import db
 from backend.models import ConsentEvent, Subscription, User
 from tests.api.pushing import AES_KEY, T1, T2, TOKEN, count, credits, popup, post, target
-from tests.helpers import API_KEY, GOOD_DATA, assert_error, log_in, send
+from tests.helpers import API_KEY, GOOD_DATA, assert_error, log_in, reconfigure, send
 
 
 class TestUrlVerification:
@@ -23,7 +23,7 @@ class TestUrlVerification:
         assert response.content_type.startswith("text/plain")
 
     def test_official_vector(self, client, app, monkeypatch):
-        app.config["WX_TOKEN"] = "AAAAA"
+        reconfigure(app, WX_TOKEN="AAAAA")
         monkeypatch.setattr("backend.services.push.time.time", lambda: 1714036504)
         query = {
             "signature": "f464b24fc39322e44b38aa78f5edd27bd1441696",
@@ -53,7 +53,7 @@ class TestAuthentication:
         [("json", "plain"), ("xml", "plain"), ("json", "safe"), ("xml", "safe"), ("json", "compat"), ("xml", "compat")],
     )
     def test_every_mode_and_format_is_accepted(self, client, push_app, templates, fmt, mode):
-        push_app.config["WX_ENCODING_AES_KEY"] = None if mode == "plain" else AES_KEY
+        reconfigure(push_app, WX_ENCODING_AES_KEY=None if mode == "plain" else AES_KEY)
         response = post(client, push_app, popup("o-user-1", (T1, "accept")), fmt, mode)
         assert response.status_code == 200 and response.get_data(as_text=True) == "success"
         assert credits(push_app, "o-user-1") == 1
@@ -96,12 +96,12 @@ class TestAuthentication:
         assert count(push_app, User) == 0
 
     def test_encrypted_push_without_key_is_refused(self, client, app):
-        app.config["WX_TOKEN"] = TOKEN
+        reconfigure(app, WX_TOKEN=TOKEN)
         response = post(client, app, popup("o1", (T1, "accept")), mode="safe")
         assert_error(response, 403, "push_refused")
 
     def test_official_safe_mode_vector(self, client, app, monkeypatch):
-        app.config.update(WX_TOKEN="AAAAA", WX_ENCODING_AES_KEY="A" * 43, WX_APPID="wxba5fad812f8e6fb9")
+        reconfigure(app, WX_TOKEN="AAAAA", WX_ENCODING_AES_KEY="A" * 43, WX_APPID="wxba5fad812f8e6fb9")
         monkeypatch.setattr("backend.services.push.time.time", lambda: 1714112445)
         from tests.wechat.test_crypto import SAFE_ENCRYPT
 

@@ -336,13 +336,17 @@ def test_guessing_codes_is_rate_limited_per_user(client, emulator, user):
         {"external_id": "E", "expires_in": 59},
         {"external_id": "E", "expires_in": 7 * 86400 + 1},
         {"external_id": "E", "expires_in": "600"},
-        {"external_id": "E", "appid": "wx-some-other-app"},
         {"external_id": ""},
         {},
     ],
 )
 def test_a_bad_code_request_is_400(client, body):
     assert_error(client.post("/api/v1/binding-codes", json=body, headers=API_KEY), 400, "invalid_request")
+
+
+def test_a_code_for_an_app_not_served_here_is_404(client):
+    body = {"external_id": "E", "appid": "wx-some-other-app"}
+    assert_error(client.post("/api/v1/binding-codes", json=body, headers=API_KEY), 404, "app_not_found")
 
 
 @pytest.mark.parametrize("body", [{}, {"code": ""}, {"code": 7}, {"code": "x" * 65}])

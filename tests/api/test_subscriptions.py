@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from backend.extensions import db
 from backend.models import ConsentEvent
-from tests.helpers import ENUM_TEMPLATE, LONG_TERM, ONE_TIME, assert_error, report
+from tests.helpers import ENUM_TEMPLATE, LONG_TERM, ONE_TIME, assert_error, reconfigure, report
 
 T1, T2, T3 = ONE_TIME["priTmplId"], LONG_TERM["priTmplId"], ENUM_TEMPLATE["priTmplId"]
 
@@ -115,7 +115,7 @@ def test_every_report_is_audited(client, app, user, templates):
 
 
 def test_with_push_configured_client_reports_mint_nothing(client, app, user, templates):
-    app.config["WX_TOKEN"] = "push-token"
+    reconfigure(app, WX_TOKEN="push-token")
     for _ in range(3):
         sub = by_template(report(client, user, {T1: "accept"}))[T1]
     assert sub["remaining"] == 0 and sub["reported"] == "accept"

@@ -89,7 +89,7 @@ def test_43108_after_three_retries_is_503_and_returns_the_credit(client, emulato
 def test_no_turn_in_time_is_503_without_calling_wechat_and_returns_the_credit(app, client, emulator, user, templates):
     accept(client, emulator, user)
     app.config["SEND_LOCK_WAIT"] = 0.05
-    with app.app_context(), send_lock.openid_turn(app.extensions["wechat"].appid, user.openid):
+    with app.app_context(), send_lock.openid_turn(app.extensions["apps"].only().client.appid, user.openid):
         assert_error(send(client, body(user)), 503, "wechat_unavailable")
     assert emulator.calls("subscribe_send") == []
     assert remaining(client, user) == 1

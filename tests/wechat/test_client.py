@@ -20,6 +20,7 @@ from backend.wechat.errors import (
     UserRefused,
     WeChatUnreachable,
 )
+from tests.helpers import reconfigure, wechat_client
 
 ONE_TIME = {
     "priTmplId": "tmpl-order-shipped",
@@ -197,9 +198,9 @@ class TestTokens:
         assert len(emulator.calls("stable_token")) == 1
         assert wechat.tokens.fetches == 1
 
-    def test_classic_token_api_is_an_option(self, app, wechat, emulator):
-        wechat.token_api = "classic"
-        wechat.templates.list()
+    def test_classic_token_api_is_an_option(self, app, emulator):
+        reconfigure(app, WX_TOKEN_API="classic")
+        wechat_client(app).templates.list()
         assert len(emulator.calls("token")) == 1 and not emulator.calls("stable_token")
 
     def test_invalidated_token_refreshed_once_and_call_succeeds(self, wechat, emulator):

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from backend import create_app
 from backend.extensions import db
 from backend.models import AccessToken
-from backend.wechat.tokens import CachedToken, DatabaseTokenStore, RedisTokenStore, TokenManager
+from backend.token_storage import DatabaseTokenStore
+from backend.wechat.tokens import CachedToken, RedisTokenStore, TokenManager
 from tests.conftest import REDIS_URL, app_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,7 +115,7 @@ def test_while_redis_is_down_the_token_lives_in_the_database(app, emulator, unus
         app.config["SQLALCHEMY_DATABASE_URI"], emulator.url, REDIS_URL=f"redis://127.0.0.1:{unused_port}/0"
     )
     first, second = create_app(config), create_app(config)  # two processes' worth
-    tokens = [first.extensions["wechat"].tokens.get(), second.extensions["wechat"].tokens.get()]
+    tokens = [first.extensions["apps"].only().client.tokens.get(), second.extensions["apps"].only().client.tokens.get()]
     assert tokens[0] == tokens[1] and len(emulator.calls("stable_token")) == 1  # shared through the database
     with app.app_context():
         assert db.session.scalar(sa.select(AccessToken.token)) == tokens[0]
@@ -128,7 +129,7 @@ import json, os, sys
 from backend import create_app
 config = json.loads(os.environ["WORKER_CONFIG"])
 app = create_app(config)
-client = app.extensions["wechat"]
+client = app.extensions["apps"].only().client
 for _ in range(int(os.environ["CALLS"])):
     client.templates.list()
 print(client.tokens.fetches)
@@ -188,7 +189,7 @@ def test_two_processes_share_one_token_in_redis(app, emulator):
 def test_token_table_is_independent_of_the_request_transaction(app, emulator):
     with app.app_context():
         db.session.execute(sa.text("SELECT 1"))
-        app.extensions["wechat"].templates.list()
+        app.extensions["apps"].only().client.templates.list()
         db.session.rollback()
-        store = app.extensions["wechat"].tokens.store
+        store = app.extensions["apps"].only().client.tokens.store
         assert store.read() is not None
