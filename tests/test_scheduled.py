@@ -20,7 +20,7 @@ from backend.extensions import db
 from backend.models import Message, utcnow
 from backend.services import delivery, scheduling
 from tests.api.pushing import TOKEN
-from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, log_in, send
+from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, log_in, reconfigure, send
 from tests.test_batches import create, give_users, rq_app, start_worker, stop, wait_done  # noqa: F401
 from tests.test_delivery import rq  # noqa: F401 (the fixture: the test Redis, a worker in this process)
 from tests.test_redis_outage import redis_app, redis_server, run_worker_burst, wait_for_redis  # noqa: F401
@@ -167,7 +167,7 @@ def test_bad_send_at_is_400_and_nothing_is_written(app, client, user, templates,
 def test_a_user_who_revokes_before_send_at_gets_nothing(app, client, emulator, user, templates, live_backend):
     """The user turns the template off in the mini program's settings after the send was
     scheduled: WeChat pushes the change, and at send_at the claim finds no credit."""
-    app.config.update(WX_TOKEN=TOKEN, WX_ENCODING_AES_KEY=None)
+    reconfigure(app, WX_TOKEN=TOKEN, WX_ENCODING_AES_KEY=None)
     emulator.control("POST", "/push", url=f"{live_backend}/wechat/push", token=TOKEN, format="json", mode="plain")
     accept(client, emulator, user)
     response = send(client, body(user, send_at=iso(datetime.now(UTC) + HOUR)))
