@@ -23,6 +23,7 @@ from backend.services import idempotency, recipients, webhooks
 from backend.services.scheduling import initial_status
 from backend.services.templates import get_template, refuse_if_banned
 from backend.services.validation import validate_data
+from backend.states import MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def create_batch(app: App, request: BatchRequest, key: idempotency.Claim | None 
     db.session.commit()
     # Committed: from here on the answer is the batch. Its rows are the outbox, so messages
     # that could not be queued now are queued by the sweeper (REQUEUE_AFTER) instead.
-    if status == "scheduled":
+    if status == MessageStatus.SCHEDULED:
         return batch  # the due-scanner queues its messages at send_at
     try:
         enqueue_batch(batch.id)

@@ -29,11 +29,12 @@ from backend.services import idempotency, webhooks
 from backend.services.sending import SendRequest, find_recipient
 from backend.services.templates import get_template, refuse_if_banned
 from backend.services.validation import validate_data
+from backend.states import MessageStatus
 
 log = logging.getLogger(__name__)
 
 DUE_BATCH = 1000  # due messages released by one statement
-CANCELABLE = ("scheduled", "queued")
+CANCELABLE = (MessageStatus.SCHEDULED, MessageStatus.QUEUED)
 
 _messages = Message.__table__
 
@@ -46,8 +47,8 @@ def as_utc(moment: datetime) -> datetime:
 def initial_status(send_at: datetime | None, now: datetime) -> tuple[str, datetime | None]:
     """`scheduled` until a future send_at, else `queued` (a time in the past means now)."""
     if send_at is not None and as_utc(send_at) > now:
-        return "scheduled", send_at.astimezone(UTC)
-    return "queued", None
+        return MessageStatus.SCHEDULED, send_at.astimezone(UTC)
+    return MessageStatus.QUEUED, None
 
 
 def queue_message(
@@ -86,7 +87,7 @@ def queue_message(
     # The row as written, detached: the answer says `queued` even if a worker is quicker.
     message = Message(id=message_id, **row)
     make_transient_to_detached(message)
-    if status == "queued":
+    if status == MessageStatus.QUEUED:
         enqueue_committed([message.id])
     return message
 
@@ -110,7 +111,7 @@ def cancel(public_id: str) -> Message:
     canceled = db.session.execute(
         sa.update(_messages)
         .where(_messages.c.public_id == public_id, _messages.c.status.in_(CANCELABLE))
-        .values(status="canceled", updated_at=now)
+        .values(status=MessageStatus.CANCELED, updated_at=now)
         .returning(*_messages.c)
     ).first()
     if canceled is not None:  # message.canceled, in the cancel's transaction (the outbox)
@@ -135,7 +136,7 @@ def release_due(now: datetime | None = None) -> list[int]:
     # A read first: most scans find nothing due, and take no write lock (SQLite) for it.
     due = db.session.scalars(
         sa.select(_messages.c.id)
-        .where(_messages.c.status == "scheduled", _messages.c.send_at <= now)
+        .where(_messages.c.status == MessageStatus.SCHEDULED, _messages.c.send_at <= now)
         .order_by(_messages.c.send_at)
         .limit(DUE_BATCH)
     ).all()
@@ -144,8 +145,8 @@ def release_due(now: datetime | None = None) -> list[int]:
         return []
     released = db.session.execute(
         sa.update(_messages)
-        .where(_messages.c.id.in_(due), _messages.c.status == "scheduled")
-        .values(status="queued", updated_at=now)
+        .where(_messages.c.id.in_(due), _messages.c.status == MessageStatus.SCHEDULED)
+        .values(status=MessageStatus.QUEUED, updated_at=now)
         .returning(_messages.c.id)
     ).scalars()
     ids = sorted(released)
@@ -155,8 +156,8 @@ def release_due(now: datetime | None = None) -> list[int]:
     try:
         current_app.extensions["queue"].enqueue(ids)
     except errors.ServiceUnavailable:
-        back = sa.update(_messages).where(_messages.c.id.in_(ids), _messages.c.status == "queued")
-        db.session.execute(back.values(status="scheduled"))
+        back = sa.update(_messages).where(_messages.c.id.in_(ids), _messages.c.status == MessageStatus.QUEUED)
+        db.session.execute(back.values(status=MessageStatus.SCHEDULED))
         db.session.commit()
         log.warning("due messages not queued yet: Redis is down", extra={"count": len(ids)})
         return []
