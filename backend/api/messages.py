@@ -16,11 +16,13 @@ from backend.errors import (
     UserNotFound,
     WeChatRejected,
     WeChatUnavailable,
+    WrongTemplateKind,
 )
 from backend.extensions import db
 from backend.models import Message
 from backend.openapi import API_KEY, CURSOR, doc, error, query
 from backend.schemas import MessagePageSchema, MessageSchema, MessageSentSchema, SendSchema, load
+from backend.services import device_subscriptions
 from backend.services.delivery import send_left_by
 from backend.services.idempotency import IdempotencyInProgress, Replay
 from backend.services.sending import SendRequest, send_message
@@ -78,6 +80,7 @@ def _answer_from_message(effect: dict) -> Replay | None:
     idempotent=True,
     errors=[
         UserNotFound,
+        error(WrongTemplateKind, when="A device template: those go to `POST /api/v1/device-messages`."),
         ConsentRequired,
         ConsentRevoked,
         InvalidTemplateData,
@@ -101,7 +104,9 @@ def create_message():
     the template, learnt from WeChat the first time its id is seen), the user's consent; then
     exactly one WeChat call per credit spent.
     """
-    result = send_message(SendRequest(**load(SendSchema, json_body())), held_key())
+    body = load(SendSchema, json_body())
+    device_subscriptions.refuse_device_templates([body["template_id"]])  # they go to /device-messages
+    result = send_message(SendRequest(**body), held_key())
     return _sent_body(result.message, result.remaining), 201
 
 

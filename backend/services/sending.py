@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from backend import errors, metrics
 from backend.extensions import db
 from backend.models import Message, Subscription, User, new_public_id, utcnow
-from backend.services import autocommit, consent, idempotency, send_lock
+from backend.services import autocommit, consent, device_delivery, idempotency, send_lock
 from backend.services.ledger import add_credits, append_events, audit
 from backend.services.templates import get_template, is_banned, mark_banned, refuse_if_banned
 from backend.services.validation import validate_data
@@ -212,14 +212,17 @@ def deliver(message: Message, *, requeue_transient: bool = False) -> Message:
         raise _refuse_banned(message) from None
     try:
         with send_lock.openid_turn(client.appid, message.openid):
-            msgid = client.subscribe.send(
-                message.openid,
-                message.template_id,
-                message.data,
-                page=message.page,
-                miniprogram_state=message.miniprogram_state,
-                lang=message.lang,
-            )
+            if device_delivery.is_device_message(message):  # the device send (docs/wechat.md §11c)
+                msgid = device_delivery.call_wechat(client, message)
+            else:
+                msgid = client.subscribe.send(
+                    message.openid,
+                    message.template_id,
+                    message.data,
+                    page=message.page,
+                    miniprogram_state=message.miniprogram_state,
+                    lang=message.lang,
+                )
     except (wx.WeChatError, send_lock.OpenidBusy) as exc:
         raise _settle_failure(message, exc, requeue_transient) from None
     except Exception:
@@ -281,8 +284,11 @@ def _settle_failure(
         details.update(errcode=errcode, errmsg=errmsg)
     fields = {"errcode": errcode, "errmsg": errmsg}
     if isinstance(exc, wx.UserRefused):  # 43101: the user refused or has no credit left at WeChat
-        user = db.session.get(User, message.user_id)
-        consent.revoke(user, message.template_id, source="send", detail={"message_id": message.public_id})
+        if device_delivery.is_device_message(message):  # that device's subscription only
+            device_delivery.refused(message)
+        else:
+            user = db.session.get(User, message.user_id)
+            consent.revoke(user, message.template_id, source="send", detail={"message_id": message.public_id})
         _settle(message, "failed", outcome="consent_revoked", **fields)
         return errors.ConsentRevoked(details=details)
     if isinstance(exc, wx.DeliveryUnknown):  # it may have arrived: keep the credit spent
