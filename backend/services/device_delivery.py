@@ -21,7 +21,9 @@ from backend.services import device_subscriptions
 
 
 def is_device_message(message: Message) -> bool:
-    return message.model_id is not None
+    # Read without loading: the send path builds its detached Message from the row it wrote,
+    # which for an ordinary message need not name model_id (an unloaded attribute would raise).
+    return message.__dict__.get("model_id") is not None
 
 
 def subscribed(messages: Iterable[Message], session) -> set[int]:
