@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 from backend.extensions import db
 from backend.models import ConsentEvent, DeviceSubscription, Message
-from backend.services import device_messages
+from backend.services import delivery, device_messages, device_subscriptions
+from tests.conftest import REDIS_URL
 from tests.helpers import (
     API_KEY,
     LAUNDRY_DATA,
@@ -21,6 +22,8 @@ from tests.helpers import (
     report,
     send,
 )
+from tests.test_batches import wait_done
+from tests.test_delivery import RQ
 
 SN, OTHER_SN = "SN-0001", "SN-0002"
 FAULT = "tmpl-washer-fault"
@@ -71,7 +74,7 @@ def delivered_to(emulator) -> list[str]:
     return sorted(entry["touser"] for entry in emulator.control("GET", "/device_sent"))
 
 
-def device_subscriptions(client, user) -> dict[tuple[str, str], dict]:
+def listed_devices(client, user) -> dict[tuple[str, str], dict]:
     listed = client.get("/api/v1/subscriptions", headers=user.auth).json["subscriptions"]
     return {(sub["template_id"], sub["device"]["sn"]): sub for sub in listed if "device" in sub}
 
@@ -91,7 +94,7 @@ def test_a_send_reaches_exactly_those_who_accepted_on_that_device(client, emulat
         "device": {"model_id": WASHER_MODEL, "sn": SN},
     }
     assert by_template[FAULT]["status"] == "reject"
-    assert device_subscriptions(client, plain)[(LAUNDRY_DONE, SN)]["audio"] is False
+    assert listed_devices(client, plain)[(LAUNDRY_DONE, SN)]["audio"] is False
 
     response = send_device(client)
     assert response.status_code == 201, response.json
@@ -124,7 +127,7 @@ def test_an_expired_ticket_19720727_subscribes_nobody(client, emulator, device, 
     # The mini program reports only a successful popup.
     failed = report(client, user, answer["result"], device={"model_id": WASHER_MODEL, "sn": SN})
     assert_error(failed, 400, "invalid_request")
-    assert device_subscriptions(client, user) == {}
+    assert listed_devices(client, user) == {}
     sent = send_device(client).json
     assert sent["messages"] == [] and sent["skipped"] == []
     assert device_sends(emulator) == []
@@ -187,10 +190,10 @@ def test_43101_revokes_that_recipients_device_subscription_only(client, app, emu
         "errcode": 43101,
     }
     assert messages[neighbour.id]["status"] == "sent"
-    subs = device_subscriptions(client, user)
+    subs = listed_devices(client, user)
     assert subs[(LAUNDRY_DONE, SN)]["status"] == "reject"
     assert subs[(LAUNDRY_DONE, OTHER_SN)]["status"] == "accept"
-    assert device_subscriptions(client, neighbour)[(LAUNDRY_DONE, SN)]["status"] == "accept"
+    assert listed_devices(client, neighbour)[(LAUNDRY_DONE, SN)]["status"] == "accept"
     ordinary = client.get("/api/v1/subscriptions", headers=user.auth).json["subscriptions"]
     assert [s["status"] for s in ordinary if s["template_id"] == LONG_TERM["priTmplId"]] == ["accept"]
     with app.app_context():
@@ -243,7 +246,7 @@ def test_ban_and_filter_leave_an_accept_as_it_was(client, emulator, device, user
     subscribe(client, emulator, user, {LAUNDRY_DONE: "accept"})
     response = report(client, user, {LAUNDRY_DONE: "ban", FAULT: "filter"}, device={"model_id": WASHER_MODEL, "sn": SN})
     assert response.status_code == 200, response.json
-    subs = device_subscriptions(client, user)
+    subs = listed_devices(client, user)
     assert subs[(LAUNDRY_DONE, SN)]["status"] == "accept" and subs[(FAULT, SN)]["status"] == "filter"
 
 
@@ -264,7 +267,53 @@ def test_more_than_the_inline_limit_runs_as_a_batch(client, emulator, device, mo
     response = send_device(client)
     assert response.status_code == 202, response.json
     assert response.json["total"] == 3 and "messages" not in response.json
-    from tests.test_batches import wait_done
-
     assert wait_done(client, response.json["id"])["counts"] == {"sent": 3}
+    assert delivered_to(emulator) == sorted(user.openid for user in users)
+
+
+def test_a_subscription_revoked_before_the_claim_is_skipped_without_a_wechat_call(
+    client, app, emulator, device, monkeypatch
+):
+    users = [log_in(client, emulator) for _ in range(2)]
+    for user in users:
+        subscribe(client, emulator, user, {LAUNDRY_DONE: "accept"})
+    monkeypatch.setattr(device_messages, "INLINE_MAX", 0)  # every send a batch
+    monkeypatch.setattr(device_messages, "_queue", lambda batch: None)  # queued, not yet claimed
+    response = send_device(client)
+    assert response.status_code == 202, response.json
+    with app.app_context():
+        device_subscriptions.revoke(users[0].id, LAUNDRY_DONE, WASHER_MODEL, SN, source="client")
+        db.session.commit()
+        ids = db.session.scalars(sa.select(Message.id).order_by(Message.id)).all()
+        claimed, _ = delivery.claim_group(list(ids))
+        assert [message.user_id for message in claimed] == [users[1].id]
+    batch = client.get(f"/api/v1/batches/{response.json['id']}", headers=API_KEY).json
+    assert batch["counts"] == {"consent_required": 1, "sending": 1}
+    assert device_sends(emulator) == []
+
+
+@pytest.fixture
+def rq(app, monkeypatch) -> RQ:
+    """The test Redis as the queue, and a worker in this process (tests/test_delivery.py)."""
+    if not REDIS_URL:
+        pytest.skip("TEST_REDIS_URL is not set")
+    monkeypatch.setattr("backend.queue._app", app)
+    monkeypatch.setattr("backend.queue._pool", None)
+    queue = RQ()
+    app.extensions["queue"] = queue.queue
+    return queue
+
+
+@pytest.mark.redis
+def test_a_big_send_is_delivered_by_rq_workers(client, app, emulator, device, rq, monkeypatch):
+    users = [log_in(client, emulator) for _ in range(3)]
+    for user in users:
+        subscribe(client, emulator, user, {LAUNDRY_DONE: "accept"})
+    monkeypatch.setattr(device_messages, "INLINE_MAX", 1)
+    response = send_device(client)
+    assert response.status_code == 202, response.json
+    assert device_sends(emulator) == []  # nothing sent before a worker runs
+    rq.work()
+    assert wait_done(client, response.json["id"])["counts"] == {"sent": 3}
+    assert [len(call["to_openid_list"]) for call in device_sends(emulator)] == [1, 1, 1]
     assert delivered_to(emulator) == sorted(user.openid for user in users)
