@@ -103,6 +103,15 @@ class SubscriptionReportSchema(Schema):
         allow_none=True,
         metadata={"description": "A label for where the popup was shown, kept in the consent audit."},
     )
+    # Loaded by DeviceReportSchema (the view dispatches on its presence); here for the document.
+    device = fields.Nested(
+        lambda: DeviceSchema(),
+        load_default=None,
+        metadata={
+            "description": "For a device popup (wx.requestSubscribeDeviceMessage, at most 3 device templates): "
+            "the device `{model_id, sn}` it was for. `acceptWithAudio` then records `audio: true`."
+        },
+    )
 
     @pre_load
     def drop_errmsg(self, data: Any, **kwargs: Any) -> Any:
