@@ -95,6 +95,7 @@ def send_options(command):
 @send_options
 def send(openid, user_id, template_id, pairs, page, miniprogram_state, lang, truncate) -> None:
     """Send one subscribe message under the ledger's rules and print the outcome as JSON."""
+    from backend.services import device_subscriptions
     from backend.services.sending import SendRequest, send_message
 
     if (openid is None) == (user_id is None):
@@ -110,6 +111,7 @@ def send(openid, user_id, template_id, pairs, page, miniprogram_state, lang, tru
         truncate=truncate,
     )
     try:
+        device_subscriptions.refuse_device_templates([template_id])  # they go to POST /api/v1/device-messages
         result = send_message(request)
     except ApiError as exc:
         _fail(exc)

@@ -252,6 +252,8 @@ class MessageSchema(Schema):
         allow_none=True, metadata={"description": "For a failed message, its error code (consent_required, ...)."}
     )
     template_id = fields.String()
+    model_id = fields.String(allow_none=True, metadata={"description": "A device message's device type; else null."})
+    sn = fields.String(allow_none=True, metadata={"description": "A device message's device; else null."})
     user_id = fields.Integer(allow_none=True, metadata={"description": "null for a batch recipient with no user."})
     errcode = fields.Integer(allow_none=True, metadata={"description": "WeChat's errcode, when it refused."})
     errmsg = fields.String(allow_none=True)

@@ -250,6 +250,24 @@ def test_ban_and_filter_leave_an_accept_as_it_was(client, emulator, device, user
     assert subs[(LAUNDRY_DONE, SN)]["status"] == "accept" and subs[(FAULT, SN)]["status"] == "filter"
 
 
+def test_a_retried_device_report_with_its_key_is_replayed(client, app, emulator, device, user):
+    body = {"results": {LAUNDRY_DONE: "acceptWithAudio"}, "device": {"model_id": WASHER_MODEL, "sn": SN}}
+    headers = {**user.auth, "Idempotency-Key": "device-popup-1"}
+    first = client.post("/api/v1/subscriptions", json=body, headers=headers)
+    second = client.post("/api/v1/subscriptions", json=body, headers=headers)
+    assert first.status_code == second.status_code == 200
+    assert second.json == first.json and second.headers["Idempotent-Replayed"] == "true"
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ConsentEvent)) == 1
+
+
+def test_a_device_message_record_names_its_device(client, emulator, device, user):
+    subscribe(client, emulator, user, {LAUNDRY_DONE: "accept"})
+    [message] = send_device(client).json["messages"]
+    record = client.get(f"/api/v1/messages/{message['id']}", headers=API_KEY).json
+    assert record == {**record, "status": "sent", "model_id": WASHER_MODEL, "sn": SN, "wechat_msgid": None}
+
+
 def test_a_retried_send_with_its_key_is_not_sent_twice(client, emulator, device, user):
     subscribe(client, emulator, user, {LAUNDRY_DONE: "accept"})
     first = send_device(client, headers={"Idempotency-Key": "laundry-42"})
