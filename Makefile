@@ -44,6 +44,7 @@ bench: install  ## benchmarks that print figures (see docs/benchmarks.md); they 
 	$(BIN)/python bench/send_throughput.py
 	$(BIN)/python bench/push_throughput.py
 	$(BIN)/python bench/batch_throughput.py
+	$(BIN)/python bench/device_send.py
 	$(BIN)/python bench/sqlite_vs_postgres.py
 	$(BIN)/python bench/vs_handwritten.py
 

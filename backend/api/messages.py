@@ -17,12 +17,13 @@ from backend.errors import (
     UserNotFound,
     WeChatRejected,
     WeChatUnavailable,
+    WrongTemplateKind,
 )
 from backend.extensions import db
 from backend.models import Message
 from backend.openapi import API_KEY, CURSOR, doc, error, query
 from backend.schemas import MessagePageSchema, MessageSchema, MessageSentSchema, SendSchema, load
-from backend.services import recipients
+from backend.services import device_subscriptions, recipients
 from backend.services.delivery import send_left_by
 from backend.services.idempotency import IdempotencyInProgress, Replay
 from backend.services.sending import SendRequest, send_message
@@ -81,6 +82,7 @@ def _answer_from_message(effect: dict) -> Replay | None:
     errors=[
         UserNotFound,
         AmbiguousRecipient,
+        error(WrongTemplateKind, when="A device template: those go to `POST /api/v1/device-messages`."),
         ConsentRequired,
         ConsentRevoked,
         InvalidTemplateData,
@@ -107,6 +109,7 @@ def create_message():
     """
     body = recipients.as_send_fields(load(SendSchema, json_body()))
     body.pop("appid", None)  # settled by the key's guard (g.app); messages carry their app next
+    device_subscriptions.refuse_device_templates(g.app, [body["template_id"]])  # they go to /device-messages
     result = send_message(g.app, SendRequest(**body), held_key())
     return _sent_body(result.message, result.remaining), 201
 

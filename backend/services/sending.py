@@ -24,7 +24,7 @@ from backend import errors, metrics
 from backend.apps import App
 from backend.extensions import db
 from backend.models import Message, Subscription, User, new_public_id, utcnow
-from backend.services import consent, idempotency, ledger, send_lock, webhooks
+from backend.services import consent, device_delivery, idempotency, ledger, send_lock, webhooks
 from backend.services.templates import get_template, is_banned, mark_banned, refuse_if_banned
 from backend.services.validation import validate_data
 from backend.states import EventSource, MessageStatus, Outcome, TemplateKind
@@ -175,14 +175,17 @@ def deliver(app: App, message: Message, *, requeue_transient: bool = False) -> M
         raise _refuse_banned(message) from None
     try:
         with send_lock.openid_turn(client.appid, message.openid):
-            msgid = client.subscribe.send(
-                message.openid,
-                message.template_id,
-                message.data,
-                page=message.page,
-                miniprogram_state=message.miniprogram_state,
-                lang=message.lang,
-            )
+            if device_delivery.is_device_message(message):  # the device send (docs/wechat.md §11c)
+                msgid = device_delivery.call_wechat(client, message)
+            else:
+                msgid = client.subscribe.send(
+                    message.openid,
+                    message.template_id,
+                    message.data,
+                    page=message.page,
+                    miniprogram_state=message.miniprogram_state,
+                    lang=message.lang,
+                )
     except (wx.WeChatError, send_lock.OpenidBusy) as exc:
         raise _settle_failure(message, exc, requeue_transient) from None
     except Exception:
@@ -232,9 +235,12 @@ def _settle_failure(
         details.update(errcode=errcode, errmsg=errmsg)
     fields = {"errcode": errcode, "errmsg": errmsg}
     if isinstance(exc, wx.UserRefused):  # 43101: the user refused or has no credit left at WeChat
-        consent.revoke(
-            message.user_id, message.template_id, source=EventSource.SEND, detail={"message_id": message.public_id}
-        )
+        if device_delivery.is_device_message(message):  # that device's subscription only
+            device_delivery.refused(message)
+        else:
+            consent.revoke(
+                message.user_id, message.template_id, source=EventSource.SEND, detail={"message_id": message.public_id}
+            )
         _settle(message, MessageStatus.FAILED, outcome=Outcome.CONSENT_REVOKED, **fields)
         return errors.ConsentRevoked(details=details)
     if isinstance(exc, wx.DeliveryUnknown):  # it may have arrived: keep the credit spent

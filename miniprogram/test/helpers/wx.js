@@ -96,7 +96,8 @@ function createWx(options = {}) {
     }),
 
     /**
-     * The device popup (docs/wechat.md §11b): answers with `options.devicePopup(object)` or
+     * The device popup (docs/wechat.md §11b): answers with `options.devicePopup(object)` (a rejection
+     * with {errMsg, errCode} is the fail object) or
      * wx.devicePopupAnswer per template; `wx.devicePopupError` {errMsg, errCode} makes it fail.
      */
     requestSubscribeDeviceMessage: jest.fn((object) => {
@@ -118,7 +119,12 @@ function createWx(options = {}) {
           )
       answer.then(
         (result) => later(success, result),
-        (error) => later(fail, { errMsg: `requestSubscribeDeviceMessage:fail ${error && error.message}` }),
+        // A fail object ({errMsg, errCode}, e.g. the emulator's answer) is handed on as it is.
+        (error) =>
+          later(
+            fail,
+            error && error.errCode ? error : { errMsg: `requestSubscribeDeviceMessage:fail ${error && error.message}` },
+          ),
       )
     }),
     /** The default device popup answers with this, per template id. */
