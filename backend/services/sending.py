@@ -172,6 +172,14 @@ def deliver(app: App, message: Message, *, requeue_transient: bool = False) -> M
     no-turn failure puts the message back in the queue, credit returned, instead of failing
     it (up to MAX_ATTEMPTS).
     """
+    try:
+        return _call_and_settle(app, message, requeue_transient)
+    finally:
+        if message.status != MessageStatus.SENDING:  # settled (every path settles once), counted for its app
+            metrics.record_send(app.appid, message.shown_outcome, message.errcode)
+
+
+def _call_and_settle(app: App, message: Message, requeue_transient: bool) -> Message:
     client = app.client
     if is_banned(message.template_id):  # an earlier 43107: WeChat would refuse it the same way
         raise _refuse_banned(message) from None
@@ -207,7 +215,6 @@ def _settle(message: Message, status: str, **fields: Any) -> None:
     ledger.current().settle(message.id, changes)
     for name, value in changes.items():  # the object mirrors the row, without a second write
         set_committed_value(message, name, value)
-    metrics.record_send(message.shown_outcome, message.errcode)
 
 
 def _refund(message: Message) -> None:

@@ -1,7 +1,7 @@
 /**
- * A stand-in for the `wx` global, mocking WeChat at its boundary only: storage, wx.login,
- * wx.request, wx.requestSubscribeMessage, wx.getSetting, wx.openSetting and the few
- * system-info calls. Callbacks run asynchronously, as on a phone. Every API is a jest.fn,
+ * A stand-in for the `wx` global, mocking WeChat at its boundary only: storage, the account
+ * info, wx.login, wx.request, wx.requestSubscribeMessage, wx.getSetting, wx.openSetting and
+ * the few system-info calls. Callbacks run asynchronously, as on a phone. Every API is a jest.fn,
  * so a test can script one (`wx.login.mockImplementation(...)`) or read its calls.
  */
 
@@ -17,6 +17,7 @@ function later(fn, ...args) {
  * @param {() => Promise<string>} [options.loginCode] gives wx.login's code (default: wx-code-N)
  * @param {(tmplIds: string[]) => Promise<Record<string, string>>} [options.popup] plays the
  *   user in the subscribe popup and gives its success object (default: answers wx.popupAnswer)
+ * @param {string} [options.appId] this mini program's AppID (wx.getAccountInfoSync)
  * @param {string} [options.language]
  * @param {string} [options.sdkVersion]
  */
@@ -48,7 +49,9 @@ function createWx(options = {}) {
       storage.delete(key)
     }),
 
-    getAccountInfoSync: jest.fn(() => ({ miniProgram: { appId: 'wx0000000000000000', envVersion: 'develop' } })),
+    getAccountInfoSync: jest.fn(() => ({
+      miniProgram: { appId: options.appId || 'wx0000000000000000', envVersion: 'develop' },
+    })),
     getAppBaseInfo: jest.fn(() => ({ language: options.language || 'en', SDKVersion: options.sdkVersion || '3.4.0' })),
     getSystemInfoSync: jest.fn(() => ({ language: options.language || 'en', SDKVersion: options.sdkVersion || '3.4.0' })),
     setNavigationBarTitle: jest.fn(),
