@@ -15,6 +15,8 @@ const { createWx } = require('./helpers/wx')
 const { boot, waitFor, tap } = require('./helpers/harness')
 const { startEmulator, startBackend, httpJson } = require('./helpers/servers')
 
+const DEV_APPID = 'wxd0000000000e0001'
+
 jest.setTimeout(120000)
 
 const OPENID = 'oE2eDevice000000000000000001'
@@ -60,7 +62,7 @@ function deviceSend(templateId, value) {
 
 beforeAll(async () => {
   emulator = await startEmulator()
-  backend = await startBackend(emulator.url, API_KEY)
+  backend = await startBackend(emulator.url, { apiKey: API_KEY })
   await control('POST', '/devices', WASHER_DEVICE)
 })
 
@@ -72,6 +74,7 @@ afterAll(async () => {
 test('device page → ticket → device popup → report → a send reaches the subscriber → 43101 revokes one', async () => {
   const asked = []
   const wx = createWx({
+    appId: DEV_APPID, // the one app of a dev-mode backend: the emulator's (backend/emulator/defaults.py)
     transport: (req) => httpJson(req.method, req.url, { data: req.data, header: req.header, timeout: 15000 }),
     loginCode: () => control('POST', '/login_codes', { openid: OPENID }).then((issued) => issued.code),
     // The phone: WeChat (the emulator) checks the ticket, then the user taps accept, the
