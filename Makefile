@@ -39,13 +39,15 @@ test: install lint  ## ruff, pytest (SQLite always; PostgreSQL / Redis when TEST
 miniprogram-test: install  ## the sample mini program: tsc --checkJs and jest, end-to-end included (needs node, npm)
 	cd miniprogram && npm ci --no-audit --no-fund && npm test
 
-bench: install  ## benchmarks that print figures (see docs/benchmarks.md); they empty the PostgreSQL database `bench` and Redis db 13
+bench: install  ## benchmarks that print figures (see docs/benchmarks.md); they empty the PostgreSQL databases `bench` and `bench_apps*` and Redis db 13
 	$(BIN)/python bench/client_throughput.py
 	$(BIN)/python bench/send_throughput.py
 	$(BIN)/python bench/push_throughput.py
 	$(BIN)/python bench/batch_throughput.py
+	$(BIN)/python bench/device_send.py
 	$(BIN)/python bench/sqlite_vs_postgres.py
 	$(BIN)/python bench/vs_handwritten.py
+	$(BIN)/python bench/apps_spread.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache miniprogram/node_modules

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +86,8 @@ def build_apps(app: Flask):
             max_attempts=config["WX_MAX_ATTEMPTS"],
             backoff=config["WX_RETRY_BACKOFF"],
             before_call=end_read_before_wechat,
-            on_call=metrics.record_wechat_call,
-            on_token_refresh=metrics.record_token_refresh,
+            on_call=partial(metrics.record_wechat_call, settings.appid),  # counted per app
+            on_token_refresh=partial(metrics.record_token_refresh, settings.appid),
         )
 
     return build_registry(config, make_client)

@@ -176,7 +176,7 @@ def send(
 
     The recipient is exactly one of --openid, --user-id, --external-id or --phone-number.
     """
-    from backend.services import recipients
+    from backend.services import device_subscriptions, recipients
     from backend.services.sending import SendRequest, send_message
 
     given = {"openid": openid, "user_id": user_id, "external_id": external_id, "phone_number": phone_number}
@@ -191,6 +191,9 @@ def send(
             truncate=truncate,
             **recipients.as_send_fields(recipient),
         )
+        device_subscriptions.refuse_device_templates(
+            _one_app(appid), [template_id]
+        )  # they go to POST /api/v1/device-messages
         result = send_message(_one_app(appid), request)
     except ApiError as exc:
         _fail(exc)

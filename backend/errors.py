@@ -162,6 +162,13 @@ class WeChatRejected(ApiError):
     code, status, message = "wechat_rejected", 422, "WeChat refused the request."
 
 
+class WrongTemplateKind(ApiError):
+    """A device template on an ordinary endpoint, or another template on a device endpoint
+    (docs/wechat.md §11); refused before any WeChat call."""
+
+    code, status, message = "wrong_template_kind", 422, "This template is not of the kind this endpoint takes."
+
+
 class TemplateBanned(ApiError):
     """WeChat banned the template (43107); the credit is returned and further sends are refused
     without calling WeChat until `flask wx templates sync` finds the template listed again."""

@@ -53,6 +53,7 @@ class Template(TimestampMixin, db.Model):
     __tablename__ = "templates"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # WeChat's priTmplId
+    # one_time | long_term | device (docs/wechat.md §11: a long-term template of enum values only)
     kind: Mapped[str] = mapped_column(String(16), default=TemplateKind.ONE_TIME)  # states.TemplateKind
     title: Mapped[str | None] = mapped_column(String(128))
     # [{"key": "thing1", "name": "...", "type": "thing"}, ...]
@@ -80,6 +81,42 @@ class Subscription(TimestampMixin, db.Model):
     # What the mini program last reported, kept apart when pushes are the authority.
     client_status: Mapped[str | None] = mapped_column(String(16))
     client_reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DeviceSubscription(TimestampMixin, db.Model):
+    """One row per (user, template, model_id, sn): a device subscription (docs/wechat.md §11).
+
+    Long-term, and tied to the device the user subscribed on: WeChat answers 9800006 to a send
+    for another (model_id, sn). Kept apart from `subscriptions`, whose key is (user, template).
+    """
+
+    __tablename__ = "device_subscriptions"
+    __table_args__ = (
+        UniqueConstraint("user_id", "template_id", "model_id", "sn"),
+        Index("ix_device_subscriptions_device", "template_id", "model_id", "sn", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    template_id: Mapped[str] = mapped_column(String(64))
+    model_id: Mapped[str] = mapped_column(String(128))
+    sn: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))  # accept | reject | ban | filter
+    audio: Mapped[bool] = mapped_column(default=False)  # accepted with a voice reminder (acceptWithAudio)
+
+    kind = "device"
+
+    @property
+    def remaining(self) -> None:
+        return None  # long-term: no credits
+
+    @property
+    def client_status(self) -> str:
+        return self.status  # the mini program's report is the only source (no push for these)
+
+    @property
+    def device(self) -> dict[str, str]:
+        return {"model_id": self.model_id, "sn": self.sn}
 
 
 class ConsentEvent(db.Model):
@@ -133,6 +170,9 @@ class Message(TimestampMixin, db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     template_id: Mapped[str] = mapped_column(String(64))
+    # Set for a device message (docs/wechat.md §11): sent with the device send, to this device's subscribers.
+    model_id: Mapped[str | None] = mapped_column(String(128))
+    sn: Mapped[str | None] = mapped_column(String(128))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     page: Mapped[str | None] = mapped_column(String(512))
     miniprogram_state: Mapped[str] = mapped_column(String(16), default="formal")

@@ -318,7 +318,11 @@ SCHEMA_EXTRAS = {
 }
 
 # Dumped bodies carry every field of their schema, except these, which a view leaves out when empty.
-SOMETIMES_ABSENT = {"MessageSent": {"wechat_msgid"}}
+SOMETIMES_ABSENT = {
+    "MessageSent": {"wechat_msgid"},
+    "Subscription": {"device", "audio"},  # device subscriptions only
+    "DeviceSendResult": {"messages", "total", "counts"},  # 201 has messages, 202 total and counts
+}
 REQUEST_ID = {
     "description": "The caller's X-Request-Id when it sent a well-formed one, else a new id; the logs carry it.",
     "required": True,

@@ -148,6 +148,15 @@ class SubscriptionReportSchema(Schema):
         allow_none=True,
         metadata={"description": "A label for where the popup was shown, kept in the consent audit."},
     )
+    # Loaded by DeviceReportSchema (the view dispatches on its presence); here for the document.
+    device = fields.Nested(
+        lambda: DeviceSchema(),
+        load_default=None,
+        metadata={
+            "description": "For a device popup (wx.requestSubscribeDeviceMessage, at most 3 device templates): "
+            "the device `{model_id, sn}` it was for. `acceptWithAudio` then records `audio: true`."
+        },
+    )
 
     @pre_load
     def drop_errmsg(self, data: Any, **kwargs: Any) -> Any:
@@ -308,7 +317,7 @@ class MeSchema(UserSchema):
 
 class SubscriptionSchema(Schema):
     template_id = fields.String()
-    kind = fields.String(metadata={"enum": ["one_time", "long_term"]})
+    kind = fields.String(metadata={"enum": ["one_time", "long_term", "device"]})
     status = fields.String(metadata={"enum": ["accept", "reject", "ban", "filter"]})
     remaining = fields.Function(
         lambda sub: sub.remaining if sub.kind == "one_time" else None,
@@ -319,6 +328,16 @@ class SubscriptionSchema(Schema):
         attribute="client_status",
         allow_none=True,
         metadata={"description": "The mini program's last report, which may be ahead of WeChat's push."},
+    )
+    # Only on device subscriptions (an ordinary Subscription has neither attribute: left out).
+    device = fields.Dict(
+        metadata={
+            "description": "Device subscriptions only: the device `{model_id, sn}` the user subscribed on.",
+            "example": {"model_id": "washer-1", "sn": "SN-0001"},
+        }
+    )
+    audio = fields.Boolean(
+        metadata={"description": "Device subscriptions only: accepted with a voice reminder (acceptWithAudio)."}
     )
     updated_at = UtcDateTime(format="iso")
 
@@ -333,6 +352,8 @@ class MessageSchema(Schema):
         allow_none=True, metadata={"description": "For a failed message, its error code (consent_required, ...)."}
     )
     template_id = fields.String()
+    model_id = fields.String(allow_none=True, metadata={"description": "A device message's device type; else null."})
+    sn = fields.String(allow_none=True, metadata={"description": "A device message's device; else null."})
     user_id = fields.Integer(allow_none=True, metadata={"description": "null for a batch recipient with no user."})
     errcode = fields.Integer(allow_none=True, metadata={"description": "WeChat's errcode, when it refused."})
     errmsg = fields.String(allow_none=True)
@@ -615,3 +636,160 @@ class SnTicketSchema(Schema):
 
     sn_ticket = fields.String(metadata={"description": "For `wx.requestSubscribeDeviceMessage`'s `snTicket`."})
     expires_in = fields.Integer(metadata={"description": "Seconds the ticket stays valid (at most 300)."})
+
+
+def _model_id_field() -> fields.String:
+    return fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=128), NO_NUL],
+        metadata={"description": "The device type's model_id from device access (设备接入).", "example": "washer-1"},
+    )
+
+
+def _sn_field() -> fields.String:
+    # getsnticket's rule for sn (docs/wechat.md §11a): at most 128 bytes of these characters.
+    return fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=128), validate.Regexp(r"^[0-9A-Za-z_-]+$", error="must be an sn")],
+        metadata={"description": "The device's serial number (digits, letters, `_`, `-`).", "example": "SN-0001"},
+    )
+
+
+class DeviceSchema(Schema):
+    """A device: its type's model_id and its serial number."""
+
+    class Meta:
+        unknown = RAISE
+
+    model_id = _model_id_field()
+    sn = _sn_field()
+
+
+# wx.requestSubscribeDeviceMessage's answers: (choice, audio). acceptWithAudio is an accept
+# with a voice reminder (docs/wechat.md §11b).
+DEVICE_REPORT_STATUSES = {
+    "accept": ("accept", False),
+    "acceptWithAudio": ("accept", True),
+    "reject": ("reject", False),
+    "ban": ("ban", False),
+    "filter": ("filter", False),
+}
+
+
+class DeviceReportSchema(SubscriptionReportSchema):
+    """`POST /api/v1/subscriptions` with `device`: what a device popup returned, for that device."""
+
+    device = fields.Nested(DeviceSchema, required=True)
+
+    @validates_schema
+    def check_results(self, data: dict[str, Any], **kwargs: Any) -> None:
+        results = data["results"]
+        if not results:
+            raise ValidationError({"results": ["must name at least one template"]})
+        if len(results) > MAX_DEVICE_TEMPLATES:
+            raise ValidationError({"results": [f"at most {MAX_DEVICE_TEMPLATES} templates per device popup"]})
+        problems = {}
+        for template_id, status in results.items():
+            try:
+                TEMPLATE_ID(template_id)
+            except ValidationError:
+                problems[template_id] = "is not a template id"
+                continue
+            if not isinstance(status, str) or status not in DEVICE_REPORT_STATUSES:
+                problems[template_id] = "must be accept, acceptWithAudio, reject, ban or filter"
+        if problems:
+            raise ValidationError({"results": problems})
+
+    @post_load
+    def normalize(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        data["results"] = {tid: DEVICE_REPORT_STATUSES[status] for tid, status in data["results"].items()}
+        return data
+
+
+MAX_DEVICE_TEMPLATES = 3  # wx.requestSubscribeDeviceMessage's tmplIds (docs/wechat.md §11b)
+MAX_DEVICE_RECIPIENTS = 10_000
+
+
+class DeviceRecipientSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    openid = fields.String(validate=OPENID)
+    user_id = fields.Integer(strict=True, validate=USER_ID)
+
+    @validates_schema
+    def one_recipient(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if ("openid" in data) == ("user_id" in data):
+            raise ValidationError("give exactly one of openid or user_id", "openid")
+
+
+class DeviceSendSchema(SendOptionsSchema):
+    """`POST /api/v1/device-messages`: a device template, the device, its values, and whom to tell."""
+
+    class Meta:
+        unknown = RAISE
+        exclude = ("truncate",)  # enum values are exact: nothing to shorten
+
+    model_id = _model_id_field()
+    sn = _sn_field()
+    data = fields.Dict(
+        required=True,
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={
+            "description": 'Keyword to value (`"text"` or `{"value": "text"}`): every keyword of the template, '
+            "each one of its enum values (422 invalid_template_data).",
+            "example": {"thing1": "洗衣完成", "phrase2": "请及时取衣"},
+        },
+    )
+    recipients = fields.List(
+        fields.Nested(DeviceRecipientSchema),
+        load_default=None,
+        validate=validate.Length(min=1, max=MAX_DEVICE_RECIPIENTS),
+        metadata={
+            "description": "Each with exactly one of openid or user_id; without it, everyone whose subscription "
+            "to the template on this device is active."
+        },
+    )
+
+
+class DeviceMessageItemSchema(Schema):
+    """One recipient's device message in `POST /api/v1/device-messages`'s answer."""
+
+    id = fields.String(
+        attribute="public_id", metadata={"description": "The message id, for `GET /api/v1/messages/{message_id}`."}
+    )
+    user_id = fields.Integer()
+    openid = fields.String()
+    status = fields.Function(
+        lambda message: "queued" if message.status == "sending" else message.status,
+        metadata={"type": "string", "enum": ["queued", "sent", "failed", "unknown"]},
+    )
+    outcome = fields.String(
+        allow_none=True,
+        metadata={"description": "A failed message's error code: consent_revoked (43101), wechat_rejected, ..."},
+    )
+    errcode = fields.Integer(
+        allow_none=True, metadata={"description": "WeChat's errcode (e.g. 9800006), when it refused."}
+    )
+    errmsg = fields.String(allow_none=True)
+
+
+class SkippedSchema(Schema):
+    user_id = fields.Integer(allow_none=True, metadata={"description": "null for an openid no user has."})
+    openid = fields.String(allow_none=True)
+    reason = fields.String(metadata={"enum": ["consent_required", "user_not_found"]})
+
+
+class DeviceSendResultSchema(Schema):
+    """`POST /api/v1/device-messages`'s answer (201: delivered now; 202: running as a batch)."""
+
+    id = fields.String(metadata={"description": "The send's id: `GET /api/v1/batches/{batch_id}` follows it."})
+    status = fields.String(metadata={"enum": ["queued", "running", "done"]})
+    messages = fields.List(
+        fields.Nested(DeviceMessageItemSchema),
+        metadata={"description": "One per recipient with an active subscription (201 only)."},
+    )
+    skipped = fields.List(fields.Nested(SkippedSchema), metadata={"description": "Recipients not sent to: no cost."})
+    total = fields.Integer(metadata={"description": "Messages written (202)."})
+    counts = fields.Dict(metadata={"description": "Messages per outcome, as `GET /api/v1/batches/{batch_id}` (202)."})

@@ -1,18 +1,20 @@
 """Our backend under gunicorn, ready for load: a database with its tables, users logged in, credits at WeChat.
 
 Shared by the benchmarks that run several servers side by side in one run (phases alternating).
+A backend serves the emulator's default app (dev mode), or the apps of an apps file (WX_APPS_FILE).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from backend import create_app
+from backend.apps import ONE_APP_VARIABLES
 from backend.emulator.defaults import DEV_APPID, DEV_SECRET
 from backend.extensions import db
 from backend.services.templates import sync_templates
@@ -21,10 +23,12 @@ from bench.send_throughput import HTTP_TIMEOUT, TEMPLATE_ID, Http, LoadClient, _
 from tests.helpers import API_KEY, GOOD_DATA
 from tests.servers import Server, backend_env, gunicorn
 
+BENCH_SECRET_KEY = "bench-secret-key-not-for-production-0123456789"  # outside dev mode: 32+ characters
+
 
 @dataclass
 class Backend:
-    """One server under test and its users (openid, Authorization header)."""
+    """One server under test and its users (openid, appid with an apps file, Authorization header)."""
 
     name: str
     server: Server
@@ -54,7 +58,10 @@ class Backend:
         return None if status == 200 else _label(status, body)
 
     def send(self, i: int) -> str | None:
-        body = {"openid": self.users[i % len(self.users)]["openid"], "template_id": TEMPLATE_ID, "data": GOOD_DATA}
+        user = self.users[i % len(self.users)]
+        body = {"openid": user["openid"], "template_id": TEMPLATE_ID, "data": GOOD_DATA}
+        if user.get("appid"):  # a key for every app names the app it sends for
+            body["appid"] = user["appid"]
         status, response = self.load.post_json("/api/v1/messages", body, self._headers(API_KEY, "send", i))
         return None if status == 201 else _label(status, response)
 
@@ -92,14 +99,24 @@ def start_backend(
     workers: int | None,
     threads: int | None,
     extra_env: dict[str, str] | None = None,
+    apps_file: str | None = None,
+    appids: Sequence[str] = (),
 ) -> Backend:
-    """Tables created (the database must be empty), the template synced, gunicorn started, users logged in."""
+    """Tables created (the database must be empty), the templates synced, gunicorn started, users logged in.
+
+    With `apps_file` (the emulator hosting its apps too) it serves those apps: user i logs in to
+    `appids[i % len(appids)]`, and sends name their user's app.
+    """
+    apps_env = {"WX_APPS_FILE": apps_file, "SECRET_KEY": BENCH_SECRET_KEY} if apps_file else {}
+    one_app = {"WX_APPID": DEV_APPID, "WX_SECRET": DEV_SECRET}
+    if apps_file:  # the file's apps instead of the one app of the variables
+        one_app = dict.fromkeys(ONE_APP_VARIABLES)
     app = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
             "WX_API_BASE": emulator.url,
-            "WX_APPID": DEV_APPID,
-            "WX_SECRET": DEV_SECRET,
+            **one_app,
+            **apps_env,
             "REDIS_URL": None,
             "BUSINESS_API_KEYS": [API_KEY["X-Api-Key"]],
         }
@@ -107,23 +124,26 @@ def start_backend(
     quiet_app_logs()
     with app.app_context():
         db.create_all()
-        sync_templates(app.extensions["apps"].only())  # so that 32 first requests do not all look the template up
+        for served in app.extensions["apps"]:  # so that 32 first requests do not all look the template up
+            sync_templates(served)
     stack.callback(_dispose, app)
-    server = stack.enter_context(
-        gunicorn(backend_env(database_url, emulator.url, **(extra_env or {})), workers, threads)
-    )
+    env = backend_env(database_url, emulator.url, **apps_env, **(extra_env or {}))
+    server = stack.enter_context(gunicorn(env, workers, threads))
     backend = Backend(name, server, [{} for _ in range(users)], LoadClient(server.url))
     stack.callback(backend.load.close)
     control = emulator_control(http, emulator)
 
     def log_in(i: int) -> str | None:
-        issued = control("/login_codes")
+        appid = appids[i % len(appids)] if appids else None
+        named = {"appid": appid} if appid else {}
+        issued = control("/login_codes", **named)
         response = http.session().post(
-            f"{server.url}/api/v1/auth/login", json={"code": issued["code"]}, timeout=HTTP_TIMEOUT
+            f"{server.url}/api/v1/auth/login", json={"code": issued["code"], **named}, timeout=HTTP_TIMEOUT
         )
         if response.status_code != 200:
             return f"HTTP {response.status_code}"
-        backend.users[i] = {"openid": issued["openid"], "auth": {"Authorization": f"Bearer {response.json()['token']}"}}
+        token = response.json()["token"]
+        backend.users[i] = {"openid": issued["openid"], "appid": appid, "auth": {"Authorization": f"Bearer {token}"}}
         return None
 
     logins = run_load(f"logins {name}", log_in, users, concurrency)
@@ -132,16 +152,20 @@ def start_backend(
     return backend
 
 
-def give_wechat_credits(http: Http, emulator: Server, openids: list[str], each: int, concurrency: int) -> Phase:
-    """`each` popups per openid at the emulator: WeChat then accepts that many sends to each."""
+def give_wechat_credits(
+    http: Http, emulator: Server, openids: list[str], each: int, concurrency: int, appids: Sequence[str | None] = ()
+) -> Phase:
+    """`each` popups per openid at the emulator (in `appids[n]` for openids[n], else the default app):
+    WeChat then accepts that many sends to each."""
     control = emulator_control(http, emulator)
-    owners = [openid for openid in openids for _ in range(each)]
-    return run_load(
-        "emulator popups (setup)",
-        lambda i: control("/popup", openid=owners[i], results={TEMPLATE_ID: "accept"}) and None,
-        len(owners),
-        concurrency,
-    )
+    owners = [n for n in range(len(openids)) for _ in range(each)]
+
+    def popup(i: int) -> None:
+        n = owners[i]
+        app = {"appid": appids[n]} if appids and appids[n] else {}
+        control("/popup", openid=openids[n], results={TEMPLATE_ID: "accept"}, **app)
+
+    return run_load("emulator popups (setup)", popup, len(owners), concurrency)
 
 
 def _dispose(app) -> None:

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
 from backend import errors
+from backend.emulator.defaults import DEV_APPID
 from backend.extensions import db
 from backend.models import ConsentEvent, Message, Subscription, User, utcnow
 from backend.schemas import MessageSchema, SubscriptionSchema
@@ -156,7 +157,7 @@ def test_grant_records_each_choice_and_mints_only_one_time_accepts(app):
 
 def test_credit_metrics_count_committed_moves_only(app):
     def spent_total() -> float:
-        return REGISTRY.get_sample_value("wxsub_credits_total", {"change": "spent"}) or 0.0
+        return REGISTRY.get_sample_value("wxsub_credits_total", {"appid": DEV_APPID, "change": "spent"}) or 0.0
 
     with app.app_context():
         users = make_users(3)

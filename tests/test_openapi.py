@@ -24,7 +24,7 @@ from schemathesis import checks as st_checks
 from schemathesis.errors import FailureGroup  # a BaseExceptionGroup, not an Exception
 
 from backend.emulator.pusher import PushTarget, event_message, signed_request
-from tests.helpers import API_KEY, GOOD_DATA, LONG_TERM, ONE_TIME, WASHER_DEVICE, reconfigure
+from tests.helpers import API_KEY, GOOD_DATA, LAUNDRY_DATA, LONG_TERM, ONE_TIME, WASHER_DEVICE, reconfigure
 
 # Routes that are deliberately not in the document. Everything else the router knows must be.
 NOT_DOCUMENTED = {
@@ -94,7 +94,7 @@ def test_every_operation_documents_its_auth_and_its_errors(spec):
             # One success answer; a send also answers 202 when it is delivered later.
             assert len(successes) == 1 or (where, successes) == ("POST /api/v1/messages", {"201", "202"}), where
             if path.startswith("/api/"):
-                business = ("/messages", "/batches", "/users", "/binding-codes")
+                business = ("/messages", "/batches", "/users", "/binding-codes", "/device-messages")
                 expected = {"apiKey"} if any(part in path for part in business) else {"bearerAuth"}
                 if path == "/api/v1/auth/login":
                     expected = set()
@@ -276,6 +276,17 @@ def test_success_answers_match_the_document(app, client, emulator, templates, us
     conforms(ticket, "POST", "/api/v1/devices/sn-ticket", 200)
     refused = client.post("/api/v1/devices/sn-ticket", json={**device, "model_id": "unknown"}, headers=auth)
     conforms(refused, "POST", "/api/v1/devices/sn-ticket", 422)
+    laundry = WASHER_DEVICE["templates"][0]["priTmplId"]
+    popup = {"openid": user.openid, **device, "sn_ticket": ticket.json["sn_ticket"], "results": {laundry: "accept"}}
+    emulator.control("POST", "/device_popup", **popup)
+    device_report = {"results": {laundry: "acceptWithAudio"}, "device": device}
+    reported = client.post("/api/v1/subscriptions", json=device_report, headers=auth)
+    conforms(reported, "POST", "/api/v1/subscriptions", 200)
+    conforms(client.get("/api/v1/subscriptions", headers=auth), "GET", "/api/v1/subscriptions", 200)
+    device_send = {"template_id": laundry, **device, "data": LAUNDRY_DATA, "recipients": [{"user_id": user.id}]}
+    device_sent = client.post("/api/v1/device-messages", json=device_send, headers=key)
+    conforms(device_sent, "POST", "/api/v1/device-messages", 201)
+    assert [m["status"] for m in device_sent.json["messages"]] == ["sent"]
 
     sent = client.post(
         "/api/v1/messages",

@@ -16,7 +16,7 @@ NAME = ("wx-app", "o-user")
 def leases(request, app):
     if request.param == "database":
         with app.app_context():
-            yield send_lock.DatabaseLeases(db.engine)
+            yield send_lock.database_leases(db.engine)
         return
     if not REDIS_URL:
         pytest.skip("TEST_REDIS_URL is not set")

@@ -8,12 +8,12 @@ from flask import Blueprint, g, request
 from backend.api.guards import api_key_required, json_body
 from backend.api.idempotency import held_key, idempotent
 from backend.api.pagination import paginate
-from backend.errors import InvalidRequest, InvalidTemplateData, NotFound
+from backend.errors import InvalidRequest, InvalidTemplateData, NotFound, WrongTemplateKind
 from backend.extensions import db
 from backend.models import Batch, Message
 from backend.openapi import API_KEY, CURSOR, doc, error, query
 from backend.schemas import BatchMessagePageSchema, BatchSchema, BatchSendSchema, load
-from backend.services import batches
+from backend.services import batches, device_subscriptions
 from backend.services.idempotency import Replay
 
 bp = Blueprint("batches", __name__, url_prefix="/api/v1")
@@ -48,7 +48,8 @@ def _answer_from_batch(effect: dict) -> Replay | None:
             InvalidTemplateData,
             when="A value breaks its keyword type's rule: the whole batch is refused, `details` naming "
             "the recipient's index and the key.",
-        )
+        ),
+        error(WrongTemplateKind, when="A device template: those go to `POST /api/v1/device-messages`."),
     ],
 )
 @api_key_required
@@ -62,6 +63,7 @@ def create_batch():
     """
     body = load(BatchSendSchema, json_body())
     body.pop("appid", None)  # settled by the key's guard (g.app); batches carry their app next
+    device_subscriptions.refuse_device_templates(g.app, [body["template_id"]])  # they go to /device-messages
     batch = batches.create_batch(g.app, batches.BatchRequest(**body), held_key())
     return _batch_body(batch), 202
 

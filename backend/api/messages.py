@@ -18,12 +18,13 @@ from backend.errors import (
     UserNotFound,
     WeChatRejected,
     WeChatUnavailable,
+    WrongTemplateKind,
 )
 from backend.extensions import db
 from backend.models import Message
 from backend.openapi import API_KEY, CURSOR, PREFER, PREFERENCE_APPLIED, Answer, doc, error, query
 from backend.schemas import MessagePageSchema, MessageSchema, MessageSentSchema, SendSchema, load
-from backend.services import recipients, scheduling
+from backend.services import device_subscriptions, recipients, scheduling
 from backend.services.delivery import finish_batch_if_done, send_left_by
 from backend.services.idempotency import IdempotencyInProgress, Replay
 from backend.services.sending import SendRequest, send_message
@@ -109,6 +110,7 @@ def _answer_from_message(effect: dict) -> Replay | None:
     errors=[
         UserNotFound,
         AmbiguousRecipient,
+        error(WrongTemplateKind, when="A device template: those go to `POST /api/v1/device-messages`."),
         ConsentRequired,
         ConsentRevoked,
         InvalidTemplateData,
@@ -137,6 +139,7 @@ def create_message():
     """
     body = recipients.as_send_fields(load(SendSchema, json_body()))
     body.pop("appid", None)  # settled by the key's guard (g.app); messages carry their app next
+    device_subscriptions.refuse_device_templates(g.app, [body["template_id"]])  # they go to /device-messages
     send_at = body.pop("send_at")
     send = SendRequest(**body)
     if send_at is not None or _prefers_async():

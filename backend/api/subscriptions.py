@@ -4,10 +4,16 @@ from flask import Blueprint, g
 
 from backend.api.guards import current_user_id, json_body, login_required, rate_limit
 from backend.api.idempotency import held_key, idempotent
-from backend.errors import RateLimited
-from backend.openapi import BEARER, doc
-from backend.schemas import SubscriptionListSchema, SubscriptionReportSchema, SubscriptionSchema, load
-from backend.services import consent
+from backend.errors import RateLimited, WrongTemplateKind
+from backend.openapi import BEARER, doc, error
+from backend.schemas import (
+    DeviceReportSchema,
+    SubscriptionListSchema,
+    SubscriptionReportSchema,
+    SubscriptionSchema,
+    load,
+)
+from backend.services import consent, device_subscriptions
 from backend.services.idempotency import Replay
 
 bp = Blueprint("subscriptions", __name__, url_prefix="/api/v1")
@@ -19,12 +25,31 @@ def _reported(subscriptions) -> dict:
 
 def _answer_from_report(effect: dict) -> Replay:
     """A retry of a committed report: the subscriptions of the templates it reported, as they are."""
+    if "device" in effect:  # a device popup's report: the subscriptions on that device
+        device = effect["device"]
+        on_device = {
+            sub.template_id: sub for sub in device_subscriptions.list_subscriptions(g.user) if sub.device == device
+        }
+        return Replay(200, _reported([on_device[t] for t in effect["templates"] if t in on_device]))
     by_template = {subscription.template_id: subscription for subscription in consent.list_subscriptions(g.user)}
     return Replay(200, _reported([by_template[t] for t in effect["templates"] if t in by_template]))
 
 
 @bp.post("/subscriptions")
-@doc(200, SubscriptionListSchema, body=SubscriptionReportSchema, auth=BEARER, idempotent=True, errors=[RateLimited])
+@doc(
+    200,
+    SubscriptionListSchema,
+    body=SubscriptionReportSchema,
+    auth=BEARER,
+    idempotent=True,
+    errors=[
+        error(
+            WrongTemplateKind,
+            when="A device template reported without `device`, or a template that is not one with it.",
+        ),
+        RateLimited,
+    ],
+)
 @login_required
 @rate_limit("reports", "RATE_LIMIT_REPORTS", current_user_id)
 @idempotent(_answer_from_report, lease=False)
@@ -35,8 +60,21 @@ def create_report():
     keeps earlier credits. When message push is configured, WeChat's own popup event is the
     authority for credits and a report only records the choice. The user comes from the
     session token. The answer lists the subscriptions of the templates reported.
+
+    A device popup (`wx.requestSubscribeDeviceMessage`, at most 3 device templates) is
+    reported with `device: {model_id, sn}`: each `accept` or `acceptWithAudio` (an accept with
+    a voice reminder, `audio: true`) subscribes the user on that device until revoked.
     """
-    body = load(SubscriptionReportSchema, json_body())
+    raw = json_body()
+    if isinstance(raw, dict) and "device" in raw:  # a device popup's (docs/wechat.md §11)
+        body = load(DeviceReportSchema, raw)
+        device = body["device"]
+        reported = device_subscriptions.record_report(
+            g.app, g.user, body["results"], device["model_id"], device["sn"], body["scene"], held_key()
+        )
+        return _reported(reported), 200
+    body = load(SubscriptionReportSchema, raw)
+    device_subscriptions.refuse_device_templates(g.app, body["results"])  # they go with `device`
     return _reported(consent.record_report(g.app, g.user, body["results"], body["scene"], held_key())), 200
 
 
@@ -44,5 +82,7 @@ def create_report():
 @doc(200, SubscriptionListSchema, auth=BEARER)
 @login_required
 def list_subscriptions():
-    """Every template the user has reported on, with the credits left."""
-    return {"subscriptions": SubscriptionSchema(many=True).dump(consent.list_subscriptions(g.user))}
+    """Every template the user has reported on, with the credits left; device subscriptions
+    (one per template and device) carry `device` and `audio`."""
+    subscriptions = consent.list_subscriptions(g.user) + device_subscriptions.list_subscriptions(g.user)
+    return {"subscriptions": SubscriptionSchema(many=True).dump(subscriptions)}

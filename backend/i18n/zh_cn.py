@@ -70,6 +70,12 @@ MESSAGES = {
     ),
     # Device messages (backend/services/devices.py)
     "WeChat does not accept this device's {field}.": "微信不接受该设备的 {field}。",
+    # Device subscriptions and sends (backend/services/device_subscriptions.py)
+    "This template is not of the kind this endpoint takes.": "该模板的类型不适用于这个接口。",
+    "{template_id} is not a device template of this mini program.": "{template_id} 不是本小程序的设备消息模板。",
+    "{template_id} is a device template: use POST /api/v1/device-messages.": (
+        "{template_id} 是设备消息模板：请使用 POST /api/v1/device-messages。"
+    ),
     # Resources (backend/api/messages.py, batches.py)
     "No message with that id.": "没有该 id 的消息。",
     "No batch with that id.": "没有该 id 的批次。",

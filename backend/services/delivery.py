@@ -23,7 +23,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from backend import errors, metrics
 from backend.extensions import db
 from backend.models import Batch, Message, utcnow
-from backend.services import ledger, pace, webhooks
+from backend.services import device_delivery, ledger, pace, webhooks
 from backend.services.batches import OPEN_STATUSES
 from backend.services.sending import DeliveryDeferred, deliver, reported_kind
 from backend.services.templates import stored_template
@@ -64,7 +64,10 @@ def claim_group(message_ids: list[int]) -> tuple[list[Message], list[int]]:
     # requeue) lock the same rows in the same order instead of deadlocking.
     rows = db.session.execute(_CLAIM, {"ids": sorted(message_ids), "now": now}).all()
     claimed = sorted((Message(**row._mapping) for row in rows), key=lambda message: message.id)
-    credited = _spend_credits(claimed, now)
+    devices = [message for message in claimed if device_delivery.is_device_message(message)]
+    ordinary = [message for message in claimed if not device_delivery.is_device_message(message)]
+    # A device message spends no credit: its recipient's device subscription must still be active.
+    credited = _spend_credits(ordinary, now) | device_delivery.subscribed(devices, db.session)
     refused = [message for message in claimed if message.id not in credited]
     if refused:
         db.session.execute(_FAIL_WITHOUT_CONSENT, {"ids": [m.id for m in refused], "now": now})
@@ -73,8 +76,8 @@ def claim_group(message_ids: list[int]) -> tuple[list[Message], list[int]]:
     if batch_ids:
         db.session.execute(_MARK_RUNNING, {"ids": batch_ids})
     db.session.commit()
-    for _ in refused:
-        metrics.record_send("consent_required", None)
+    for _ in refused:  # the one app's, as deliver_claimed sends, until batch messages carry theirs
+        metrics.record_send(current_app.extensions["apps"].only().appid, "consent_required", None)
     ready = [message for message in claimed if message.id in credited]
     for message in ready:
         make_transient_to_detached(message)

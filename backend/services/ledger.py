@@ -305,7 +305,7 @@ class PostgresLedger(Ledger):
         }
         reserved = self._reserve.run_alone(params)  # committed: its own transaction
         if reserved is not None:
-            metrics.record_credits(CREDIT_CHANGES[EventResult.SPENT])
+            metrics.record_credits(_counted_appid(), CREDIT_CHANGES[EventResult.SPENT])
         return reserved
 
     def settle(self, message_id: int, changes: dict[str, Any]) -> None:
@@ -479,13 +479,20 @@ def _note(result: str, amount: int) -> None:
     """Count a move once its transaction commits. Called after the move's last statement that can
     fail, so a move undone with its savepoint (a push replay) was never noted."""
     if amount:
-        db.session.info.setdefault("credit_moves", []).append((result, amount))
+        db.session.info.setdefault("credit_moves", []).append((_counted_appid(), result, amount))
+
+
+def _counted_appid() -> str:
+    """The `appid` label of a credit move: the one app's. With several apps "" until the moves
+    carry their app (the app_id columns come next), rather than a guess."""
+    apps = current_app.extensions["apps"]
+    return apps.only().appid if len(apps) == 1 else ""
 
 
 @sa.event.listens_for(Session, "after_commit")
 def _count_committed_credits(session: Session) -> None:
-    for result, amount in session.info.pop("credit_moves", []):
-        metrics.record_credits(CREDIT_CHANGES.get(result, "other"), amount)
+    for appid, result, amount in session.info.pop("credit_moves", []):
+        metrics.record_credits(appid, CREDIT_CHANGES.get(result, "other"), amount)
 
 
 @sa.event.listens_for(Session, "after_rollback")

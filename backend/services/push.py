@@ -62,7 +62,7 @@ def verify_url(app: App, args: Mapping[str, str]) -> str:
     try:
         wechat_push.verify_query(app.push_token, args, time.time())
     except PushRejected as exc:
-        raise refuse(exc) from None
+        raise refuse(app, exc) from None
     return args.get("echostr", "")
 
 
@@ -84,7 +84,7 @@ def authenticate(app: App, args: Mapping[str, str], body: IO[bytes]) -> PushEven
             bind_query(args, raw)
         event = wechat_push.read_event(wechat_push.open_push(raw, args, token, cipher))
     except PushRejected as exc:
-        raise refuse(exc) from None
+        raise refuse(app, exc) from None
     return event
 
 
@@ -134,9 +134,9 @@ class SampledLog:
 refusal_log = SampledLog(LOG_EVERY)
 
 
-def refuse(exc: PushRejected) -> errors.ApiError:
-    """Count a refused push and log it sampled (never its body or a secret); the error to answer."""
-    metrics.record_push_refusal(exc.reason)
+def refuse(app: App, exc: PushRejected) -> errors.ApiError:
+    """Count a refused push (for `app`) and log it sampled (never its body or a secret); the error to answer."""
+    metrics.record_push_refusal(app.appid, exc.reason)
     error = refusal_error(exc.reason, exc.params)
     suppressed = refusal_log.due(exc.reason)
     if suppressed is not None:

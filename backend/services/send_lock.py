@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from backend.models import SendLease
+from backend.services import autocommit
 
 log = logging.getLogger(__name__)
 POLL = (0.005, 0.05)  # seconds between tries, growing from the first to the second, jittered
@@ -67,15 +68,16 @@ class RedisLeases:
 
 
 class DatabaseLeases:
-    """Lease rows, written in autocommit on the engine's own connections (never the caller's session)."""
+    """Lease rows, each statement a transaction of its own on the engine's own connections (never
+    the caller's session). SQLite's form: BEGIN IMMEDIATE (see backend/__init__.py), under which
+    writers queue instead of failing."""
+
+    insert = staticmethod(sqlite.insert)
 
     def __init__(self, engine: Engine) -> None:
-        # PostgreSQL: autocommit, one round trip per statement. SQLite keeps its BEGIN IMMEDIATE
-        # (see backend/__init__.py), under which writers queue instead of failing.
-        on_postgresql = engine.dialect.name == "postgresql"
-        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT") if on_postgresql else engine
+        self.engine = engine
         table = SendLease.__table__
-        insert = (postgresql.insert if on_postgresql else sqlite.insert)(table)
+        insert = self.insert(table)
         # Taken when there is no row, or when the row's lease ran out: one statement either way.
         self._take = (
             insert.values(
@@ -108,6 +110,32 @@ class DatabaseLeases:
             conn.execute(self._release, {"appid": name[0], "openid": name[1], "token": token})
 
 
+class PostgresLeases(DatabaseLeases):
+    """The same statements, compiled once and run alone in autocommit straight through psycopg
+    (services/autocommit.py): one round trip each, no SQLAlchemy execution on every send."""
+
+    insert = staticmethod(postgresql.insert)
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self._take_alone = autocommit.Prepared(self._take)
+        self._release_alone = autocommit.Prepared(self._release)
+
+    def try_take(self, name: tuple[str, str], token: str, ttl: float) -> bool:
+        now = time.time()
+        params = {"appid": name[0], "openid": name[1], "token": token, "expires_at": now + ttl, "now": now}
+        taken = self._take_alone.run_alone(params)
+        return taken is not None and taken[0] == token
+
+    def release(self, name: tuple[str, str], token: str) -> None:
+        self._release_alone.run_alone({"appid": name[0], "openid": name[1], "token": token})
+
+
+def database_leases(engine: Engine) -> DatabaseLeases:
+    """The lease store of this database, chosen once at start-up."""
+    return PostgresLeases(engine) if engine.dialect.name == "postgresql" else DatabaseLeases(engine)
+
+
 class RedisOrDatabaseLeases:
     """Redis through the app's link, the database while Redis is down (backend/redis_link.py).
 
@@ -118,7 +146,7 @@ class RedisOrDatabaseLeases:
     def __init__(self, link, engine: Engine) -> None:  # link: backend.redis_link.RedisLink
         self.link = link
         self.redis = RedisLeases(link.client)
-        self.database = DatabaseLeases(engine)
+        self.database = database_leases(engine)
 
     def try_take(self, name: tuple[str, str], token: str, ttl: float) -> bool:
         return self.link.call(
@@ -136,7 +164,7 @@ class RedisOrDatabaseLeases:
 def init_app(app: Flask, engine: Engine) -> None:
     """Choose the lease store once, at start-up: Redis when REDIS_URL is set, else the database."""
     link = app.extensions.get("redis")
-    app.extensions["send_leases"] = RedisOrDatabaseLeases(link, engine) if link else DatabaseLeases(engine)
+    app.extensions["send_leases"] = RedisOrDatabaseLeases(link, engine) if link else database_leases(engine)
 
 
 @contextmanager

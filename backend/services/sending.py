@@ -24,7 +24,7 @@ from backend import errors, metrics
 from backend.apps import App
 from backend.extensions import db
 from backend.models import Message, Subscription, User, new_public_id, utcnow
-from backend.services import consent, idempotency, ledger, send_lock, webhooks
+from backend.services import consent, device_delivery, idempotency, ledger, send_lock, webhooks
 from backend.services.templates import get_template, is_banned, mark_banned, refuse_if_banned
 from backend.services.validation import validate_data
 from backend.states import EventSource, MessageStatus, Outcome, TemplateKind
@@ -123,6 +123,8 @@ def reserve(
         "user_id": recipient.id,
         "openid": recipient.openid,
         "template_id": request.template_id,
+        "model_id": None,  # a device message's (services/device_messages.py)
+        "sn": None,
         "data": values,
         "page": request.page,
         "miniprogram_state": request.miniprogram_state or current_app.config["WX_MINIPROGRAM_STATE"],
@@ -171,19 +173,30 @@ def deliver(app: App, message: Message, *, requeue_transient: bool = False) -> M
     no-turn failure puts the message back in the queue, credit returned, instead of failing
     it (up to MAX_ATTEMPTS).
     """
+    try:
+        return _call_and_settle(app, message, requeue_transient)
+    finally:
+        if message.status != MessageStatus.SENDING:  # settled (every path settles once), counted for its app
+            metrics.record_send(app.appid, message.shown_outcome, message.errcode)
+
+
+def _call_and_settle(app: App, message: Message, requeue_transient: bool) -> Message:
     client = app.client
     if is_banned(message.template_id):  # an earlier 43107: WeChat would refuse it the same way
         raise _refuse_banned(message) from None
     try:
         with send_lock.openid_turn(client.appid, message.openid):
-            msgid = client.subscribe.send(
-                message.openid,
-                message.template_id,
-                message.data,
-                page=message.page,
-                miniprogram_state=message.miniprogram_state,
-                lang=message.lang,
-            )
+            if device_delivery.is_device_message(message):  # the device send (docs/wechat.md §11c)
+                msgid = device_delivery.call_wechat(client, message)
+            else:
+                msgid = client.subscribe.send(
+                    message.openid,
+                    message.template_id,
+                    message.data,
+                    page=message.page,
+                    miniprogram_state=message.miniprogram_state,
+                    lang=message.lang,
+                )
     except (wx.WeChatError, send_lock.OpenidBusy) as exc:
         raise _settle_failure(message, exc, requeue_transient) from None
     except Exception:
@@ -203,7 +216,6 @@ def _settle(message: Message, status: str, **fields: Any) -> None:
     ledger.current().settle(message.id, changes)
     for name, value in changes.items():  # the object mirrors the row, without a second write
         set_committed_value(message, name, value)
-    metrics.record_send(message.shown_outcome, message.errcode)
 
 
 def _refund(message: Message) -> None:
@@ -233,9 +245,12 @@ def _settle_failure(
         details.update(errcode=errcode, errmsg=errmsg)
     fields = {"errcode": errcode, "errmsg": errmsg}
     if isinstance(exc, wx.UserRefused):  # 43101: the user refused or has no credit left at WeChat
-        consent.revoke(
-            message.user_id, message.template_id, source=EventSource.SEND, detail={"message_id": message.public_id}
-        )
+        if device_delivery.is_device_message(message):  # that device's subscription only
+            device_delivery.refused(message)
+        else:
+            consent.revoke(
+                message.user_id, message.template_id, source=EventSource.SEND, detail={"message_id": message.public_id}
+            )
         _settle(message, MessageStatus.FAILED, outcome=Outcome.CONSENT_REVOKED, **fields)
         return errors.ConsentRevoked(details=details)
     if isinstance(exc, wx.DeliveryUnknown):  # it may have arrived: keep the credit spent

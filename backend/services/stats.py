@@ -305,9 +305,9 @@ def estimate_quantile(q: float, buckets: list[tuple[float, float]]) -> float | N
 def wechat_latency(registry: CollectorRegistry | None = None) -> list[dict[str, Any]]:
     """Per WeChat API: calls, mean, p50 and p95 in milliseconds, since the backend started.
 
-    Read from the `wxsub_wechat_call_seconds` histogram, summed over every gunicorn worker.
+    Read from the `wxsub_wechat_call_seconds` histogram, summed over every gunicorn worker and app.
     """
-    buckets: dict[str, list[tuple[float, float]]] = {}
+    buckets: dict[str, dict[float, float]] = {}
     sums: dict[str, float] = {}
     for family in (registry or metrics.registry()).collect():
         if family.name != LATENCY_METRIC:
@@ -315,12 +315,14 @@ def wechat_latency(registry: CollectorRegistry | None = None) -> list[dict[str, 
         for sample in family.samples:
             api = sample.labels.get("api", "")
             if sample.name.endswith("_bucket"):
-                buckets.setdefault(api, []).append((float(sample.labels["le"]), sample.value))
+                by_bound = buckets.setdefault(api, {})
+                bound = float(sample.labels["le"])
+                by_bound[bound] = by_bound.get(bound, 0.0) + sample.value
             elif sample.name.endswith("_sum"):
                 sums[api] = sums.get(api, 0.0) + sample.value
     rows = []
-    for api, api_buckets in sorted(buckets.items()):
-        api_buckets.sort()
+    for api, by_bound in sorted(buckets.items()):
+        api_buckets = sorted(by_bound.items())
         count = int(api_buckets[-1][1])
         if not count:
             continue

@@ -46,12 +46,26 @@ def parse_enums(template: dict[str, Any]) -> dict[str, list[str]]:
     return enums
 
 
+def template_kind_of(remote: dict[str, Any], keywords: list[dict[str, str]], enums: dict[str, list[str]]) -> str:
+    """one_time, long_term, or device: a long-term template whose every keyword is an enum.
+
+    gettemplate does not say "device"; a device template's values are all platform-made enum
+    values (docs/wechat.md §11), which no ordinary template has for each of its keywords.
+    """
+    kind = KIND_BY_TYPE.get(int(remote.get("type") or 2), "one_time")
+    if kind == "long_term" and keywords and all(enums.get(keyword["key"]) for keyword in keywords):
+        return "device"
+    return kind
+
+
 def _fields(remote: dict[str, Any], now) -> dict[str, Any]:
+    keywords = parse_keywords(remote.get("content") or "")
+    enums = parse_enums(remote)
     return {
-        "kind": KIND_BY_TYPE.get(int(remote.get("type") or 2), "one_time"),
+        "kind": template_kind_of(remote, keywords, enums),
         "title": remote.get("title"),
-        "keywords": parse_keywords(remote.get("content") or ""),
-        "enum_values": parse_enums(remote),
+        "keywords": keywords,
+        "enum_values": enums,
         "synced": True,
         "banned_at": None,  # listed by WeChat: usable again after a 43107
         "updated_at": now,

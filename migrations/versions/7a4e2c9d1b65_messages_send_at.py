@@ -1,7 +1,7 @@
 """messages: send_at for scheduled sends, indexed with status for the due-scanner
 
 Revision ID: 7a4e2c9d1b65
-Revises: 8c4f1a2b3d5e
+Revises: 6a3f9d2c1e57
 Create Date: 2026-12-02 02:15:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '7a4e2c9d1b65'
-down_revision = '8c4f1a2b3d5e'
+down_revision = '6a3f9d2c1e57'
 branch_labels = None
 depends_on = None
 

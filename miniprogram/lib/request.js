@@ -39,6 +39,20 @@ function backendUrl() {
   return (urls[env] || config.backendUrls.release).replace(/\/+$/, '')
 }
 
+/**
+ * This mini program's AppID, sent at log-in: a backend serving several mini programs logs the
+ * user in to this one (docs/api.md). Undefined when the base library can't tell; a backend
+ * serving one app needs none.
+ * @returns {string | undefined}
+ */
+function appId() {
+  try {
+    return wx.getAccountInfoSync().miniProgram.appId || undefined
+  } catch (_) {
+    return undefined
+  }
+}
+
 /** @returns {Session | null} */
 function readSession() {
   try {
@@ -127,7 +141,8 @@ function wxLoginCode() {
 /** @returns {Promise<Session>} */
 async function loginOnce() {
   const code = await wxLoginCode()
-  const body = unwrap(await send('POST', '/api/v1/auth/login', { code }, {}))
+  const appid = appId()
+  const body = unwrap(await send('POST', '/api/v1/auth/login', appid ? { code, appid } : { code }, {}))
   /** @type {Session} */
   const session = {
     token: body.token,

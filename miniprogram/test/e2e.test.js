@@ -1,7 +1,10 @@
 /**
  * End to end, with no WeChat DevTools: the mini program runs in jest with wx.request
  * bridged to real HTTP, against the backend under gunicorn and the repository's WeChat
- * emulator, both started here. The wx stand-ins play the phone: wx.login gets a code from
+ * emulator, both started here and serving two mini programs (one apps file, as
+ * WX_APPS_FILE and the emulator's --apps-file). The mini program is the second of them and
+ * logs in to it by its AppID (wx.getAccountInfoSync); business code sends with that app's
+ * own key. The wx stand-ins play the phone: wx.login gets a code from
  * the emulator, and the subscribe popup is a user who accepts (the emulator counts it, as
  * WeChat would).
  *
@@ -14,13 +17,18 @@
 const crypto = require('crypto')
 const { createWx } = require('./helpers/wx')
 const { boot, waitFor, tap } = require('./helpers/harness')
-const { startEmulator, startBackend, httpJson } = require('./helpers/servers')
+const { startEmulator, startBackend, writeAppsFile, httpJson } = require('./helpers/servers')
 
 jest.setTimeout(120000)
 
 const OPENID = 'oE2eUser00000000000000000001'
-// Made up per run: a key for this backend process only, never written into the project.
-const API_KEY = `e2e-${crypto.randomBytes(12).toString('hex')}`
+// Two apps at WeChat and in the backend; this mini program is STAFF.
+const SHOP = 'wxe2e0000000000a01'
+const STAFF = 'wxe2e0000000000b02'
+// Made up per run: secrets and keys for these processes only, never written into the project.
+const made = (prefix) => `${prefix}-${crypto.randomBytes(12).toString('hex')}`
+const SHOP_KEY = made('e2e-shop')
+const API_KEY = made('e2e-staff') // acts for STAFF alone: its requests need not name the app
 
 const TEMPLATES = [
   {
@@ -46,10 +54,12 @@ const TEMPLATES = [
 
 let emulator = null
 let backend = null
+let appsFile = null
 
 async function control(method, path, body) {
+  // Every control call is about STAFF's users and catalog, unless it names its app.
   const res = await httpJson(method, `${emulator.url}/_emulator${path}`, {
-    data: body,
+    data: body && method !== 'GET' ? { appid: STAFF, ...body } : body,
     header: { 'Content-Type': 'application/json' },
   })
   if (res.statusCode >= 400) throw new Error(`emulator ${path}: ${res.statusCode} ${JSON.stringify(res.data)}`)
@@ -64,19 +74,25 @@ async function api(method, path, { token, key, data, header = {} } = {}) {
 }
 
 beforeAll(async () => {
-  emulator = await startEmulator()
-  backend = await startBackend(emulator.url, API_KEY)
+  appsFile = writeAppsFile([
+    { appid: SHOP, secret: made('shop-secret'), name: 'Shop', api_keys: [SHOP_KEY] },
+    { appid: STAFF, secret: made('staff-secret'), name: 'Staff', api_keys: [API_KEY] },
+  ])
+  emulator = await startEmulator({ appsFile: appsFile.path })
+  backend = await startBackend(emulator.url, { appsFile: appsFile.path })
   for (const template of TEMPLATES) await control('POST', '/templates', template)
 })
 
 afterAll(async () => {
   if (backend) await backend.stop()
   if (emulator) await emulator.stop()
+  if (appsFile) appsFile.remove()
 })
 
 test('launch → login → phone → subscribe → credit in the ledger → a business send → silent re-login', async () => {
   const popups = []
   const wx = createWx({
+    appId: STAFF,
     // wx.request → Node's http, to the live backend.
     transport: (req) => httpJson(req.method, req.url, { data: req.data, header: req.header, timeout: 15000 }),
     // wx.login: the phone asks WeChat (the emulator) for a code for this user.
@@ -102,6 +118,9 @@ test('launch → login → phone → subscribe → credit in the ledger → a bu
   const firstToken = token()
   const credits = () => page.querySelector('#credits').instance.data.rows.map((row) => row.countText)
   expect(credits()).toEqual(['None left', 'None left', 'Off'])
+  // It logged in to STAFF: the code is STAFF's at WeChat, which SHOP's AppSecret could not redeem.
+  const logIn = wx.request.mock.calls.map(([req]) => req).find((req) => req.url.endsWith('/api/v1/auth/login'))
+  expect(logIn.data).toMatchObject({ appid: STAFF })
 
   // The phone button: WeChat gives the event a code; the backend exchanges it.
   const { code: phoneCode } = await control('POST', '/phone_codes', { openid: OPENID, phone_number: '13800001234' })
@@ -139,6 +158,9 @@ test('launch → login → phone → subscribe → credit in the ledger → a bu
   })
   expect(sent.statusCode).toBe(201)
   expect(sent.data).toMatchObject({ status: 'sent', template_id: 'tmpl-order-shipped', remaining: 0 })
+  // The other app's key may not act for this one.
+  const elsewhere = await api('POST', '/api/v1/messages', { key: SHOP_KEY, data: { appid: STAFF, openid: OPENID } })
+  expect(elsewhere.statusCode).toBe(403)
   const delivered = await control('GET', '/sent')
   expect(JSON.stringify(delivered)).toContain('Blue kettle')
 
@@ -166,6 +188,7 @@ test('launch → login → phone → subscribe → credit in the ledger → a bu
 test('link page: a binding code from business code → typed by the user → a send by external_id', async () => {
   const openid = 'oE2eUser00000000000000000002'
   const wx = createWx({
+    appId: STAFF,
     transport: (req) => httpJson(req.method, req.url, { data: req.data, header: req.header, timeout: 15000 }),
     loginCode: () => control('POST', '/login_codes', { openid }).then((issued) => issued.code),
   })

@@ -23,6 +23,22 @@ test('logs in with a wx.login code and keeps the session with wx.setStorageSync'
   expect(lib.currentUser()).toEqual({ id: 1, has_phone: false })
 })
 
+test('logs in to this mini program: the appid of wx.getAccountInfoSync goes with the code', async () => {
+  const { backend, wx, lib } = setup({ appId: 'wxb0000000000b0002' })
+  await lib.login()
+  expect(wx.getAccountInfoSync).toHaveBeenCalled()
+  expect(backend.calls[0]).toMatchObject({ data: { code: 'wx-code-1', appid: 'wxb0000000000b0002' } })
+})
+
+test('a base library without the account info logs in with the code alone', async () => {
+  const { backend, wx, lib } = setup()
+  wx.getAccountInfoSync.mockImplementation(() => {
+    throw new Error('not available')
+  })
+  await lib.login()
+  expect(backend.calls[0].data).toStrictEqual({ code: 'wx-code-1' })
+})
+
 test('sends JSON with the bearer token to the base URL of the release channel', async () => {
   const { wx, lib } = setup()
   await lib.login()

@@ -14,6 +14,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from backend.emulator.defaults import DEV_APPID
 from backend.emulator.pusher import signed_request
 from backend.extensions import db
 from backend.models import ConsentEvent, PushQuery, Subscription, Template, User
@@ -209,9 +210,9 @@ class TestRefusalsWriteNoRow:
         post(client, safe_app, popup("o1", (T1, "accept")), mode="plain")
         post_raw(client, signed_query(timestamp="9" * 400), b"{}")
         after = scrape(client)
-        assert delta(after, before, "wxsub_push_refusals_total", reason="signature") == 1
-        assert delta(after, before, "wxsub_push_refusals_total", reason="plaintext_in_safe_mode") == 1
-        assert delta(after, before, "wxsub_push_refusals_total", reason="timestamp") == 1
+        assert delta(after, before, "wxsub_push_refusals_total", appid=DEV_APPID, reason="signature") == 1
+        assert delta(after, before, "wxsub_push_refusals_total", appid=DEV_APPID, reason="plaintext_in_safe_mode") == 1
+        assert delta(after, before, "wxsub_push_refusals_total", appid=DEV_APPID, reason="timestamp") == 1
         assert nothing_written(safe_app) and count(safe_app, PushQuery) == 0
 
     def test_refusals_are_logged_sampled_without_body_or_secret(self, client, push_app, monkeypatch, caplog):

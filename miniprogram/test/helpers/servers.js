@@ -5,6 +5,7 @@
  */
 
 const { spawn, execFile } = require('child_process')
+const crypto = require('crypto')
 const fs = require('fs')
 const http = require('http')
 const net = require('net')
@@ -135,10 +136,28 @@ function requireVenv() {
   }
 }
 
-async function startEmulator() {
+/**
+ * An apps file (the backend's WX_APPS_FILE, the emulator's --apps-file) in a temporary
+ * folder, readable by its owner only, as a file of AppSecrets should be.
+ * @param {{appid: string, secret: string, name?: string, api_keys?: string[]}[]} apps
+ * @returns {{path: string, remove: () => void}}
+ */
+function writeAppsFile(apps) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wxsub-e2e-apps-'))
+  const file = path.join(dir, 'apps.toml')
+  const entries = apps.map((app) =>
+    ['[[app]]', ...Object.entries(app).map(([key, value]) => `${key} = ${JSON.stringify(value)}`)].join('\n'),
+  )
+  fs.writeFileSync(file, entries.join('\n\n') + '\n', { mode: 0o600 })
+  return { path: file, remove: () => fs.rmSync(dir, { recursive: true, force: true }) }
+}
+
+/** @param {{appsFile?: string}} [options] with `appsFile`, the emulator hosts its apps too */
+async function startEmulator({ appsFile } = {}) {
   requireVenv()
   const port = await freePort()
   const args = [path.join(VENV_BIN, 'python'), '-m', 'backend.emulator', '--host', '127.0.0.1', '--port', String(port)]
+  if (appsFile) args.push('--apps-file', appsFile)
   const server = new Server('emulator', args, { PYTHONPATH: REPO }, port, '/_emulator/log')
   try {
     return await server.waitUntilUp()
@@ -149,12 +168,14 @@ async function startEmulator() {
 }
 
 /**
- * The backend in dev mode (no AppID / AppSecret) against `emulatorUrl`, on a fresh SQLite
- * database brought to the current schema by `flask db upgrade`.
+ * The backend against `emulatorUrl`, on a fresh SQLite database brought to the current schema
+ * by `flask db upgrade`: in dev mode (no AppID / AppSecret), or serving the apps of `appsFile`
+ * (WX_APPS_FILE, with a SECRET_KEY made up for this run).
  * @param {string} emulatorUrl
- * @param {string} apiKey the business key the test will use (BUSINESS_API_KEYS)
+ * @param {{apiKey?: string, appsFile?: string}} options `apiKey`: a business key for every app
+ *   (BUSINESS_API_KEYS); the apps file may give each app its own
  */
-async function startBackend(emulatorUrl, apiKey) {
+async function startBackend(emulatorUrl, { apiKey = '', appsFile } = {}) {
   requireVenv()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wxsub-e2e-'))
   const env = {
@@ -167,6 +188,7 @@ async function startBackend(emulatorUrl, apiKey) {
     REDIS_URL: '',
     PYTHONPATH: REPO,
   }
+  if (appsFile) Object.assign(env, { WX_APPS_FILE: appsFile, SECRET_KEY: crypto.randomBytes(32).toString('hex') })
   await new Promise((resolve, reject) => {
     execFile(
       path.join(VENV_BIN, 'flask'),
@@ -199,4 +221,4 @@ async function startBackend(emulatorUrl, apiKey) {
   }
 }
 
-module.exports = { startEmulator, startBackend, httpJson, REPO, VENV_BIN }
+module.exports = { startEmulator, startBackend, writeAppsFile, httpJson, REPO, VENV_BIN }

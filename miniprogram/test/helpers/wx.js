@@ -1,7 +1,7 @@
 /**
- * A stand-in for the `wx` global, mocking WeChat at its boundary only: storage, wx.login,
- * wx.request, wx.requestSubscribeMessage, wx.getSetting, wx.openSetting and the few
- * system-info calls. Callbacks run asynchronously, as on a phone. Every API is a jest.fn,
+ * A stand-in for the `wx` global, mocking WeChat at its boundary only: storage, the account
+ * info, wx.login, wx.request, wx.requestSubscribeMessage, wx.getSetting, wx.openSetting and
+ * the few system-info calls. Callbacks run asynchronously, as on a phone. Every API is a jest.fn,
  * so a test can script one (`wx.login.mockImplementation(...)`) or read its calls.
  */
 
@@ -17,6 +17,7 @@ function later(fn, ...args) {
  * @param {() => Promise<string>} [options.loginCode] gives wx.login's code (default: wx-code-N)
  * @param {(tmplIds: string[]) => Promise<Record<string, string>>} [options.popup] plays the
  *   user in the subscribe popup and gives its success object (default: answers wx.popupAnswer)
+ * @param {string} [options.appId] this mini program's AppID (wx.getAccountInfoSync)
  * @param {string} [options.language]
  * @param {string} [options.sdkVersion]
  */
@@ -48,7 +49,9 @@ function createWx(options = {}) {
       storage.delete(key)
     }),
 
-    getAccountInfoSync: jest.fn(() => ({ miniProgram: { appId: 'wx0000000000000000', envVersion: 'develop' } })),
+    getAccountInfoSync: jest.fn(() => ({
+      miniProgram: { appId: options.appId || 'wx0000000000000000', envVersion: 'develop' },
+    })),
     getAppBaseInfo: jest.fn(() => ({ language: options.language || 'en', SDKVersion: options.sdkVersion || '3.4.0' })),
     getSystemInfoSync: jest.fn(() => ({ language: options.language || 'en', SDKVersion: options.sdkVersion || '3.4.0' })),
     setNavigationBarTitle: jest.fn(),
@@ -96,7 +99,8 @@ function createWx(options = {}) {
     }),
 
     /**
-     * The device popup (docs/wechat.md §11b): answers with `options.devicePopup(object)` or
+     * The device popup (docs/wechat.md §11b): answers with `options.devicePopup(object)` (a rejection
+     * with {errMsg, errCode} is the fail object) or
      * wx.devicePopupAnswer per template; `wx.devicePopupError` {errMsg, errCode} makes it fail.
      */
     requestSubscribeDeviceMessage: jest.fn((object) => {
@@ -118,7 +122,12 @@ function createWx(options = {}) {
           )
       answer.then(
         (result) => later(success, result),
-        (error) => later(fail, { errMsg: `requestSubscribeDeviceMessage:fail ${error && error.message}` }),
+        // A fail object ({errMsg, errCode}, e.g. the emulator's answer) is handed on as it is.
+        (error) =>
+          later(
+            fail,
+            error && error.errCode ? error : { errMsg: `requestSubscribeDeviceMessage:fail ${error && error.message}` },
+          ),
       )
     }),
     /** The default device popup answers with this, per template id. */
