@@ -236,16 +236,6 @@ class SendOptionsSchema(Schema):
         load_default=False,
         metadata={"description": "Shorten over-long thing-style values (ending in …) instead of refusing them."},
     )
-    send_at = SendAt(
-        load_default=None,
-        metadata={
-            "type": "string",
-            "format": "date-time",
-            "description": "Deliver then, not now (202, status `scheduled`): ISO 8601 with a UTC offset, at most one "
-            "year ahead; a time in the past means now. Consent is checked and the credit spent at delivery.",
-            "example": "2026-12-24T09:00:00+08:00",
-        },
-    )
 
 
 class PhoneNumber(fields.String):
@@ -294,7 +284,22 @@ class RecipientFields(Schema):
             raise ValidationError("give exactly one of openid, user_id, external_id or phone_number", "recipient")
 
 
-class SendSchema(SendOptionsSchema, RecipientFields):
+class LaterSendFields(Schema):
+    """`send_at`, for single sends and batches (not device messages)."""
+
+    send_at = SendAt(
+        load_default=None,
+        metadata={
+            "type": "string",
+            "format": "date-time",
+            "description": "Deliver then, not now (202, status `scheduled`): ISO 8601 with a UTC offset, at most one "
+            "year ahead; a time in the past means now. Consent is checked and the credit spent at delivery.",
+            "example": "2026-12-24T09:00:00+08:00",
+        },
+    )
+
+
+class SendSchema(SendOptionsSchema, LaterSendFields, RecipientFields):
     """`POST /api/v1/messages`: a recipient (exactly one of openid, user_id, external_id,
     phone_number), plus the send options."""
 
@@ -381,7 +386,7 @@ class RecipientSchema(RecipientFields):
     )
 
 
-class BatchSendSchema(SendOptionsSchema):
+class BatchSendSchema(SendOptionsSchema, LaterSendFields):
     """`POST /api/v1/batches`: the send options and up to 10,000 recipients."""
 
     data = fields.Dict(
