@@ -143,6 +143,13 @@ class ConsentRevoked(ApiError):
     code, status, message = "consent_revoked", 409, "WeChat says the user refuses this template."
 
 
+class NotCancelable(ApiError):
+    """Only a `scheduled` or `queued` message can be canceled: this one is being sent, or is
+    settled (`details.status` says which)."""
+
+    code, status, message = "not_cancelable", 409, "Only a scheduled or queued message can be canceled."
+
+
 class InvalidTemplateData(ApiError):
     """A value breaks its keyword type's rule; nothing was sent, no credit used."""
 

@@ -154,7 +154,11 @@ class Message(TimestampMixin, db.Model):
     """The outbox: one row per send request (single or batch)."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_batch_status", "batch_id", "status"),)
+    # The due-scanner's query: status = 'scheduled' AND send_at <= now (services/scheduling.py).
+    __table_args__ = (
+        Index("ix_messages_batch_status", "batch_id", "status"),
+        Index("ix_messages_status_send_at", "status", "send_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True, default=lambda: new_public_id("msg"))
@@ -182,6 +186,8 @@ class Message(TimestampMixin, db.Model):
     # subscribe_msg_sent_event's result, when WeChat pushes it.
     delivery_status: Mapped[str | None] = mapped_column(String(32))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When a scheduled message is due (`send_at` of the request); None for one sent at once.
+    send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @hybrid_property
     def shown_outcome(self) -> str:

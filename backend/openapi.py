@@ -144,6 +144,33 @@ CURSOR = query("cursor", "The `next_cursor` of the previous page (opaque); omit 
 
 
 @dataclass(frozen=True)
+class Answer:
+    """A success answer beside the view's main one, e.g. the 202 of a send delivered later."""
+
+    status: int
+    response: type[Schema] | dict[str, Any] | None
+    description: str
+    headers: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+
+PREFER = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "description": "`respond-async` (RFC 7240): answer 202 at once with the `queued` message and deliver it from "
+    "the queue; `GET /api/v1/messages/{message_id}` shows the outcome.",
+    "schema": {"type": "string", "example": "respond-async"},
+}
+PREFERENCE_APPLIED = (
+    "Preference-Applied",
+    {
+        "description": "`respond-async` when the request's `Prefer: respond-async` was honoured.",
+        "schema": {"type": "string", "enum": ["respond-async"]},
+    },
+)
+
+
+@dataclass(frozen=True)
 class OperationDoc:
     status: int
     response: type[Schema] | dict[str, Any] | None
@@ -155,6 +182,7 @@ class OperationDoc:
     params: tuple[dict[str, Any], ...]
     idempotent: bool
     summary: str | None = None  # for a view whose docstring can't say it
+    also: tuple[Answer, ...] = ()  # further success answers
 
 
 def doc(
@@ -188,6 +216,7 @@ def describe(
     params: Iterable[dict[str, Any]] = (),
     idempotent: bool = False,
     summary: str | None = None,
+    also: Iterable[Answer] = (),
 ) -> OperationDoc:
     """What `doc` attaches to a view."""
     params = tuple(params)
@@ -224,6 +253,7 @@ def describe(
         params=tuple(params),
         idempotent=idempotent,
         summary=summary,
+        also=tuple(also),
     )
 
 
@@ -381,6 +411,8 @@ def _operation(
         operation["requestBody"] = {"required": False, "content": described.body_content}
 
     responses: dict[str, Any] = {str(described.status): _success_response(described)}
+    for answer in described.also:
+        responses[str(answer.status)] = _success_response(described, answer)
     cases = list(dict.fromkeys(described.errors))  # in order, once each
     # An id with NUL is refused as not found by backend/api/__init__.py, whatever the view.
     if path_params and not any(case.http_status == 404 for case in cases):
@@ -396,16 +428,21 @@ def _operation(
     return operation
 
 
-def _success_response(described: OperationDoc) -> dict[str, Any]:
+def _success_response(described: OperationDoc, answer: Answer | None = None) -> dict[str, Any]:
     headers: dict[str, Any] = {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}}
     if described.idempotent:
         headers["Idempotent-Replayed"] = {
             "description": "`true` when this is the stored answer to an earlier request with the same key.",
             "schema": {"type": "string", "enum": ["true"]},
         }
-    response: dict[str, Any] = {"description": _STATUS_TEXT.get(described.status, "Success."), "headers": headers}
-    if described.response is not None:
-        response["content"] = {described.media_type: {"schema": described.response}}
+    if answer is not None:
+        headers.update(answer.headers)
+        description, body = answer.description, answer.response
+    else:
+        description, body = _STATUS_TEXT.get(described.status, "Success."), described.response
+    response: dict[str, Any] = {"description": description, "headers": headers}
+    if body is not None:
+        response["content"] = {described.media_type: {"schema": body}}
     return response
 
 

@@ -10,6 +10,10 @@ whichever way the ids travelled. The `Message` rows are the outbox, so a lost jo
 nothing (the sweep queues its messages again). So is a job that could not be queued because
 Redis is down: `enqueue` raises ServiceUnavailable, the messages stay `queued`, and the sweep
 queues them once Redis answers.
+
+Scheduled messages (`send_at`) wait as `scheduled` rows until the due-scanner
+(`services.scheduling.release_due`) queues them; it runs every DUE_SCAN_INTERVAL in the same
+thread as the sweep: in every `flask wx worker`, and in the web process without Redis.
 """
 
 from __future__ import annotations
@@ -22,13 +26,16 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Flask
 
 from backend.redis_link import RedisLink
-from backend.services import delivery
+from backend.services import delivery, scheduling
 
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "wxsub-delivery"
 CHUNK = 64  # ids per job; a job claims and sends them WORKER_THREADS at a time
 JOB_TIMEOUT = 3600
+# Seconds between two looks for due scheduled messages: one indexed query, so a message is
+# queued well within 2 s of its send_at (docs/api.md).
+DUE_SCAN_INTERVAL = 0.5
 
 
 def _jobs(ids: list[int]) -> list[list[int]]:
@@ -37,25 +44,51 @@ def _jobs(ids: list[int]) -> list[list[int]]:
 
 class ThreadQueue:
     """Without Redis: one thread runs the jobs in turn, as one worker would, with a pool of
-    WORKER_THREADS delivery threads."""
+    WORKER_THREADS delivery threads. Ids queued while a job runs make one next job (up to
+    CHUNK): asynchronous sends, queued one at a time, are delivered WORKER_THREADS at a time."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.runner = ThreadPoolExecutor(1, thread_name_prefix="wxsub-queue")
         self.pool = ThreadPoolExecutor(app.config["WORKER_THREADS"], thread_name_prefix="wxsub-delivery")
+        self._waiting: list[int] = []  # ids queued and not yet taken by a job
+        self._lock = threading.Lock()
         self._sweeper: threading.Thread | None = None
+        self._stop = threading.Event()
+        # A restarted process has scheduled messages to deliver before anyone sends again.
+        app.before_request(self.start_sweeper)
 
     def enqueue(self, ids: list[int]) -> None:
-        for job in _jobs(ids):
-            # A failure is logged by deliver_ids; its messages stay `queued` for the sweep.
-            self.runner.submit(delivery.deliver_ids, self.app, job, self.pool)
+        with self._lock:
+            self._waiting.extend(ids)
+        for _ in _jobs(ids):
+            self.runner.submit(self._run_next_job)
         self.start_sweeper()
 
+    def _run_next_job(self) -> None:
+        with self._lock:
+            job, self._waiting = self._waiting[:CHUNK], self._waiting[CHUNK:]
+        if job:  # else an earlier job took these ids along
+            # A failure is logged by deliver_ids; its messages stay `queued` for the sweep.
+            delivery.deliver_ids(self.app, job, self.pool)
+
     def start_sweeper(self) -> None:
-        """Recover lost work in the background (not under tests, which sweep explicitly)."""
+        """Release due messages and recover lost work in the background (not under tests,
+        which sweep explicitly or call `run_sweeper`)."""
         if self._sweeper is None and not self.app.config.get("TESTING"):
-            self._sweeper = threading.Thread(target=sweep_forever, args=(self.app,), daemon=True, name="sweeper")
+            self.run_sweeper()
+
+    def run_sweeper(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = threading.Thread(
+                target=sweep_forever, args=(self.app, self._stop), daemon=True, name="sweeper"
+            )
             self._sweeper.start()
+
+    def stop_sweeper(self) -> None:
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join()
 
 
 class RQQueue:
@@ -122,12 +155,21 @@ def deliver_chunk(ids: list[int]) -> None:
     delivery.deliver_ids(app, ids, _pool)
 
 
-def sweep_forever(app: Flask) -> None:
-    """Every SWEEP_INTERVAL seconds: requeue lost messages, mark abandoned sends unknown."""
-    while True:
-        time.sleep(app.config["SWEEP_INTERVAL"])
+def sweep_forever(app: Flask, stop: threading.Event | None = None) -> None:
+    """Every DUE_SCAN_INTERVAL: queue the due scheduled messages; every SWEEP_INTERVAL
+    seconds: requeue lost messages, mark abandoned sends unknown. Until `stop` is set."""
+    stop = stop or threading.Event()
+    next_sweep = time.monotonic() + app.config["SWEEP_INTERVAL"]
+    failing = False  # a database that is down is logged once, not twice a second
+    while not stop.wait(DUE_SCAN_INTERVAL):
         with app.app_context():
             try:
-                delivery.sweep()
+                scheduling.release_due()
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + app.config["SWEEP_INTERVAL"]
+                    delivery.sweep()
+                failing = False
             except Exception:
-                log.exception("sweep failed")
+                if not failing:
+                    log.exception("sweep failed")
+                failing = True

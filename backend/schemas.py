@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
@@ -38,6 +38,27 @@ REPORT_STATUSES = {
     "acceptWithAudio": "accept",
     "acceptWithAlert": "accept",
 }
+
+
+MAX_SCHEDULE_AHEAD = timedelta(days=365)  # docs/api.md: send_at at most one year ahead
+
+
+class SendAt(fields.Field):
+    """ISO 8601 with a UTC offset (a time without one is ambiguous: refused), at most
+    MAX_SCHEDULE_AHEAD ahead; a time in the past is kept, and means now."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        try:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            moment = None
+        if moment is None:
+            raise ValidationError("must be an ISO 8601 date and time, e.g. 2026-12-24T09:00:00+08:00")
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValidationError("must carry a UTC offset (Z or +08:00): a time without one is ambiguous")
+        if moment - datetime.now(UTC) > MAX_SCHEDULE_AHEAD:
+            raise ValidationError("must be at most one year ahead")
+        return moment.astimezone(UTC)
 
 
 class UtcDateTime(fields.DateTime):
@@ -263,7 +284,22 @@ class RecipientFields(Schema):
             raise ValidationError("give exactly one of openid, user_id, external_id or phone_number", "recipient")
 
 
-class SendSchema(SendOptionsSchema, RecipientFields):
+class LaterSendFields(Schema):
+    """`send_at`, for single sends and batches (not device messages)."""
+
+    send_at = SendAt(
+        load_default=None,
+        metadata={
+            "type": "string",
+            "format": "date-time",
+            "description": "Deliver then, not now (202, status `scheduled`): ISO 8601 with a UTC offset, at most one "
+            "year ahead; a time in the past means now. Consent is checked and the credit spent at delivery.",
+            "example": "2026-12-24T09:00:00+08:00",
+        },
+    )
+
+
+class SendSchema(SendOptionsSchema, LaterSendFields, RecipientFields):
     """`POST /api/v1/messages`: a recipient (exactly one of openid, user_id, external_id,
     phone_number), plus the send options."""
 
@@ -315,7 +351,7 @@ class MessageSchema(Schema):
     id = fields.String(attribute="public_id")
     status = fields.Function(
         lambda message: "queued" if message.status == "sending" else message.status,
-        metadata={"type": "string", "enum": ["queued", "sent", "failed", "unknown"]},
+        metadata={"type": "string", "enum": ["scheduled", "queued", "sent", "failed", "unknown", "canceled"]},
     )
     outcome = fields.String(
         allow_none=True, metadata={"description": "For a failed message, its error code (consent_required, ...)."}
@@ -332,6 +368,9 @@ class MessageSchema(Schema):
     )
     created_at = UtcDateTime(format="iso")
     sent_at = UtcDateTime(format="iso", allow_none=True)
+    send_at = UtcDateTime(
+        format="iso", allow_none=True, metadata={"description": "When a scheduled message is due; null otherwise."}
+    )
     updated_at = UtcDateTime(format="iso")
 
 
@@ -347,7 +386,7 @@ class RecipientSchema(RecipientFields):
     )
 
 
-class BatchSendSchema(SendOptionsSchema):
+class BatchSendSchema(SendOptionsSchema, LaterSendFields):
     """`POST /api/v1/batches`: the send options and up to 10,000 recipients."""
 
     data = fields.Dict(
@@ -438,8 +477,8 @@ class BatchSchema(Schema):
         metadata={
             "type": "object",
             "additionalProperties": {"type": "integer"},
-            "description": "Messages per outcome (queued, sending, sent, unknown, or a failed message's "
-            "error code); they add up to total.",
+            "description": "Messages per outcome (scheduled, queued, sending, sent, unknown, canceled, or a "
+            "failed message's error code); they add up to total.",
         },
     )
     created_at = fields.Function(
@@ -543,7 +582,10 @@ class BatchMessageSchema(Schema):
     user_id = fields.Integer(allow_none=True, metadata={"description": "null when no user matched the recipient."})
     openid = fields.String(allow_none=True)
     outcome = fields.String(
-        metadata={"description": "queued, sending, sent or unknown, or for a failed message its error code."}
+        metadata={
+            "description": "scheduled, queued, sending, sent, unknown or canceled, or for a failed message its "
+            "error code."
+        }
     )
     errcode = fields.Integer(allow_none=True)
 

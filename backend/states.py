@@ -47,14 +47,16 @@ class EventResult(StrEnum):
 
 
 class MessageStatus(StrEnum):
+    SCHEDULED = "scheduled"  # in the outbox, waiting for its send_at (services/scheduling.py)
     QUEUED = "queued"  # in the outbox, waiting for a worker
     SENDING = "sending"  # credit spent, WeChat being called
     SENT = "sent"
     FAILED = "failed"  # surely not delivered; `outcome` says why
     UNKNOWN = "unknown"  # WeChat may or may not have it; the credit stays spent
+    CANCELED = "canceled"  # DELETE /api/v1/messages/<id> before a worker claimed it: nothing spent
 
 
-OPEN_STATUSES = (MessageStatus.QUEUED, MessageStatus.SENDING)
+OPEN_STATUSES = (MessageStatus.SCHEDULED, MessageStatus.QUEUED, MessageStatus.SENDING)
 
 
 class Outcome(StrEnum):

@@ -19,10 +19,15 @@ the backend under gunicorn (2 workers, gthread), PostgreSQL. In one run:
    see the same machine (a shared VM's speed drifts within a minute):
    - API: POST /api/v1/messages with X-Api-Key from C clients, N sends;
    - bare: C threads calling WeChatClient.subscribe.send directly (the client the app builds)
-     on the same emulator, N sends.
+     on the same emulator, N sends;
+   - async: POST /api/v1/messages with `Prefer: respond-async` (202 once written), N sends
+     (deliveries by the web processes' threads: no Redis);
+     after each round the bench waits until the web processes' delivery threads have settled
+     them, and prints that round's delivery rate too (first request to last settled), so that
+     the next round does not share the machine with them.
    Each kind warms up first.
-It prints figures only (rate, p50, p99, non-2xx counts) and the ratio API/bare of the rates
-over all rounds: no pass or fail.
+It prints figures only (rate, p50, p99, non-2xx counts), the ratio API/bare of the rates over
+all rounds, and the async rates beside the synchronous ones: no pass or fail.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -85,6 +91,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=int, default=20, help="latency the emulator injects (20)")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="PostgreSQL to EMPTY and use")
     parser.add_argument("--skip-bare", action="store_true", help="measure the API only (for profiling)")
+    parser.add_argument("--skip-async", action="store_true", help="no `Prefer: respond-async` sends")
     return parser.parse_args()
 
 
@@ -274,8 +281,9 @@ def main() -> None:
         if logins.failures:
             raise SystemExit(f"log-in failed: {dict(logins.failures)}")
 
-        # Credits at WeChat (the emulator) for every send of both send phases.
-        popups_per_user = [2 * n for n in counts_per_user(per_kind, args.users)]
+        # Credits at WeChat (the emulator) for every send of every send phase.
+        send_kinds = 2 if args.skip_async else 3
+        popups_per_user = [send_kinds * n for n in counts_per_user(per_kind, args.users)]
         popup_owner = [u for u, n in enumerate(popups_per_user) for _ in range(n)]
 
         def popup(i: int) -> str | None:
@@ -293,6 +301,8 @@ def main() -> None:
 
         warm_up("reports POST /subscriptions", report, warm, conc)
         reports = measure("reports POST /subscriptions", report, warm, args.rounds * calls, conc, meter)
+        if not args.skip_async:  # the async sends' credits, not measured
+            run_load("reports for the async sends (setup)", report, per_kind, conc)
 
         # Phase 2: sends through the API, and the bare client loop (the client the app builds) on
         # the same emulator, alternating.
@@ -307,15 +317,28 @@ def main() -> None:
             msgid = client.subscribe.send(users[i % args.users]["openid"], TEMPLATE_ID, GOOD_DATA)
             return None if msgid else "no msgid"
 
+        def async_send(i: int) -> str | None:
+            body = {"openid": users[i % args.users]["openid"], "template_id": TEMPLATE_ID, "data": GOOD_DATA}
+            status, response = load.post_json("/api/v1/messages", body, {**API_KEY, "Prefer": "respond-async"})
+            return None if status == 202 else _label(status, response)
+
         kinds = {"sends POST /messages": api_send} | ({} if args.skip_bare else {"sends WeChatClient bare": bare_send})
+        if not args.skip_async:
+            kinds[ASYNC] = async_send
         for name, call in kinds.items():
             warm_up(name, call, warm, conc)
+            if name == ASYNC:
+                settled_after(app, time.perf_counter())
         sends: dict[str, list[tuple[Phase, dict[str, float]]]] = {name: [] for name in kinds}
+        deliveries: list[Phase] = []
         for round_ in range(args.rounds):
             order = list(kinds) if round_ % 2 == 0 else list(reversed(kinds))
             for name in order:
                 offset = warm + round_ * calls
+                began = time.perf_counter()
                 sends[name].append(measure(f"{name} #{round_ + 1}", kinds[name], offset, calls, conc, meter))
+                if name == ASYNC:
+                    deliveries.append(settled_after(app, began, f"async delivered #{round_ + 1}", calls))
 
         # Sanity: what the emulator delivered and what the backend recorded.
         with app.app_context():
@@ -330,9 +353,16 @@ def main() -> None:
         print(f"setup: {logins.calls} logins at {logins.rate:.0f}/s, {popups.calls} emulator popups")
         print(table(phases))
         print("non-2xx / failures (measured calls):", failures_note(phases).removeprefix("failures:").strip())
-        if len(totals) == 2:
-            api, bare = (phase for phase, _ in totals.values())
+        if "sends WeChatClient bare" in totals:
+            api, bare = totals["sends POST /messages"][0], totals["sends WeChatClient bare"][0]
             print(f"ratio API/bare (sends/s, all rounds): {api.rate / bare.rate:.2f}   (goal: >= 0.50)")
+        if ASYNC in totals:
+            api, accepted = totals["sends POST /messages"][0], totals[ASYNC][0]
+            delivery_rate = sum(p.calls for p in deliveries) / sum(p.seconds for p in deliveries)
+            print(
+                f"respond-async: {accepted.rate:.1f} accepted/s (202), {delivery_rate:.1f} delivered/s "
+                f"(first request to last settled), beside {api.rate:.1f} synchronous sends/s (201)"
+            )
         print(
             f"check: backend messages sent {sent_rows} (warm-up included), credits left {left}, "
             f"emulator delivered {delivered}"
@@ -343,6 +373,26 @@ def main() -> None:
             "(bench = the load generator, or the client itself in the bare loop; gunicorn = master + workers;"
             " postgres = the whole server, other databases' clients included)"
         )
+
+
+ASYNC = "sends async (Prefer)"
+
+
+def settled_after(app, began: float, name: str = "", calls: int = 0) -> Phase:
+    """Wait until no message is queued or being sent (the async sends are settled); the phase
+    from `began` to then: `calls` deliveries over those seconds."""
+    while True:
+        with app.app_context():
+            open_ = db.session.scalar(sa.select(sa.func.count()).where(Message.status.in_(("queued", "sending"))))
+            db.session.remove()
+        if not open_:
+            break
+        time.sleep(0.05)
+    seconds = time.perf_counter() - began
+    phase = Phase(name, seconds, [seconds] * calls)
+    if name:
+        print(f"  {name}: {phase.rate:.1f}/s ({calls} settled in {seconds:.2f} s)", flush=True)
+    return phase
 
 
 def warm_up(name: str, call, warm: int, conc: int) -> None:

@@ -9,7 +9,7 @@ import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -285,6 +285,18 @@ def test_a_batch_emits_its_failures_and_batch_done(hooked, hooked_app, emulator,
     assert done["id"] == batch["id"] and done["counts"] == {"consent_required": 1, "user_not_found": 1}
 
 
+def test_a_canceled_message_emits_message_canceled(hooked, hooked_app, emulator, receiver, templates):
+    user = log_in(hooked, emulator)
+    send_at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    scheduled = send(hooked, {"openid": user.openid, "template_id": T1, "data": GOOD_DATA, "send_at": send_at}).json
+    assert hooked.delete(f"/api/v1/messages/{scheduled['id']}", headers=API_KEY).status_code == 200
+    assert hooked.delete(f"/api/v1/messages/{scheduled['id']}", headers=API_KEY).status_code == 409
+    webhooks.deliver_due(hooked_app)
+    [canceled] = [event["data"] for event in receiver.events() if event["type"] == "message.canceled"]
+    assert canceled["id"] == scheduled["id"] and canceled["status"] == "canceled"
+    assert canceled["user_id"] == user.id and canceled["template_id"] == T1
+
+
 def test_no_event_when_the_transaction_rolls_back(hooked_app):
     with hooked_app.app_context():
         webhooks.emit("message.sent", {"id": "msg_x"})
@@ -407,6 +419,7 @@ def test_the_web_process_delivers_from_its_first_request_on(database_url, emulat
         assert receiver.events()[0]["type"] == "subscription.updated"
     finally:
         webhooks.stop_runner(app, timeout=30)
+        app.extensions["queue"].stop_sweeper()  # started by the first request too (backend/queue.py)
         with app.app_context():
             db.engine.dispose()
     assert not app.extensions["webhook_runner"][0].is_alive()

@@ -58,7 +58,8 @@ def create_batch():
     """Send one template to many users (up to 10,000).
 
     The values are validated up front; consent is checked per message at delivery, which
-    goes on after the answer.
+    goes on after the answer. With `send_at` the messages are `scheduled` until then, and each
+    can be canceled (`DELETE /api/v1/messages/{message_id}`).
     """
     body = load(BatchSendSchema, json_body())
     body.pop("appid", None)  # settled by the key's guard (g.app); batches carry their app next
@@ -83,8 +84,8 @@ def get_batch(batch_id: str):
     params=[
         query(
             "outcome",
-            "Only messages with this outcome: `queued`, `sending`, `sent`, `unknown`, or a failed "
-            "message's error code (e.g. `consent_required`).",
+            "Only messages with this outcome: `scheduled`, `queued`, `sending`, `sent`, `unknown`, `canceled`, "
+            "or a failed message's error code (e.g. `consent_required`).",
         ),
         CURSOR,
     ],

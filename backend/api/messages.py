@@ -12,6 +12,7 @@ from backend.errors import (
     ConsentRevoked,
     InvalidRequest,
     InvalidTemplateData,
+    NotCancelable,
     NotFound,
     RateLimited,
     UserNotFound,
@@ -21,10 +22,10 @@ from backend.errors import (
 )
 from backend.extensions import db
 from backend.models import Message
-from backend.openapi import API_KEY, CURSOR, doc, error, query
+from backend.openapi import API_KEY, CURSOR, PREFER, PREFERENCE_APPLIED, Answer, doc, error, query
 from backend.schemas import MessagePageSchema, MessageSchema, MessageSentSchema, SendSchema, load
-from backend.services import device_subscriptions, recipients
-from backend.services.delivery import send_left_by
+from backend.services import device_subscriptions, recipients, scheduling
+from backend.services.delivery import finish_batch_if_done, send_left_by
 from backend.services.idempotency import IdempotencyInProgress, Replay
 from backend.services.sending import SendRequest, send_message
 
@@ -48,11 +49,28 @@ def _sent_body(message: Message, remaining: int | None) -> dict:
     return body
 
 
+def _prefers_async() -> bool:
+    """`Prefer: respond-async` (RFC 7240): comma-separated preferences, each `token[=value][;…]`."""
+    return any(
+        preference.split(";")[0].split("=")[0].strip().lower() == "respond-async"
+        for header in request.headers.getlist("Prefer")
+        for preference in header.split(",")
+    )
+
+
+def _accepted(message: Message):
+    """The 202 of a send delivered later: the message's record, `queued` or `scheduled`."""
+    headers = {"Preference-Applied": "respond-async"} if _prefers_async() else {}
+    return MessageSchema().dump(message), 202, headers
+
+
 def _answer_from_message(effect: dict) -> Replay | None:
     """A retry after the first request died: answered by the status of the message it reserved."""
     message = send_left_by(effect["message"])
     if message is None:
         return None
+    if effect.get("later"):  # queued or scheduled: its 202, as the message stands now
+        return Replay(202, MessageSchema().dump(message))
     details = {"message_id": message.public_id}
     if message.status == "sent":
         return Replay(201, _sent_body(message, effect["remaining"]))
@@ -79,6 +97,16 @@ def _answer_from_message(effect: dict) -> Replay | None:
     body=SendSchema,
     auth=API_KEY,
     idempotent=True,
+    params=[PREFER],
+    also=[
+        Answer(
+            202,
+            MessageSchema,
+            "Accepted (`Prefer: respond-async` or `send_at`): the message is `queued` or `scheduled`; consent is "
+            "checked and the credit spent at delivery.",
+            headers=(PREFERENCE_APPLIED,),
+        )
+    ],
     errors=[
         UserNotFound,
         AmbiguousRecipient,
@@ -105,12 +133,18 @@ def create_message():
     The recipient is exactly one of openid, user_id, external_id or phone_number. Checks, in
     order: the API key, the body, the recipient, the template data (against the keyword rules of
     the template, learnt from WeChat the first time its id is seen), the user's consent; then
-    exactly one WeChat call per credit spent.
+    exactly one WeChat call per credit spent. With `Prefer: respond-async` or `send_at` the
+    answer is 202 once the values are checked: the workers deliver it (now, or at `send_at`),
+    checking consent then; `GET /api/v1/messages/{message_id}` shows the outcome.
     """
     body = recipients.as_send_fields(load(SendSchema, json_body()))
     body.pop("appid", None)  # settled by the key's guard (g.app); messages carry their app next
     device_subscriptions.refuse_device_templates(g.app, [body["template_id"]])  # they go to /device-messages
-    result = send_message(g.app, SendRequest(**body), held_key())
+    send_at = body.pop("send_at")
+    send = SendRequest(**body)
+    if send_at is not None or _prefers_async():
+        return _accepted(scheduling.queue_message(g.app, send, send_at, held_key()))
+    result = send_message(g.app, send, held_key())
     return _sent_body(result.message, result.remaining), 201
 
 
@@ -138,8 +172,28 @@ def list_messages():
 @doc(200, MessageSchema, auth=API_KEY, errors=[error(NotFound, when="No message with that id.")])
 @api_key_required
 def get_message(message_id: str):
-    """A message's record: its status (`queued`, `sent`, `failed`, `unknown`), errcode and timestamps."""
+    """A message's record: its status (`scheduled`, `queued`, `sent`, `failed`, `unknown`, `canceled`), errcode
+    and timestamps."""
     message = db.session.scalar(sa.select(Message).where(Message.public_id == message_id))
     if message is None:
         raise NotFound("No message with that id.")
+    return MessageSchema().dump(message)
+
+
+@bp.delete("/messages/<message_id>")
+@doc(
+    200,
+    MessageSchema,
+    auth=API_KEY,
+    errors=[error(NotFound, when="No message with that id."), NotCancelable],
+)
+@api_key_required
+def cancel_message(message_id: str):
+    """Cancel a scheduled or queued message.
+
+    It becomes `canceled`: it spends no credit and never reaches WeChat, even when its delivery
+    was about to start. A message being sent or already settled is 409 `not_cancelable`.
+    """
+    message = scheduling.cancel(message_id)
+    finish_batch_if_done(message.batch_id)  # its batch may have nothing left to send
     return MessageSchema().dump(message)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,14 +20,16 @@ from backend.apps import App
 from backend.extensions import db
 from backend.models import Batch, Message, new_public_id, utcnow
 from backend.services import idempotency, recipients, webhooks
+from backend.services.scheduling import initial_status
 from backend.services.templates import get_template, refuse_if_banned
 from backend.services.validation import validate_data
+from backend.states import MessageStatus
 
 log = logging.getLogger(__name__)
 
 MAX_RECIPIENTS = 10_000
-FINAL_OUTCOMES = ("sent", "unknown")  # with the failure codes
-OPEN_STATUSES = ("queued", "sending")
+FINAL_OUTCOMES = ("sent", "unknown", "canceled")  # with the failure codes
+OPEN_STATUSES = ("scheduled", "queued", "sending")
 
 
 @dataclass
@@ -38,15 +41,17 @@ class BatchRequest:
     miniprogram_state: str | None = None
     lang: str | None = None
     truncate: bool = False
+    send_at: datetime | None = None  # its messages are `scheduled` until then
 
 
 def outcome(message: Message) -> str:
-    """queued, sending, sent, unknown, or the error code of a failed message."""
+    """scheduled, queued, sending, sent, unknown, canceled, or the error code of a failed message."""
     return message.shown_outcome
 
 
 def create_batch(app: App, request: BatchRequest, key: idempotency.Claim | None = None) -> Batch:
-    """Validate every recipient's values, write the batch of `app` and its messages, and queue them.
+    """Validate every recipient's values, write the batch of `app` and its messages, and queue them
+    (or leave them `scheduled` until `send_at`: consent is checked then, services/scheduling.py).
 
     `key`: the Idempotency-Key the request holds; the batch is written with it.
     """
@@ -70,6 +75,7 @@ def create_batch(app: App, request: BatchRequest, key: idempotency.Claim | None 
     db.session.add(batch)
     db.session.flush()
     now = utcnow()
+    status, send_at = initial_status(request.send_at, now)
     rows = []
     for recipient, data, found in zip(request.recipients, values, resolved, strict=True):
         user = found if isinstance(found, recipients.Match) else None
@@ -84,7 +90,8 @@ def create_batch(app: App, request: BatchRequest, key: idempotency.Claim | None 
                 "page": request.page,
                 "lang": request.lang or "zh_CN",
                 "miniprogram_state": request.miniprogram_state or current_app.config["WX_MINIPROGRAM_STATE"],
-                "status": "queued" if user else "failed",
+                "status": status if user else "failed",
+                "send_at": send_at if user else None,
                 "outcome": None if user else found,
                 "attempts": 0,
                 "created_at": now,
@@ -97,6 +104,8 @@ def create_batch(app: App, request: BatchRequest, key: idempotency.Claim | None 
     db.session.commit()
     # Committed: from here on the answer is the batch. Its rows are the outbox, so messages
     # that could not be queued now are queued by the sweeper (REQUEUE_AFTER) instead.
+    if status == MessageStatus.SCHEDULED:
+        return batch  # the due-scanner queues its messages at send_at
     try:
         enqueue_batch(batch.id)
     except errors.ServiceUnavailable:

@@ -188,16 +188,15 @@ def sweep() -> dict[str, int]:
 
     - `sending` for longer than SENDING_TIMEOUT: the worker died mid-call, so WeChat may or
       may not have it: `unknown`, credit kept spent (at most one call per credit).
-    - `queued` untouched for REQUEUE_AFTER: its job was lost: queued again.
+    - `queued` untouched for REQUEUE_AFTER (a batch's, an asynchronous or a due scheduled
+      message): its job was lost, or never made it to Redis: queued again.
     """
     config = current_app.config
     now = utcnow()
     orphaned = give_up_abandoned_sends(now)
     stale_queued = now - timedelta(seconds=config["REQUEUE_AFTER"])
     lost = db.session.scalars(
-        sa.select(Message.id).where(
-            Message.status == "queued", Message.batch_id.is_not(None), Message.updated_at < stale_queued
-        )
+        sa.select(Message.id).where(Message.status == "queued", Message.updated_at < stale_queued)
     ).all()
     batches = db.session.scalars(sa.select(Batch.id).where(Batch.status != "done")).all()
     db.session.commit()

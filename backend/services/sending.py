@@ -138,6 +138,7 @@ def reserve(
         "wechat_msgid": None,
         "delivery_status": None,
         "sent_at": None,
+        "send_at": None,  # sent now, not scheduled (services/scheduling.py)
         "created_at": now,
         "updated_at": now,
     }

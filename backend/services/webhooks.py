@@ -41,7 +41,7 @@ EVENT_TYPES = (
     "message.failed",
     "message.unknown",
     "message.delivered",
-    "message.canceled",  # defined for cancellation (DELETE /api/v1/messages/<id>), not emitted yet
+    "message.canceled",  # DELETE /api/v1/messages/<id> (services/scheduling.py)
     "subscription.updated",
     "batch.done",
 )
