@@ -130,6 +130,7 @@ def test_a_sent_message_is_posted_signed_and_verified_by_the_library(hooked, hoo
         "appid": hooked_app.config["WX_APPID"],
         "id": message["id"],
         "user_id": message["user_id"],
+        "external_id": None,  # not bound
         "template_id": T1,
         "status": "sent",
         "outcome": None,
@@ -295,6 +296,26 @@ def test_a_canceled_message_emits_message_canceled(hooked, hooked_app, emulator,
     [canceled] = [event["data"] for event in receiver.events() if event["type"] == "message.canceled"]
     assert canceled["id"] == scheduled["id"] and canceled["status"] == "canceled"
     assert canceled["user_id"] == user.id and canceled["template_id"] == T1
+
+
+def test_events_name_the_users_external_id(hooked, hooked_app, emulator, receiver, templates):
+    bound, unbound = log_in(hooked, emulator), log_in(hooked, emulator)
+    response = hooked.put(f"/api/v1/users/{bound.id}/external-id", json={"external_id": "EMP-9"}, headers=API_KEY)
+    assert response.status_code == 200, response.json
+    accept(hooked, emulator, bound)
+    assert send(hooked, {"openid": bound.openid, "template_id": T1, "data": GOOD_DATA}).status_code == 201
+    body = {"template_id": T1, "data": GOOD_DATA, "recipients": [{"openid": bound.openid}, {"openid": unbound.openid}]}
+    assert hooked.post("/api/v1/batches", json=body, headers=API_KEY).status_code == 202
+    with hooked_app.app_context():
+        queued = db.session.scalars(sa.select(Message.id).where(Message.status == "queued")).all()
+    with ThreadPoolExecutor(2) as pool:
+        deliver_ids(hooked_app, list(queued), pool)  # both without a credit now: consent_required
+    webhooks.deliver_due(hooked_app)
+    named = {(e["type"], e["data"].get("user_id")): e["data"].get("external_id") for e in receiver.events()}
+    assert named[("subscription.updated", bound.id)] == "EMP-9"
+    assert named[("message.sent", bound.id)] == "EMP-9"
+    assert named[("message.failed", bound.id)] == "EMP-9"  # a batch refusal, looked up for the group
+    assert named[("message.failed", unbound.id)] is None
 
 
 def test_no_event_when_the_transaction_rolls_back(hooked_app):

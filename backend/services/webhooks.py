@@ -32,7 +32,7 @@ from flask import Flask, current_app
 from standardwebhooks import Webhook
 
 from backend.extensions import db
-from backend.models import Batch, Message, WebhookEvent, new_public_id, utcnow
+from backend.models import Batch, Message, User, WebhookEvent, new_public_id, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +71,15 @@ def enabled() -> bool:
 def emit(event_type: str, data: dict[str, Any]) -> None:
     """Add one event to the current transaction; nothing at all without WEBHOOK_URL.
 
-    `data` gets the event's `appid`. The event is posted once that transaction committed.
+    `data` gets the event's `appid` and, for a user bound to one, their `external_id`: the id
+    business code knows them by. The event is posted once that transaction committed.
     """
     if not enabled():
         return
     if event_type not in EVENT_TYPES:
         raise ValueError(f"not a webhook event type: {event_type}")
+    if data.get("user_id") is not None and "external_id" not in data:
+        data = {**data, "external_id": _external_ids([data["user_id"]]).get(data["user_id"])}
     now = utcnow()
     appid = current_app.config.get("WX_APPID")
     payload = {
@@ -132,8 +135,19 @@ def emit_settled(message: Any, changes: Mapping[str, Any]) -> None:
 def emit_messages(event_type: str, messages: Iterable[Any], **fields: Any) -> None:
     """The same event for several messages (a batch's refusals, abandoned sends)."""
     if enabled():
-        for message in messages:
-            emit(event_type, message_data(message, **fields))
+        events = [message_data(message, **fields) for message in messages]
+        bound = _external_ids({event["user_id"] for event in events if event["user_id"] is not None})
+        for event in events:
+            emit(event_type, {**event, "external_id": bound.get(event["user_id"])})
+
+
+def _external_ids(user_ids: Iterable[int]) -> dict[int, str]:
+    """{user id: external_id} of those of these users who are bound (one indexed query)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    query = sa.select(User.id, User.external_id).where(User.id.in_(ids), User.external_id.is_not(None))
+    return dict(db.session.execute(query).all())
 
 
 def emit_abandoned(message_ids: Iterable[int]) -> None:
