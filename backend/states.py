@@ -13,6 +13,7 @@ from enum import StrEnum
 class TemplateKind(StrEnum):
     ONE_TIME = "one_time"  # each accept allows one message (docs/wechat.md §4)
     LONG_TERM = "long_term"  # an accept allows sends until the user turns it off
+    DEVICE = "device"  # long-term, per device: (user, template, model_id, sn) (docs/wechat.md §11)
 
 
 class SubscriptionStatus(StrEnum):

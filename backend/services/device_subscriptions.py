@@ -26,8 +26,9 @@ from backend.models import DeviceSubscription, Template, User, utcnow
 from backend.services import idempotency
 from backend.services.ledger import record_events, upsertable_insert
 from backend.services.templates import get_template, look_up
+from backend.states import TemplateKind
 
-DEVICE = "device"
+DEVICE = TemplateKind.DEVICE
 MAX_POPUP_TEMPLATES = 3  # wx.requestSubscribeDeviceMessage's tmplIds (§11b)
 
 
