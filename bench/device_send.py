@@ -54,7 +54,7 @@ def subscribe(emulator_url: str, app, sn: str, count: int) -> None:
     """`count` users subscribed to LAUNDRY_DONE on (WASHER_MODEL, sn), at WeChat and in the ledger."""
     http = requests.Session()
     with app.app_context():
-        ticket = app.extensions["wechat"].device.sn_ticket(WASHER_MODEL, sn)
+        ticket = app.extensions["apps"].only().client.device.sn_ticket(WASHER_MODEL, sn)
     openids = []
     for _ in range(count):
         openid = http.post(f"{emulator_url}/_emulator/users", json={}, timeout=10).json()["openid"]
