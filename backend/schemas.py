@@ -169,13 +169,19 @@ class SubscriptionReportSchema(Schema):
             data = {**data, "results": results}
         return data
 
+    # What a popup may answer (its words → what is recorded), how many templates, the hint.
+    statuses: dict[str, Any] = REPORT_STATUSES
+    max_templates = MAX_REPORT_TEMPLATES
+    too_many = f"at most {MAX_REPORT_TEMPLATES} templates per report"
+    status_hint = "must be accept, reject, ban or filter"
+
     @validates_schema
     def check_results(self, data: dict[str, Any], **kwargs: Any) -> None:
         results = data["results"]
         if not results:
             raise ValidationError({"results": ["must name at least one template"]})
-        if len(results) > MAX_REPORT_TEMPLATES:
-            raise ValidationError({"results": [f"at most {MAX_REPORT_TEMPLATES} templates per report"]})
+        if len(results) > self.max_templates:
+            raise ValidationError({"results": [self.too_many]})
         problems = {}
         for template_id, status in results.items():
             try:
@@ -184,14 +190,14 @@ class SubscriptionReportSchema(Schema):
                 problems[template_id] = "is not a template id"
                 continue
             # A str check first: a list or object status is unhashable, and `in` raised TypeError (a 500).
-            if not isinstance(status, str) or status not in REPORT_STATUSES:
-                problems[template_id] = "must be accept, reject, ban or filter"
+            if not isinstance(status, str) or status not in self.statuses:
+                problems[template_id] = self.status_hint
         if problems:
             raise ValidationError({"results": problems})
 
     @post_load
     def normalize(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        data["results"] = {tid: REPORT_STATUSES[status] for tid, status in data["results"].items()}
+        data["results"] = {tid: self.statuses[status] for tid, status in data["results"].items()}
         return data
 
 
@@ -672,6 +678,7 @@ class DeviceSchema(Schema):
 
 # wx.requestSubscribeDeviceMessage's answers: (choice, audio). acceptWithAudio is an accept
 # with a voice reminder (docs/wechat.md §11b).
+MAX_DEVICE_TEMPLATES = 3  # wx.requestSubscribeDeviceMessage's tmplIds (docs/wechat.md §11b)
 DEVICE_REPORT_STATUSES = {
     "accept": ("accept", False),
     "acceptWithAudio": ("accept", True),
@@ -686,32 +693,12 @@ class DeviceReportSchema(SubscriptionReportSchema):
 
     device = fields.Nested(DeviceSchema, required=True)
 
-    @validates_schema
-    def check_results(self, data: dict[str, Any], **kwargs: Any) -> None:
-        results = data["results"]
-        if not results:
-            raise ValidationError({"results": ["must name at least one template"]})
-        if len(results) > MAX_DEVICE_TEMPLATES:
-            raise ValidationError({"results": [f"at most {MAX_DEVICE_TEMPLATES} templates per device popup"]})
-        problems = {}
-        for template_id, status in results.items():
-            try:
-                TEMPLATE_ID(template_id)
-            except ValidationError:
-                problems[template_id] = "is not a template id"
-                continue
-            if not isinstance(status, str) or status not in DEVICE_REPORT_STATUSES:
-                problems[template_id] = "must be accept, acceptWithAudio, reject, ban or filter"
-        if problems:
-            raise ValidationError({"results": problems})
-
-    @post_load
-    def normalize(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        data["results"] = {tid: DEVICE_REPORT_STATUSES[status] for tid, status in data["results"].items()}
-        return data
+    statuses = DEVICE_REPORT_STATUSES  # {word: (choice, audio)}
+    max_templates = MAX_DEVICE_TEMPLATES
+    too_many = f"at most {MAX_DEVICE_TEMPLATES} templates per device popup"
+    status_hint = "must be accept, acceptWithAudio, reject, ban or filter"
 
 
-MAX_DEVICE_TEMPLATES = 3  # wx.requestSubscribeDeviceMessage's tmplIds (docs/wechat.md §11b)
 MAX_DEVICE_RECIPIENTS = 10_000
 
 
