@@ -10,6 +10,7 @@ const device = require('../../lib/device')
 const { describeError, describeResults, deviceError } = require('../../lib/explain')
 const { isRetryable } = require('../../lib/errors')
 const { t, pick } = require('../../lib/i18n')
+const { noNotice, noticeData } = require('../../lib/notice')
 
 const SCENE = 'device'
 /** What a notice's button does, and its label. */
@@ -18,7 +19,7 @@ const ACTIONS = { retryLogin: 'retry', retryTicket: 'retry', refresh: 'retry' }
 const STATE_WORDS = { audio: 'deviceOnAudio', on: 'deviceOn', off: 'deviceOff', ban: 'creditsBanned', none: 'deviceNotYet' }
 
 /**
- * @typedef {{level: string, text: string, action?: string, actionLabel?: string}} Notice
+ * @typedef {import('../../lib/notice').Notice} Notice
  * @typedef {import('../../lib/device').Device} Device
  * @typedef {import('../../lib/device').DeviceTemplate} DeviceTemplate
  */
@@ -48,7 +49,7 @@ Page({
     label: '',
     hint: '',
     /** @type {Notice} */
-    notice: { level: 'info', text: '', action: '', actionLabel: '' },
+    notice: noNotice(),
   },
 
   /** @param {Record<string, string | undefined>} query */
@@ -200,20 +201,11 @@ Page({
 
   /** @param {Notice} notice */
   showNotice(notice) {
-    const action = notice.action || ''
-    const label = /** @type {Record<string, string>} */ (ACTIONS)[action]
-    this.setData({
-      notice: {
-        level: notice.level || 'info',
-        text: notice.text,
-        action,
-        actionLabel: label ? t(/** @type {any} */ (label)) : '',
-      },
-    })
+    this.setData({ notice: noticeData(notice, ACTIONS) })
   },
 
   clearNotice() {
-    this.setData({ notice: { level: 'info', text: '', action: '', actionLabel: '' } })
+    this.setData({ notice: noNotice() })
   },
 
   onNoticeClose() {

@@ -7,6 +7,7 @@ const { request, updateUser } = require('../../lib/request')
 const subscribe = require('../../lib/subscribe')
 const { describeError } = require('../../lib/explain')
 const { t } = require('../../lib/i18n')
+const { noNotice, noticeData } = require('../../lib/notice')
 
 /** What a notice's button does, and its label. */
 const ACTIONS = {
@@ -16,7 +17,7 @@ const ACTIONS = {
 }
 
 /**
- * @typedef {{level: string, text: string, action?: string, actionLabel?: string}} Notice
+ * @typedef {import('../../lib/notice').Notice} Notice
  */
 
 Page({
@@ -36,7 +37,7 @@ Page({
     /** @type {any} */
     setting: null,
     /** @type {Notice} */
-    notice: { level: 'info', text: '', action: '', actionLabel: '' },
+    notice: noNotice(),
   },
 
   onLoad() {
@@ -98,20 +99,11 @@ Page({
 
   /** @param {Notice} notice */
   showNotice(notice) {
-    const action = notice.action || ''
-    const label = /** @type {Record<string, string>} */ (ACTIONS)[action]
-    this.setData({
-      notice: {
-        level: notice.level || 'info',
-        text: notice.text,
-        action,
-        actionLabel: label ? t(/** @type {any} */ (label)) : '',
-      },
-    })
+    this.setData({ notice: noticeData(notice, ACTIONS) })
   },
 
   clearNotice() {
-    this.setData({ notice: { level: 'info', text: '', action: '', actionLabel: '' } })
+    this.setData({ notice: noNotice() })
   },
 
   /** @param {{detail: Notice}} event */
