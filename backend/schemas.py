@@ -313,6 +313,7 @@ class SubscriptionSchema(Schema):
 
 class MessageSchema(Schema):
     id = fields.String(attribute="public_id")
+    appid = fields.String(attribute="app_id", metadata={"description": "The mini program the message is of."})
     status = fields.Function(
         lambda message: "queued" if message.status == "sending" else message.status,
         metadata={"type": "string", "enum": ["queued", "sent", "failed", "unknown"]},
@@ -428,6 +429,7 @@ class BatchSchema(Schema):
     """Dumps `{"batch": Batch, "counts": {...}}` as the API's `<batch>`."""
 
     id = fields.Function(lambda obj: obj["batch"].public_id, metadata={"type": "string"})
+    appid = fields.Function(lambda obj: obj["batch"].app_id, metadata={"type": "string"})
     status = fields.Function(
         lambda obj: obj["batch"].status, metadata={"type": "string", "enum": ["queued", "running", "done"]}
     )
@@ -485,6 +487,7 @@ class MessageSentSchema(Schema):
     """`POST /api/v1/messages`'s answer."""
 
     id = fields.String(metadata={"description": "The message id, for `GET /api/v1/messages/{message_id}`."})
+    appid = fields.String(metadata={"description": "The mini program the message is of."})
     status = fields.String(metadata={"enum": ["sent"]})
     template_id = fields.String()
     user_id = fields.Integer()
@@ -540,6 +543,7 @@ class MessagePageSchema(Schema):
 
 class BatchMessageSchema(Schema):
     id = fields.String()
+    appid = fields.String()
     user_id = fields.Integer(allow_none=True, metadata={"description": "null when no user matched the recipient."})
     openid = fields.String(allow_none=True)
     outcome = fields.String(

@@ -38,6 +38,7 @@ _FAILED_ANSWERS = {"consent_revoked": ConsentRevoked, "wechat_rejected": WeChatR
 def _sent_body(message: Message, remaining: int | None) -> dict:
     body = {
         "id": message.public_id,
+        "appid": message.app_id,
         "status": message.status,
         "template_id": message.template_id,
         "user_id": message.user_id,
@@ -107,8 +108,8 @@ def create_message():
     the template, learnt from WeChat the first time its id is seen), the user's consent; then
     exactly one WeChat call per credit spent.
     """
-    body = recipients.as_send_fields(load(SendSchema, json_body()))
-    body.pop("appid", None)  # settled by the key's guard (g.app); messages carry their app next
+    body = recipients.as_send_fields(g.app.appid, load(SendSchema, json_body()))
+    body.pop("appid", None)  # settled by the key's guard (g.app); the message is written with it
     device_subscriptions.refuse_device_templates(g.app, [body["template_id"]])  # they go to /device-messages
     result = send_message(g.app, SendRequest(**body), held_key())
     return _sent_body(result.message, result.remaining), 201
@@ -128,7 +129,7 @@ def list_messages():
 
     Operators' view, e.g. `?status=unknown`: messages WeChat may or may not have delivered.
     """
-    query = sa.select(Message)
+    query = sa.select(Message).where(Message.app_id.in_(g.apps))
     if request.args.get("status"):
         query = query.where(Message.status == request.args["status"])
     return paginate(query, Message.id, MessageSchema().dump)
@@ -139,7 +140,8 @@ def list_messages():
 @api_key_required
 def get_message(message_id: str):
     """A message's record: its status (`queued`, `sent`, `failed`, `unknown`), errcode and timestamps."""
-    message = db.session.scalar(sa.select(Message).where(Message.public_id == message_id))
+    # A message of an app the key may not act for is no message here: 404, not 403 (nothing leaks).
+    message = db.session.scalar(sa.select(Message).where(Message.public_id == message_id, Message.app_id.in_(g.apps)))
     if message is None:
         raise NotFound("No message with that id.")
     return MessageSchema().dump(message)

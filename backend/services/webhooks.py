@@ -68,8 +68,9 @@ def enabled() -> bool:
     return bool(current_app.config["WEBHOOK_URL"])
 
 
-def emit(event_type: str, data: dict[str, Any]) -> None:
-    """Add one event to the current transaction; nothing at all without WEBHOOK_URL.
+def emit(event_type: str, appid: str, data: dict[str, Any]) -> None:
+    """Add one event of app `appid` (the app of the row it reports) to the current transaction;
+    nothing at all without WEBHOOK_URL.
 
     `data` gets the event's `appid`. The event is posted once that transaction committed.
     """
@@ -78,7 +79,6 @@ def emit(event_type: str, data: dict[str, Any]) -> None:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"not a webhook event type: {event_type}")
     now = utcnow()
-    appid = current_app.config.get("WX_APPID")
     payload = {
         "type": event_type,
         "timestamp": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -126,14 +126,14 @@ def emit_settled(message: Any, changes: Mapping[str, Any]) -> None:
     """A send settled as `changes` say: message.sent, .failed or .unknown (a requeue emits nothing)."""
     event_type = _SETTLED.get(changes["status"])
     if event_type is not None and enabled():
-        emit(event_type, message_data(message, **changes))
+        emit(event_type, _get(message, "app_id"), message_data(message, **changes))
 
 
 def emit_messages(event_type: str, messages: Iterable[Any], **fields: Any) -> None:
     """The same event for several messages (a batch's refusals, abandoned sends)."""
     if enabled():
         for message in messages:
-            emit(event_type, message_data(message, **fields))
+            emit(event_type, _get(message, "app_id"), message_data(message, **fields))
 
 
 def emit_abandoned(message_ids: Iterable[int]) -> None:
@@ -148,12 +148,14 @@ def emit_delivery(public_id: str) -> None:
     """message.delivered: WeChat's subscribe_msg_sent_event about this message (docs/wechat.md §7)."""
     if enabled():
         message = db.session.scalar(sa.select(Message).where(Message.public_id == public_id))
-        emit("message.delivered", {**message_data(message), "delivery_status": message.delivery_status})
+        data = {**message_data(message), "delivery_status": message.delivery_status}
+        emit("message.delivered", message.app_id, data)
 
 
 class SubscriptionState(NamedTuple):
     """A subscription as a change left it (a ledger row has the same fields)."""
 
+    app_id: str
     user_id: int
     template_id: str
     status: str
@@ -166,6 +168,7 @@ def emit_subscription(subscription: Any, change: str) -> None:
     if enabled():
         emit(
             "subscription.updated",
+            subscription.app_id,
             {
                 "user_id": subscription.user_id,
                 "template_id": subscription.template_id,
@@ -185,7 +188,7 @@ def emit_batch_done(batch_id: int) -> None:
 
     batch = db.session.get(Batch, batch_id)
     data = {"id": batch.public_id, "template_id": batch.template_id, "total": batch.total}
-    emit("batch.done", {**data, "counts": batch_counts(batch_id)})
+    emit("batch.done", batch.app_id, {**data, "counts": batch_counts(batch_id)})
 
 
 # -- delivering -------------------------------------------------------------------------
