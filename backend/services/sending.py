@@ -127,6 +127,8 @@ def reserve(
         "user_id": recipient.id,
         "openid": recipient.openid,
         "template_id": request.template_id,
+        "model_id": None,  # a device message's, sent by services/device_messages.py
+        "sn": None,
         "data": values,
         "page": request.page,
         "miniprogram_state": request.miniprogram_state or current_app.config["WX_MINIPROGRAM_STATE"],
