@@ -274,6 +274,7 @@ class SendSchema(SendOptionsSchema, RecipientFields):
 
 class UserSchema(Schema):
     id = fields.Integer()
+    appid = fields.String(attribute="app_id", metadata={"description": "The mini program the user is of."})
     has_phone = fields.Function(lambda user: bool(user.phone_number), metadata={"type": "boolean"})
 
 
@@ -385,7 +386,7 @@ class BindingCodeRequestSchema(ExternalIdSchema):
         load_default=None,
         allow_none=True,
         validate=validate.Length(max=32),
-        metadata={"description": "The mini program's AppID; default (and for now the only one): WX_APPID."},
+        metadata={"description": "The mini program's AppID: required for a key of several apps."},
     )
     expires_in = fields.Integer(
         strict=True,
@@ -723,6 +724,7 @@ class DeviceSendSchema(SendOptionsSchema):
 class DeviceMessageItemSchema(Schema):
     """One recipient's device message in `POST /api/v1/device-messages`'s answer."""
 
+    appid = fields.String(attribute="app_id")
     id = fields.String(
         attribute="public_id", metadata={"description": "The message id, for `GET /api/v1/messages/{message_id}`."}
     )
@@ -752,6 +754,7 @@ class DeviceSendResultSchema(Schema):
     """`POST /api/v1/device-messages`'s answer (201: delivered now; 202: running as a batch)."""
 
     id = fields.String(metadata={"description": "The send's id: `GET /api/v1/batches/{batch_id}` follows it."})
+    appid = fields.String()
     status = fields.String(metadata={"enum": ["queued", "running", "done"]})
     messages = fields.List(
         fields.Nested(DeviceMessageItemSchema),
