@@ -172,3 +172,18 @@ def test_the_dashboard_filters_by_app(two_apps, emulator, alice):  # noqa: F811
 def _admin(app) -> dict:
     app.config["ADMIN_PASSWORD"] = PASSWORD
     return ADMIN
+
+
+def test_invalidating_one_apps_token_refreshes_that_app_only(two_apps, emulator, alice):  # noqa: F811
+    client = two_apps.test_client()
+    for appid, token, aes_key in ((A, TOKEN_A, AES_A), (B, TOKEN_B, AES_B)):
+        for n in range(2):
+            emulator.control("POST", "/popup", appid=appid, openid=alice[appid]["openid"], results={T1: "accept"})
+            message = popup(alice[appid]["openid"], (T1, "accept"), create_time=1700000000 + n)
+            assert push(client, appid, message, token, aes_key).status_code == 200
+    assert send(client, KEY_A, openid=alice[A]["openid"]).status_code == 201
+    assert send(client, KEY_B, openid=alice[B]["openid"]).status_code == 201
+    emulator.control("POST", "/tokens/invalidate", appid=A)
+    assert send(client, KEY_A, openid=alice[A]["openid"]).status_code == 201  # 40001, refreshed, sent
+    assert send(client, KEY_B, openid=alice[B]["openid"]).status_code == 201
+    assert client_of(two_apps, A).tokens.fetches == 2 and client_of(two_apps, B).tokens.fetches == 1
