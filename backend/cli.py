@@ -88,12 +88,13 @@ def _one_app(appid: str | None):
 
 @wx.command("apps")
 def list_apps() -> None:
-    """The apps this backend serves: appid, name, push configured, and the state of each access token.
-
-    Templates and credits outstanding per app come once every row carries its app.
-    """
+    """The apps this backend serves: appid, name, push configured, the state of each access token,
+    its templates and its credits outstanding (one-time credits not yet spent)."""
     import time
 
+    from backend.services.stats import per_app_totals
+
+    totals = per_app_totals()
     for app in current_app.extensions["apps"]:
         cached = app.client.tokens.store.read()
         if cached is None:
@@ -103,7 +104,8 @@ def list_apps() -> None:
         else:
             token = "token expired"
         push = "push " + ("safe mode" if app.encoding_aes_key else "plaintext") if app.push_token else "no push"
-        click.echo(f"{app.appid}  {app.name}  {push}  {token}")
+        templates, credits = totals.get(app.appid, (0, 0))
+        click.echo(f"{app.appid}  {app.name}  {push}  {token}  {templates} templates  {credits} credits outstanding")
 
 
 def _fail(exc: ApiError) -> None:
@@ -182,6 +184,7 @@ def send(
     given = {"openid": openid, "user_id": user_id, "external_id": external_id, "phone_number": phone_number}
     recipient = _recipient(given, "--openid / --user-id / --external-id / --phone-number")
     try:
+        app = _one_app(appid)
         request = SendRequest(
             template_id=template_id,
             data=_parse_data(pairs),
@@ -189,12 +192,10 @@ def send(
             miniprogram_state=miniprogram_state,
             lang=lang,
             truncate=truncate,
-            **recipients.as_send_fields(recipient),
+            **recipients.as_send_fields(app.appid, recipient),
         )
-        device_subscriptions.refuse_device_templates(
-            _one_app(appid), [template_id]
-        )  # they go to POST /api/v1/device-messages
-        result = send_message(_one_app(appid), request)
+        device_subscriptions.refuse_device_templates(app, [template_id])  # they go to POST /api/v1/device-messages
+        result = send_message(app, request)
     except ApiError as exc:
         _fail(exc)
     click.echo(

@@ -29,10 +29,18 @@ class TimestampMixin:
 
 
 class User(TimestampMixin, db.Model):
+    """A person in one app: (app_id, openid). The same person in another app is another user,
+    with another openid and the same unionid (docs/design.md, several mini programs)."""
+
     __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("app_id", "openid", name="uq_users_app_openid"),
+        UniqueConstraint("app_id", "external_id", name="uq_users_app_external_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    app_id: Mapped[str] = mapped_column(String(32))  # the AppID of the mini program the user belongs to
+    openid: Mapped[str] = mapped_column(String(64))
     unionid: Mapped[str | None] = mapped_column(String(64), index=True)
     # WeChat's session_key: server side only, never serialised.
     session_key: Mapped[str | None] = mapped_column(String(64))
@@ -42,7 +50,7 @@ class User(TimestampMixin, db.Model):
     # Bumped on logout: every session token carrying an older version stops working.
     token_version: Mapped[int] = mapped_column(Integer, default=0)
     # The business system's own id for the person (docs/api.md, Recipients); unique per app.
-    external_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(128))
     # phone_number in E.164 (backend/phones.py): a send by phone number is one indexed lookup.
     phone_e164: Mapped[str | None] = mapped_column(String(20), index=True)
 
@@ -52,6 +60,8 @@ class Template(TimestampMixin, db.Model):
 
     __tablename__ = "templates"
 
+    # A catalog per app: each account has its own templates (docs/design.md).
+    app_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # WeChat's priTmplId
     # one_time | long_term | device (docs/wechat.md §11: a long-term template of enum values only)
     kind: Mapped[str] = mapped_column(String(16), default=TemplateKind.ONE_TIME)  # states.TemplateKind
@@ -70,9 +80,11 @@ class Subscription(TimestampMixin, db.Model):
     """One row per (user, template): the user's choice and the credits left."""
 
     __tablename__ = "subscriptions"
+    # (user, template): a user id is of one app already, so the key needs no app_id (docs/design.md).
     __table_args__ = (UniqueConstraint("user_id", "template_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     template_id: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16), default=TemplateKind.ONE_TIME)
@@ -93,10 +105,11 @@ class DeviceSubscription(TimestampMixin, db.Model):
     __tablename__ = "device_subscriptions"
     __table_args__ = (
         UniqueConstraint("user_id", "template_id", "model_id", "sn"),
-        Index("ix_device_subscriptions_device", "template_id", "model_id", "sn", "status"),
+        Index("ix_device_subscriptions_device", "app_id", "template_id", "model_id", "sn", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     template_id: Mapped[str] = mapped_column(String(64))
     model_id: Mapped[str] = mapped_column(String(128))
@@ -123,16 +136,18 @@ class ConsentEvent(db.Model):
     """Append-only audit of every report, push and credit change; the ledger can be rebuilt from it."""
 
     __tablename__ = "consent_events"
+    __table_args__ = (UniqueConstraint("app_id", "dedupe_key", name="uq_consent_events_app_dedupe_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     template_id: Mapped[str | None] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(16))  # states.EventSource
     result: Mapped[str] = mapped_column(String(32))  # states.EventResult
     scene: Mapped[str | None] = mapped_column(String(64))
     credits_delta: Mapped[int] = mapped_column(Integer, default=0)
-    # Unique where set: a replayed push or report is recorded once.
-    dedupe_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # Unique per app where set: a replayed push or report is recorded once.
+    dedupe_key: Mapped[str | None] = mapped_column(String(255))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
@@ -144,6 +159,7 @@ class Batch(TimestampMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True, default=lambda: new_public_id("bat"))
+    app_id: Mapped[str] = mapped_column(String(32))
     template_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default=BatchStatus.QUEUED)  # states.BatchStatus
     total: Mapped[int] = mapped_column(Integer, default=0)
@@ -162,6 +178,7 @@ class Message(TimestampMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True, default=lambda: new_public_id("msg"))
+    app_id: Mapped[str] = mapped_column(String(32), index=True)  # delivered with this app's client
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"))
     # None for a batch recipient that matched no user (outcome user_not_found).
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
@@ -204,9 +221,10 @@ class IdempotencyRecord(db.Model):
     """A request carrying an Idempotency-Key: what it committed, and its answer, for its retries."""
 
     __tablename__ = "idempotency_records"
-    __table_args__ = (UniqueConstraint("scope", "key"),)
+    __table_args__ = (UniqueConstraint("app_id", "scope", "key", name="uq_idempotency_records_app_scope_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[str] = mapped_column(String(32))  # the app the request acted for
     scope: Mapped[str] = mapped_column(String(128))
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
@@ -269,6 +287,7 @@ class BindingCode(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    app_id: Mapped[str] = mapped_column(String(32))  # redeemed by a user of this app only
     external_id: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -316,6 +316,7 @@ class SendSchema(SendOptionsSchema, LaterSendFields, RecipientFields):
 
 class UserSchema(Schema):
     id = fields.Integer()
+    appid = fields.String(attribute="app_id", metadata={"description": "The mini program the user is of."})
     has_phone = fields.Function(lambda user: bool(user.phone_number), metadata={"type": "boolean"})
 
 
@@ -355,6 +356,7 @@ class SubscriptionSchema(Schema):
 
 class MessageSchema(Schema):
     id = fields.String(attribute="public_id")
+    appid = fields.String(attribute="app_id", metadata={"description": "The mini program the message is of."})
     status = fields.Function(
         lambda message: "queued" if message.status == "sending" else message.status,
         metadata={"type": "string", "enum": ["scheduled", "queued", "sent", "failed", "unknown", "canceled"]},
@@ -429,7 +431,7 @@ class BindingCodeRequestSchema(ExternalIdSchema):
         load_default=None,
         allow_none=True,
         validate=validate.Length(max=32),
-        metadata={"description": "The mini program's AppID; default (and for now the only one): WX_APPID."},
+        metadata={"description": "The mini program's AppID: required for a key of several apps."},
     )
     expires_in = fields.Integer(
         strict=True,
@@ -473,6 +475,7 @@ class BatchSchema(Schema):
     """Dumps `{"batch": Batch, "counts": {...}}` as the API's `<batch>`."""
 
     id = fields.Function(lambda obj: obj["batch"].public_id, metadata={"type": "string"})
+    appid = fields.Function(lambda obj: obj["batch"].app_id, metadata={"type": "string"})
     status = fields.Function(
         lambda obj: obj["batch"].status, metadata={"type": "string", "enum": ["queued", "running", "done"]}
     )
@@ -530,6 +533,7 @@ class MessageSentSchema(Schema):
     """`POST /api/v1/messages`'s answer."""
 
     id = fields.String(metadata={"description": "The message id, for `GET /api/v1/messages/{message_id}`."})
+    appid = fields.String(metadata={"description": "The mini program the message is of."})
     status = fields.String(metadata={"enum": ["sent"]})
     template_id = fields.String()
     user_id = fields.Integer()
@@ -585,6 +589,7 @@ class MessagePageSchema(Schema):
 
 class BatchMessageSchema(Schema):
     id = fields.String()
+    appid = fields.String()
     user_id = fields.Integer(allow_none=True, metadata={"description": "null when no user matched the recipient."})
     openid = fields.String(allow_none=True)
     outcome = fields.String(
@@ -748,6 +753,7 @@ class DeviceSendSchema(SendOptionsSchema):
 class DeviceMessageItemSchema(Schema):
     """One recipient's device message in `POST /api/v1/device-messages`'s answer."""
 
+    appid = fields.String(attribute="app_id")
     id = fields.String(
         attribute="public_id", metadata={"description": "The message id, for `GET /api/v1/messages/{message_id}`."}
     )
@@ -777,6 +783,7 @@ class DeviceSendResultSchema(Schema):
     """`POST /api/v1/device-messages`'s answer (201: delivered now; 202: running as a batch)."""
 
     id = fields.String(metadata={"description": "The send's id: `GET /api/v1/batches/{batch_id}` follows it."})
+    appid = fields.String()
     status = fields.String(metadata={"enum": ["queued", "running", "done"]})
     messages = fields.List(
         fields.Nested(DeviceMessageItemSchema),

@@ -33,6 +33,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from backend import create_app  # noqa: E402
+from backend.emulator.defaults import DEV_APPID  # noqa: E402
 from backend.extensions import db  # noqa: E402
 from backend.models import Subscription, User, utcnow  # noqa: E402
 from backend.services.templates import sync_templates  # noqa: E402
@@ -107,7 +108,10 @@ def main() -> None:
             now = utcnow()
             db.session.execute(
                 sa.insert(User),
-                [{"openid": o, "token_version": 0, "created_at": now, "updated_at": now} for o in openids],
+                [
+                    {"app_id": DEV_APPID, "openid": o, "token_version": 0, "created_at": now, "updated_at": now}
+                    for o in openids
+                ],
             )
             ids = dict(db.session.execute(sa.select(User.openid, User.id)).all())
             db.session.execute(

@@ -64,7 +64,11 @@ def subscribe(emulator_url: str, app, sn: str, count: int) -> None:
     with app.app_context():
         now = utcnow()
         db.session.execute(
-            sa.insert(User), [{"openid": o, "token_version": 0, "created_at": now, "updated_at": now} for o in openids]
+            sa.insert(User),
+            [
+                {"app_id": DEV_APPID, "openid": o, "token_version": 0, "created_at": now, "updated_at": now}
+                for o in openids
+            ],
         )
         ids = db.session.scalars(sa.select(User.id).where(User.openid.in_(openids))).all()
         row = {"template_id": LAUNDRY_DONE, "model_id": WASHER_MODEL, "sn": sn, "status": "accept", "audio": False}

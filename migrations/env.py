@@ -92,6 +92,12 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        # SQLite changes a table's keys by rebuilding it (batch mode: copy, DROP, rename); with
+        # foreign keys on, the DROP of a table other rows point at fails. Off for the migration
+        # (a PRAGMA SQLite only obeys outside a transaction), checked, and on again after.
+        sqlite = connection.dialect.name == 'sqlite'
+        if sqlite:
+            connection.exec_driver_sql('PRAGMA foreign_keys=OFF')
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -100,6 +106,11 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+            if sqlite and connection.exec_driver_sql('PRAGMA foreign_key_check').first() is not None:
+                raise RuntimeError('the migration left rows pointing at rows that do not exist')
+        if sqlite:
+            connection.commit()
+            connection.exec_driver_sql('PRAGMA foreign_keys=ON')
 
 
 if context.is_offline_mode():

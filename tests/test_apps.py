@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from backend.apps import app_settings
 from backend.config import ConfigError, load_config
+from backend.emulator.defaults import DEV_APPID
 from backend.emulator.pusher import PushTarget, signed_request
 from backend.extensions import db
 from backend.models import User
@@ -308,7 +309,7 @@ class TestOperations:
         assert result.exit_code == 0, result.output
         line_a, line_b = result.output.splitlines()
         assert line_a.startswith(f"{A}  Shop  push safe mode  token valid ")
-        assert line_b == f"{B}  Staff  push safe mode  no token yet"
+        assert line_b == f"{B}  Staff  push safe mode  no token yet  0 templates  0 credits outstanding"
         token = client_of(two_apps, A).tokens.store.read().token
         assert token not in result.output and SECRET_A not in result.output
 
@@ -342,12 +343,12 @@ class TestNoHiddenCommit:
     def test_a_wechat_call_with_pending_writes_refuses_instead_of_committing(self, app, wechat, write):
         with app.app_context():
             if write == "orm":
-                db.session.add(User(openid="o-pending", token_version=0))
+                db.session.add(User(app_id=DEV_APPID, openid="o-pending", token_version=0))
             elif write == "flushed":
-                db.session.add(User(openid="o-pending", token_version=0))
+                db.session.add(User(app_id=DEV_APPID, openid="o-pending", token_version=0))
                 db.session.flush()
             else:
-                ensure_user("o-pending")  # an INSERT … ON CONFLICT through the session
+                ensure_user(DEV_APPID, "o-pending")  # an INSERT … ON CONFLICT through the session
             with pytest.raises(WritesPending):
                 wechat.templates.list()
             db.session.rollback()
@@ -362,7 +363,7 @@ class TestNoHiddenCommit:
 
     def test_get_template_does_not_commit_the_callers_writes(self, app, emulator, templates):
         with app.app_context():
-            ensure_user("o-pending")
+            ensure_user(DEV_APPID, "o-pending")
             with pytest.raises(WritesPending):  # the look-up would call WeChat: refused, not committed
                 get_template(app.extensions["apps"].only(), T1)
             db.session.rollback()
@@ -376,7 +377,7 @@ class TestNoHiddenCommit:
         with app.app_context():
             from backend.models import Template
 
-            assert db.session.get(Template, T1).synced
+            assert db.session.get(Template, (DEV_APPID, T1)).synced
 
 
 def test_each_app_sends_with_its_own_miniprogram_state(two_apps, emulator):

@@ -13,6 +13,7 @@ import redis
 import sqlalchemy as sa
 
 from backend import create_app
+from backend.emulator.defaults import DEV_APPID
 from backend.extensions import db
 from backend.models import Batch, ConsentEvent, Message, Subscription, User, utcnow
 from backend.services import batches, delivery
@@ -49,13 +50,18 @@ def give_users(app, emulator, count: int, *, ledger_credits: int = 1, wechat_cre
     with app.app_context():
         now = utcnow()
         db.session.execute(
-            sa.insert(User), [{"openid": o, "token_version": 0, "created_at": now, "updated_at": now} for o in openids]
+            sa.insert(User),
+            [
+                {"app_id": DEV_APPID, "openid": o, "token_version": 0, "created_at": now, "updated_at": now}
+                for o in openids
+            ],
         )
         ids = dict(db.session.execute(sa.select(User.openid, User.id).where(User.openid.in_(openids))).all())
         db.session.execute(
             sa.insert(Subscription),
             [
                 {
+                    "app_id": DEV_APPID,
                     "user_id": ids[o],
                     "template_id": T1,
                     "kind": "one_time",

@@ -7,6 +7,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from backend.emulator.defaults import DEV_APPID
 from backend.extensions import db
 from backend.models import Template
 from tests.helpers import API_KEY, ENUM_TEMPLATE, ONE_TIME, accept, log_in
@@ -18,7 +19,7 @@ def test_templates_sync_stores_kind_keywords_and_enums(app, emulator, templates)
     assert result.exit_code == 0, result.output
     assert ONE_TIME["priTmplId"] in result.output
     with app.app_context():
-        washer = db.session.get(Template, ENUM_TEMPLATE["priTmplId"])
+        washer = db.session.get(Template, (DEV_APPID, ENUM_TEMPLATE["priTmplId"]))
         assert washer.synced and washer.kind == "one_time"
         assert [kw["key"] for kw in washer.keywords] == ["time1", "enum_string2"]
         assert washer.enum_values == {"enum_string2": ["Laundry room", "Balcony"]}

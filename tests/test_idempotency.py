@@ -15,6 +15,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from backend.emulator.defaults import DEV_APPID
 from backend.extensions import db
 from backend.models import Batch, IdempotencyRecord, Message, utcnow
 from backend.queue import RQQueue
@@ -127,7 +128,7 @@ def test_a_5xx_after_the_batch_was_committed_keeps_the_key(app, client, emulator
 
 def test_two_take_overs_of_one_dead_key_one_wins(app):
     with app.test_request_context():
-        claim = idempotency.begin("scope", "k", "hash", lambda effect: None)
+        claim = idempotency.begin(DEV_APPID, "scope", "k", "hash", lambda effect: None)
         holder_died(app, "k")
         dead = db.session.execute(sa.select(IdempotencyRecord.__table__)).one()
         db.session.rollback()
@@ -135,7 +136,7 @@ def test_two_take_overs_of_one_dead_key_one_wins(app):
         won, lost = idempotency._take_over(dead), idempotency._take_over(dead)
         assert won.record_id == claim.record_id and lost is None
         with pytest.raises(idempotency.IdempotencyInProgress):  # the winner holds it now
-            idempotency.begin("scope", "k", "hash", lambda effect: None)
+            idempotency.begin(DEV_APPID, "scope", "k", "hash", lambda effect: None)
 
 
 def concurrently(count: int, call) -> list:

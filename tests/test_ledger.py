@@ -24,7 +24,10 @@ def on_postgresql() -> bool:
 
 def make_users(count: int) -> list[int]:
     now = utcnow()
-    rows = [{"openid": f"o-ledger-{i}", "token_version": 0, "created_at": now, "updated_at": now} for i in range(count)]
+    rows = [
+        {"app_id": DEV_APPID, "openid": f"o-ledger-{i}", "token_version": 0, "created_at": now, "updated_at": now}
+        for i in range(count)
+    ]
     db.session.execute(sa.insert(User), rows)
     return list(db.session.scalars(sa.select(User.id).where(User.openid.like("o-ledger-%")).order_by(User.id)))
 
@@ -33,7 +36,10 @@ def give(user_ids: list[int], template_id: str = T1, times: int = 1, kind: str =
     for user_id in user_ids:
         for _ in range(times):
             ledger.current().grant(
-                user_id, [ledger.Choice(template_id, kind, SubscriptionStatus.ACCEPT)], source=EventSource.CLIENT
+                DEV_APPID,
+                user_id,
+                [ledger.Choice(template_id, kind, SubscriptionStatus.ACCEPT)],
+                source=EventSource.CLIENT,
             )
     db.session.commit()
 
@@ -109,7 +115,7 @@ def test_zero_drops_every_credit_and_says_how_many_in_the_audit(app):
         users = make_users(3)
         give(users[:1], times=3)
         give(users[1:2])
-        dropped = ledger.current().zero(T1, users, kind=TemplateKind.ONE_TIME, source=EventSource.PUSH)
+        dropped = ledger.current().zero(DEV_APPID, T1, users, kind=TemplateKind.ONE_TIME, source=EventSource.PUSH)
         db.session.commit()
         assert dropped == {users[0]: 3, users[1]: 1, users[2]: 0}
         subscriptions = db.session.scalars(sa.select(Subscription).order_by(Subscription.user_id)).all()
@@ -129,7 +135,7 @@ def test_grant_records_each_choice_and_mints_only_one_time_accepts(app):
             ledger.Choice(T2, TemplateKind.LONG_TERM, SubscriptionStatus.ACCEPT),
             ledger.Choice(T3, TemplateKind.ONE_TIME, SubscriptionStatus.REJECT),
         ]
-        rows = ledger.current().grant(user, choices, source=EventSource.CLIENT, scene="checkout")
+        rows = ledger.current().grant(DEV_APPID, user, choices, source=EventSource.CLIENT, scene="checkout")
         db.session.commit()
         assert {row.template_id: (row.status, row.remaining, row.client_status) for row in rows} == {
             T1: ("accept", 1, "accept"),
@@ -138,7 +144,11 @@ def test_grant_records_each_choice_and_mints_only_one_time_accepts(app):
         }
         # Not minting (pushes are the authority): the report is kept apart, nothing moves.
         [row] = ledger.current().grant(
-            user, [ledger.Choice(T1, TemplateKind.ONE_TIME, SubscriptionStatus.REJECT)], source="client", mint=False
+            DEV_APPID,
+            user,
+            [ledger.Choice(T1, TemplateKind.ONE_TIME, SubscriptionStatus.REJECT)],
+            source="client",
+            mint=False,
         )
         db.session.commit()
         assert (row.status, row.remaining, row.client_status) == ("accept", 1, "reject")
@@ -230,7 +240,7 @@ def test_the_states_are_the_values_the_api_answers():
 )
 def test_a_messages_outcome_is_the_same_in_python_and_in_sql(app, status, failure, shown):
     with app.app_context():
-        message = Message(template_id=T1, data={}, status=status, outcome=failure)
+        message = Message(app_id=DEV_APPID, template_id=T1, data={}, status=status, outcome=failure)
         db.session.add(message)
         db.session.commit()
         assert message.shown_outcome == shown

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
 from backend.api.guards import MAX_JSON_DEPTH
+from backend.emulator.defaults import DEV_APPID
 from backend.errors import InvalidTemplateData
 from backend.extensions import db
 from backend.models import ConsentEvent, Message, Subscription, Template
@@ -155,7 +156,14 @@ def post_raw(client, path: str, raw: bytes, content_type: str, headers: dict | N
 
 def synced_template(template: dict, enums: dict | None = None) -> Template:
     keywords = [{"key": kw["key"], "name": kw["name"], "type": keyword_type(kw["key"])} for kw in template["keywords"]]
-    return Template(id=template["priTmplId"], kind="one_time", keywords=keywords, enum_values=enums or {}, synced=True)
+    return Template(
+        app_id=DEV_APPID,
+        id=template["priTmplId"],
+        kind="one_time",
+        keywords=keywords,
+        enum_values=enums or {},
+        synced=True,
+    )
 
 
 TEMPLATES = [
@@ -166,7 +174,7 @@ TEMPLATES = [
         {"priTmplId": "tmpl-enum", "keywords": [{"key": "enum_string2", "name": "Where"}]},
         {"enum_string2": ["Laundry room", "Balcony"]},
     ),
-    Template(id="tmpl-unsynced", kind="one_time", keywords=[], enum_values={}, synced=False),
+    Template(app_id=DEV_APPID, id="tmpl-unsynced", kind="one_time", keywords=[], enum_values={}, synced=False),
 ]
 
 

@@ -129,6 +129,7 @@ CHILD = """
 import sys
 from backend import create_app
 from backend.extensions import db
+from backend.emulator.defaults import DEV_APPID
 from backend.services.ledger import record_events
 from backend.services.sending import SendRequest, find_recipient, reserve
 from tests.conftest import app_config
@@ -138,13 +139,13 @@ app = create_app(app_config(url, emulator_url))
 with app.app_context():
     def stop_before_commit():
         # Enough rows that SQLite spills uncommitted pages into the WAL before the COMMIT.
-        record_events([1] * 3000, template_id, "test", "filler")
+        record_events(DEV_APPID, [1] * 3000, template_id, "test", "filler")
         print("writing", flush=True)
         sys.stdin.read()  # until killed
 
     db.session.commit = stop_before_commit
     request = SendRequest(template_id=template_id, openid=openid, data={})
-    reserve(find_recipient(openid=openid), request, {"thing1": "x"}, "one_time")
+    reserve(find_recipient(DEV_APPID, openid=openid), request, {"thing1": "x"}, "one_time")
 """
 
 

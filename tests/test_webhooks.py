@@ -18,6 +18,7 @@ from standardwebhooks import Webhook
 
 from backend import create_app
 from backend.config import ConfigError, load_config
+from backend.emulator.defaults import DEV_APPID
 from backend.emulator.pusher import event_message
 from backend.extensions import db
 from backend.models import Message, WebhookEvent, utcnow
@@ -320,9 +321,9 @@ def test_events_name_the_users_external_id(hooked, hooked_app, emulator, receive
 
 def test_no_event_when_the_transaction_rolls_back(hooked_app):
     with hooked_app.app_context():
-        webhooks.emit("message.sent", {"id": "msg_x"})
+        webhooks.emit("message.sent", DEV_APPID, {"id": "msg_x"})
         db.session.rollback()
-        webhooks.emit("message.failed", {"id": "msg_y"})
+        webhooks.emit("message.failed", DEV_APPID, {"id": "msg_y"})
         db.session.commit()
     assert [event.payload["data"]["id"] for event in outbox(hooked_app)] == ["msg_y"]
 
@@ -452,7 +453,9 @@ def test_a_send_abandoned_by_a_dead_worker_emits_message_unknown(hooked, hooked_
         from backend.services.delivery import sweep
 
         # A worker claimed this message (credit spent) and died before WeChat answered.
-        abandoned = Message(user_id=user.id, openid=user.openid, template_id=T1, data=GOOD_DATA, status="sending")
+        abandoned = Message(
+            app_id=DEV_APPID, user_id=user.id, openid=user.openid, template_id=T1, data=GOOD_DATA, status="sending"
+        )
         abandoned.claimed_at = utcnow() - timedelta(hours=1)
         db.session.add(abandoned)
         db.session.commit()

@@ -77,13 +77,21 @@ def window_days() -> int:
     return days
 
 
+def selected_app() -> str | None:
+    """The `app` query parameter (the app selector): one appid served here, or None for all apps."""
+    appid = request.args.get("app") or None
+    if appid is not None and current_app.extensions["apps"].get(appid) is None:
+        raise InvalidRequest(details={"app": "is not an appid this backend serves"})
+    return appid
+
+
 @bp.get("", strict_slashes=False)
 def get_dashboard():
     days = window_days()
     g.csp_nonce = secrets.token_urlsafe(16)
     return render_template(
         "admin/dashboard.html",
-        data=_dashboard(days),
+        data=_dashboard(days, selected_app()),
         window_choices=WINDOW_CHOICES,
         csp_nonce=g.csp_nonce,
     )
@@ -92,36 +100,36 @@ def get_dashboard():
 @bp.get("/api/dashboard")
 def get_dashboard_data():
     """Every figure of the page at once."""
-    return _dashboard(window_days())
+    return _dashboard(window_days(), selected_app())
 
 
-def _dashboard(days: int) -> dict:
-    return {**stats.dashboard(days), "webhooks": webhooks.problem_deliveries()}
+def _dashboard(days: int, app_id: str | None) -> dict:
+    return {**stats.dashboard(days, app_id), "webhooks": webhooks.problem_deliveries()}
 
 
 @bp.get("/api/consent")
 def get_consent():
-    return stats.consent_by_template(stats.Window.last(window_days()))
+    return stats.consent_by_template(stats.Window.last(window_days()), app_id=selected_app())
 
 
 @bp.get("/api/credits")
 def get_credits():
-    return stats.credits_outstanding()
+    return stats.credits_outstanding(selected_app())
 
 
 @bp.get("/api/sends")
 def get_sends():
-    return stats.sends(stats.Window.last(window_days()))
+    return stats.sends(stats.Window.last(window_days()), selected_app())
 
 
 @bp.get("/api/failures")
 def get_failures():
-    return {"failures": stats.recent_failures()}
+    return {"failures": stats.recent_failures(app_id=selected_app())}
 
 
 @bp.get("/api/unknown")
 def get_unknown():
-    return stats.unknown_messages()
+    return stats.unknown_messages(app_id=selected_app())
 
 
 @bp.get("/api/latency")

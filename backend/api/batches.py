@@ -24,7 +24,7 @@ def _batch_body(batch: Batch) -> dict:
 
 
 def _get_batch(batch_id: str) -> Batch:
-    batch = db.session.scalar(sa.select(Batch).where(Batch.public_id == batch_id))
+    batch = db.session.scalar(sa.select(Batch).where(Batch.public_id == batch_id, Batch.app_id.in_(g.apps)))
     if batch is None:
         raise NotFound("No batch with that id.")
     return batch
@@ -62,7 +62,7 @@ def create_batch():
     can be canceled (`DELETE /api/v1/messages/{message_id}`).
     """
     body = load(BatchSendSchema, json_body())
-    body.pop("appid", None)  # settled by the key's guard (g.app); batches carry their app next
+    body.pop("appid", None)  # settled by the key's guard (g.app); the batch is written with it
     device_subscriptions.refuse_device_templates(g.app, [body["template_id"]])  # they go to /device-messages
     batch = batches.create_batch(g.app, batches.BatchRequest(**body), held_key())
     return _batch_body(batch), 202
@@ -107,6 +107,7 @@ def list_batch_messages(batch_id: str):
 def _item(message: Message) -> dict:
     return {
         "id": message.public_id,
+        "appid": message.app_id,
         "user_id": message.user_id,
         "openid": message.openid,
         "outcome": batches.outcome(message),

@@ -60,7 +60,7 @@ def create_sn_ticket():
 
 def _sent_body(batch: Batch, inline: bool, skipped: list[dict]) -> tuple[dict, int]:
     """201 with every message's outcome when delivered in the request; 202 with the batch's counts."""
-    body = {"id": batch.public_id, "status": batch.status, "skipped": skipped}
+    body = {"id": batch.public_id, "appid": batch.app_id, "status": batch.status, "skipped": skipped}
     if inline:
         body["messages"] = DeviceMessageItemSchema(many=True).dump(device_messages.messages_of(batch))
         return body, 201

@@ -36,7 +36,7 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
 def api_key_required(view: Callable[..., Any]) -> Callable[..., Any]:
     """`X-Api-Key: <a key of BUSINESS_API_KEYS, or of one app in WX_APPS_FILE>`; the app it acts
-    for lands in `g.app` (`scoped_app`)."""
+    for lands in `g.app` (`scoped_app`), the appids a read may see in `g.apps`."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -45,7 +45,14 @@ def api_key_required(view: Callable[..., Any]) -> Callable[..., Any]:
         if scope is None:
             raise Unauthorized("Send a valid business API key in X-Api-Key.")
         g.api_key = given
-        g.app = scoped_app(scope, _named_appid())
+        appid = _named_appid()
+        if appid is None and len(scope) > 1 and request.method != "POST":
+            # A read (or a change to a user named by id, which implies its app) spans every app
+            # the key may act for; only a POST writes something new that must belong to one app.
+            g.app, g.apps = None, scope
+        else:
+            g.app = scoped_app(scope, appid)
+            g.apps = (g.app.appid,)
         return view(*args, **kwargs)
 
     return wrapper

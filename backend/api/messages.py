@@ -39,6 +39,7 @@ _FAILED_ANSWERS = {"consent_revoked": ConsentRevoked, "wechat_rejected": WeChatR
 def _sent_body(message: Message, remaining: int | None) -> dict:
     body = {
         "id": message.public_id,
+        "appid": message.app_id,
         "status": message.status,
         "template_id": message.template_id,
         "user_id": message.user_id,
@@ -137,8 +138,8 @@ def create_message():
     answer is 202 once the values are checked: the workers deliver it (now, or at `send_at`),
     checking consent then; `GET /api/v1/messages/{message_id}` shows the outcome.
     """
-    body = recipients.as_send_fields(load(SendSchema, json_body()))
-    body.pop("appid", None)  # settled by the key's guard (g.app); messages carry their app next
+    body = recipients.as_send_fields(g.app.appid, load(SendSchema, json_body()))
+    body.pop("appid", None)  # settled by the key's guard (g.app); the message is written with it
     device_subscriptions.refuse_device_templates(g.app, [body["template_id"]])  # they go to /device-messages
     send_at = body.pop("send_at")
     send = SendRequest(**body)
@@ -162,7 +163,7 @@ def list_messages():
 
     Operators' view, e.g. `?status=unknown`: messages WeChat may or may not have delivered.
     """
-    query = sa.select(Message)
+    query = sa.select(Message).where(Message.app_id.in_(g.apps))
     if request.args.get("status"):
         query = query.where(Message.status == request.args["status"])
     return paginate(query, Message.id, MessageSchema().dump)
@@ -174,7 +175,8 @@ def list_messages():
 def get_message(message_id: str):
     """A message's record: its status (`scheduled`, `queued`, `sent`, `failed`, `unknown`, `canceled`), errcode
     and timestamps."""
-    message = db.session.scalar(sa.select(Message).where(Message.public_id == message_id))
+    # A message of an app the key may not act for is no message here: 404, not 403 (nothing leaks).
+    message = db.session.scalar(sa.select(Message).where(Message.public_id == message_id, Message.app_id.in_(g.apps)))
     if message is None:
         raise NotFound("No message with that id.")
     return MessageSchema().dump(message)
@@ -194,6 +196,6 @@ def cancel_message(message_id: str):
     It becomes `canceled`: it spends no credit and never reaches WeChat, even when its delivery
     was about to start. A message being sent or already settled is 409 `not_cancelable`.
     """
-    message = scheduling.cancel(message_id)
+    message = scheduling.cancel(message_id, g.apps)
     finish_batch_if_done(message.batch_id)  # its batch may have nothing left to send
     return MessageSchema().dump(message)

@@ -100,7 +100,7 @@ def receive_push(appid: str | None):
     """
     app = push_app(appid)
     event = push.authenticate(app, request.args, request.stream)
-    unknown_templates = push.handle(event)
+    unknown_templates = push.handle(app.appid, event)
     response = make_response(("success", 200, TEXT))
     if unknown_templates:
         flask_app = current_app._get_current_object()

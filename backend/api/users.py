@@ -3,7 +3,7 @@ mini program: the users as business code knows them (docs/api.md, Recipients).""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, g, request
 
 from backend.api.guards import api_key_required, json_body, login_required
 from backend.errors import BindingCodeInvalid, ExternalIdTaken, InvalidRequest, RateLimited, UserNotFound
@@ -27,14 +27,10 @@ bp = Blueprint("users", __name__, url_prefix="/api/v1")
 NO_USER = error(UserNotFound, when="No user with that user_id.")
 
 
-def _appid() -> str:
-    return current_app.config["WX_APPID"]
-
-
 def _accounts(users: list[User]) -> list[dict]:
     subscriptions = recipients.subscriptions_of(users)
     return [
-        AccountSchema().dump({"user": user, "appid": _appid(), "subscriptions": subscriptions[user.id]})
+        AccountSchema().dump({"user": user, "appid": user.app_id, "subscriptions": subscriptions[user.id]})
         for user in users
     ]
 
@@ -47,7 +43,7 @@ def get_user(user_id: int):
 
     For business code to decide before it sends (e.g. fall back to SMS without a credit).
     """
-    return _accounts([binding.get_user(user_id)])[0]
+    return _accounts([binding.get_user(g.apps, user_id)])[0]
 
 
 @bp.get("/users")
@@ -59,15 +55,17 @@ def get_user(user_id: int):
         query("openid", "The user with this openid."),
         query("external_id", "The user bound to this external_id."),
         query("phone_number", "The users who shared this number (any spelling, compared in E.164)."),
-        query("unionid", "The user with this unionid."),
+        query("unionid", "The users with this unionid: the same person in each app the key may act for."),
+        query("appid", "Only users of this app (required for a key of several apps to name one)."),
     ],
     errors=[error(InvalidRequest, when="Not exactly one of the filters, or a bad value.")],
 )
 @api_key_required
 def find_users():
     """The users matching exactly one filter: none, one, or (a shared phone number) several."""
-    ((kind, value),) = load(UserLookupSchema, request.args.to_dict()).items()
-    return {"users": _accounts(recipients.users_where(kind, value))}
+    filters = {name: value for name, value in request.args.to_dict().items() if name != "appid"}
+    ((kind, value),) = load(UserLookupSchema, filters).items()
+    return {"users": _accounts(recipients.users_where(g.apps, kind, value))}
 
 
 @bp.put("/users/<int:user_id>/external-id")
@@ -76,7 +74,7 @@ def find_users():
 def bind_external_id(user_id: int):
     """Bind the business system's id to the user: from then on a send may name them by `external_id`."""
     body = load(ExternalIdSchema, json_body())
-    return _accounts([binding.bind(user_id, body["external_id"])])[0]
+    return _accounts([binding.bind(g.apps, user_id, body["external_id"])])[0]
 
 
 @bp.delete("/users/<int:user_id>/external-id")
@@ -84,7 +82,7 @@ def bind_external_id(user_id: int):
 @api_key_required
 def unbind_external_id(user_id: int):
     """Unbind the user's external_id (nothing happens when none is bound)."""
-    binding.unbind(user_id)
+    binding.unbind(g.apps, user_id)
     return "", 204
 
 
@@ -97,10 +95,8 @@ def create_binding_code():
     For a business system that can show the person something (a page, an e-mail) but doesn't
     know their WeChat user. The code is shown once; only its hash is kept.
     """
-    body = load(BindingCodeRequestSchema, json_body())
-    if body["appid"] not in (None, _appid()):
-        raise InvalidRequest(details={"appid": "is not this backend's mini program"})
-    code, expires_at = binding.create_code(body["external_id"], body["expires_in"])
+    body = load(BindingCodeRequestSchema, json_body())  # its appid settled g.app (the key's guard)
+    code, expires_at = binding.create_code(g.app.appid, body["external_id"], body["expires_in"])
     return {"code": code, "expires_at": expires_at.isoformat()}, 201
 
 

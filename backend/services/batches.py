@@ -56,7 +56,7 @@ def create_batch(app: App, request: BatchRequest, key: idempotency.Claim | None 
     `key`: the Idempotency-Key the request holds; the batch is written with it.
     """
     template = get_template(app, request.template_id)
-    refuse_if_banned(request.template_id)
+    refuse_if_banned(app.appid, request.template_id)
     request = replace(request, miniprogram_state=request.miniprogram_state or app.miniprogram_state)
     shared = request.data if isinstance(request.data, dict) else {}
     values, problems = [], {}
@@ -70,8 +70,8 @@ def create_batch(app: App, request: BatchRequest, key: idempotency.Claim | None 
     if problems:
         raise errors.InvalidTemplateData("Template data breaks WeChat's rules; nothing was queued.", problems)
 
-    resolved = _resolve(request.recipients)
-    batch = Batch(template_id=request.template_id, total=len(request.recipients))
+    resolved = recipients.resolve_batch(app.appid, request.recipients)
+    batch = Batch(app_id=app.appid, template_id=request.template_id, total=len(request.recipients))
     db.session.add(batch)
     db.session.flush()
     now = utcnow()
@@ -82,6 +82,7 @@ def create_batch(app: App, request: BatchRequest, key: idempotency.Claim | None 
         rows.append(
             {
                 "public_id": new_public_id("msg"),
+                "app_id": app.appid,
                 "batch_id": batch.id,
                 "template_id": request.template_id,
                 "user_id": user.user_id if user else None,
@@ -114,12 +115,6 @@ def create_batch(app: App, request: BatchRequest, key: idempotency.Claim | None 
         log.exception("batch not queued yet", extra={"batch_id": batch.public_id})
         db.session.rollback()
     return batch
-
-
-def _resolve(given: list[dict[str, Any]]) -> list[recipients.Match | str]:
-    """Per recipient its user, or why there is none (user_not_found, ambiguous_recipient): one
-    query per kind of recipient (services/recipients.py)."""
-    return recipients.resolve_batch(given)
 
 
 def enqueue_batch(batch_id: int) -> None:

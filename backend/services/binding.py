@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -29,20 +30,21 @@ MAX_FAILURES = 5  # wrong codes per user in the last minute before redemption is
 RATE_SCOPE = "binding"
 
 
-def get_user(user_id: int) -> User:
+def get_user(app_ids: Iterable[str], user_id: int) -> User:
+    """The user with this id, when it is a user of one of `app_ids` (the apps the caller may act for)."""
     # users.id is a 32-bit integer on PostgreSQL: a larger id can't exist (and would be a 500).
     user = db.session.get(User, user_id) if 0 < user_id < 2**31 else None
-    if user is None:
+    if user is None or user.app_id not in set(app_ids):
         raise errors.UserNotFound("No user with that {kind}.", params={"kind": "user_id"})
     return user
 
 
-def bind(user_id: int, external_id: str) -> User:
-    """Bind `external_id` to the user; ExternalIdTaken when another user holds it."""
-    user = get_user(user_id)
+def bind(app_ids: Iterable[str], user_id: int, external_id: str) -> User:
+    """Bind `external_id` to the user; ExternalIdTaken when another user of the app holds it."""
+    user = get_user(app_ids, user_id)
     if user.external_id == external_id:
         return user
-    holder = db.session.scalar(sa.select(User.id).where(User.external_id == external_id))
+    holder = db.session.scalar(sa.select(User.id).where(User.app_id == user.app_id, User.external_id == external_id))
     if holder is not None:
         raise errors.ExternalIdTaken(details={"user_id": holder})
     user.external_id = external_id
@@ -50,8 +52,8 @@ def bind(user_id: int, external_id: str) -> User:
     return user
 
 
-def unbind(user_id: int) -> User:
-    user = get_user(user_id)
+def unbind(app_ids: Iterable[str], user_id: int) -> User:
+    user = get_user(app_ids, user_id)
     user.external_id = None
     db.session.commit()
     return user
@@ -76,14 +78,14 @@ def _normalise(typed: str) -> str | None:
     return code
 
 
-def create_code(external_id: str, expires_in: int) -> tuple[str, datetime]:
-    """A new single-use code for `external_id`, and when it expires."""
+def create_code(app_id: str, external_id: str, expires_in: int) -> tuple[str, datetime]:
+    """A new single-use code for `external_id` in `app_id`, and when it expires."""
     code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
     now = utcnow()
     expires_at = now + timedelta(seconds=expires_in)
     # Each new code prunes the long-expired ones (expires_at is indexed): the table stays small.
     db.session.execute(sa.delete(BindingCode).where(BindingCode.expires_at < now - KEEP_EXPIRED))
-    db.session.add(BindingCode(code_hash=_hash(code), external_id=external_id, expires_at=expires_at))
+    db.session.add(BindingCode(app_id=app_id, code_hash=_hash(code), external_id=external_id, expires_at=expires_at))
     db.session.commit()
     return code, expires_at
 
@@ -107,6 +109,7 @@ def redeem(user: User, typed: str) -> User:
             sa.update(BindingCode)
             .where(
                 BindingCode.code_hash == _hash(code),
+                BindingCode.app_id == user.app_id,  # a code of another app is no code here
                 BindingCode.redeemed_at.is_(None),
                 BindingCode.expires_at > now,
             )
@@ -119,7 +122,9 @@ def redeem(user: User, typed: str) -> User:
         raise errors.BindingCodeInvalid()
     if user.external_id != external_id:
         db.session.execute(
-            sa.update(User).where(User.external_id == external_id, User.id != user.id).values(external_id=None)
+            sa.update(User)
+            .where(User.app_id == user.app_id, User.external_id == external_id, User.id != user.id)
+            .values(external_id=None)
         )
         user.external_id = external_id
     _commit_binding()

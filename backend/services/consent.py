@@ -33,22 +33,22 @@ def template_kind(app: App, template_id: str) -> str:
     return template.kind if template else TemplateKind.ONE_TIME
 
 
-def _known_kind(template_id: str) -> str:
+def _known_kind(app_id: str, template_id: str) -> str:
     """The kind the catalog knows, else one-time: for writes, which never call WeChat in their
     transaction (backend/transactions.py); a send looked its template up before it spent."""
-    return catalog_kind(template_id) or TemplateKind.ONE_TIME
+    return catalog_kind(app_id, template_id) or TemplateKind.ONE_TIME
 
 
-def catalog_kind(template_id: str) -> str | None:
+def catalog_kind(app_id: str, template_id: str) -> str | None:
     """The template's kind as the local catalog knows it, None if WeChat never confirmed it.
 
     Never calls WeChat: pushes use it, and WeChat waits for their answer.
     """
-    template = stored_template(template_id)
+    template = stored_template(app_id, template_id)
     return template.kind if template else None
 
 
-def correct_kinds(templates: Iterable[Template]) -> int:
+def correct_kinds(app_id: str, templates: Iterable[Template]) -> int:
     """Subscriptions recorded as one-time before their template was known, set to its kind.
 
     A long-term template's `remaining` counts nothing, so a credit minted meanwhile is moot.
@@ -57,7 +57,11 @@ def correct_kinds(templates: Iterable[Template]) -> int:
     for template in templates:
         result = db.session.execute(
             sa.update(Subscription)
-            .where(Subscription.template_id == template.id, Subscription.kind != template.kind)
+            .where(
+                Subscription.app_id == app_id,
+                Subscription.template_id == template.id,
+                Subscription.kind != template.kind,
+            )
             .values(kind=template.kind, updated_at=utcnow())
         )
         corrected += result.rowcount
@@ -79,7 +83,7 @@ def record_report(
         ledger.Choice(template_id, template_kind(app, template_id), choice) for template_id, choice in results.items()
     ]
     mint = not push_is_authority(app)
-    rows = ledger.current().grant(user.id, choices, source=EventSource.CLIENT, scene=scene, mint=mint)
+    rows = ledger.current().grant(app.appid, user.id, choices, source=EventSource.CLIENT, scene=scene, mint=mint)
     if mint:  # the status (and credits) changed; a report under push authority only records the choice
         for row in rows:
             webhooks.emit_subscription(row, row.status)
@@ -90,6 +94,7 @@ def record_report(
 
 
 def revoke(
+    app_id: str,
     user_id: int,
     template_id: str,
     *,
@@ -99,10 +104,12 @@ def revoke(
     kind: str | None = None,
 ) -> None:
     """The user turned the template off (change event), or WeChat said 43101: credits to 0."""
-    kind = kind or _known_kind(template_id)
-    ledger.current().zero(template_id, [user_id], kind=kind, source=source, dedupe_key=dedupe_key, detail=detail)
+    kind = kind or _known_kind(app_id, template_id)
+    ledger.current().zero(
+        app_id, template_id, [user_id], kind=kind, source=source, dedupe_key=dedupe_key, detail=detail
+    )
     webhooks.emit_subscription(
-        webhooks.SubscriptionState(user_id, template_id, SubscriptionStatus.REJECT, kind, 0), "revoked"
+        webhooks.SubscriptionState(app_id, user_id, template_id, SubscriptionStatus.REJECT, kind, 0), "revoked"
     )
 
 

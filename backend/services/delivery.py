@@ -21,6 +21,7 @@ from flask import Flask, current_app
 from sqlalchemy.orm import make_transient_to_detached
 
 from backend import errors, metrics
+from backend.apps import App
 from backend.extensions import db
 from backend.models import Batch, Message, utcnow
 from backend.services import device_delivery, ledger, pace, webhooks
@@ -94,7 +95,7 @@ def _spend_credits(messages: list[Message], now) -> set[int]:
     rounds: dict[tuple[str, str], list[dict[int, Message]]] = {}
     for message in messages:
         # The template was looked up when the batch was made: read it, never call WeChat here.
-        template = stored_template(message.template_id)
+        template = stored_template(message.app_id, message.template_id)
         kind = template.kind if template else reported_kind(message.user_id, message.template_id)
         template_rounds = rounds.setdefault((message.template_id, kind), [])
         next_round = next((round_ for round_ in template_rounds if message.user_id not in round_), None)
@@ -154,14 +155,21 @@ def deliver_claimed(message: Message) -> bool:
     """Deliver a claimed message; False when it was deferred (quota, busy) for a later try."""
     pace.acquire()
     try:
-        # The one app until batch messages carry theirs (the app_id columns come next).
-        deliver(current_app.extensions["apps"].only(), message, requeue_transient=True)
+        deliver(app_of(message), message, requeue_transient=True)
     except DeliveryDeferred:
         pace.back_off()
         return False
     except errors.ApiError:
         pass  # settled: failed or unknown, recorded on the message
     return True
+
+
+def app_of(message: Message) -> App:
+    """The app a message is delivered with: its own (each app has its client and token)."""
+    app = current_app.extensions["apps"].get(message.app_id)
+    if app is None:  # its app is no longer configured: nothing can send it
+        raise LookupError(f"message {message.public_id} belongs to {message.app_id}, which is not configured")
+    return app
 
 
 def finish_batch_if_done(batch_id: int | None) -> None:

@@ -59,6 +59,7 @@ def call_wechat(client, message: Message) -> None:
 def refused(message: Message) -> None:
     """43101 for a device message: the recipient's subscription on this device ends."""
     device_subscriptions.revoke(
+        message.app_id,
         message.user_id,
         message.template_id,
         message.model_id,

@@ -77,8 +77,8 @@ def check_enum_values(template: Template, data: dict[str, Any]) -> dict[str, str
     return values
 
 
-def _resolve(recipients: list[dict[str, Any]]) -> tuple[list[User], list[dict[str, Any]]]:
-    """The users named (each once, in the caller's order) and the skipped unknown ones."""
+def _resolve(app_id: str, recipients: list[dict[str, Any]]) -> tuple[list[User], list[dict[str, Any]]]:
+    """The users of `app_id` named (each once, in the caller's order) and the skipped unknown ones."""
     openids = sorted({r["openid"] for r in recipients if "openid" in r})
     user_ids = sorted({r["user_id"] for r in recipients if "user_id" in r})
     by_openid: dict[str, User] = {}
@@ -87,11 +87,16 @@ def _resolve(recipients: list[dict[str, Any]]) -> tuple[list[User], list[dict[st
         if openids[start : start + 500]:
             by_openid.update(
                 (u.openid, u)
-                for u in db.session.scalars(sa.select(User).where(User.openid.in_(openids[start : start + 500])))
+                for u in db.session.scalars(
+                    sa.select(User).where(User.app_id == app_id, User.openid.in_(openids[start : start + 500]))
+                )
             )
         if user_ids[start : start + 500]:
             by_id.update(
-                (u.id, u) for u in db.session.scalars(sa.select(User).where(User.id.in_(user_ids[start : start + 500])))
+                (u.id, u)
+                for u in db.session.scalars(
+                    sa.select(User).where(User.app_id == app_id, User.id.in_(user_ids[start : start + 500]))
+                )
             )
     users: dict[int, User] = {}
     unknown: list[dict[str, Any]] = []
@@ -106,19 +111,18 @@ def _resolve(recipients: list[dict[str, Any]]) -> tuple[list[User], list[dict[st
     return list(users.values()), unknown
 
 
-def _audience(request: DeviceSendRequest) -> tuple[list[tuple[int, str]], list[dict[str, Any]]]:
-    """(user id, openid) of each recipient to send to, and the skipped ones."""
+def _audience(app_id: str, request: DeviceSendRequest) -> tuple[list[tuple[int, str]], list[dict[str, Any]]]:
+    """(user id, openid) of each recipient of `app_id` to send to, and the skipped ones."""
     if request.recipients is None:
-        subscribed = device_subscriptions.active_users(request.template_id, request.model_id, request.sn)
+        subscribed = device_subscriptions.active_users(app_id, request.template_id, request.model_id, request.sn)
         openids = {}
         for start in range(0, len(subscribed), 500):
             chunk = subscribed[start : start + 500]
             openids.update(db.session.execute(sa.select(User.id, User.openid).where(User.id.in_(chunk))).all())
         return [(user_id, openids[user_id]) for user_id in subscribed], []
-    users, skipped = _resolve(request.recipients)
-    active = set(
-        device_subscriptions.active_users(request.template_id, request.model_id, request.sn, [u.id for u in users])
-    )
+    users, skipped = _resolve(app_id, request.recipients)
+    user_ids = [u.id for u in users]
+    active = set(device_subscriptions.active_users(app_id, request.template_id, request.model_id, request.sn, user_ids))
     for user in users:
         if user.id not in active:  # no WeChat call: without a subscription it would be 43101
             skipped.append({"user_id": user.id, "openid": user.openid, "reason": "consent_required"})
@@ -128,16 +132,17 @@ def _audience(request: DeviceSendRequest) -> tuple[list[tuple[int, str]], list[d
 def send_device_message(app: App, request: DeviceSendRequest, key: idempotency.Claim | None = None) -> DeviceSendResult:
     """Validate, write one message per subscribed recipient, and deliver them (see the module)."""
     template = device_subscriptions.device_templates(app, [request.template_id])[request.template_id]
-    refuse_if_banned(request.template_id)
+    refuse_if_banned(app.appid, request.template_id)
     values = check_enum_values(template, request.data)
-    audience, skipped = _audience(request)
-    batch = Batch(template_id=request.template_id, total=len(audience), status="queued")
+    audience, skipped = _audience(app.appid, request)
+    batch = Batch(app_id=app.appid, template_id=request.template_id, total=len(audience), status="queued")
     db.session.add(batch)
     db.session.flush()
     now = utcnow()
     rows = [
         {
             "public_id": new_public_id("msg"),
+            "app_id": app.appid,
             "batch_id": batch.id,
             "template_id": request.template_id,
             "model_id": request.model_id,

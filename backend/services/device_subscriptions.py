@@ -62,14 +62,15 @@ def refuse_device_templates(app: App, template_ids: Iterable[str]) -> None:
             )
 
 
-def _row(user_id: int, template_id: str, model_id: str, sn: str, status: str) -> DeviceSubscription:
+def _row(user: User, template_id: str, model_id: str, sn: str, status: str) -> DeviceSubscription:
     """The (user, template, model_id, sn) row, created with `status` if missing; safe when two
     reports create it at once."""
     now = utcnow()
     db.session.execute(
         upsertable_insert(DeviceSubscription)
         .values(
-            user_id=user_id,
+            app_id=user.app_id,
+            user_id=user.id,
             template_id=template_id,
             model_id=model_id,
             sn=sn,
@@ -82,7 +83,7 @@ def _row(user_id: int, template_id: str, model_id: str, sn: str, status: str) ->
     )
     return db.session.execute(
         sa.select(DeviceSubscription).where(
-            DeviceSubscription.user_id == user_id,
+            DeviceSubscription.user_id == user.id,
             DeviceSubscription.template_id == template_id,
             DeviceSubscription.model_id == model_id,
             DeviceSubscription.sn == sn,
@@ -103,20 +104,22 @@ def record_report(
     device_templates(app, results)  # before the transaction: the look-up may call gettemplate
     subscriptions = []
     for template_id, (choice, audio) in results.items():
-        subscription = _row(user.id, template_id, model_id, sn, "reject" if choice in ("accept", "reject") else choice)
+        subscription = _row(user, template_id, model_id, sn, "reject" if choice in ("accept", "reject") else choice)
         if choice in ("accept", "reject"):  # ban and filter change no subscription (§11d)
             subscription.status = choice
             subscription.audio = audio
             subscription.updated_at = utcnow()
         detail = {"model_id": model_id, "sn": sn, "audio": audio}
-        record_events([user.id], template_id, "client", choice, scene=scene, detail=detail)
+        record_events(user.app_id, [user.id], template_id, "client", choice, scene=scene, detail=detail)
         subscriptions.append(subscription)
     idempotency.record_effect(key, {"device": {"model_id": model_id, "sn": sn}, "templates": list(results)})
     db.session.commit()
     return subscriptions
 
 
-def revoke(user_id: int, template_id: str, model_id: str, sn: str, *, source: str, detail: dict | None = None) -> None:
+def revoke(
+    app_id: str, user_id: int, template_id: str, model_id: str, sn: str, *, source: str, detail: dict | None = None
+) -> None:
     """WeChat answered 43101 for this device: that one subscription ends, no other (in the
     caller's transaction)."""
     db.session.execute(
@@ -129,13 +132,17 @@ def revoke(user_id: int, template_id: str, model_id: str, sn: str, *, source: st
         )
         .values(status="reject", audio=False, updated_at=utcnow())
     )
-    record_events([user_id], template_id, source, "revoked", detail={"model_id": model_id, "sn": sn, **(detail or {})})
+    detail = {"model_id": model_id, "sn": sn, **(detail or {})}
+    record_events(app_id, [user_id], template_id, source, "revoked", detail=detail)
 
 
-def active_users(template_id: str, model_id: str, sn: str, user_ids: Iterable[int] | None = None) -> list[int]:
-    """The users (of `user_ids`, or all) whose subscription to the template on this device is
-    active, in ascending order."""
+def active_users(
+    app_id: str, template_id: str, model_id: str, sn: str, user_ids: Iterable[int] | None = None
+) -> list[int]:
+    """The users of `app_id` (of `user_ids`, or all) whose subscription to the template on this
+    device is active, in ascending order."""
     query = sa.select(DeviceSubscription.user_id).where(
+        DeviceSubscription.app_id == app_id,
         DeviceSubscription.template_id == template_id,
         DeviceSubscription.model_id == model_id,
         DeviceSubscription.sn == sn,

@@ -75,9 +75,11 @@ class Claim:
 
     With a lease, `record_id` and `held_until` name it (and fence every later write: a
     request whose lease was taken over writes nothing). Without one the record does not
-    exist yet: `record_effect` creates it with the effect.
+    exist yet: `record_effect` creates it with the effect. Keys are per app (`app_id`, the app
+    the request acts for) and per caller (`scope`).
     """
 
+    app_id: str
     scope: str
     key: str
     request_hash: str
@@ -101,7 +103,7 @@ def lease_time() -> timedelta:
 
 
 def begin(
-    scope: str, key: str, fingerprint: str, answer_from_effect: AnswerFromEffect, *, lease: bool = True
+    app_id: str, scope: str, key: str, fingerprint: str, answer_from_effect: AnswerFromEffect, *, lease: bool = True
 ) -> Replay | Claim:
     """Claim the key for this request (with a lease, or to be written with the effect),
     or return the answer a retry gets."""
@@ -109,14 +111,16 @@ def begin(
     _purge_if_due()
     for _ in range(BEGIN_ATTEMPTS):
         if lease:
-            claim = _insert_lease(scope, key, fingerprint)
+            claim = _insert_lease(app_id, scope, key, fingerprint)
             if claim is not None:
                 return claim
-        record = db.session.execute(sa.select(_records).where(_records.c.scope == scope, _records.c.key == key)).first()
+        record = db.session.execute(
+            sa.select(_records).where(_records.c.app_id == app_id, _records.c.scope == scope, _records.c.key == key)
+        ).first()
         if record is None:
             if lease:
                 continue  # released between our insert and our read
-            return Claim(scope, key, fingerprint)  # the transaction goes on with the view's work
+            return Claim(app_id, scope, key, fingerprint)  # the transaction goes on with the view's work
         resumed = _resume(record, fingerprint, answer_from_effect)
         if resumed is not None:
             return resumed
@@ -139,20 +143,22 @@ def _purge_if_due() -> None:
     db.session.commit()
 
 
-def _insert_lease(scope: str, key: str, fingerprint: str) -> Claim | None:
+def _insert_lease(app_id: str, scope: str, key: str, fingerprint: str) -> Claim | None:
     now = utcnow()
     held_until = now + lease_time()
     try:
         record_id = db.session.execute(
             sa.insert(_records)
-            .values(scope=scope, key=key, request_hash=fingerprint, locked_until=held_until, created_at=now)
+            .values(
+                app_id=app_id, scope=scope, key=key, request_hash=fingerprint, locked_until=held_until, created_at=now
+            )
             .returning(_records.c.id)
         ).scalar_one()
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         return None
-    return Claim(scope, key, fingerprint, record_id, held_until)
+    return Claim(app_id, scope, key, fingerprint, record_id, held_until)
 
 
 def _resume(record: sa.Row, fingerprint: str, answer_from_effect: AnswerFromEffect) -> Replay | Claim | None:
@@ -191,7 +197,7 @@ def _take_over(record: sa.Row) -> Claim | None:
     db.session.commit()
     if not taken:
         return None  # someone else moved first: look again
-    return Claim(record.scope, record.key, record.request_hash, record.id, held_until)
+    return Claim(record.app_id, record.scope, record.key, record.request_hash, record.id, held_until)
 
 
 def record_effect(claim: Claim | None, effect: dict[str, Any]) -> None:
@@ -251,7 +257,13 @@ def _released_record(claim: Claim, **columns: Any) -> sa.Insert:
     """The INSERT of a key's record written with its effect or its answer: no lease left to hold."""
     now = utcnow()
     return sa.insert(_records).values(
-        scope=claim.scope, key=claim.key, request_hash=claim.request_hash, locked_until=now, created_at=now, **columns
+        app_id=claim.app_id,
+        scope=claim.scope,
+        key=claim.key,
+        request_hash=claim.request_hash,
+        locked_until=now,
+        created_at=now,
+        **columns,
     )
 
 

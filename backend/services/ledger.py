@@ -56,7 +56,7 @@ def _take_one(users: sa.ColumnElement[bool]) -> sa.Update:
         sa.update(_subscriptions)
         .where(_TEMPLATE, users, _subscriptions.c.remaining > 0)
         .values(remaining=_subscriptions.c.remaining - 1, updated_at=sa.bindparam("now"))
-        .returning(_subscriptions.c.user_id, _subscriptions.c.remaining)
+        .returning(_subscriptions.c.user_id, _subscriptions.c.remaining, _subscriptions.c.app_id)
     )
 
 
@@ -66,7 +66,7 @@ _REFUND = (
     sa.update(_subscriptions)
     .where(_TEMPLATE, _USERS, _subscriptions.c.kind == TemplateKind.ONE_TIME)
     .values(remaining=_subscriptions.c.remaining + 1, updated_at=sa.bindparam("now"))
-    .returning(_subscriptions.c.user_id, _subscriptions.c.remaining)
+    .returning(_subscriptions.c.user_id, _subscriptions.c.remaining, _subscriptions.c.app_id)
 )
 _ACCEPTED = sa.select(_subscriptions.c.user_id).where(
     _TEMPLATE, _USERS, _subscriptions.c.status == SubscriptionStatus.ACCEPT
@@ -82,8 +82,9 @@ _ZERO = (
 _INSERT_EVENTS = sa.insert(_events)
 _INSERT_MESSAGE = sa.insert(_messages).returning(_messages.c.id)
 _UPDATE_MESSAGE = sa.update(_messages).where(_messages.c.id == sa.bindparam("message_id"))
-# The audit row of a move, one per user the move's RETURNING names (PostgreSQL's CTE form).
-_EVENT_COLUMNS = ("user_id", "template_id", "source", "result", "credits_delta", "detail", "created_at")
+# The audit row of a move, one per user the move's RETURNING names (PostgreSQL's CTE form); its
+# app is the subscription's, so a move needs no app of its own (a user id is of one app).
+_EVENT_COLUMNS = ("app_id", "user_id", "template_id", "source", "result", "credits_delta", "detail", "created_at")
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class Ledger:
 
     def grant(
         self,
+        app_id: str,
         user_id: int,
         choices: Sequence[Choice],
         *,
@@ -114,7 +116,7 @@ class Ledger:
         mint: bool = True,
         dedupe_key: str | None = None,
     ) -> list[sa.Row]:
-        """Record these choices of one user (one row per template, created if missing), and add a
+        """Record these choices of one user of `app_id` (one row per template, created if missing), and add a
         credit for each one-time `accept` when `mint`; the subscriptions as they are now.
 
         `mint=False` (a client report while pushes are the authority) records the report in
@@ -127,12 +129,23 @@ class Ledger:
             int(mint and c.status == SubscriptionStatus.ACCEPT and c.kind == TemplateKind.ONE_TIME) for c in choices
         ]
         events = [
-            _event(user_id, choice.template_id, source, choice.status, now, delta, scene=scene, dedupe_key=dedupe_key)
+            _event(
+                app_id,
+                user_id,
+                choice.template_id,
+                source,
+                choice.status,
+                now,
+                delta,
+                scene=scene,
+                dedupe_key=dedupe_key,
+            )
             for choice, delta in zip(choices, deltas, strict=True)
         ]
         upsert = self.insert(_subscriptions).values(
             [
                 {
+                    "app_id": app_id,
                     "user_id": user_id,
                     "template_id": choice.template_id,
                     "kind": choice.kind,
@@ -164,14 +177,16 @@ class Ledger:
 
     def spend(self, template_id: str, user_ids: Iterable[int], *, now: datetime | None = None) -> dict[int, int]:
         """One credit less for each of these users who has one left: {user id: credits left}."""
-        return dict(self._move(_SPEND, template_id, user_ids, EventResult.SPENT, -1, None, now))
+        moved = self._move(_SPEND, template_id, user_ids, EventResult.SPENT, -1, None, now)
+        return {row.user_id: row.remaining for row in moved}
 
     def refund(self, template_id: str, user_ids: Iterable[int], *, detail: dict | None = None) -> set[int]:
         """One credit back for each of these users' one-time subscriptions; the users refunded."""
-        return {user_id for user_id, _ in self._move(_REFUND, template_id, user_ids, EventResult.REFUNDED, 1, detail)}
+        return {row.user_id for row in self._move(_REFUND, template_id, user_ids, EventResult.REFUNDED, 1, detail)}
 
     def zero(
         self,
+        app_id: str,
         template_id: str,
         user_ids: Iterable[int],
         *,
@@ -186,6 +201,7 @@ class Ledger:
         params = {"template": template_id, "users": users, "now": now}
         missing = [
             {
+                "app_id": app_id,
                 "user_id": user_id,
                 "template_id": template_id,
                 "kind": kind,
@@ -204,7 +220,17 @@ class Ledger:
         # Locked (PostgreSQL: FOR UPDATE; SQLite: the write transaction), so the count is the one zeroed.
         dropped = dict(db.session.execute(_BEFORE_ZERO, params).all())
         _insert_events(
-            _event(user_id, template_id, source, EventResult.REVOKED, now, -dropped.get(user_id, 0), dedupe_key, detail)
+            _event(
+                app_id,
+                user_id,
+                template_id,
+                source,
+                EventResult.REVOKED,
+                now,
+                -dropped.get(user_id, 0),
+                dedupe_key,
+                detail,
+            )
             for user_id in users
         )
         db.session.execute(_ZERO, params)
@@ -236,7 +262,8 @@ class Ledger:
         moved = db.session.execute(update, params).all()
         template_id, now = params["template"], params["now"]
         _insert_events(
-            _event(user_id, template_id, EventSource.SEND, result, now, delta, detail=detail) for user_id, _ in moved
+            _event(row.app_id, row.user_id, template_id, EventSource.SEND, result, now, delta, detail=detail)
+            for row in moved
         )
         return moved
 
@@ -323,6 +350,7 @@ def _with_audit_rows(update: sa.Update) -> sa.Select:
     audit = sa.insert(_events).from_select(
         _EVENT_COLUMNS,
         sa.select(
+            moved.c.app_id,
             moved.c.user_id,
             sa.bindparam("template", type_=_events.c.template_id.type),
             sa.bindparam("event_source", type_=_events.c.source.type),
@@ -351,8 +379,9 @@ def _reserve_statement() -> sa.Select:
         .cte("message")
     )
     audit = sa.insert(_events).from_select(
-        ["user_id", "template_id", "source", "result", "credits_delta", "created_at"],
+        ["app_id", "user_id", "template_id", "source", "result", "credits_delta", "created_at"],
         sa.select(
+            spent.c.app_id,
             spent.c.user_id,
             sa.bindparam("template", type_=_events.c.template_id.type),
             sa.bindparam("event_source", type_=_events.c.source.type),
@@ -401,15 +430,15 @@ def upsertable_insert(table) -> sa.Insert:
 # -- rows that are not moves -----------------------------------------------------------------
 
 
-def ensure_user(openid: str, **fields) -> User:
-    """The user with this openid, created if missing (logins and pushes race on new openids)."""
+def ensure_user(app_id: str, openid: str, **fields) -> User:
+    """The user of `app_id` with this openid, created if missing (logins and pushes race on new openids)."""
     now = utcnow()
     db.session.execute(
         upsertable_insert(User)
-        .values(openid=openid, token_version=0, created_at=now, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["openid"])
+        .values(app_id=app_id, openid=openid, token_version=0, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["app_id", "openid"])
     )
-    user = db.session.execute(sa.select(User).where(User.openid == openid)).scalar_one()
+    user = db.session.execute(sa.select(User).where(User.app_id == app_id, User.openid == openid)).scalar_one()
     for name, value in fields.items():
         if value is not None:
             setattr(user, name, value)
@@ -417,6 +446,7 @@ def ensure_user(openid: str, **fields) -> User:
 
 
 def record_events(
+    app_id: str,
     user_ids: Iterable[int | None],
     template_id: str | None,
     source: str,
@@ -429,11 +459,13 @@ def record_events(
     """Audit rows that move no credit (a push ignored, a delivery reported), one INSERT for all."""
     now = utcnow()
     _insert_events(
-        _event(user_id, template_id, source, result, now, 0, dedupe_key, detail, scene=scene) for user_id in user_ids
+        _event(app_id, user_id, template_id, source, result, now, 0, dedupe_key, detail, scene=scene)
+        for user_id in user_ids
     )
 
 
 def _event(
+    app_id: str,
     user_id: int | None,
     template_id: str | None,
     source: str,
@@ -447,6 +479,7 @@ def _event(
 ) -> dict[str, Any]:
     """One audit row (`consent_events`), every column named: one INSERT takes many."""
     return {
+        "app_id": app_id,
         "user_id": user_id,
         "template_id": template_id,
         "source": source,

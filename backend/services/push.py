@@ -192,22 +192,22 @@ def dedupe_key(message: PushEvent, item: Mapping[str, str]) -> str:
     return key if len(key) <= 255 else "push:" + hashlib.sha256(key.encode()).hexdigest()
 
 
-def handle(message: PushEvent) -> set[str]:
-    """Apply every item of one push exactly once; returns the template ids the catalog lacks.
+def handle(app_id: str, message: PushEvent) -> set[str]:
+    """Apply every item of one push for `app_id` exactly once; returns the template ids its catalog lacks.
 
     Those were applied as one-time; `look_up_templates` asks WeChat about them, after the answer.
     """
     unknown: set[str] = set()
     if message.event not in EVENT_LISTS or not message.openid:
         detail = {"event": message.event, "msg_type": message.msg_type}
-        record_events([None], None, EventSource.PUSH, EventResult.IGNORED, detail=detail)
+        record_events(app_id, [None], None, EventSource.PUSH, EventResult.IGNORED, detail=detail)
         db.session.commit()
         return unknown
-    user = ensure_user(message.openid)  # a push may come before the user ever logged in
+    user = ensure_user(app_id, message.openid)  # a push may come before the user ever logged in
     db.session.commit()
     for item in message.items:
         template_id = item.get("TemplateId", "")
-        kind = consent.catalog_kind(template_id) if template_id else TemplateKind.ONE_TIME
+        kind = consent.catalog_kind(app_id, template_id) if template_id else TemplateKind.ONE_TIME
         if kind is None:
             kind = TemplateKind.ONE_TIME
             unknown.add(template_id)
@@ -215,42 +215,44 @@ def handle(message: PushEvent) -> set[str]:
             # The item's audit row carries its unique dedupe key: a replay fails on it, and the
             # savepoint undoes whatever the item had written.
             with db.session.begin_nested():
-                _apply(message.event, user.id, item, dedupe_key(message, item), kind)
+                _apply(app_id, message.event, user.id, item, dedupe_key(message, item), kind)
         except IntegrityError:
             log.info("push replay ignored", extra={"event": message.event})
     db.session.commit()
     return unknown
 
 
-def _apply(event: str, user_id: int, item: Mapping[str, str], key: str, kind: str) -> None:
+def _apply(app_id: str, event: str, user_id: int, item: Mapping[str, str], key: str, kind: str) -> None:
     template_id = item.get("TemplateId", "")
     status = item.get("SubscribeStatusString", "")
     if event == "subscribe_msg_popup_event" and status in consent.CHOICES:
         choices = [ledger.Choice(template_id, kind, status)]
         rows = ledger.current().grant(
-            user_id, choices, source=EventSource.PUSH, scene=item.get("PopupScene", ""), dedupe_key=key
+            app_id, user_id, choices, source=EventSource.PUSH, scene=item.get("PopupScene", ""), dedupe_key=key
         )
         for row in rows:
             webhooks.emit_subscription(row, status)
     elif event == "subscribe_msg_change_event" and status == SubscriptionStatus.REJECT:
-        consent.revoke(user_id, template_id, source=EventSource.PUSH, dedupe_key=key, kind=kind)
+        consent.revoke(app_id, user_id, template_id, source=EventSource.PUSH, dedupe_key=key, kind=kind)
     elif event == "subscribe_msg_sent_event":
-        _record_delivery(user_id, template_id, item, key)
+        _record_delivery(app_id, user_id, template_id, item, key)
     else:
         detail = {"event": event, "status": status}
-        record_events([user_id], template_id, EventSource.PUSH, EventResult.IGNORED, dedupe_key=key, detail=detail)
+        record_events(
+            app_id, [user_id], template_id, EventSource.PUSH, EventResult.IGNORED, dedupe_key=key, detail=detail
+        )
 
 
 _messages = Message.__table__
 _DELIVERED = (
     sa.update(_messages)
-    .where(_messages.c.wechat_msgid == sa.bindparam("msgid"))
+    .where(_messages.c.app_id == sa.bindparam("app"), _messages.c.wechat_msgid == sa.bindparam("msgid"))
     .values(delivery_status=sa.bindparam("delivery_status"))
     .returning(_messages.c.public_id)
 )
 
 
-def _record_delivery(user_id: int, template_id: str, item: Mapping[str, str], key: str) -> None:
+def _record_delivery(app_id: str, user_id: int, template_id: str, item: Mapping[str, str], key: str) -> None:
     """subscribe_msg_sent_event: WeChat's final word on a message, matched by its msgid."""
     try:
         msgid = int(item.get("MsgID", ""))
@@ -261,11 +263,14 @@ def _record_delivery(user_id: int, template_id: str, item: Mapping[str, str], ke
     public_id = None
     if msgid:
         delivery_status = "delivered" if code == 0 else f"failed:{code}"
-        public_id = db.session.scalar(_DELIVERED, {"msgid": msgid, "delivery_status": delivery_status})
+        params = {"app": app_id, "msgid": msgid, "delivery_status": delivery_status}
+        public_id = db.session.scalar(_DELIVERED, params)
         if public_id is not None:
             webhooks.emit_delivery(public_id)
     detail = {"msgid": str(msgid), "error_code": code, "error_status": status, "message_id": public_id}
-    record_events([user_id], template_id, EventSource.PUSH, EventResult.SENT_EVENT, dedupe_key=key, detail=detail)
+    record_events(
+        app_id, [user_id], template_id, EventSource.PUSH, EventResult.SENT_EVENT, dedupe_key=key, detail=detail
+    )
 
 
 # -- after the answer -------------------------------------------------------------------
@@ -282,13 +287,13 @@ def look_up_templates(flask_app: Flask, app: App, template_ids: Iterable[str]) -
     asked about again for a while (`templates.look_up`). Never raises: the answer is gone.
     """
     with _looking_up_lock:
-        ids = set(template_ids) - _looking_up
+        ids = {(app.appid, template_id) for template_id in template_ids} - _looking_up
         _looking_up.update(ids)
     if not ids:
         return
     try:
         with flask_app.app_context():
-            consent.correct_kinds(templates.look_up(app, sorted(ids)).values())
+            consent.correct_kinds(app.appid, templates.look_up(app, sorted(t for _, t in ids)).values())
     except Exception:
         log.exception("template look-up after a push failed")
     finally:

@@ -4,6 +4,7 @@ A recipient is exactly one of `openid`, `user_id`, `external_id` (the business s
 id, bound to a user) or `phone_number` (the number the user shared, compared in E.164; the
 schema has already normalised it). Each kind is one indexed column of `users`, so a batch's
 recipients are found with one query per kind (per 500 values), never one per recipient.
+Always within one app: a user of another app is no recipient (user_not_found).
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ def recipient_key(recipient: Mapping[str, Any]) -> Key:
     raise ValueError("a recipient names none of openid, user_id, external_id, phone_number")
 
 
-def find(keys: Iterable[Key]) -> dict[Key, list[Match]]:
-    """The users each key names (several only for a phone number), by one query per kind."""
+def find(app_id: str, keys: Iterable[Key]) -> dict[Key, list[Match]]:
+    """The users of `app_id` each key names (several only for a phone number), by one query per kind."""
     wanted: dict[str, set[Any]] = {}
     for kind, value in keys:
         wanted.setdefault(kind, set()).add(value)
@@ -57,7 +58,7 @@ def find(keys: Iterable[Key]) -> dict[Key, list[Match]]:
         for start in range(0, len(ordered), CHUNK):
             rows = db.session.execute(
                 sa.select(User.id, User.openid, column.label("key"))
-                .where(column.in_(ordered[start : start + CHUNK]))
+                .where(User.app_id == app_id, column.in_(ordered[start : start + CHUNK]))
                 .order_by(User.id)
             )
             for row in rows:
@@ -74,10 +75,10 @@ def _unresolved(matches: list[Match]) -> str | None:
     return None
 
 
-def resolve(recipient: Mapping[str, Any]) -> Match:
-    """The one user a recipient names; UserNotFound (404) or AmbiguousRecipient (409) otherwise."""
+def resolve(app_id: str, recipient: Mapping[str, Any]) -> Match:
+    """The one user of `app_id` a recipient names; UserNotFound (404) or AmbiguousRecipient (409) otherwise."""
     key = recipient_key(recipient)
-    matches = find([key]).get(key, [])
+    matches = find(app_id, [key]).get(key, [])
     if not matches:
         raise errors.UserNotFound("No user with that {kind}.", params={"kind": key[0]})
     if len(matches) > 1:
@@ -85,11 +86,11 @@ def resolve(recipient: Mapping[str, Any]) -> Match:
     return matches[0]
 
 
-def resolve_batch(recipients: list[Mapping[str, Any]]) -> list[Match | str]:
+def resolve_batch(app_id: str, recipients: list[Mapping[str, Any]]) -> list[Match | str]:
     """Per recipient, in order: its user, or the error code why there is none
     (`user_not_found`, `ambiguous_recipient`), which becomes that message's outcome."""
     keys = [recipient_key(recipient) for recipient in recipients]
-    found = find(keys)
+    found = find(app_id, keys)
     resolved: list[Match | str] = []
     for key in keys:
         matches = found.get(key, [])
@@ -97,13 +98,13 @@ def resolve_batch(recipients: list[Mapping[str, Any]]) -> list[Match | str]:
     return resolved
 
 
-def as_send_fields(body: dict[str, Any]) -> dict[str, Any]:
+def as_send_fields(app_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """A send's fields with an `external_id` or `phone_number` recipient replaced by the `user_id`
     it names. openid and user_id go on as given: the send path looks them up (and caches them)."""
     kind, _ = recipient_key(body)
     if kind in ("openid", "user_id"):
         return body
-    user_id = resolve(body).user_id
+    user_id = resolve(app_id, body).user_id
     return {**{name: value for name, value in body.items() if name not in KINDS}, "user_id": user_id}
 
 
@@ -112,9 +113,11 @@ def as_send_fields(body: dict[str, Any]) -> dict[str, Any]:
 _LOOKUP_COLUMNS = {**_COLUMNS, "unionid": User.unionid}
 
 
-def users_where(kind: str, value: Any) -> list[User]:
-    """The users whose `kind` (openid, external_id, phone_number in E.164, unionid) is `value`."""
-    return list(db.session.scalars(sa.select(User).where(_LOOKUP_COLUMNS[kind] == value).order_by(User.id)))
+def users_where(app_ids: Iterable[str], kind: str, value: Any) -> list[User]:
+    """The users of these apps whose `kind` (openid, external_id, phone_number in E.164, unionid)
+    is `value`: a unionid names the same person in each app."""
+    query = sa.select(User).where(User.app_id.in_(sorted(app_ids)), _LOOKUP_COLUMNS[kind] == value)
+    return list(db.session.scalars(query.order_by(User.id)))
 
 
 def subscriptions_of(users: list[User]) -> dict[int, list[Subscription]]:

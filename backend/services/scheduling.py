@@ -15,6 +15,7 @@ their ids to the queue. A canceled message is never claimed: the claim is condit
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -59,7 +60,7 @@ def queue_message(
 
     Nothing is spent here, and consent is not checked yet: both happen at delivery.
     """
-    recipient = find_recipient(request.openid, request.user_id)
+    recipient = find_recipient(app.appid, request.openid, request.user_id)
     template = get_template(app, request.template_id)
     refuse_if_banned(request.template_id)
     values = validate_data(template, request.data, truncate=request.truncate)
@@ -68,6 +69,7 @@ def queue_message(
     # Every column, so that the detached object below reads none from the database.
     row = dict.fromkeys(column.key for column in _messages.c if column.key != "id") | {
         "public_id": new_public_id("msg"),
+        "app_id": app.appid,
         "user_id": recipient.id,
         "openid": recipient.openid,
         "template_id": request.template_id,
@@ -104,20 +106,26 @@ def enqueue_committed(ids: list[int]) -> None:
         db.session.rollback()
 
 
-def cancel(public_id: str) -> Message:
+def cancel(public_id: str, appids: Iterable[str]) -> Message:
     """`scheduled` or `queued` → `canceled` (one conditional UPDATE, so a worker's claim and a
-    cancel never both win); 404 for no such message, 409 not_cancelable otherwise."""
+    cancel never both win), for a message of one of `appids` (the apps the caller may act for);
+    404 for no such message, 409 not_cancelable otherwise."""
+    appids = list(appids)
     now = utcnow()
     canceled = db.session.execute(
         sa.update(_messages)
-        .where(_messages.c.public_id == public_id, _messages.c.status.in_(CANCELABLE))
+        .where(
+            _messages.c.public_id == public_id,
+            _messages.c.app_id.in_(appids),
+            _messages.c.status.in_(CANCELABLE),
+        )
         .values(status=MessageStatus.CANCELED, updated_at=now)
         .returning(*_messages.c)
     ).first()
     if canceled is not None:  # message.canceled, in the cancel's transaction (the outbox)
         webhooks.emit_messages("message.canceled", [canceled._mapping])
     db.session.commit()
-    message = db.session.scalar(sa.select(Message).where(Message.public_id == public_id))
+    message = db.session.scalar(sa.select(Message).where(Message.public_id == public_id, Message.app_id.in_(appids)))
     if message is None:
         raise errors.NotFound("No message with that id.")
     if canceled is None:

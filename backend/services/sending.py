@@ -50,6 +50,7 @@ class SendRequest:
 class Recipient:
     id: int
     openid: str
+    app_id: str
 
 
 # A send is every request's hot path, so its statements are Core, built once: no ORM unit
@@ -57,24 +58,26 @@ class Recipient:
 # more CPU than the rest of a send). The credit, the message row and the settle are the
 # ledger's (services/ledger.py): on PostgreSQL single statements in autocommit.
 _users = User.__table__
-_USER_BY_ID = sa.select(_users.c.id, _users.c.openid).where(_users.c.id == sa.bindparam("key"))
-_USER_BY_OPENID = sa.select(_users.c.id, _users.c.openid).where(_users.c.openid == sa.bindparam("key"))
+# Within the app: a user_id of another app is no user here (404), like an openid of another app.
+_APP = _users.c.app_id == sa.bindparam("app_id")
+_USER_BY_ID = sa.select(_users.c.id, _users.c.openid).where(_APP, _users.c.id == sa.bindparam("key"))
+_USER_BY_OPENID = sa.select(_users.c.id, _users.c.openid).where(_APP, _users.c.openid == sa.bindparam("key"))
 RECIPIENT_CACHE_SIZE = 50_000
 
 
-def find_recipient(openid: str | None = None, user_id: int | None = None) -> Recipient:
-    """The user's id and openid; remembered by the process (users are never deleted or renamed)."""
-    key = ("id", user_id) if user_id is not None else ("openid", openid)
+def find_recipient(app_id: str, openid: str | None = None, user_id: int | None = None) -> Recipient:
+    """The id and openid of `app_id`'s user; remembered by the process (users are never deleted or renamed)."""
+    key = (app_id, "id", user_id) if user_id is not None else (app_id, "openid", openid)
     cache = current_app.extensions.setdefault("recipient_cache", {})
     recipient = cache.get(key)
     if recipient is None:
         query = _USER_BY_ID if user_id is not None else _USER_BY_OPENID
-        row = db.session.execute(query, {"key": key[1]}).first()
+        row = db.session.execute(query, {"app_id": app_id, "key": key[2]}).first()
         if row is None:
             raise errors.UserNotFound("No user with that openid or user_id; they must log in or subscribe first.")
         if len(cache) >= RECIPIENT_CACHE_SIZE:
             cache.clear()
-        recipient = cache[key] = Recipient(row.id, row.openid)
+        recipient = cache[key] = Recipient(row.id, row.openid, app_id)
     return recipient
 
 
@@ -90,9 +93,9 @@ def send_message(app: App, request: SendRequest, key: idempotency.Claim | None =
     This is the function Python code beside the backend calls directly (inside an app context).
     `key`: the Idempotency-Key the request holds; the outbox row is written with it.
     """
-    recipient = find_recipient(request.openid, request.user_id)
+    recipient = find_recipient(app.appid, request.openid, request.user_id)
     template = get_template(app, request.template_id)
-    refuse_if_banned(request.template_id)
+    refuse_if_banned(app.appid, request.template_id)
     values = validate_data(template, request.data, truncate=request.truncate)
     kind = template.kind if template else reported_kind(recipient.id, request.template_id)
     request = replace(request, miniprogram_state=request.miniprogram_state or app.miniprogram_state)
@@ -119,6 +122,7 @@ def reserve(
     now = utcnow()
     row = {
         "public_id": new_public_id("msg"),
+        "app_id": recipient.app_id,
         "batch_id": None,
         "user_id": recipient.id,
         "openid": recipient.openid,
@@ -182,7 +186,7 @@ def deliver(app: App, message: Message, *, requeue_transient: bool = False) -> M
 
 def _call_and_settle(app: App, message: Message, requeue_transient: bool) -> Message:
     client = app.client
-    if is_banned(message.template_id):  # an earlier 43107: WeChat would refuse it the same way
+    if is_banned(message.app_id, message.template_id):  # an earlier 43107: WeChat would refuse it the same way
         raise _refuse_banned(message) from None
     try:
         with send_lock.openid_turn(client.appid, message.openid):
@@ -249,7 +253,11 @@ def _settle_failure(
             device_delivery.refused(message)
         else:
             consent.revoke(
-                message.user_id, message.template_id, source=EventSource.SEND, detail={"message_id": message.public_id}
+                message.app_id,
+                message.user_id,
+                message.template_id,
+                source=EventSource.SEND,
+                detail={"message_id": message.public_id},
             )
         _settle(message, MessageStatus.FAILED, outcome=Outcome.CONSENT_REVOKED, **fields)
         return errors.ConsentRevoked(details=details)
@@ -261,7 +269,7 @@ def _settle_failure(
             status=502,
         )
     if isinstance(exc, wx.TemplateBanned):  # 43107 (docs/wechat.md §10): every later send fails alike
-        mark_banned(message.template_id)
+        mark_banned(message.app_id, message.template_id)
         return _refuse_banned(message, **fields)
     # Everything else surely did not send the message: the credit comes back.
     _refund(message)

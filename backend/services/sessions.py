@@ -39,18 +39,12 @@ def user_from_token(token: str, apps: AppRegistry) -> tuple[User, App]:
         raise Unauthorized("The session token is invalid.") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("uid"), int):
         raise Unauthorized("The session token is invalid.")
-    app = _app_of(payload, apps)
     user = db.session.get(User, payload["uid"])
     if user is None or user.token_version != payload.get("v"):
         raise Unauthorized("The session token was revoked; log in again.")
-    return user, app
-
-
-def _app_of(payload: dict, apps: AppRegistry) -> App:
-    appid = payload.get("app")
-    if appid is None and len(apps) == 1:
-        return apps.only()  # a token issued before tokens named their app: the one app there was
+    # A token issued before tokens named their app acts for its user's app.
+    appid = payload.get("app", user.app_id)
     app = apps.get(appid) if isinstance(appid, str) else None
-    if app is None:
+    if app is None or appid != user.app_id:
         raise Unauthorized("The session token is invalid.")
-    return app
+    return user, app

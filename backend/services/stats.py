@@ -102,21 +102,29 @@ def acceptance_rate(accepted: int, rejected: int) -> float | None:
 # -- consent and credits ------------------------------------------------------------------
 
 
-def consent_source() -> str:
+def _of_app(column: sa.ColumnElement, app_id: str | None) -> sa.ColumnElement[bool]:
+    """Rows of one app (the dashboard's app selector), or of all when `app_id` is None."""
+    return sa.true() if app_id is None else column == app_id
+
+
+def consent_source(app_id: str | None = None) -> str:
     """Which audit rows count as the user's choices.
 
     With message push configured, one popup is recorded twice: the mini program's report
     (`client`) and WeChat's own `subscribe_msg_popup_event` (`push`). WeChat's is the
     authority then; without push, the reports are all there is.
     """
-    # Per app once rows carry their app; until then, push counts when every app has it.
-    return "push" if all(push_is_authority(app) for app in current_app.extensions["apps"]) else "client"
+    # For all apps at once, push counts when every app has it.
+    apps = [app for app in current_app.extensions["apps"] if app_id in (None, app.appid)]
+    return "push" if apps and all(push_is_authority(app) for app in apps) else "client"
 
 
-def consent_by_template(window: Window, credits: dict[str, int] | None = None) -> dict[str, Any]:
+def consent_by_template(
+    window: Window, credits: dict[str, int] | None = None, app_id: str | None = None
+) -> dict[str, Any]:
     """Per template: accepted and rejected popups per day, their totals and acceptance rate,
-    and the credits outstanding (`credits`, when the caller has them already)."""
-    source = consent_source()
+    and the credits outstanding (`credits`, when the caller has them already); of one app or all."""
+    source = consent_source(app_id)
     day = utc_day(ConsentEvent.created_at)
     rows = db.session.execute(
         sa.select(ConsentEvent.template_id, ConsentEvent.result, day, sa.func.count())
@@ -125,6 +133,7 @@ def consent_by_template(window: Window, credits: dict[str, int] | None = None) -
             ConsentEvent.result.in_(("accept", "reject")),
             ConsentEvent.template_id.is_not(None),
             ConsentEvent.created_at >= window.since,
+            _of_app(ConsentEvent.app_id, app_id),
         )
         .group_by(ConsentEvent.template_id, ConsentEvent.result, day)
     ).all()
@@ -134,8 +143,8 @@ def consent_by_template(window: Window, credits: dict[str, int] | None = None) -
         per_result[result][_iso_day(bucket)] = count
 
     if credits is None:
-        credits = credits_outstanding()["by_template"]
-    known = known_templates()
+        credits = credits_outstanding(app_id)["by_template"]
+    known = known_templates(app_id)
     templates = []
     for template_id in set(daily) | set(credits):
         answers = daily.get(template_id, {"accept": {}, "reject": {}})
@@ -166,21 +175,34 @@ def consent_by_template(window: Window, credits: dict[str, int] | None = None) -
     }
 
 
-def credits_outstanding() -> dict[str, Any]:
+def credits_outstanding(app_id: str | None = None) -> dict[str, Any]:
     """One-time send credits users have given and we have not spent yet (now, not windowed)."""
     rows = db.session.execute(
         sa.select(Subscription.template_id, sa.func.sum(Subscription.remaining))
-        .where(Subscription.kind == "one_time", Subscription.remaining > 0)
+        .where(Subscription.kind == "one_time", Subscription.remaining > 0, _of_app(Subscription.app_id, app_id))
         .group_by(Subscription.template_id)
     ).all()
     by_template = {template_id: int(total) for template_id, total in rows}
     return {"total": sum(by_template.values()), "by_template": by_template}
 
 
-def known_templates() -> dict[str, tuple[str | None, str | None]]:
+def known_templates(app_id: str | None = None) -> dict[str, tuple[str | None, str | None]]:
     """Title and kind of every template the backend has looked up, by id."""
-    rows = db.session.execute(sa.select(Template.id, Template.title, Template.kind)).all()
-    return {template_id: (title, kind) for template_id, title, kind in rows}
+    query = sa.select(Template.id, Template.title, Template.kind).where(_of_app(Template.app_id, app_id))
+    return {template_id: (title, kind) for template_id, title, kind in db.session.execute(query).all()}
+
+
+def per_app_totals() -> dict[str, tuple[int, int]]:
+    """Per appid: the templates of its catalog and its one-time credits outstanding (`flask wx apps`)."""
+    templates = dict(db.session.execute(sa.select(Template.app_id, sa.func.count()).group_by(Template.app_id)).all())
+    credits = dict(
+        db.session.execute(
+            sa.select(Subscription.app_id, sa.func.sum(Subscription.remaining))
+            .where(Subscription.kind == "one_time", Subscription.remaining > 0)
+            .group_by(Subscription.app_id)
+        ).all()
+    )
+    return {appid: (int(templates.get(appid, 0)), int(credits.get(appid) or 0)) for appid in {*templates, *credits}}
 
 
 # -- sends ----------------------------------------------------------------------------------
@@ -190,7 +212,7 @@ OUTCOME = Message.shown_outcome
 NOT_FAILED = tuple(status for status in MessageStatus if status != MessageStatus.FAILED)
 
 
-def sends(window: Window) -> dict[str, Any]:
+def sends(window: Window, app_id: str | None = None) -> dict[str, Any]:
     """Messages created in the window, per day: by outcome, and failed or unknown ones by errcode.
 
     A message's errcode is WeChat's last answer to it; a message that was deferred (45009,
@@ -199,7 +221,9 @@ def sends(window: Window) -> dict[str, Any]:
     """
     day = utc_day(Message.created_at)
     by_outcome = db.session.execute(
-        sa.select(OUTCOME, day, sa.func.count()).where(Message.created_at >= window.since).group_by(OUTCOME, day)
+        sa.select(OUTCOME, day, sa.func.count())
+        .where(Message.created_at >= window.since, _of_app(Message.app_id, app_id))
+        .group_by(OUTCOME, day)
     ).all()
     by_errcode = db.session.execute(
         sa.select(Message.errcode, day, sa.func.count())
@@ -207,6 +231,7 @@ def sends(window: Window) -> dict[str, Any]:
             Message.created_at >= window.since,
             Message.status.in_(("failed", "unknown")),
             Message.errcode.is_not(None),
+            _of_app(Message.app_id, app_id),
         )
         .group_by(Message.errcode, day)
     ).all()
@@ -243,6 +268,7 @@ def _message_row(message: Message) -> dict[str, Any]:
         created_at = created_at.replace(tzinfo=UTC)
     return {
         "id": message.public_id,
+        "appid": message.app_id,
         "created_at": created_at.isoformat(timespec="seconds"),
         "template_id": message.template_id,
         "user_id": message.user_id,
@@ -255,25 +281,23 @@ def _message_row(message: Message) -> dict[str, Any]:
     }
 
 
-def recent_failures(limit: int = RECENT_FAILURES) -> list[dict[str, Any]]:
+def recent_failures(limit: int = RECENT_FAILURES, app_id: str | None = None) -> list[dict[str, Any]]:
     """The latest failed messages, newest first, with why they failed."""
     messages = db.session.scalars(
         sa.select(Message)
-        .where(Message.status == "failed")
+        .where(Message.status == "failed", _of_app(Message.app_id, app_id))
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(limit)
     )
     return [_message_row(message) for message in messages]
 
 
-def unknown_messages(limit: int = UNKNOWN_LISTED) -> dict[str, Any]:
+def unknown_messages(limit: int = UNKNOWN_LISTED, app_id: str | None = None) -> dict[str, Any]:
     """Messages WeChat may or may not have delivered (all time: each needs a look), newest first."""
-    total = db.session.scalar(sa.select(sa.func.count()).where(Message.status == "unknown"))
+    unknown = sa.and_(Message.status == "unknown", _of_app(Message.app_id, app_id))
+    total = db.session.scalar(sa.select(sa.func.count()).where(unknown))
     messages = db.session.scalars(
-        sa.select(Message)
-        .where(Message.status == "unknown")
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(limit)
+        sa.select(Message).where(unknown).order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
     )
     return {"total": total, "messages": [_message_row(message) for message in messages]}
 
@@ -345,18 +369,20 @@ def _ms(seconds: float | None) -> float | None:
 # -- everything at once ---------------------------------------------------------------------
 
 
-def dashboard(days: int) -> dict[str, Any]:
-    """Every figure of the dashboard, JSON-ready."""
+def dashboard(days: int, app_id: str | None = None) -> dict[str, Any]:
+    """Every figure of the dashboard, JSON-ready: of one app, or of all (`app_id` None)."""
     window = Window.last(days)
-    credits = credits_outstanding()
+    credits = credits_outstanding(app_id)
     return {
         "generated_at": utcnow().isoformat(timespec="seconds"),
         "window": {"days": window.days, "since": window.start.isoformat(), "labels": window.labels},
-        "consent": consent_by_template(window, credits["by_template"]),
+        "app": app_id,
+        "apps": [{"appid": app.appid, "name": app.name} for app in current_app.extensions["apps"]],
+        "consent": consent_by_template(window, credits["by_template"], app_id),
         "credits": credits,
-        "sends": sends(window),
-        "failures": recent_failures(),
-        "unknown": unknown_messages(),
+        "sends": sends(window, app_id),
+        "failures": recent_failures(app_id=app_id),
+        "unknown": unknown_messages(app_id=app_id),
         "latency": wechat_latency(),
         "reasons": OUTCOME_REASONS,
     }

@@ -1,4 +1,8 @@
-"""Templates: synced from WeChat's gettemplate, looked up once when an unknown id shows up."""
+"""Templates: synced from WeChat's gettemplate, looked up once when an unknown id shows up.
+
+A catalog per app (docs/design.md): each mini program has its own templates at WeChat, so a
+template is (app_id, id) in the table, in the process cache and in every function here.
+"""
 
 from __future__ import annotations
 
@@ -72,7 +76,7 @@ def _fields(remote: dict[str, Any], now) -> dict[str, Any]:
     }
 
 
-def _store_listing(remote: list[dict[str, Any]], unconfirmed: Iterable[str] = ()) -> list[Template]:
+def _store_listing(app_id: str, remote: list[dict[str, Any]], unconfirmed: Iterable[str] = ()) -> list[Template]:
     """Upsert what gettemplate listed (and a mark for each id of `unconfirmed` it did not), in a
     short transaction of its own on its own connection: never the caller's, which a read must not
     commit. Returns the listed templates as stored, detached.
@@ -86,18 +90,18 @@ def _store_listing(remote: list[dict[str, Any]], unconfirmed: Iterable[str] = ()
     with db.engine.begin() as conn:
         for template_id, fields in listed.items():
             conn.execute(
-                insert.values(id=template_id, created_at=now, **fields).on_conflict_do_update(
-                    index_elements=["id"], set_=fields
+                insert.values(app_id=app_id, id=template_id, created_at=now, **fields).on_conflict_do_update(
+                    index_elements=["app_id", "id"], set_=fields
                 )
             )
         for template_id in unconfirmed:
             if template_id not in listed:  # remember the miss, so the id is not looked up again for a while
-                conn.execute(_unconfirmed_row(template_id, now))
+                conn.execute(_unconfirmed_row(app_id, template_id, now))
     for template_id in listed:
-        _cache().pop(template_id, None)
+        _cache().pop((app_id, template_id), None)
     stored = []
     for template_id, fields in listed.items():
-        template = Template(id=template_id, **{k: v for k, v in fields.items() if k != "updated_at"})
+        template = Template(app_id=app_id, id=template_id, **{k: v for k, v in fields.items() if k != "updated_at"})
         make_transient_to_detached(template)
         stored.append(template)
     return stored
@@ -105,30 +109,35 @@ def _store_listing(remote: list[dict[str, Any]], unconfirmed: Iterable[str] = ()
 
 def sync_templates(app: App) -> list[Template]:
     """Store every template of `app`'s account as WeChat lists it (`flask wx templates sync`)."""
-    return _store_listing(app.client.templates.list())
+    return _store_listing(app.appid, app.client.templates.list())
 
 
-def stored_template(template_id: str) -> Template | None:
-    """The template as stored, if WeChat confirmed it; never calls WeChat (cached like get_template)."""
-    cached = _cached(template_id)
+def stored_template(app_id: str, template_id: str) -> Template | None:
+    """`app_id`'s template as stored, if WeChat confirmed it; never calls WeChat (cached like get_template)."""
+    cached = _cached(app_id, template_id)
     if cached is not None:
         return cached
-    template = db.session.get(Template, template_id)
+    template = _stored(app_id, template_id)
     return _remember(template) if template is not None and template.synced else None
 
 
-def _cache() -> dict[str, tuple[float, Template]]:
+def _stored(app_id: str, template_id: str) -> Template | None:
+    return db.session.get(Template, {"app_id": app_id, "id": template_id})
+
+
+def _cache() -> dict[tuple[str, str], tuple[float, Template]]:
     return current_app.extensions.setdefault("template_cache", {})
 
 
-def _cached(template_id: str) -> Template | None:
-    entry = _cache().get(template_id)
+def _cached(app_id: str, template_id: str) -> Template | None:
+    entry = _cache().get((app_id, template_id))
     return entry[1] if entry is not None and entry[0] > time.monotonic() else None
 
 
 def _remember(template: Template) -> Template:
     """Keep a copy outside any session (each request has its own) for CACHE_SECONDS."""
     copy = Template(
+        app_id=template.app_id,
         id=template.id,
         kind=template.kind,
         title=template.title,
@@ -137,27 +146,30 @@ def _remember(template: Template) -> Template:
         synced=True,
         banned_at=template.banned_at,
     )
-    _cache()[template.id] = (time.monotonic() + CACHE_SECONDS, copy)
+    _cache()[(template.app_id, template.id)] = (time.monotonic() + CACHE_SECONDS, copy)
     return template
 
 
-_BANNED_AT = sa.select(Template.__table__.c.banned_at).where(Template.__table__.c.id == sa.bindparam("id"))
+_BANNED_AT = sa.select(Template.__table__.c.banned_at).where(
+    Template.__table__.c.app_id == sa.bindparam("app_id"), Template.__table__.c.id == sa.bindparam("id")
+)
 
 
-def mark_banned(template_id: str) -> None:
+def mark_banned(app_id: str, template_id: str) -> None:
     """Remember a 43107 for the template (in the caller's transaction); sends are refused until
     a sync finds it listed again. Other processes see it once their cached copy runs out."""
     now = utcnow()
-    db.session.execute(_unconfirmed_row(template_id, now, banned_at=now))
-    _cache().pop(template_id, None)
+    db.session.execute(_unconfirmed_row(app_id, template_id, now, banned_at=now))
+    _cache().pop((app_id, template_id), None)
 
 
-def _unconfirmed_row(template_id: str, now, **changes):
+def _unconfirmed_row(app_id: str, template_id: str, now, **changes):
     """An upsert of a template WeChat has not confirmed: a new row inferred as one-time, or an
     existing row touched (with `changes`, e.g. banned_at) and otherwise left as it was."""
     return (
         upsertable_insert(Template)
         .values(
+            app_id=app_id,
             id=template_id,
             kind="one_time",
             synced=False,
@@ -167,23 +179,23 @@ def _unconfirmed_row(template_id: str, now, **changes):
             updated_at=now,
             **changes,
         )
-        .on_conflict_do_update(index_elements=["id"], set_={**changes, "updated_at": now})
+        .on_conflict_do_update(index_elements=["app_id", "id"], set_={**changes, "updated_at": now})
     )
 
 
-def is_banned(template_id: str) -> bool:
-    """True while a 43107 for this template stands; never calls WeChat."""
-    template = stored_template(template_id)
+def is_banned(app_id: str, template_id: str) -> bool:
+    """True while a 43107 for this template of `app_id` stands; never calls WeChat."""
+    template = stored_template(app_id, template_id)
     if template is not None:
         return template.banned_at is not None
     # Not confirmed by WeChat, so not cached: read the mark. Through the session: on SQLite a
     # connection of its own would wait for the write lock the session's transaction holds.
-    return db.session.scalar(_BANNED_AT, {"id": template_id}) is not None
+    return db.session.scalar(_BANNED_AT, {"app_id": app_id, "id": template_id}) is not None
 
 
-def refuse_if_banned(template_id: str) -> None:
+def refuse_if_banned(app_id: str, template_id: str) -> None:
     """TemplateBanned before any credit is spent, when an earlier send met 43107."""
-    if is_banned(template_id):
+    if is_banned(app_id, template_id):
         raise TemplateBanned(details={"template_id": template_id})
 
 
@@ -195,7 +207,7 @@ def get_template(app: App, template_id: str) -> Template | None:
     the process for CACHE_SECONDS: every send reads its template, and templates rarely change.
     A read: it commits nothing of the caller's (a look-up writes in its own transaction).
     """
-    cached = _cached(template_id)
+    cached = _cached(app.appid, template_id)
     if cached is not None:
         return cached
     return look_up(app, [template_id]).get(template_id)
@@ -208,7 +220,7 @@ def look_up(app: App, template_ids: Iterable[str]) -> dict[str, Template]:
     found: dict[str, Template] = {}
     missing: list[str] = []
     for template_id in dict.fromkeys(template_ids):
-        template = db.session.get(Template, template_id)
+        template = _stored(app.appid, template_id)
         if template is not None and template.synced:
             found[template_id] = _remember(template)
         elif template is None or utcnow() - _aware(template.updated_at) >= RELOOKUP_AFTER:
@@ -220,7 +232,8 @@ def look_up(app: App, template_ids: Iterable[str]) -> dict[str, Template]:
     except WeChatError as exc:
         log.warning("template lookup failed", extra={"template_ids": missing, "error": type(exc).__name__})
         return found
-    confirmed = {template.id: template for template in _store_listing(remote, missing) if template.id in missing}
+    listed = _store_listing(app.appid, remote, missing)
+    confirmed = {template.id: template for template in listed if template.id in missing}
     return {**found, **{template_id: _remember(template) for template_id, template in confirmed.items()}}
 
 

@@ -28,7 +28,9 @@ def _wechat_call(function, *args):
 def login(app: App, code: str) -> User:
     """Exchange a `wx.login` code of `app` for the user (created on first log-in); session_key stays here."""
     session = _wechat_call(app.client.auth.code_to_session, code)
-    user = ensure_user(session["openid"], unionid=session.get("unionid"), session_key=session.get("session_key"))
+    user = ensure_user(
+        app.appid, session["openid"], unionid=session.get("unionid"), session_key=session.get("session_key")
+    )
     db.session.commit()
     return user
 

@@ -68,8 +68,9 @@ def enabled() -> bool:
     return bool(current_app.config["WEBHOOK_URL"])
 
 
-def emit(event_type: str, data: dict[str, Any]) -> None:
-    """Add one event to the current transaction; nothing at all without WEBHOOK_URL.
+def emit(event_type: str, appid: str, data: dict[str, Any]) -> None:
+    """Add one event of app `appid` (the app of the row it reports) to the current transaction;
+    nothing at all without WEBHOOK_URL.
 
     `data` gets the event's `appid` and, for a user bound to one, their `external_id`: the id
     business code knows them by. The event is posted once that transaction committed.
@@ -81,7 +82,6 @@ def emit(event_type: str, data: dict[str, Any]) -> None:
     if data.get("user_id") is not None and "external_id" not in data:
         data = {**data, "external_id": _external_ids([data["user_id"]]).get(data["user_id"])}
     now = utcnow()
-    appid = current_app.config.get("WX_APPID")
     payload = {
         "type": event_type,
         "timestamp": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -129,16 +129,16 @@ def emit_settled(message: Any, changes: Mapping[str, Any]) -> None:
     """A send settled as `changes` say: message.sent, .failed or .unknown (a requeue emits nothing)."""
     event_type = _SETTLED.get(changes["status"])
     if event_type is not None and enabled():
-        emit(event_type, message_data(message, **changes))
+        emit(event_type, _get(message, "app_id"), message_data(message, **changes))
 
 
 def emit_messages(event_type: str, messages: Iterable[Any], **fields: Any) -> None:
     """The same event for several messages (a batch's refusals, abandoned sends)."""
     if enabled():
-        events = [message_data(message, **fields) for message in messages]
-        bound = _external_ids({event["user_id"] for event in events if event["user_id"] is not None})
-        for event in events:
-            emit(event_type, {**event, "external_id": bound.get(event["user_id"])})
+        events = [(_get(message, "app_id"), message_data(message, **fields)) for message in messages]
+        bound = _external_ids({data["user_id"] for _, data in events if data["user_id"] is not None})
+        for appid, data in events:
+            emit(event_type, appid, {**data, "external_id": bound.get(data["user_id"])})
 
 
 def _external_ids(user_ids: Iterable[int]) -> dict[int, str]:
@@ -162,12 +162,14 @@ def emit_delivery(public_id: str) -> None:
     """message.delivered: WeChat's subscribe_msg_sent_event about this message (docs/wechat.md §7)."""
     if enabled():
         message = db.session.scalar(sa.select(Message).where(Message.public_id == public_id))
-        emit("message.delivered", {**message_data(message), "delivery_status": message.delivery_status})
+        data = {**message_data(message), "delivery_status": message.delivery_status}
+        emit("message.delivered", message.app_id, data)
 
 
 class SubscriptionState(NamedTuple):
     """A subscription as a change left it (a ledger row has the same fields)."""
 
+    app_id: str
     user_id: int
     template_id: str
     status: str
@@ -180,6 +182,7 @@ def emit_subscription(subscription: Any, change: str) -> None:
     if enabled():
         emit(
             "subscription.updated",
+            subscription.app_id,
             {
                 "user_id": subscription.user_id,
                 "template_id": subscription.template_id,
@@ -199,7 +202,7 @@ def emit_batch_done(batch_id: int) -> None:
 
     batch = db.session.get(Batch, batch_id)
     data = {"id": batch.public_id, "template_id": batch.template_id, "total": batch.total}
-    emit("batch.done", {**data, "counts": batch_counts(batch_id)})
+    emit("batch.done", batch.app_id, {**data, "counts": batch_counts(batch_id)})
 
 
 # -- delivering -------------------------------------------------------------------------

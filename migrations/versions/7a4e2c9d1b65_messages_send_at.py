@@ -1,7 +1,7 @@
 """messages: send_at for scheduled sends, indexed with status for the due-scanner
 
 Revision ID: 7a4e2c9d1b65
-Revises: 6a3f9d2c1e57
+Revises: 9e4b7c1d2f60
 Create Date: 2026-12-02 02:15:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '7a4e2c9d1b65'
-down_revision = '6a3f9d2c1e57'
+down_revision = '9e4b7c1d2f60'
 branch_labels = None
 depends_on = None
 

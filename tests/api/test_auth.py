@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
+from backend.emulator.defaults import DEV_APPID
 from tests.helpers import assert_error, log_in
 
 
@@ -14,7 +15,7 @@ def test_login_creates_the_user_and_keeps_session_key_on_the_server(client, emul
     assert response.status_code == 200
     body = response.json
     assert body["token_type"] == "Bearer" and body["expires_in"] > 0
-    assert body["user"] == {"id": body["user"]["id"], "has_phone": False}
+    assert body["user"] == {"id": body["user"]["id"], "appid": DEV_APPID, "has_phone": False}
     assert "session_key" not in response.get_data(as_text=True)
     from backend.models import User
 

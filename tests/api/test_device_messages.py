@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from backend.emulator.defaults import DEV_APPID
 from backend.extensions import db
 from backend.models import ConsentEvent, DeviceSubscription, Message
 from backend.services import delivery, device_messages, device_subscriptions
@@ -300,7 +301,7 @@ def test_a_subscription_revoked_before_the_claim_is_skipped_without_a_wechat_cal
     response = send_device(client)
     assert response.status_code == 202, response.json
     with app.app_context():
-        device_subscriptions.revoke(users[0].id, LAUNDRY_DONE, WASHER_MODEL, SN, source="client")
+        device_subscriptions.revoke(DEV_APPID, users[0].id, LAUNDRY_DONE, WASHER_MODEL, SN, source="client")
         db.session.commit()
         ids = db.session.scalars(sa.select(Message.id).order_by(Message.id)).all()
         claimed, _ = delivery.claim_group(list(ids))

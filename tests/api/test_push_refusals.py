@@ -256,7 +256,7 @@ class TestNoWeChatCallWhileAnswering:
     def test_a_known_template_needs_no_look_up(self, client, push_app, emulator, templates):
         with push_app.app_context():
             sync_templates(push_app.extensions["apps"].only())  # the catalog as `flask wx templates sync` leaves it
-            assert db.session.get(Template, LONG_TERM["priTmplId"]).kind == "long_term"
+            assert db.session.get(Template, (DEV_APPID, LONG_TERM["priTmplId"])).kind == "long_term"
         synced = len(emulator.calls("gettemplate"))
         response = post(client, push_app, popup("o-known", (LONG_TERM["priTmplId"], "accept")))
         response.close()

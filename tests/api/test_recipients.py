@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 
 from backend import create_app
+from backend.emulator.defaults import DEV_APPID
 from backend.extensions import db
 from backend.models import BindingCode, User
 from backend.services import binding
@@ -190,6 +191,7 @@ def test_a_batch_finds_its_recipients_with_one_query_per_kind(app, client, emula
             sa.insert(User),
             [
                 {
+                    "app_id": DEV_APPID,
                     "openid": f"o-{n}",
                     "external_id": f"EMP-{n}",
                     "phone_e164": f"+86139000000{n:02d}",

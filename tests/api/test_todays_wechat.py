@@ -9,6 +9,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from backend.emulator.defaults import DEV_APPID
 from backend.extensions import db
 from backend.models import Message, Template
 from backend.services import send_lock
@@ -132,7 +133,7 @@ def test_43107_marks_the_template_and_refuses_without_wechat_until_sync(app, cli
     assert details["template_id"] == T1
     assert remaining(client, user) == 2
     with app.app_context():
-        assert db.session.get(Template, T1).banned_at is not None
+        assert db.session.get(Template, (DEV_APPID, T1)).banned_at is not None
     [call] = emulator.calls("subscribe_send")
     assert call["errcode"] == 43107
 
@@ -147,7 +148,7 @@ def test_43107_marks_the_template_and_refuses_without_wechat_until_sync(app, cli
     emulator.control("POST", f"/templates/{T1}/unban")
     sync(app)
     with app.app_context():
-        assert db.session.get(Template, T1).banned_at is None
+        assert db.session.get(Template, (DEV_APPID, T1)).banned_at is None
     response = send(client, body(user))
     assert response.status_code == 201, response.json
     assert remaining(client, user) == 1
