@@ -117,6 +117,12 @@ class TestPerApp:
             for appid in (A, B)
         }
         assert calls == {A: 1, B: 1}
+        credits = {
+            (appid, change): delta(after, before, "wxsub_credits_total", appid=appid, change=change)
+            for appid in (A, B)
+            for change in ("granted", "spent")
+        }  # each push granted one credit, each app spent it: counted under the app of the subscription
+        assert credits == {(A, "granted"): 1, (A, "spent"): 1, (B, "granted"): 1, (B, "spent"): 1}
         logins = {
             appid: delta(after, before, "wxsub_wechat_calls_total", appid=appid, api="jscode2session", result="0")
             for appid in (A, B)

@@ -77,8 +77,8 @@ def claim_group(message_ids: list[int]) -> tuple[list[Message], list[int]]:
     if batch_ids:
         db.session.execute(_MARK_RUNNING, {"ids": batch_ids})
     db.session.commit()
-    for _ in refused:  # the one app's, as deliver_claimed sends, until batch messages carry theirs
-        metrics.record_send(current_app.extensions["apps"].only().appid, "consent_required", None)
+    for message in refused:
+        metrics.record_send(message.app_id, "consent_required", None)
     ready = [message for message in claimed if message.id in credited]
     for message in ready:
         make_transient_to_detached(message)

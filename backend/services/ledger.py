@@ -23,6 +23,7 @@ transaction.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -167,7 +168,7 @@ class Ledger:
             changes.update(client_status=new.client_status, client_reported_at=new.client_reported_at)
         upsert = upsert.on_conflict_do_update(index_elements=["user_id", "template_id"], set_=changes)
         rows = self._grant(events, upsert.returning(*_subscriptions.c))
-        _note(EventResult.ACCEPT, sum(deltas))
+        _note(app_id, EventResult.ACCEPT, sum(deltas))
         return rows
 
     def _grant(self, events: list[dict[str, Any]], upsert: sa.Insert) -> list[sa.Row]:
@@ -234,7 +235,7 @@ class Ledger:
             for user_id in users
         )
         db.session.execute(_ZERO, params)
-        _note(EventResult.REVOKED, sum(dropped.values()))
+        _note(app_id, EventResult.REVOKED, sum(dropped.values()))
         return dropped
 
     def accepted(self, template_id: str, user_ids: Iterable[int]) -> set[int]:
@@ -255,7 +256,8 @@ class Ledger:
         """Run a move for these users with an audit row for each user it moved; (user id, credits left) each."""
         params = {"template": template_id, "users": sorted(set(user_ids)), "now": now or utcnow()}
         moved = self._run_move(update, params, result, delta, detail)
-        _note(result, len(moved))
+        for app_id, count in Counter(row.app_id for row in moved).items():
+            _note(app_id, result, count)
         return moved
 
     def _run_move(self, update: sa.Update, params: dict[str, Any], result: str, delta: int, detail) -> list[sa.Row]:
@@ -332,7 +334,7 @@ class PostgresLedger(Ledger):
         }
         reserved = self._reserve.run_alone(params)  # committed: its own transaction
         if reserved is not None:
-            metrics.record_credits(_counted_appid(), CREDIT_CHANGES[EventResult.SPENT])
+            metrics.record_credits(row["app_id"], CREDIT_CHANGES[EventResult.SPENT])
         return reserved
 
     def settle(self, message_id: int, changes: dict[str, Any]) -> None:
@@ -360,7 +362,7 @@ def _with_audit_rows(update: sa.Update) -> sa.Select:
             sa.bindparam("now", type_=_events.c.created_at.type),
         ),
     )
-    return sa.select(moved.c.user_id, moved.c.remaining).add_cte(audit.cte("audit"))
+    return sa.select(moved.c.user_id, moved.c.remaining, moved.c.app_id).add_cte(audit.cte("audit"))
 
 
 def _reserve_statement() -> sa.Select:
@@ -508,18 +510,11 @@ CREDIT_CHANGES = {
 }
 
 
-def _note(result: str, amount: int) -> None:
-    """Count a move once its transaction commits. Called after the move's last statement that can
-    fail, so a move undone with its savepoint (a push replay) was never noted."""
+def _note(app_id: str, result: str, amount: int) -> None:
+    """Count a move of `app_id`'s credits once its transaction commits. Called after the move's
+    last statement that can fail, so a move undone with its savepoint (a push replay) was never noted."""
     if amount:
-        db.session.info.setdefault("credit_moves", []).append((_counted_appid(), result, amount))
-
-
-def _counted_appid() -> str:
-    """The `appid` label of a credit move: the one app's. With several apps "" until the moves
-    carry their app (the app_id columns come next), rather than a guess."""
-    apps = current_app.extensions["apps"]
-    return apps.only().appid if len(apps) == 1 else ""
+        db.session.info.setdefault("credit_moves", []).append((app_id, result, amount))
 
 
 @sa.event.listens_for(Session, "after_commit")
