@@ -62,7 +62,7 @@ def queue_message(
     """
     recipient = find_recipient(app.appid, request.openid, request.user_id)
     template = get_template(app, request.template_id)
-    refuse_if_banned(request.template_id)
+    refuse_if_banned(app.appid, request.template_id)
     values = validate_data(template, request.data, truncate=request.truncate)
     now = utcnow()
     status, due_at = initial_status(send_at, now)
