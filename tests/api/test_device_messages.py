@@ -147,6 +147,17 @@ def test_a_send_for_another_sn_is_consent_required_without_a_wechat_call(client,
     assert send_device(client, sn=OTHER_SN).json["skipped"] == []  # nobody subscribed on it: nobody to tell
 
 
+def test_a_send_may_name_its_app(client, emulator, device, user):
+    subscribe(client, emulator, user, {LAUNDRY_DONE: "accept"})
+    response = send_device(client, appid=DEV_APPID)
+    assert response.status_code == 201, response.json
+    assert response.json["appid"] == DEV_APPID
+    assert [m["status"] for m in response.json["messages"]] == ["sent"]
+    other = send_device(client, appid="wx-not-served-here")
+    assert other.status_code == 404 and other.json["error"]["code"] == "app_not_found"
+    assert len(device_sends(emulator)) == 1
+
+
 def test_wechat_9800006_when_the_ledger_names_another_device(client, app, emulator, device, user):
     # The popup was for SN, the report names OTHER_SN: the ledger and WeChat disagree.
     subscribe(client, emulator, user, {LAUNDRY_DONE: "accept"}, reported_sn=OTHER_SN)
