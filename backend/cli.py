@@ -213,7 +213,10 @@ def send(
 @wx.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def run_worker(burst: bool) -> None:
-    """Deliver queued batch messages from Redis (RQ), and sweep for lost work. Run one or more."""
+    """Deliver queued messages from Redis (RQ), queue scheduled ones when due, and sweep for lost work.
+
+    Run one or more; webhooks are delivered from here too when WEBHOOK_URL is set.
+    """
     import threading
 
     from redis import Redis
