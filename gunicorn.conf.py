@@ -21,7 +21,7 @@ def _database_url() -> str:
 # Threads carry the requests that wait, on WeChat (20 ms to 100s of ms) or on the database.
 # PostgreSQL: 16 threads per worker keep two cores busy with 32 callers waiting on WeChat.
 # SQLite: writes take turns (one writer at a time in a process, then between processes:
-# backend/sqlite.py), and the thread holding the turn competes for its process's GIL with every
+# backend/db/sqlite.py), and the thread holding the turn competes for its process's GIL with every
 # other runnable thread, so fewer threads per worker keep each turn short; 8 still carry a
 # send's wait on WeChat. More workers than cores only add processes taking turns.
 _cores = len(os.sched_getaffinity(0))
@@ -29,14 +29,14 @@ _on_sqlite = _database_url().startswith("sqlite")
 workers = int(os.environ.get("GUNICORN_WORKERS") or _cores)
 threads = int(os.environ.get("GUNICORN_THREADS") or (8 if _on_sqlite else 16))
 
-# Each worker writes its Prometheus counters here; /metrics sums them (backend/metrics.py).
+# Each worker writes its Prometheus counters here; /metrics sums them (backend/ops/metrics.py).
 # Set before anything imports prometheus_client, which picks its mode at import.
 _metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="wxsub-metrics-"))
 
 # Before gunicorn logs or forks anything: a wrong setting or an unreachable database is one
-# line on stderr and an exit, not a traceback per worker (backend/startup.py).
+# line on stderr and an exit, not a traceback per worker (backend/ops/startup.py).
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from backend.startup import check_or_exit  # noqa: E402
+from backend.ops.startup import check_or_exit  # noqa: E402
 
 check_or_exit()
 

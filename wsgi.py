@@ -1,3 +1,3 @@
-from backend.startup import create_app_or_exit
+from backend.ops.startup import create_app_or_exit
 
 app = create_app_or_exit()

@@ -11,11 +11,12 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from backend import metrics, sqlite
 from backend.config import load_config
+from backend.db import sqlite
 from backend.errors import register_error_handlers
 from backend.extensions import db, migrate
-from backend.logs import configure_logging
+from backend.ops import metrics
+from backend.ops.logs import configure_logging
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -28,14 +29,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"], x_proto=1)
     os.makedirs(app.instance_path, exist_ok=True)  # the default SQLite file lives there
     if make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "sqlite":
-        # Writers queue in the process and between processes, not in SQLite's busy handler (backend/sqlite.py).
+        # Writers queue in the process and between processes, not in SQLite's busy handler (backend/db/sqlite.py).
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = sqlite.engine_options(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
         sqlite.shorten_gil_turns()
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
     db.init_app(app)
-    from backend.services import ledger
+    from backend.consent import ledger
 
     ledger.init_app(app)  # PostgreSQL's or SQLite's, chosen once
     migrate.init_app(app, db, directory=str(_migrations_dir()))
@@ -47,13 +48,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_blueprints(app)
 
-    from backend.cli import register_cli
+    from backend.ops.cli import register_cli
 
     register_cli(app)
 
-    from backend.queue import build_queue
-    from backend.redis_link import build_link
-    from backend.services import send_lock, webhooks
+    from backend import webhooks
+    from backend.delivery.queue import build_queue
+    from backend.infra.redis_link import build_link
+    from backend.sending import send_lock
 
     app.extensions["redis"] = build_link(app)
     with app.app_context():
@@ -68,8 +70,8 @@ def build_apps(app: Flask):
     """The registry of the configured apps (backend/apps.py), each with a WeChat client of its own:
     its own token entry (`<token api>:<appid>`) in the shared store and its own refresh lock."""
     from backend.apps import build_registry
-    from backend.token_storage import token_store
-    from backend.transactions import end_read_before_wechat, track_writes
+    from backend.db.transactions import end_read_before_wechat, track_writes
+    from backend.infra.token_storage import token_store
     from backend.wechat import WeChatClient
 
     track_writes()

@@ -14,8 +14,8 @@ from dotenv import dotenv_values
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from backend.emulator.defaults import DEV_APPID
 from backend.settings import BY_NAME, SECRET_KEY_MIN_LENGTH, SETTINGS, Setting
+from wxemu.defaults import DEV_APPID
 
 # Every way hosting providers and tutorials write a PostgreSQL URL; each means psycopg 3 here.
 _POSTGRES = re.compile(r"^postgres(?:ql)?(?:\+(?P<driver>\w+))?://")

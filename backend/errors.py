@@ -23,7 +23,7 @@ INTERNAL_ERROR_MESSAGE = "An unexpected error occurred."
 
 # The database is down, unreachable or too busy (SQLite's lock wait ran out, a statement
 # time-out). The send path's PostgreSQL statements go through psycopg directly
-# (services/autocommit.py), hence its own classes.
+# (db/autocommit.py), hence its own classes.
 DATABASE_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
 
 
@@ -258,7 +258,7 @@ def register_error_handlers(app: Flask) -> None:
     for error_class in DATABASE_ERRORS:
         app.register_error_handler(error_class, handle_database_unavailable)
 
-    # Every use of Redis has a fallback (backend/redis_link.py); this is the net under them.
+    # Every use of Redis has a fallback (backend/infra/redis_link.py); this is the net under them.
     def handle_redis_unavailable(exc: Exception) -> Response:
         log.error("redis unavailable", extra={"error": type(exc).__name__})
         retry_after = max(1, round(current_app.config["REDIS_RETRY_AFTER"]))

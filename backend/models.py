@@ -51,7 +51,7 @@ class User(TimestampMixin, db.Model):
     token_version: Mapped[int] = mapped_column(Integer, default=0)
     # The business system's own id for the person (docs/api.md, Recipients); unique per app.
     external_id: Mapped[str | None] = mapped_column(String(128))
-    # phone_number in E.164 (backend/phones.py): a send by phone number is one indexed lookup.
+    # phone_number in E.164 (backend/users/phones.py): a send by phone number is one indexed lookup.
     phone_e164: Mapped[str | None] = mapped_column(String(20), index=True)
 
 
@@ -170,7 +170,7 @@ class Message(TimestampMixin, db.Model):
     """The outbox: one row per send request (single or batch)."""
 
     __tablename__ = "messages"
-    # The due-scanner's query: status = 'scheduled' AND send_at <= now (services/scheduling.py).
+    # The due-scanner's query: status = 'scheduled' AND send_at <= now (sending/later.py).
     __table_args__ = (
         Index("ix_messages_batch_status", "batch_id", "status"),
         Index("ix_messages_status_send_at", "status", "send_at"),
@@ -239,7 +239,7 @@ class IdempotencyRecord(db.Model):
 
 
 class SendLease(db.Model):
-    """Whose turn it is to send to an openid (services/send_lock.py, without Redis)."""
+    """Whose turn it is to send to an openid (sending/send_lock.py, without Redis)."""
 
     __tablename__ = "send_leases"
 
@@ -297,7 +297,7 @@ class BindingCode(db.Model):
 
 class WebhookEvent(db.Model):
     """The webhook outbox: one row per event for business code, written in the transaction of the
-    change it reports, delivered from here and retried from here (services/webhooks.py)."""
+    change it reports, delivered from here and retried from here (webhooks/__init__.py)."""
 
     __tablename__ = "webhook_events"
     # The runners' question, "what is due?": pending or failing events by next attempt.

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from backend.emulator.defaults import DEFAULT_PORT, DEV_APPID, DEV_SECRET
+from wxemu.defaults import DEFAULT_PORT, DEV_APPID, DEV_SECRET
 
 DEV_EMULATOR_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
 MINIPROGRAM_STATES = ("developer", "trial", "formal")

@@ -48,7 +48,7 @@ class EventResult(StrEnum):
 
 
 class MessageStatus(StrEnum):
-    SCHEDULED = "scheduled"  # in the outbox, waiting for its send_at (services/scheduling.py)
+    SCHEDULED = "scheduled"  # in the outbox, waiting for its send_at (sending/later.py)
     QUEUED = "queued"  # in the outbox, waiting for a worker
     SENDING = "sending"  # credit spent, WeChat being called
     SENT = "sent"

@@ -15,13 +15,13 @@ import sqlalchemy as sa
 
 from backend import create_app
 from backend.apps import ONE_APP_VARIABLES
-from backend.emulator.defaults import DEV_APPID, DEV_SECRET
 from backend.extensions import db
-from backend.services.templates import sync_templates
+from backend.templates.catalog import sync_templates
 from bench.client_throughput import Phase, run_load, tree_cpu
 from bench.send_throughput import HTTP_TIMEOUT, TEMPLATE_ID, Http, LoadClient, _label, quiet_app_logs
 from tests.helpers import API_KEY, GOOD_DATA
 from tests.servers import Server, backend_env, gunicorn
+from wxemu.defaults import DEV_APPID, DEV_SECRET
 
 BENCH_SECRET_KEY = "bench-secret-key-not-for-production-0123456789"  # outside dev mode: 32+ characters
 

@@ -33,10 +33,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from backend import create_app  # noqa: E402
-from backend.emulator.defaults import DEV_APPID  # noqa: E402
 from backend.extensions import db  # noqa: E402
 from backend.models import Subscription, User, utcnow  # noqa: E402
-from backend.services.templates import sync_templates  # noqa: E402
+from backend.templates.catalog import sync_templates  # noqa: E402
 from bench.client_throughput import (  # noqa: E402
     CpuMeter,
     Phase,
@@ -51,6 +50,7 @@ from bench.client_throughput import (  # noqa: E402
 from bench.send_throughput import combined, postgres_server_pid, quiet_app_logs, reset_schema  # noqa: E402
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME  # noqa: E402
 from tests.servers import emulator_process  # noqa: E402
+from wxemu.defaults import DEV_APPID  # noqa: E402
 
 TEMPLATE_ID = ONE_TIME["priTmplId"]
 

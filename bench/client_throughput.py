@@ -40,13 +40,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from backend.emulator.defaults import DEV_APPID, DEV_SECRET  # noqa: E402
-from backend.logs import JsonFormatter  # noqa: E402
+from backend.infra.token_storage import DatabaseTokenStore  # noqa: E402
 from backend.models import AccessToken  # noqa: E402
-from backend.token_storage import DatabaseTokenStore  # noqa: E402
+from backend.ops.logs import JsonFormatter  # noqa: E402
 from backend.wechat import WeChatClient  # noqa: E402
 from tests.helpers import ONE_TIME  # noqa: E402
 from tests.servers import emulator_process  # noqa: E402
+from wxemu.defaults import DEV_APPID, DEV_SECRET  # noqa: E402
 
 LOOPBACK = {None, "", "127.0.0.1", "localhost", "::1"}
 TIMEOUT = (3.05, 10.0)  # the client's default (WX_CONNECT_TIMEOUT, WX_READ_TIMEOUT)

@@ -33,12 +33,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from backend import create_app  # noqa: E402
-from backend.emulator import run_in_thread  # noqa: E402
-from backend.emulator.defaults import DEV_APPID, DEV_SECRET  # noqa: E402
 from backend.extensions import db  # noqa: E402
 from backend.models import DeviceSubscription, User, utcnow  # noqa: E402
 from bench.send_throughput import quiet_app_logs, reset_schema  # noqa: E402
 from tests.helpers import API_KEY, LAUNDRY_DATA, LAUNDRY_DONE, WASHER_DEVICE, WASHER_MODEL  # noqa: E402
+from wxemu import run_in_thread  # noqa: E402
+from wxemu.defaults import DEV_APPID, DEV_SECRET  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

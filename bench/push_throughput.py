@@ -28,13 +28,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from backend import create_app  # noqa: E402
-from backend.emulator.defaults import DEV_APPID  # noqa: E402
-from backend.emulator.pusher import PushTarget, event_message, signed_request  # noqa: E402
 from backend.extensions import db  # noqa: E402
 from backend.models import Subscription  # noqa: E402
 from bench.client_throughput import machine, run_load, stop_on_sigterm, table  # noqa: E402
 from bench.send_throughput import ensure_database, reset_schema  # noqa: E402
 from tests.servers import backend_env, emulator_process, gunicorn  # noqa: E402
+from wxemu.defaults import DEV_APPID  # noqa: E402
+from wxemu.pusher import PushTarget, event_message, signed_request  # noqa: E402
 
 TOKEN = "bench-push-token"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"

@@ -54,10 +54,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from backend import create_app  # noqa: E402
-from backend.emulator.defaults import DEV_APPID, DEV_SECRET  # noqa: E402
 from backend.extensions import db  # noqa: E402
 from backend.models import Message, Subscription  # noqa: E402
-from backend.services.templates import sync_templates  # noqa: E402
+from backend.templates.catalog import sync_templates  # noqa: E402
 from bench.client_throughput import (  # noqa: E402
     CpuMeter,
     Phase,
@@ -74,6 +73,7 @@ from bench.client_throughput import (  # noqa: E402
 )
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME  # noqa: E402
 from tests.servers import backend_env, emulator_process, gunicorn  # noqa: E402
+from wxemu.defaults import DEV_APPID, DEV_SECRET  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
 TEMPLATE_ID = ONE_TIME["priTmplId"]

@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from backend.emulator.defaults import DEV_APPID, DEV_SECRET  # noqa: E402
 from bench.backends import give_wechat_credits, start_backend  # noqa: E402
 from bench.client_throughput import (  # noqa: E402
     CpuMeter,
@@ -58,6 +57,7 @@ from bench.send_throughput import (  # noqa: E402
 )
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME  # noqa: E402
 from tests.servers import emulator_process, gunicorn  # noqa: E402
+from wxemu.defaults import DEV_APPID, DEV_SECRET  # noqa: E402
 
 HANDWRITTEN_SECRET = "bench-handwritten-secret-32-characters"  # gunicorn.conf.py checks its length
 GOALS = {  # (ours, theirs): ours / theirs must be at least

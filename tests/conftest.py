@@ -14,10 +14,10 @@ import requests
 import sqlalchemy as sa
 
 from backend import create_app
-from backend.emulator import run_in_thread
-from backend.emulator.defaults import DEV_APPID, DEV_SECRET
 from backend.extensions import db
 from tests.helpers import ENUM_TEMPLATE, LONG_TERM, ONE_TIME, MiniProgramUser, log_in
+from wxemu import run_in_thread
+from wxemu.defaults import DEV_APPID, DEV_SECRET
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")

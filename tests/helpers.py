@@ -94,7 +94,7 @@ def reconfigure(app, **config) -> None:
     """Change settings of a running test app, apps included: the registry (each app's keys and
     client) is built from the config at start-up, so it is built again."""
     from backend import build_apps
-    from backend.redis_link import build_link
+    from backend.infra.redis_link import build_link
 
     app.config.update(config)
     if "REDIS_URL" in config:
@@ -112,7 +112,7 @@ class Statements:
     """The SQL statements an engine runs while counting (`with Statements(engine) as seen:`).
 
     Each execute or executemany is one entry; BEGIN and COMMIT are not statements here. Statements
-    sent straight through the driver (the PostgreSQL send path, services/autocommit.py) bypass it.
+    sent straight through the driver (the PostgreSQL send path, db/autocommit.py) bypass it.
     """
 
     def __init__(self, engine) -> None:

@@ -101,7 +101,7 @@ def gunicorn(env: dict[str, str], workers: int | None = 2, threads: int | None =
 def emulator_process(apps_file: str | None = None) -> Server:
     """The emulator in its own process; with `apps_file`, hosting that file's apps too."""
     port = free_port()
-    args = [str(BIN / "python"), "-m", "backend.emulator", "--host", "127.0.0.1", "--port", str(port)]
+    args = [str(BIN / "python"), "-m", "wxemu", "--host", "127.0.0.1", "--port", str(port)]
     if apps_file:
         args += ["--apps-file", apps_file]
     return Server(args, {"PYTHONPATH": str(ROOT)}, port, "/_emulator/log")

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from backend import create_app, models
 from backend.extensions import db
-from backend.services.stats import estimate_quantile, wechat_latency
+from backend.ops.stats import estimate_quantile, wechat_latency
 from tests.conftest import REDIS_URL, app_config
 from tests.helpers import (
     API_KEY,

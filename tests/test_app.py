@@ -10,10 +10,10 @@ from flask_migrate import upgrade
 
 from backend import create_app
 from backend.config import ConfigError, load_config
-from backend.emulator.defaults import DEV_APPID
 from backend.extensions import db
 from tests.conftest import app_config
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, assert_error
+from wxemu.defaults import DEV_APPID
 
 
 class TestConfig:

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 
 from backend import create_app
-from backend.emulator.defaults import DEV_APPID
 from backend.extensions import db
 from tests.conftest import app_config
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME
 from tests.test_apps import ALL_APPS_KEY, write
+from wxemu.defaults import DEV_APPID
 
 BEFORE = "6a3f9d2c1e57"
 T1 = ONE_TIME["priTmplId"]

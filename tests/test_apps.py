@@ -13,18 +13,18 @@ import sqlalchemy as sa
 
 from backend.apps import app_settings
 from backend.config import ConfigError, load_config
-from backend.emulator.defaults import DEV_APPID
-from backend.emulator.pusher import PushTarget, signed_request
+from backend.consent.ledger import ensure_user
+from backend.db.transactions import WritesPending
 from backend.extensions import db
 from backend.models import User
-from backend.services.ledger import ensure_user
-from backend.services.templates import get_template
-from backend.startup import check_or_exit
-from backend.transactions import WritesPending
+from backend.ops.startup import check_or_exit
+from backend.templates.catalog import get_template
 from backend.wechat.crypto import signature
 from tests.api.pushing import AES_KEY, popup
 from tests.conftest import REDIS_URL, app_config, running_app
 from tests.helpers import GOOD_DATA, ONE_TIME, assert_error, reconfigure
+from wxemu.defaults import DEV_APPID
+from wxemu.pusher import PushTarget, signed_request
 
 A, B = "wxa0000000000a0001", "wxb0000000000b0002"
 SECRET_A, SECRET_B = "secret-of-app-a", "secret-of-app-b"

@@ -13,13 +13,14 @@ import redis
 import sqlalchemy as sa
 
 from backend import create_app
-from backend.emulator.defaults import DEV_APPID
+from backend.delivery import outbox
 from backend.extensions import db
 from backend.models import Batch, ConsentEvent, Message, Subscription, User, utcnow
-from backend.services import batches, delivery
+from backend.sending import batches
 from tests.conftest import POSTGRES_URL, REDIS_URL, app_config, reset_postgres
 from tests.helpers import API_KEY, ONE_TIME, assert_error
 from tests.servers import ROOT
+from wxemu.defaults import DEV_APPID
 
 T1 = ONE_TIME["priTmplId"]
 
@@ -151,7 +152,7 @@ class TestApi:
         assert len(emulator.control("GET", "/sent")) == 2
 
     def test_quota_and_busy_are_deferred_then_sent(self, app, client, emulator, templates, monkeypatch):
-        monkeypatch.setattr("backend.services.pace.BACKOFF_SECONDS", 0.05)
+        monkeypatch.setattr("backend.sending.pace.BACKOFF_SECONDS", 0.05)
         [openid] = give_users(app, emulator, 1)
         emulator.fault(api="subscribe_send", errcode=45009, times=1)
         emulator.fault(api="subscribe_send", errcode=-1, times=3)  # the client's own 3 tries
@@ -179,7 +180,7 @@ class TestClaimGroup:
                 ),
             )
             ids = db.session.scalars(sa.select(Message.id).order_by(Message.id)).all()
-            ready, batch_ids = delivery.claim_group(ids)
+            ready, batch_ids = outbox.claim_group(ids)
             assert batch_ids == [batch.id]
             assert [m.openid for m in ready] == [one, two, two] and {m.status for m in ready} == {"sending"}
             db.session.expire_all()
@@ -191,7 +192,7 @@ class TestClaimGroup:
             spent = db.session.scalars(sa.select(ConsentEvent.credits_delta).where(ConsentEvent.result == "spent"))
             assert list(spent) == [-1, -1, -1]
             assert db.session.get(Batch, batch.id).status == "running"
-            assert delivery.claim_group(ids) == ([], [])  # claimed once: a second worker gets nothing
+            assert outbox.claim_group(ids) == ([], [])  # claimed once: a second worker gets nothing
 
 
 class TestSweep:
@@ -208,7 +209,7 @@ class TestSweep:
                 ),
             )
             first, second = db.session.scalars(sa.select(Message).order_by(Message.id)).all()
-            assert delivery.claim_group([first.id])[0]  # a worker claimed it, spending its credit, then died
+            assert outbox.claim_group([first.id])[0]  # a worker claimed it, spending its credit, then died
             long_ago = utcnow().replace(year=2020)
             db.session.refresh(first)  # the claim wrote the row, not this session's copy
             first.claimed_at = long_ago
@@ -216,7 +217,7 @@ class TestSweep:
             db.session.commit()
             requeued = []
             app.extensions["queue"].enqueue = requeued.extend
-            assert delivery.sweep() == {"unknown": 1, "requeued": 1}
+            assert outbox.sweep() == {"unknown": 1, "requeued": 1}
             assert requeued == [second.id]
             assert db.session.get(Message, first.id, populate_existing=True).status == "unknown"
             subscription = db.session.scalars(

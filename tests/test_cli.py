@@ -7,11 +7,11 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from backend.emulator.defaults import DEV_APPID
 from backend.extensions import db
 from backend.models import Template
 from tests.helpers import API_KEY, ENUM_TEMPLATE, ONE_TIME, accept, log_in
 from tests.test_batches import create, give_users, wait_done
+from wxemu.defaults import DEV_APPID
 
 
 def test_templates_sync_stores_kind_keywords_and_enums(app, emulator, templates):

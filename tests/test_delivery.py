@@ -1,5 +1,5 @@
 """Both queues run one claim code: RQ jobs and the web process's threads claim a batch's
-messages WORKER_THREADS at a time through services/delivery.py, and a message claimed on one
+messages WORKER_THREADS at a time through delivery/outbox.py, and a message claimed on one
 path is never sent again by the other."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import redis
 import sqlalchemy as sa
 from rq import Queue, SimpleWorker
 
+from backend.delivery import outbox
+from backend.delivery.queue import QUEUE_NAME, RQQueue
 from backend.extensions import db
+from backend.infra.redis_link import RedisLink
 from backend.models import Message
-from backend.queue import QUEUE_NAME, RQQueue
-from backend.redis_link import RedisLink
-from backend.services import delivery
 from tests.conftest import REDIS_URL
 from tests.test_batches import create, give_users, wait_done
 
@@ -39,8 +39,8 @@ class RQ:
 def rq(app, monkeypatch) -> RQ:
     if not REDIS_URL:
         pytest.skip("TEST_REDIS_URL is not set")
-    monkeypatch.setattr("backend.queue._app", app)  # the worker's app, as `wx worker` sets it
-    monkeypatch.setattr("backend.queue._pool", None)
+    monkeypatch.setattr("backend.delivery.queue._app", app)  # the worker's app, as `wx worker` sets it
+    monkeypatch.setattr("backend.delivery.queue._pool", None)
     return RQ()
 
 
@@ -53,13 +53,13 @@ def this_path() -> str:
 def claims(monkeypatch) -> list[tuple[str, list[int]]]:
     """Every claim_group call: the path that made it and its ids."""
     made: list[tuple[str, list[int]]] = []
-    real = delivery.claim_group
+    real = outbox.claim_group
 
     def recording(ids: list[int]):
         made.append((this_path(), sorted(ids)))
         return real(ids)
 
-    monkeypatch.setattr(delivery, "claim_group", recording)
+    monkeypatch.setattr(outbox, "claim_group", recording)
     return made
 
 
@@ -103,7 +103,7 @@ def test_a_message_claimed_on_one_path_is_not_sent_by_the_other(app, client, emu
 
     both_hold_a_group = threading.Barrier(2, timeout=60)
     claimed: dict[str, list[int]] = {"threads": [], "rq": []}
-    real = delivery.claim_group
+    real = outbox.claim_group
 
     def claim_and_meet(group: list[int]):
         path = this_path()
@@ -114,7 +114,7 @@ def test_a_message_claimed_on_one_path_is_not_sent_by_the_other(app, client, emu
             both_hold_a_group.wait()
         return ready, batch_ids
 
-    monkeypatch.setattr(delivery, "claim_group", claim_and_meet)
+    monkeypatch.setattr(outbox, "claim_group", claim_and_meet)
     rq.queue.enqueue(ids[::-1])
     threads.enqueue(ids)
     rq.work()

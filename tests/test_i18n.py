@@ -29,7 +29,7 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 def _api_error_classes() -> list[type[errors.ApiError]]:
     """Every ApiError subclass of the backend, wherever it is defined (all modules imported)."""
     for module in pkgutil.walk_packages(backend.__path__, "backend."):
-        if not module.name.startswith("backend.emulator"):  # it answers as WeChat, not with ours
+        if not module.name.startswith("wxemu"):  # it answers as WeChat, not with ours
             importlib.import_module(module.name)
     found, todo = [], [errors.ApiError]
     while todo:

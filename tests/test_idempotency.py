@@ -15,15 +15,16 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from backend.emulator.defaults import DEV_APPID
+from backend.delivery import outbox
+from backend.delivery.queue import RQQueue
 from backend.extensions import db
+from backend.infra import idempotency
+from backend.infra.redis_link import RedisLink
 from backend.models import Batch, IdempotencyRecord, Message, utcnow
-from backend.queue import RQQueue
-from backend.redis_link import RedisLink
-from backend.services import delivery, idempotency
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, send
 from tests.servers import backend_env, gunicorn
 from tests.test_batches import create, give_users, wait_done
+from wxemu.defaults import DEV_APPID
 
 T1 = ONE_TIME["priTmplId"]
 
@@ -121,7 +122,7 @@ def test_a_5xx_after_the_batch_was_committed_keeps_the_key(app, client, emulator
         [batch_id] = db.session.scalars(sa.select(Batch.public_id)).all()
         assert retry.json["id"] == batch_id and first.json.get("id", batch_id) == batch_id
         app.config["REQUEUE_AFTER"] = 0  # the sweeper finds the messages the queue never got
-        delivery.sweep()
+        outbox.sweep()
     wait_done(client, batch_id)
     assert sorted(sent["touser"] for sent in emulator.control("GET", "/sent")) == sorted(ready)
 

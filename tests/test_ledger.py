@@ -1,4 +1,4 @@
-"""The ledger (services/ledger.py): set-based moves, each with its audit row, and the statements they cost."""
+"""The ledger (consent/ledger.py): set-based moves, each with its audit row, and the statements they cost."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
 from backend import errors
-from backend.emulator.defaults import DEV_APPID
+from backend.api.schemas import MessageSchema, SubscriptionSchema
+from backend.consent import ledger
 from backend.extensions import db
 from backend.models import ConsentEvent, Message, Subscription, User, utcnow
-from backend.schemas import MessageSchema, SubscriptionSchema
-from backend.services import ledger
 from backend.states import EventResult, EventSource, MessageStatus, Outcome, SubscriptionStatus, TemplateKind
 from tests.helpers import ENUM_TEMPLATE, LONG_TERM, ONE_TIME, Statements
+from wxemu.defaults import DEV_APPID
 
 T1, T2, T3 = ONE_TIME["priTmplId"], LONG_TERM["priTmplId"], ENUM_TEMPLATE["priTmplId"]
 
@@ -184,7 +184,7 @@ def test_credit_metrics_count_committed_moves_only(app):
 
 
 def test_a_report_is_one_short_transaction(app, client, user, templates, monkeypatch):
-    monkeypatch.setattr("backend.services.idempotency._next_purge", float("inf"))  # old keys' purge: not now
+    monkeypatch.setattr("backend.infra.idempotency._next_purge", float("inf"))  # old keys' purge: not now
     results = {T1: "accept", T2: "accept", T3: "reject"}
     assert client.post("/api/v1/subscriptions", json={"results": results}, headers=user.auth).status_code == 200
     with app.app_context():

@@ -7,10 +7,10 @@ import logging
 
 import pytest
 
-from backend.emulator.defaults import DEV_SECRET
-from backend.logs import JsonFormatter
+from backend.ops.logs import JsonFormatter
 from tests.api.pushing import AES_KEY, TOKEN, popup, post
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, log_in, reconfigure, send
+from wxemu.defaults import DEV_SECRET
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from backend.emulator.defaults import DEV_APPID
 from tests.api.pushing import popup
 from tests.helpers import GOOD_DATA, ONE_TIME, accept, reconfigure, send
 from tests.servers import backend_env, gunicorn
 from tests.test_apps import AES_A, AES_B, KEY_A, KEY_B, TOKEN_A, TOKEN_B, A, B, client_of, log_in, push, two_apps
+from wxemu.defaults import DEV_APPID
 
 __all__ = ["two_apps"]  # the fixture of a backend serving apps A and B
 
@@ -29,7 +29,7 @@ def scrape(client) -> dict[tuple[str, tuple], float]:
 
 def summed(name: str, **labels) -> float:
     """A sample's value in this process, summed over the labels not given (e.g. over every app)."""
-    from backend.metrics import registry
+    from backend.ops.metrics import registry
 
     return sum(
         sample.value

@@ -23,8 +23,8 @@ from schemathesis import GenerationMode
 from schemathesis import checks as st_checks
 from schemathesis.errors import FailureGroup  # a BaseExceptionGroup, not an Exception
 
-from backend.emulator.pusher import PushTarget, event_message, signed_request
 from tests.helpers import API_KEY, GOOD_DATA, LAUNDRY_DATA, LONG_TERM, ONE_TIME, WASHER_DEVICE, reconfigure
+from wxemu.pusher import PushTarget, event_message, signed_request
 
 # Routes that are deliberately not in the document. Everything else the router knows must be.
 NOT_DOCUMENTED = {

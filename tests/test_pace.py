@@ -9,8 +9,8 @@ import redis
 
 from backend import create_app
 from backend.extensions import db
-from backend.services import pace
-from backend.services.pace import LocalBucket, RedisBucket
+from backend.sending import pace
+from backend.sending.pace import LocalBucket, RedisBucket
 from tests.conftest import REDIS_URL, app_config
 
 

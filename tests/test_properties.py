@@ -25,15 +25,15 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
 from backend.api.guards import MAX_JSON_DEPTH
-from backend.emulator.defaults import DEV_APPID
 from backend.errors import InvalidTemplateData
 from backend.extensions import db
+from backend.infra.idempotency import MAX_KEY_LENGTH
 from backend.models import ConsentEvent, Message, Subscription, Template
-from backend.services.idempotency import MAX_KEY_LENGTH
-from backend.services.validation import MAX_KEYS, normalize_values, validate_data
+from backend.templates.values import MAX_KEYS, normalize_values, validate_data
 from backend.wechat.keyword_rules import CJK_NAME_LIMIT, ELLIPSIS, KNOWN_TYPES, LIMITS, check_value, keyword_type
 from backend.wechat.keyword_rules import truncate_value as truncate
 from tests.helpers import API_KEY, GOOD_DATA, LONG_TERM, ONE_TIME, accept, assert_error, send
+from wxemu.defaults import DEV_APPID
 
 T1 = ONE_TIME["priTmplId"]
 T_LONG = LONG_TERM["priTmplId"]

@@ -22,9 +22,9 @@ import redis
 import sqlalchemy as sa
 
 from backend import create_app
+from backend.delivery import outbox
 from backend.extensions import db
 from backend.models import Batch, Message
-from backend.services import delivery
 from tests.conftest import POSTGRES_URL, app_config, reset_postgres
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, log_in, report, send
 from tests.servers import ROOT, free_port
@@ -235,7 +235,7 @@ def test_redis_killed_mid_run(redis_app, emulator, templates, redis_server):
     health = client.get("/healthz")
     assert health.status_code == 200 and health.json == {"status": "degraded", "database": "ok", "redis": "down"}
     with app.app_context():
-        assert delivery.sweep() == {"unknown": 0, "requeued": 0}  # the sweep survives, and leaves them queued
+        assert outbox.sweep() == {"unknown": 0, "requeued": 0}  # the sweep survives, and leaves them queued
         assert set(db.session.scalars(sa.select(Message.status).where(Message.batch_id.is_not(None)))) == {"queued"}
 
     redis_server.start()  # the same port, empty
@@ -245,7 +245,7 @@ def test_redis_killed_mid_run(redis_app, emulator, templates, redis_server):
     assert retry.status_code == 202 and retry.json["id"] == first.json["id"]
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Batch)) == 1
-        assert delivery.sweep() == {"unknown": 0, "requeued": 3}  # queued once Redis is back
+        assert outbox.sweep() == {"unknown": 0, "requeued": 3}  # queued once Redis is back
     run_worker_burst(app, redis_server.url)
 
     done = client.get(f"/api/v1/batches/{first.json['id']}", headers=API_KEY).json

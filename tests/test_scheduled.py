@@ -1,7 +1,7 @@
 """Sends delivered later: `Prefer: respond-async`, `send_at`, and `DELETE /api/v1/messages/<id>`.
 
 Such a message spends nothing when it is accepted: consent is checked and the credit spent
-when a worker claims it (services/delivery.py), on either queue; a canceled one never reaches
+when a worker claims it (delivery/outbox.py), on either queue; a canceled one never reaches
 WeChat, even when its id is already on the queue.
 """
 
@@ -16,9 +16,10 @@ import pytest
 import sqlalchemy as sa
 from rq import Worker
 
+from backend.delivery import outbox
 from backend.extensions import db
 from backend.models import Message, utcnow
-from backend.services import delivery, scheduling
+from backend.sending import later
 from tests.api.pushing import TOKEN
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, log_in, reconfigure, send
 from tests.test_batches import create, give_users, rq_app, start_worker, stop, wait_done  # noqa: F401
@@ -67,13 +68,13 @@ def credits(client, user) -> int:
 
 def release(app, at: datetime | None = None) -> list[int]:
     with app.app_context():
-        return scheduling.release_due(at)
+        return later.release_due(at)
 
 
 def deliver_by_hand(app, ids: list[int]) -> None:
     """What a job on the queue does with these ids: the one claim code, then delivery."""
     with ThreadPoolExecutor(2) as pool:
-        delivery.deliver_ids(app, ids, pool)
+        outbox.deliver_ids(app, ids, pool)
 
 
 # -- Prefer: respond-async -----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The per-openid send turn (services/send_lock.py): one holder, token-checked release, a TTL."""
+"""The per-openid send turn (sending/send_lock.py): one holder, token-checked release, a TTL."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from backend.extensions import db
-from backend.services import send_lock
+from backend.sending import send_lock
 from tests.conftest import REDIS_URL
 
 NAME = ("wx-app", "o-user")

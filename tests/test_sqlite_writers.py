@@ -1,4 +1,4 @@
-"""SQLite's writers (backend/sqlite.py): one at a time, reads never wait, nothing stays locked.
+"""SQLite's writers (backend/db/sqlite.py): one at a time, reads never wait, nothing stays locked.
 
 A leaked writer lock would make the next write wait WRITE_WAIT_SECONDS and fail with
 "database is locked"; the tests below would then fail with OperationalError.
@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from backend import create_app, sqlite
+from backend import create_app
+from backend.db import sqlite
 from backend.extensions import db
 from backend.models import ConsentEvent, Message, Subscription
 from tests.conftest import app_config
@@ -129,9 +130,9 @@ CHILD = """
 import sys
 from backend import create_app
 from backend.extensions import db
-from backend.emulator.defaults import DEV_APPID
-from backend.services.ledger import record_events
-from backend.services.sending import SendRequest, find_recipient, reserve
+from wxemu.defaults import DEV_APPID
+from backend.consent.ledger import record_events
+from backend.sending.single import SendRequest, find_recipient, reserve
 from tests.conftest import app_config
 
 url, emulator_url, openid, template_id = sys.argv[1:5]

@@ -13,8 +13,8 @@ import subprocess
 import pytest
 import sqlalchemy as sa
 
+from backend.ops.startup import check_or_exit, create_app_or_exit
 from backend.settings import BY_NAME, SETTINGS
-from backend.startup import check_or_exit, create_app_or_exit
 from tests.conftest import POSTGRES_URL, reset_postgres
 from tests.servers import BIN, ROOT
 
@@ -142,7 +142,7 @@ def test_gunicorn_reloading_its_config_checks_the_database_once(monkeypatch, unu
     """On HUP gunicorn reads gunicorn.conf.py again: a database blinking then must not stop the server."""
     if not POSTGRES_URL:
         pytest.skip("TEST_DATABASE_URL is not set")
-    from backend import startup
+    from backend.ops import startup
 
     monkeypatch.setattr(startup, "_database_checked", False)
     monkeypatch.chdir(tmp_path)

@@ -16,17 +16,16 @@ import pytest
 import sqlalchemy as sa
 from standardwebhooks import Webhook
 
-from backend import create_app
+from backend import create_app, webhooks
 from backend.config import ConfigError, load_config
-from backend.emulator.defaults import DEV_APPID
-from backend.emulator.pusher import event_message
+from backend.delivery.outbox import deliver_ids
 from backend.extensions import db
 from backend.models import Message, WebhookEvent, utcnow
-from backend.services import webhooks
-from backend.services.delivery import deliver_ids
 from tests.api.pushing import T1, TOKEN, popup, post
 from tests.conftest import app_config
 from tests.helpers import API_KEY, GOOD_DATA, accept, log_in, reconfigure, report, send
+from wxemu.defaults import DEV_APPID
+from wxemu.pusher import event_message
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
 
@@ -403,7 +402,7 @@ def test_secrets_and_the_query_string_never_reach_a_log(hooked, hooked_app, emul
     user = log_in(hooked, emulator)
     report(hooked, user, {T1: "reject"})
     receiver.statuses = [500]
-    with caplog.at_level(logging.INFO):  # the backend's own level (backend/logs.py)
+    with caplog.at_level(logging.INFO):  # the backend's own level (backend/ops/logs.py)
         webhooks.deliver_due(hooked_app)
     (record,) = [r for r in caplog.records if r.getMessage() == "webhook delivery failed"]
     assert record.url == receiver.url.partition("?")[0]
@@ -441,7 +440,7 @@ def test_the_web_process_delivers_from_its_first_request_on(database_url, emulat
         assert receiver.events()[0]["type"] == "subscription.updated"
     finally:
         webhooks.stop_runner(app, timeout=30)
-        app.extensions["queue"].stop_sweeper()  # started by the first request too (backend/queue.py)
+        app.extensions["queue"].stop_sweeper()  # started by the first request too (backend/delivery/queue.py)
         with app.app_context():
             db.engine.dispose()
     assert not app.extensions["webhook_runner"][0].is_alive()
@@ -450,7 +449,7 @@ def test_the_web_process_delivers_from_its_first_request_on(database_url, emulat
 def test_a_send_abandoned_by_a_dead_worker_emits_message_unknown(hooked, hooked_app, emulator, receiver):
     user = log_in(hooked, emulator)
     with hooked_app.app_context():
-        from backend.services.delivery import sweep
+        from backend.delivery.outbox import sweep
 
         # A worker claimed this message (credit spent) and died before WeChat answered.
         abandoned = Message(

@@ -18,9 +18,11 @@ import secrets
 
 from flask import Blueprint, Response, current_app, g, render_template, request
 
+from backend import webhooks
 from backend.api.guards import client_ip
 from backend.errors import InvalidRequest, NotFound, error_response
-from backend.services import ratelimit, stats, webhooks
+from backend.infra import ratelimit
+from backend.ops import stats
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 log = logging.getLogger(__name__)

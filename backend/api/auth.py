@@ -3,6 +3,8 @@
 from flask import Blueprint, g
 
 from backend.api.guards import client_ip, current_user_id, json_body, login_app, login_required, rate_limit
+from backend.api.openapi import BEARER, doc, error
+from backend.api.schemas import CodeSchema, LoginRequestSchema, LoginSchema, MeSchema, PhoneSchema, UserSchema, load
 from backend.errors import (
     AppNotFound,
     InvalidRequest,
@@ -11,9 +13,7 @@ from backend.errors import (
     WeChatUnavailable,
     WeChatUserBlocked,
 )
-from backend.openapi import BEARER, doc, error
-from backend.schemas import CodeSchema, LoginRequestSchema, LoginSchema, MeSchema, PhoneSchema, UserSchema, load
-from backend.services import sessions, users
+from backend.users import accounts, sessions
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1")
 
@@ -42,7 +42,7 @@ def create_session():
     """
     body = load(LoginRequestSchema, json_body())
     app = login_app(body["appid"])
-    user = users.login(app, body["code"])
+    user = accounts.login(app, body["code"])
     token, expires_in = sessions.issue_token(user, app)
     return {"token": token, "token_type": "Bearer", "expires_in": expires_in, "user": UserSchema().dump(user)}
 
@@ -54,7 +54,7 @@ def create_session():
 def add_phone():
     """Store the user's phone number from a getPhoneNumber button's code."""
     body = load(CodeSchema, json_body())
-    user = users.add_phone(g.app, g.user, body["code"])
+    user = accounts.add_phone(g.app, g.user, body["code"])
     return {
         "phone_number": user.phone_number,
         "pure_phone_number": user.pure_phone_number,
@@ -67,7 +67,7 @@ def add_phone():
 @login_required
 def delete_session():
     """Log out: this session token, and the user's older ones, stop working."""
-    users.logout(g.user)
+    accounts.logout(g.user)
     return "", 204
 
 

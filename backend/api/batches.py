@@ -7,14 +7,15 @@ from flask import Blueprint, g, request
 
 from backend.api.guards import api_key_required, json_body
 from backend.api.idempotency import held_key, idempotent
+from backend.api.openapi import API_KEY, CURSOR, doc, error, query
 from backend.api.pagination import paginate
+from backend.api.schemas import BatchMessagePageSchema, BatchSchema, BatchSendSchema, load
+from backend.consent import device_subscriptions
 from backend.errors import InvalidRequest, InvalidTemplateData, NotFound, WrongTemplateKind
 from backend.extensions import db
+from backend.infra.idempotency import Replay
 from backend.models import Batch, Message
-from backend.openapi import API_KEY, CURSOR, doc, error, query
-from backend.schemas import BatchMessagePageSchema, BatchSchema, BatchSendSchema, load
-from backend.services import batches, device_subscriptions
-from backend.services.idempotency import Replay
+from backend.sending import batches
 
 bp = Blueprint("batches", __name__, url_prefix="/api/v1")
 

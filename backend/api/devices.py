@@ -6,6 +6,16 @@ from flask import Blueprint, g
 
 from backend.api.guards import api_key_required, current_user_id, json_body, login_required, rate_limit
 from backend.api.idempotency import held_key, idempotent
+from backend.api.openapi import API_KEY, BEARER, doc, error
+from backend.api.schemas import (
+    DeviceMessageItemSchema,
+    DeviceSendResultSchema,
+    DeviceSendSchema,
+    SnTicketRequestSchema,
+    SnTicketSchema,
+    load,
+)
+from backend.consent import sn_tickets
 from backend.errors import (
     InvalidRequest,
     InvalidTemplateData,
@@ -15,18 +25,9 @@ from backend.errors import (
     WrongTemplateKind,
 )
 from backend.extensions import db
+from backend.infra.idempotency import Replay
 from backend.models import Batch
-from backend.openapi import API_KEY, BEARER, doc, error
-from backend.schemas import (
-    DeviceMessageItemSchema,
-    DeviceSendResultSchema,
-    DeviceSendSchema,
-    SnTicketRequestSchema,
-    SnTicketSchema,
-    load,
-)
-from backend.services import batches, device_messages, devices
-from backend.services.idempotency import Replay
+from backend.sending import batches, device_messages
 
 bp = Blueprint("devices", __name__, url_prefix="/api/v1")
 
@@ -54,7 +55,7 @@ def create_sn_ticket():
     accept is 422 `invalid_request` naming the field.
     """
     body = load(SnTicketRequestSchema, json_body())
-    ticket, expires_in = devices.sn_ticket(g.app, body["model_id"], body["sn"])
+    ticket, expires_in = sn_tickets.sn_ticket(g.app, body["model_id"], body["sn"])
     return {"sn_ticket": ticket, "expires_in": expires_in}
 
 

@@ -6,7 +6,7 @@ its README.md there), so the page needs nothing from outside and works offline.
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-from backend.openapi import build_spec
+from backend.api.openapi import build_spec
 
 bp = Blueprint("docs", __name__)
 

@@ -16,8 +16,8 @@ from flask import current_app, g, request
 
 from backend.apps import App, AppRegistry
 from backend.errors import AppNotFound, Forbidden, InvalidRequest, Unauthorized
-from backend.services import ratelimit
-from backend.services.sessions import user_from_token
+from backend.infra import ratelimit
+from backend.users.sessions import user_from_token
 
 
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:

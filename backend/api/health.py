@@ -10,11 +10,11 @@ from flask import Blueprint
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from backend.api.openapi import doc
+from backend.api.schemas import HealthSchema
 from backend.errors import DatabaseUnavailable
 from backend.extensions import db
-from backend.openapi import doc
-from backend.redis_link import current_link
-from backend.schemas import HealthSchema
+from backend.infra.redis_link import current_link
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The `Idempotency-Key` header for POST views (the rules are in services/idempotency.py)."""
+"""The `Idempotency-Key` header for POST views (the rules are in infra/idempotency.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from flask import g, jsonify, request
 
 from backend.api.guards import request_json
 from backend.errors import ApiError
-from backend.services import idempotency
-from backend.services.idempotency import AnswerFromEffect, Claim, IdempotencyInProgress, Replay
+from backend.infra import idempotency
+from backend.infra.idempotency import AnswerFromEffect, Claim, IdempotencyInProgress, Replay
 
 
 def _scope() -> str:

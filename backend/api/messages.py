@@ -5,7 +5,11 @@ from flask import Blueprint, g, request
 
 from backend.api.guards import api_key_required, json_body
 from backend.api.idempotency import held_key, idempotent, replay_of
+from backend.api.openapi import API_KEY, CURSOR, PREFER, PREFERENCE_APPLIED, Answer, doc, error, query
 from backend.api.pagination import paginate
+from backend.api.schemas import MessagePageSchema, MessageSchema, MessageSentSchema, SendSchema, load
+from backend.consent import device_subscriptions
+from backend.delivery.outbox import finish_batch_if_done, send_left_by
 from backend.errors import (
     AmbiguousRecipient,
     ConsentRequired,
@@ -21,13 +25,11 @@ from backend.errors import (
     WrongTemplateKind,
 )
 from backend.extensions import db
+from backend.infra.idempotency import IdempotencyInProgress, Replay
 from backend.models import Message
-from backend.openapi import API_KEY, CURSOR, PREFER, PREFERENCE_APPLIED, Answer, doc, error, query
-from backend.schemas import MessagePageSchema, MessageSchema, MessageSentSchema, SendSchema, load
-from backend.services import device_subscriptions, recipients, scheduling
-from backend.services.delivery import finish_batch_if_done, send_left_by
-from backend.services.idempotency import IdempotencyInProgress, Replay
-from backend.services.sending import SendRequest, send_message
+from backend.sending import later
+from backend.sending.single import SendRequest, send_message
+from backend.users import recipients
 
 bp = Blueprint("messages", __name__, url_prefix="/api/v1")
 
@@ -76,7 +78,7 @@ def _answer_from_message(effect: dict) -> Replay | None:
     if message.status == "sent":
         return Replay(201, _sent_body(message, effect["remaining"]))
     if message.status == "unknown":
-        # The answer the first request would have given (services/sending.py, DeliveryUnknown).
+        # The answer the first request would have given (sending/single.py, DeliveryUnknown).
         unknown = WeChatUnavailable(
             "WeChat did not answer after the message was sent; it may have been delivered.",
             details={**details, "status": "unknown"},
@@ -144,7 +146,7 @@ def create_message():
     send_at = body.pop("send_at")
     send = SendRequest(**body)
     if send_at is not None or _prefers_async():
-        return _accepted(scheduling.queue_message(g.app, send, send_at, held_key()))
+        return _accepted(later.queue_message(g.app, send, send_at, held_key()))
     result = send_message(g.app, send, held_key())
     return _sent_body(result.message, result.remaining), 201
 
@@ -196,6 +198,6 @@ def cancel_message(message_id: str):
     It becomes `canceled`: it spends no credit and never reaches WeChat, even when its delivery
     was about to start. A message being sent or already settled is 409 `not_cancelable`.
     """
-    message = scheduling.cancel(message_id, g.apps)
+    message = later.cancel(message_id, g.apps)
     finish_batch_if_done(message.batch_id)  # its batch may have nothing left to send
     return MessageSchema().dump(message)

@@ -6,10 +6,10 @@ only (docs/wechat.md §12); `/wechat/push` serves the one-app setup.
 
 from flask import Blueprint, current_app, make_response, request
 
+from backend.api.openapi import doc, error, query
 from backend.apps import App
+from backend.consent import push
 from backend.errors import InvalidRequest, NotFound
-from backend.openapi import doc, error, query
-from backend.services import push
 
 bp = Blueprint("push", __name__)
 TEXT = {"Content-Type": "text/plain; charset=utf-8"}

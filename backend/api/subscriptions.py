@@ -4,17 +4,17 @@ from flask import Blueprint, g
 
 from backend.api.guards import current_user_id, json_body, login_required, rate_limit
 from backend.api.idempotency import held_key, idempotent
-from backend.errors import RateLimited, WrongTemplateKind
-from backend.openapi import BEARER, doc, error
-from backend.schemas import (
+from backend.api.openapi import BEARER, doc, error
+from backend.api.schemas import (
     DeviceReportSchema,
     SubscriptionListSchema,
     SubscriptionReportSchema,
     SubscriptionSchema,
     load,
 )
-from backend.services import consent, device_subscriptions
-from backend.services.idempotency import Replay
+from backend.consent import device_subscriptions, reports
+from backend.errors import RateLimited, WrongTemplateKind
+from backend.infra.idempotency import Replay
 
 bp = Blueprint("subscriptions", __name__, url_prefix="/api/v1")
 
@@ -31,7 +31,7 @@ def _answer_from_report(effect: dict) -> Replay:
             sub.template_id: sub for sub in device_subscriptions.list_subscriptions(g.user) if sub.device == device
         }
         return Replay(200, _reported([on_device[t] for t in effect["templates"] if t in on_device]))
-    by_template = {subscription.template_id: subscription for subscription in consent.list_subscriptions(g.user)}
+    by_template = {subscription.template_id: subscription for subscription in reports.list_subscriptions(g.user)}
     return Replay(200, _reported([by_template[t] for t in effect["templates"] if t in by_template]))
 
 
@@ -75,7 +75,7 @@ def create_report():
         return _reported(reported), 200
     body = load(SubscriptionReportSchema, raw)
     device_subscriptions.refuse_device_templates(g.app, body["results"])  # they go with `device`
-    return _reported(consent.record_report(g.app, g.user, body["results"], body["scene"], held_key())), 200
+    return _reported(reports.record_report(g.app, g.user, body["results"], body["scene"], held_key())), 200
 
 
 @bp.get("/subscriptions")
@@ -84,5 +84,5 @@ def create_report():
 def list_subscriptions():
     """Every template the user has reported on, with the credits left; device subscriptions
     (one per template and device) carry `device` and `audio`."""
-    subscriptions = consent.list_subscriptions(g.user) + device_subscriptions.list_subscriptions(g.user)
+    subscriptions = reports.list_subscriptions(g.user) + device_subscriptions.list_subscriptions(g.user)
     return {"subscriptions": SubscriptionSchema(many=True).dump(subscriptions)}

@@ -6,10 +6,8 @@ from __future__ import annotations
 from flask import Blueprint, g, request
 
 from backend.api.guards import api_key_required, json_body, login_required
-from backend.errors import BindingCodeInvalid, ExternalIdTaken, InvalidRequest, RateLimited, UserNotFound
-from backend.models import User
-from backend.openapi import API_KEY, BEARER, doc, error, query
-from backend.schemas import (
+from backend.api.openapi import API_KEY, BEARER, doc, error, query
+from backend.api.schemas import (
     AccountListSchema,
     AccountSchema,
     BindingCodeRequestSchema,
@@ -20,7 +18,9 @@ from backend.schemas import (
     UserLookupSchema,
     load,
 )
-from backend.services import binding, recipients
+from backend.errors import BindingCodeInvalid, ExternalIdTaken, InvalidRequest, RateLimited, UserNotFound
+from backend.models import User
+from backend.users import binding, recipients
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1")
 

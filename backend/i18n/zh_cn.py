@@ -37,7 +37,7 @@ MESSAGES = {
     "WeChat is busy; the message was queued again.": "微信繁忙，消息已重新排队。",
     "The push could not be authenticated.": "无法验证该推送的来源。",
     "The push body could not be read.": "无法解析推送内容。",
-    # Authentication (backend/api/guards.py, backend/services/sessions.py, backend/api/admin.py)
+    # Authentication (backend/api/guards.py, backend/users/sessions.py, backend/api/admin.py)
     "Send the session token as 'Authorization: Bearer <token>'.": (
         "请以 'Authorization: Bearer <token>' 的形式发送会话令牌。"
     ),
@@ -46,12 +46,12 @@ MESSAGES = {
     "The session token is invalid.": "会话令牌无效。",
     "The session token was revoked; log in again.": "会话令牌已被吊销，请重新登录。",
     "Log in with the admin password (HTTP Basic, any user name).": "请使用管理员密码登录（HTTP Basic，用户名任意）。",
-    # Request bodies (backend/api/guards.py, backend/schemas.py)
+    # Request bodies (backend/api/guards.py, backend/api/schemas/__init__.py)
     "The request failed validation.": "请求未通过校验。",
     "The body is nested too deeply.": "请求体嵌套层级过深。",
     "The body is not valid Unicode.": "请求体不是有效的 Unicode。",
     "The body must be a JSON object.": "请求体必须是 JSON 对象。",
-    # Sending (backend/services/sending.py, validation.py, batches.py, ratelimit.py)
+    # Sending (backend/sending/single.py, validation.py, batches.py, ratelimit.py)
     "No user with that openid or user_id; they must log in or subscribe first.": (
         "没有与该 openid 或 user_id 对应的用户；用户须先登录或订阅。"
     ),
@@ -68,9 +68,9 @@ MESSAGES = {
     "{count} failed attempts in the last minute; try again in {retry_after} s.": (
         "最近一分钟内已失败 {count} 次，请在 {retry_after} 秒后重试。"
     ),
-    # Device messages (backend/services/devices.py)
+    # Device messages (backend/consent/sn_tickets.py)
     "WeChat does not accept this device's {field}.": "微信不接受该设备的 {field}。",
-    # Device subscriptions and sends (backend/services/device_subscriptions.py)
+    # Device subscriptions and sends (backend/consent/device_subscriptions.py)
     "This template is not of the kind this endpoint takes.": "该模板的类型不适用于这个接口。",
     "{template_id} is not a device template of this mini program.": "{template_id} 不是本小程序的设备消息模板。",
     "{template_id} is a device template: use POST /api/v1/device-messages.": (
@@ -79,7 +79,7 @@ MESSAGES = {
     # Resources (backend/api/messages.py, batches.py)
     "No message with that id.": "没有该 id 的消息。",
     "No batch with that id.": "没有该 id 的批次。",
-    # Message push (backend/services/push.py)
+    # Message push (backend/consent/push.py)
     "The push has no valid timestamp.": "推送没有有效的时间戳。",
     "The push timestamp is more than {max_skew} s from our clock.": (
         "推送的时间戳与本服务器时钟相差超过 {max_skew} 秒。"

@@ -4,7 +4,7 @@ A keyword's type comes from its key's prefix (`thing3` is a `thing`). WeChat ans
 47003 when a value breaks its type's rule; the backend checks first, to refuse before
 spending a credit, so these checks refuse only what WeChat surely refuses: every explicit
 limit of the table (and of §10's format notes) is enforced, anything left open is accepted.
-The emulator has its own reading of the table (backend/emulator/rules.py): a rule here
+The emulator has its own reading of the table (wxemu/rules.py): a rule here
 that lets through what WeChat refuses shows up as a 47003 in the tests.
 
 All checks run on the value with surrounding whitespace stripped.

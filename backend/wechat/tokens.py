@@ -3,7 +3,7 @@
 WeChat invalidates tokens when another holder fetches a new one (classic `cgi-bin/token`)
 and limits how often they may be fetched, so every process must use one shared token:
 - the store is given to the client (a `TokenStore`): the backend passes rows of its database
-  (backend/token_storage.py), or Redis when `REDIS_URL` is set (the database again while Redis
+  (backend/infra/token_storage.py), or Redis when `REDIS_URL` is set (the database again while Redis
   is down: a process then reads and refreshes the token there, and WeChat's 40001 for a token
   the other store still holds is the compare-then-expire below);
 - every app has its own store entry, its own `TokenManager` and so its own lock: one app's

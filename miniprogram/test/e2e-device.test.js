@@ -74,7 +74,7 @@ afterAll(async () => {
 test('device page → ticket → device popup → report → a send reaches the subscriber → 43101 revokes one', async () => {
   const asked = []
   const wx = createWx({
-    appId: DEV_APPID, // the one app of a dev-mode backend: the emulator's (backend/emulator/defaults.py)
+    appId: DEV_APPID, // the one app of a dev-mode backend: the emulator's (wxemu/defaults.py)
     transport: (req) => httpJson(req.method, req.url, { data: req.data, header: req.header, timeout: 15000 }),
     loginCode: () => control('POST', '/login_codes', { openid: OPENID }).then((issued) => issued.code),
     // The phone: WeChat (the emulator) checks the ticket, then the user taps accept, the

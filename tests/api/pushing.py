@@ -7,11 +7,11 @@ import time
 
 import sqlalchemy as sa
 
-from backend.emulator.pusher import PushTarget, event_message, signed_request
 from backend.extensions import db
 from backend.models import Subscription, User
 from backend.wechat.crypto import signature
 from tests.helpers import ONE_TIME
+from wxemu.pusher import PushTarget, event_message, signed_request
 
 TOKEN = "push-token"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"

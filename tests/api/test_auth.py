@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from backend.emulator.defaults import DEV_APPID
 from tests.helpers import assert_error, log_in
+from wxemu.defaults import DEV_APPID
 
 
 def test_login_creates_the_user_and_keeps_session_key_on_the_server(client, emulator, app):
@@ -103,7 +103,7 @@ def test_token_signed_with_another_key_is_refused(client, user):
 
 
 def test_expired_token_is_refused(client, user, monkeypatch):
-    from backend.services import sessions
+    from backend.users import sessions
 
     monkeypatch.setattr(sessions, "SESSION_SECONDS", -1)
     assert_error(client.get("/api/v1/me", headers=user.auth), 401, "unauthorized")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from backend.emulator.defaults import DEV_APPID
+from backend.consent import device_subscriptions
+from backend.delivery import outbox
 from backend.extensions import db
 from backend.models import ConsentEvent, DeviceSubscription, Message
-from backend.services import delivery, device_messages, device_subscriptions
+from backend.sending import device_messages
 from tests.conftest import REDIS_URL
 from tests.helpers import (
     API_KEY,
@@ -25,6 +26,7 @@ from tests.helpers import (
 )
 from tests.test_batches import wait_done
 from tests.test_delivery import RQ
+from wxemu.defaults import DEV_APPID
 
 SN, OTHER_SN = "SN-0001", "SN-0002"
 FAULT = "tmpl-washer-fault"
@@ -315,7 +317,7 @@ def test_a_subscription_revoked_before_the_claim_is_skipped_without_a_wechat_cal
         device_subscriptions.revoke(DEV_APPID, users[0].id, LAUNDRY_DONE, WASHER_MODEL, SN, source="client")
         db.session.commit()
         ids = db.session.scalars(sa.select(Message.id).order_by(Message.id)).all()
-        claimed, _ = delivery.claim_group(list(ids))
+        claimed, _ = outbox.claim_group(list(ids))
         assert [message.user_id for message in claimed] == [users[1].id]
     batch = client.get(f"/api/v1/batches/{response.json['id']}", headers=API_KEY).json
     assert batch["counts"] == {"consent_required": 1, "sending": 1}
@@ -327,8 +329,8 @@ def rq(app, monkeypatch) -> RQ:
     """The test Redis as the queue, and a worker in this process (tests/test_delivery.py)."""
     if not REDIS_URL:
         pytest.skip("TEST_REDIS_URL is not set")
-    monkeypatch.setattr("backend.queue._app", app)
-    monkeypatch.setattr("backend.queue._pool", None)
+    monkeypatch.setattr("backend.delivery.queue._app", app)
+    monkeypatch.setattr("backend.delivery.queue._pool", None)
     queue = RQ()
     app.extensions["queue"] = queue.queue
     return queue

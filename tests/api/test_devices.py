@@ -6,8 +6,8 @@ import pytest
 import redis
 
 from backend import create_app
+from backend.consent import sn_tickets
 from backend.extensions import db
-from backend.services import devices
 from tests.conftest import REDIS_URL, app_config
 from tests.helpers import LAUNDRY_DONE, WASHER_DEVICE, WASHER_MODEL, assert_error, log_in
 
@@ -54,7 +54,7 @@ def test_the_ticket_is_reused_per_device_while_valid(client, emulator, device, u
 
 def test_a_ticket_near_its_end_is_not_handed_out_again(client, emulator, device, user, monkeypatch):
     first = ask(client, user).json["sn_ticket"]
-    monkeypatch.setattr(devices, "REUSE_MIN_LEFT", devices.SN_TICKET_TTL + 1)  # every ticket now "near its end"
+    monkeypatch.setattr(sn_tickets, "REUSE_MIN_LEFT", sn_tickets.SN_TICKET_TTL + 1)  # every ticket now "near its end"
     second = ask(client, user).json["sn_ticket"]
     assert second != first and tickets_fetched(emulator) == 2
 

@@ -7,13 +7,13 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from backend.emulator.pusher import PushTarget, event_message, signed_request
+from backend.consent import push
+from backend.consent.push import SampledLog
 from backend.extensions import db
 from backend.i18n.zh_cn import MESSAGES as ZH
 from backend.models import ConsentEvent
-from backend.services import push
-from backend.services.push import SampledLog
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, reconfigure, send
+from wxemu.pusher import PushTarget, event_message, signed_request
 
 BROWSER_ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
 T1 = ONE_TIME["priTmplId"]

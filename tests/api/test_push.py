@@ -8,11 +8,11 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from backend.emulator.pusher import event_message, signed_request
 from backend.extensions import db
 from backend.models import ConsentEvent, Subscription, User
 from tests.api.pushing import AES_KEY, T1, T2, TOKEN, count, credits, popup, post, target
 from tests.helpers import API_KEY, GOOD_DATA, assert_error, log_in, reconfigure, send
+from wxemu.pusher import event_message, signed_request
 
 
 class TestUrlVerification:
@@ -24,7 +24,7 @@ class TestUrlVerification:
 
     def test_official_vector(self, client, app, monkeypatch):
         reconfigure(app, WX_TOKEN="AAAAA")
-        monkeypatch.setattr("backend.services.push.time.time", lambda: 1714036504)
+        monkeypatch.setattr("backend.consent.push.time.time", lambda: 1714036504)
         query = {
             "signature": "f464b24fc39322e44b38aa78f5edd27bd1441696",
             "timestamp": "1714036504",
@@ -102,7 +102,7 @@ class TestAuthentication:
 
     def test_official_safe_mode_vector(self, client, app, monkeypatch):
         reconfigure(app, WX_TOKEN="AAAAA", WX_ENCODING_AES_KEY="A" * 43, WX_APPID="wxba5fad812f8e6fb9")
-        monkeypatch.setattr("backend.services.push.time.time", lambda: 1714112445)
+        monkeypatch.setattr("backend.consent.push.time.time", lambda: 1714112445)
         from tests.wechat.test_crypto import SAFE_ENCRYPT
 
         query = {

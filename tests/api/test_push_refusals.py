@@ -14,16 +14,16 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from backend.emulator.defaults import DEV_APPID
-from backend.emulator.pusher import signed_request
+from backend.consent import push
+from backend.consent.push import QUERY_MEMORY, SampledLog
 from backend.extensions import db
 from backend.models import ConsentEvent, PushQuery, Subscription, Template, User
-from backend.services import push
-from backend.services.push import QUERY_MEMORY, SampledLog
-from backend.services.templates import sync_templates
+from backend.templates.catalog import sync_templates
 from tests.api.pushing import AES_KEY, T1, TOKEN, count, credits, popup, post, post_raw, signed_query, target
 from tests.helpers import LONG_TERM, assert_error
 from tests.test_metrics import delta, scrape
+from wxemu.defaults import DEV_APPID
+from wxemu.pusher import signed_request
 
 ROWS = (User, Subscription, ConsentEvent)
 
@@ -133,7 +133,7 @@ class TestPlaintextQueryBindsOneBody:
     def test_a_query_is_forgotten_once_its_timestamp_is_refused_anyway(self, client, push_app, monkeypatch):
         post(client, push_app, popup("o1", (T1, "accept")))
         later = time.time() + QUERY_MEMORY + 1
-        monkeypatch.setattr("backend.services.push.time.time", lambda: later)
+        monkeypatch.setattr("backend.consent.push.time.time", lambda: later)
         query, body, content_type = signed_request(target(push_app), popup("o2", (T1, "accept")), int(later))
         assert post_raw(client, query, body.encode(), content_type).status_code == 200
         assert count(push_app, PushQuery) == 1  # the first one was pruned

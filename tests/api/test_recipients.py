@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 
 from backend import create_app
-from backend.emulator.defaults import DEV_APPID
 from backend.extensions import db
 from backend.models import BindingCode, User
-from backend.services import binding
+from backend.users import binding
 from tests.conftest import REDIS_URL, app_config
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, log_in, send
+from wxemu.defaults import DEV_APPID
 
 T1 = ONE_TIME["priTmplId"]
 NUMBER = "13800138000"

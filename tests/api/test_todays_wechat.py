@@ -9,13 +9,13 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from backend.emulator.defaults import DEV_APPID
 from backend.extensions import db
 from backend.models import Message, Template
-from backend.services import send_lock
+from backend.sending import send_lock
 from tests.conftest import REDIS_URL
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, send
 from tests.servers import backend_env, gunicorn
+from wxemu.defaults import DEV_APPID
 
 T1 = ONE_TIME["priTmplId"]
 

@@ -10,9 +10,9 @@ from collections.abc import Callable
 import pytest
 from flask.testing import FlaskClient
 
-from backend.emulator import EmulatorState, create_emulator_app
-from backend.emulator.defaults import DEV_APPID, DEV_SECRET
 from tests.emulator.samples import ORDER_TEMPLATE
+from wxemu import EmulatorState, create_emulator_app
+from wxemu.defaults import DEV_APPID, DEV_SECRET
 
 
 @pytest.fixture

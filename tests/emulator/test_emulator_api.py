@@ -10,9 +10,9 @@ import time
 import pytest
 import requests
 
-from backend.emulator import EmulatorState, run_in_thread
-from backend.emulator.defaults import DEV_APPID, DEV_SECRET
 from tests.emulator.samples import ORDER_DATA, ORDER_TEMPLATE, RID
+from wxemu import EmulatorState, run_in_thread
+from wxemu.defaults import DEV_APPID, DEV_SECRET
 
 CREDENTIALS = {"appid": DEV_APPID, "secret": DEV_SECRET}
 MODERN_40001 = (

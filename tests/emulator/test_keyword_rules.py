@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backend.emulator.rules import value_problem
 from backend.wechat.keyword_rules import (
     KNOWN_TYPES,
     LIMITS,
@@ -18,6 +17,7 @@ from backend.wechat.keyword_rules import (
     truncate_value,
 )
 from tests.emulator.samples import RID
+from wxemu.rules import value_problem
 
 ENUM_VALUES = ["快递", "自提"]
 

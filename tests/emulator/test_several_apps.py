@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from backend.emulator import EmulatorState, create_emulator_app
-from backend.emulator.apps_file import AppsFileError, read_apps_file
-from backend.emulator.defaults import DEV_APPID, DEV_SECRET
 from tests.emulator.samples import ORDER_TEMPLATE
+from wxemu import EmulatorState, create_emulator_app
+from wxemu.apps_file import AppsFileError, read_apps_file
+from wxemu.defaults import DEV_APPID, DEV_SECRET
 
 B, SECRET_B = "wxb0000000000b0002", "secret-of-b"
 

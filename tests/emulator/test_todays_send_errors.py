@@ -8,9 +8,9 @@ import threading
 import pytest
 import requests
 
-from backend.emulator import EmulatorState, run_in_thread
-from backend.emulator.defaults import DEV_APPID, DEV_SECRET
 from tests.emulator.samples import ORDER_DATA, ORDER_TEMPLATE, RID
+from wxemu import EmulatorState, run_in_thread
+from wxemu.defaults import DEV_APPID, DEV_SECRET
 
 
 @pytest.fixture

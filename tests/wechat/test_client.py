@@ -7,8 +7,7 @@ import logging
 
 import pytest
 
-from backend.emulator.defaults import DEV_SECRET
-from backend.logs import JsonFormatter
+from backend.ops.logs import JsonFormatter
 from backend.wechat.errors import (
     AccessTokenError,
     CodeInvalid,
@@ -21,6 +20,7 @@ from backend.wechat.errors import (
     WeChatUnreachable,
 )
 from tests.helpers import reconfigure, wechat_client
+from wxemu.defaults import DEV_SECRET
 
 ONE_TIME = {
     "priTmplId": "tmpl-order-shipped",

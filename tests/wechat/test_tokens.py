@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from backend import create_app
 from backend.extensions import db
+from backend.infra.token_storage import DatabaseTokenStore
 from backend.models import AccessToken
-from backend.token_storage import DatabaseTokenStore
 from backend.wechat.tokens import CachedToken, RedisTokenStore, TokenManager
 from tests.conftest import REDIS_URL, app_config
 

@@ -156,7 +156,7 @@ function writeAppsFile(apps) {
 async function startEmulator({ appsFile } = {}) {
   requireVenv()
   const port = await freePort()
-  const args = [path.join(VENV_BIN, 'python'), '-m', 'backend.emulator', '--host', '127.0.0.1', '--port', String(port)]
+  const args = [path.join(VENV_BIN, 'python'), '-m', 'wxemu', '--host', '127.0.0.1', '--port', String(port)]
   if (appsFile) args.push('--apps-file', appsFile)
   const server = new Server('emulator', args, { PYTHONPATH: REPO }, port, '/_emulator/log')
   try {

@@ -1,0 +1,123 @@
+"""The consent ledger: what users accepted, and how many one-time credits each accept left.
+
+Rules (docs/api.md): each one-time `accept` adds a credit; `reject` records the choice
+and keeps earlier credits; a long-term `accept` allows sends until revoked. When message
+push is configured for the app (its Token), WeChat's signed pushes are the authority for credits and a
+client report only records the choice, so a forged or repeated report mints nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+from backend import webhooks
+from backend.apps import App
+from backend.consent import ledger
+from backend.extensions import db
+from backend.infra import idempotency
+from backend.models import Subscription, Template, User, utcnow
+from backend.states import EventSource, SubscriptionStatus, TemplateKind
+from backend.templates.catalog import get_template, stored_template
+
+CHOICES = tuple(SubscriptionStatus)
+
+
+def push_is_authority(app: App) -> bool:
+    """Whether `app` has message push configured: then its signed pushes mint credits, not reports."""
+    return bool(app.push_token)
+
+
+def template_kind(app: App, template_id: str) -> str:
+    """The template's kind; an unknown template is looked up at `app`'s WeChat first."""
+    template = get_template(app, template_id)
+    return template.kind if template else TemplateKind.ONE_TIME
+
+
+def _known_kind(app_id: str, template_id: str) -> str:
+    """The kind the catalog knows, else one-time: for writes, which never call WeChat in their
+    transaction (backend/db/transactions.py); a send looked its template up before it spent."""
+    return catalog_kind(app_id, template_id) or TemplateKind.ONE_TIME
+
+
+def catalog_kind(app_id: str, template_id: str) -> str | None:
+    """The template's kind as the local catalog knows it, None if WeChat never confirmed it.
+
+    Never calls WeChat: pushes use it, and WeChat waits for their answer.
+    """
+    template = stored_template(app_id, template_id)
+    return template.kind if template else None
+
+
+def correct_kinds(app_id: str, templates: Iterable[Template]) -> int:
+    """Subscriptions recorded as one-time before their template was known, set to its kind.
+
+    A long-term template's `remaining` counts nothing, so a credit minted meanwhile is moot.
+    """
+    corrected = 0
+    for template in templates:
+        result = db.session.execute(
+            sa.update(Subscription)
+            .where(
+                Subscription.app_id == app_id,
+                Subscription.template_id == template.id,
+                Subscription.kind != template.kind,
+            )
+            .values(kind=template.kind, updated_at=utcnow())
+        )
+        corrected += result.rowcount
+    db.session.commit()
+    return corrected
+
+
+def record_report(
+    app: App, user: User, results: dict[str, str], scene: str | None = None, key: idempotency.Claim | None = None
+) -> list[sa.Row]:
+    """One `wx.requestSubscribeMessage` result, reported by the mini program, in one short
+    transaction: the answers with their credits and audit rows (one statement on PostgreSQL,
+    two on SQLite), then the key's record.
+
+    `key`: the Idempotency-Key of the report, written in that transaction with the templates.
+    """
+    # Unknown templates are looked up at WeChat first: no transaction stays open across that.
+    choices = [
+        ledger.Choice(template_id, template_kind(app, template_id), choice) for template_id, choice in results.items()
+    ]
+    mint = not push_is_authority(app)
+    rows = ledger.current().grant(app.appid, user.id, choices, source=EventSource.CLIENT, scene=scene, mint=mint)
+    if mint:  # the status (and credits) changed; a report under push authority only records the choice
+        for row in rows:
+            webhooks.emit_subscription(row, row.status)
+    idempotency.record_effect(key, {"templates": list(results)})
+    db.session.commit()
+    by_template = {row.template_id: row for row in rows}
+    return [by_template[template_id] for template_id in results]
+
+
+def revoke(
+    app_id: str,
+    user_id: int,
+    template_id: str,
+    *,
+    source: str,
+    dedupe_key: str | None = None,
+    detail: dict | None = None,
+    kind: str | None = None,
+) -> None:
+    """The user turned the template off (change event), or WeChat said 43101: credits to 0."""
+    kind = kind or _known_kind(app_id, template_id)
+    ledger.current().zero(
+        app_id, template_id, [user_id], kind=kind, source=source, dedupe_key=dedupe_key, detail=detail
+    )
+    webhooks.emit_subscription(
+        webhooks.SubscriptionState(app_id, user_id, template_id, SubscriptionStatus.REJECT, kind, 0), "revoked"
+    )
+
+
+def list_subscriptions(user: User) -> list[Subscription]:
+    return list(
+        db.session.scalars(
+            db.select(Subscription).where(Subscription.user_id == user.id).order_by(Subscription.template_id)
+        )
+    )

@@ -1,0 +1,1 @@
+"""Delivery of the outbox: the queue, claims, retries, the sweep, the scheduled-send release."""

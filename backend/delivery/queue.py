@@ -1,0 +1,176 @@
+"""The delivery queue: it carries message ids to whoever delivers them, and nothing else.
+
+- With Redis: RQ jobs of up to CHUNK ids on `wxsub-delivery`, run by
+  `flask --app wsgi wx worker` processes on any machine.
+- Without Redis: the same jobs, run by a thread of the web process, so one machine needs
+  nothing else.
+
+Both run `services.delivery.deliver_ids` with WORKER_THREADS delivery threads: one claim code,
+whichever way the ids travelled. The `Message` rows are the outbox, so a lost job loses
+nothing (the sweep queues its messages again). So is a job that could not be queued because
+Redis is down: `enqueue` raises ServiceUnavailable, the messages stay `queued`, and the sweep
+queues them once Redis answers.
+
+Scheduled messages (`send_at`) wait as `scheduled` rows until the due-scanner
+(`services.scheduling.release_due`) queues them; it runs every DUE_SCAN_INTERVAL in the same
+thread as the sweep: in every `flask wx worker`, and in the web process without Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from flask import Flask
+
+from backend.delivery import outbox
+from backend.infra.redis_link import RedisLink
+from backend.sending import later
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "wxsub-delivery"
+CHUNK = 64  # ids per job; a job claims and sends them WORKER_THREADS at a time
+JOB_TIMEOUT = 3600
+# Seconds between two looks for due scheduled messages: one indexed query, so a message is
+# queued well within 2 s of its send_at (docs/api.md).
+DUE_SCAN_INTERVAL = 0.5
+
+
+def _jobs(ids: list[int]) -> list[list[int]]:
+    return [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
+
+
+class ThreadQueue:
+    """Without Redis: one thread runs the jobs in turn, as one worker would, with a pool of
+    WORKER_THREADS delivery threads. Ids queued while a job runs make one next job (up to
+    CHUNK): asynchronous sends, queued one at a time, are delivered WORKER_THREADS at a time."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.runner = ThreadPoolExecutor(1, thread_name_prefix="wxsub-queue")
+        self.pool = ThreadPoolExecutor(app.config["WORKER_THREADS"], thread_name_prefix="wxsub-delivery")
+        self._waiting: list[int] = []  # ids queued and not yet taken by a job
+        self._lock = threading.Lock()
+        self._sweeper: threading.Thread | None = None
+        self._stop = threading.Event()
+        # A restarted process has scheduled messages to deliver before anyone sends again.
+        app.before_request(self.start_sweeper)
+
+    def enqueue(self, ids: list[int]) -> None:
+        with self._lock:
+            self._waiting.extend(ids)
+        for _ in _jobs(ids):
+            self.runner.submit(self._run_next_job)
+        self.start_sweeper()
+
+    def _run_next_job(self) -> None:
+        with self._lock:
+            job, self._waiting = self._waiting[:CHUNK], self._waiting[CHUNK:]
+        if job:  # else an earlier job took these ids along
+            # A failure is logged by deliver_ids; its messages stay `queued` for the sweep.
+            outbox.deliver_ids(self.app, job, self.pool)
+
+    def start_sweeper(self) -> None:
+        """Release due messages and recover lost work in the background (not under tests,
+        which sweep explicitly or call `run_sweeper`)."""
+        if self._sweeper is None and not self.app.config.get("TESTING"):
+            self.run_sweeper()
+
+    def run_sweeper(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = threading.Thread(
+                target=sweep_forever, args=(self.app, self._stop), daemon=True, name="sweeper"
+            )
+            self._sweeper.start()
+
+    def stop_sweeper(self) -> None:
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join()
+
+
+class RQQueue:
+    """With Redis: RQ jobs of message ids, run by `flask --app wsgi wx worker` on any machine."""
+
+    def __init__(self, link: RedisLink) -> None:
+        from rq import Queue
+
+        self.link = link
+        self.queue = Queue(QUEUE_NAME, connection=link.client)
+
+    def enqueue(self, ids: list[int]) -> None:
+        from rq import Queue
+
+        jobs = [
+            Queue.prepare_data(
+                "backend.delivery.queue.deliver_chunk",
+                args=(job,),
+                timeout=JOB_TIMEOUT,
+                result_ttl=0,
+                failure_ttl=7 * 24 * 3600,
+            )
+            for job in _jobs(ids)
+        ]
+        if jobs:
+            self.link.call(lambda: self.queue.enqueue_many(jobs), None, "queue")
+
+
+def build_queue(app: Flask) -> ThreadQueue | RQQueue:
+    link = app.extensions.get("redis")
+    if link is not None:
+        return RQQueue(link)
+    return ThreadQueue(app)
+
+
+# -- in a worker process (`flask wx worker`) ----------------------------------------------
+
+# The app of this worker process, set by `flask wx worker`; created on first use otherwise.
+_app: Flask | None = None
+_pool: ThreadPoolExecutor | None = None
+
+
+def use_app(app: Flask) -> None:
+    global _app
+    _app = app
+
+
+def worker_app() -> Flask:
+    global _app
+    if _app is None:
+        from backend import create_app
+
+        _app = create_app()
+    return _app
+
+
+def deliver_chunk(ids: list[int]) -> None:
+    """The RQ job: deliver these messages (a failure leaves the job failed in RQ; the sweep
+    queues what it left `queued`). Jobs queued before 2026-12 name `backend.jobs.deliver_chunk`."""
+    global _pool
+    app = worker_app()
+    if _pool is None:
+        _pool = ThreadPoolExecutor(app.config["WORKER_THREADS"], thread_name_prefix="wxsub-job")
+    outbox.deliver_ids(app, ids, _pool)
+
+
+def sweep_forever(app: Flask, stop: threading.Event | None = None) -> None:
+    """Every DUE_SCAN_INTERVAL: queue the due scheduled messages; every SWEEP_INTERVAL
+    seconds: requeue lost messages, mark abandoned sends unknown. Until `stop` is set."""
+    stop = stop or threading.Event()
+    next_sweep = time.monotonic() + app.config["SWEEP_INTERVAL"]
+    failing = False  # a database that is down is logged once, not twice a second
+    while not stop.wait(DUE_SCAN_INTERVAL):
+        with app.app_context():
+            try:
+                later.release_due()
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + app.config["SWEEP_INTERVAL"]
+                    outbox.sweep()
+                failing = False
+            except Exception:
+                if not failing:
+                    log.exception("sweep failed")
+                failing = True

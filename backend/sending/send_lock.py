@@ -1,0 +1,195 @@
+"""One `subscribe/send` per (app, openid) in flight, across every process and machine.
+
+WeChat refuses a send while another send to the same openid is in flight: 43108,
+"并发下发消息给同一个粉丝" (docs/wechat.md §10). Two business systems notifying one user, or
+a batch with several messages for one user, would otherwise lose messages to it. So every
+send takes the openid's turn first and waits (bounded, SEND_LOCK_WAIT seconds) for it.
+
+The turn is a lease with a short time-to-live (SEND_LOCK_TTL), so that a process that dies
+holding one blocks that user for seconds, not for ever; it is released by the token that
+took it, so a lease that ran out and passed to another sender is never released by the first.
+- Redis (REDIS_URL set): `SET key token NX PX ttl`, released by a compare-and-delete script.
+- Otherwise the database: one `send_leases` row per (appid, openid), taken with a single
+  conditional upsert on a connection of its own (no transaction is held across the call).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from backend.db import autocommit
+from backend.models import SendLease
+
+log = logging.getLogger(__name__)
+POLL = (0.005, 0.05)  # seconds between tries, growing from the first to the second, jittered
+
+
+class OpenidBusy(Exception):
+    """No turn came within SEND_LOCK_WAIT (another send kept it, or the lease store failed).
+
+    A passing failure, raised before WeChat is called: nothing was sent.
+    """
+
+
+class Leases(Protocol):
+    def try_take(self, name: tuple[str, str], token: str, ttl: float) -> bool: ...
+
+    def release(self, name: tuple[str, str], token: str) -> None: ...
+
+
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+class RedisLeases:
+    def __init__(self, redis_client) -> None:  # redis.Redis
+        self.redis = redis_client
+        self._release = redis_client.register_script(_RELEASE)
+
+    @staticmethod
+    def _key(name: tuple[str, str]) -> str:
+        return f"wxsub:send-lease:{name[0]}:{name[1]}"
+
+    def try_take(self, name: tuple[str, str], token: str, ttl: float) -> bool:
+        return bool(self.redis.set(self._key(name), token, nx=True, px=int(ttl * 1000)))
+
+    def release(self, name: tuple[str, str], token: str) -> None:
+        self._release(keys=[self._key(name)], args=[token])
+
+
+class DatabaseLeases:
+    """Lease rows, each statement a transaction of its own on the engine's own connections (never
+    the caller's session). SQLite's form: BEGIN IMMEDIATE (see backend/__init__.py), under which
+    writers queue instead of failing."""
+
+    insert = staticmethod(sqlite.insert)
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        table = SendLease.__table__
+        insert = self.insert(table)
+        # Taken when there is no row, or when the row's lease ran out: one statement either way.
+        self._take = (
+            insert.values(
+                appid=sa.bindparam("appid"),
+                openid=sa.bindparam("openid"),
+                token=sa.bindparam("token"),
+                expires_at=sa.bindparam("expires_at"),
+            )
+            .on_conflict_do_update(
+                index_elements=["appid", "openid"],
+                set_={"token": insert.excluded.token, "expires_at": insert.excluded.expires_at},
+                where=table.c.expires_at < sa.bindparam("now"),
+            )
+            .returning(table.c.token)
+        )
+        self._release = sa.delete(table).where(
+            table.c.appid == sa.bindparam("appid"),
+            table.c.openid == sa.bindparam("openid"),
+            table.c.token == sa.bindparam("token"),
+        )
+
+    def try_take(self, name: tuple[str, str], token: str, ttl: float) -> bool:
+        now = time.time()
+        params = {"appid": name[0], "openid": name[1], "token": token, "expires_at": now + ttl, "now": now}
+        with self.engine.begin() as conn:
+            return conn.execute(self._take, params).scalar() == token
+
+    def release(self, name: tuple[str, str], token: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self._release, {"appid": name[0], "openid": name[1], "token": token})
+
+
+class PostgresLeases(DatabaseLeases):
+    """The same statements, compiled once and run alone in autocommit straight through psycopg
+    (db/autocommit.py): one round trip each, no SQLAlchemy execution on every send."""
+
+    insert = staticmethod(postgresql.insert)
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self._take_alone = autocommit.Prepared(self._take)
+        self._release_alone = autocommit.Prepared(self._release)
+
+    def try_take(self, name: tuple[str, str], token: str, ttl: float) -> bool:
+        now = time.time()
+        params = {"appid": name[0], "openid": name[1], "token": token, "expires_at": now + ttl, "now": now}
+        taken = self._take_alone.run_alone(params)
+        return taken is not None and taken[0] == token
+
+    def release(self, name: tuple[str, str], token: str) -> None:
+        self._release_alone.run_alone({"appid": name[0], "openid": name[1], "token": token})
+
+
+def database_leases(engine: Engine) -> DatabaseLeases:
+    """The lease store of this database, chosen once at start-up."""
+    return PostgresLeases(engine) if engine.dialect.name == "postgresql" else DatabaseLeases(engine)
+
+
+class RedisOrDatabaseLeases:
+    """Redis through the app's link, the database while Redis is down (backend/infra/redis_link.py).
+
+    During an outage some senders may hold a Redis lease and others a database one; the worst
+    that can happen is a 43108, which is retried, and the Redis leases run out by themselves.
+    """
+
+    def __init__(self, link, engine: Engine) -> None:  # link: backend.infra.redis_link.RedisLink
+        self.link = link
+        self.redis = RedisLeases(link.client)
+        self.database = database_leases(engine)
+
+    def try_take(self, name: tuple[str, str], token: str, ttl: float) -> bool:
+        return self.link.call(
+            lambda: self.redis.try_take(name, token, ttl),
+            lambda: self.database.try_take(name, token, ttl),
+            "send lease",
+        )
+
+    def release(self, name: tuple[str, str], token: str) -> None:
+        self.link.call(
+            lambda: self.redis.release(name, token), lambda: self.database.release(name, token), "send lease"
+        )
+
+
+def init_app(app: Flask, engine: Engine) -> None:
+    """Choose the lease store once, at start-up: Redis when REDIS_URL is set, else the database."""
+    link = app.extensions.get("redis")
+    app.extensions["send_leases"] = RedisOrDatabaseLeases(link, engine) if link else database_leases(engine)
+
+
+@contextmanager
+def openid_turn(appid: str, openid: str) -> Iterator[None]:
+    """Hold the turn of (appid, openid) for the block; OpenidBusy when it does not come in time."""
+    config = current_app.config
+    leases: Leases = current_app.extensions["send_leases"]
+    name, token = (appid, openid), secrets.token_hex(16)
+    deadline = time.monotonic() + config["SEND_LOCK_WAIT"]
+    pause = POLL[0]
+    try:
+        while not leases.try_take(name, token, config["SEND_LOCK_TTL"]):
+            if time.monotonic() + pause > deadline:
+                raise OpenidBusy("another send to this user is still in flight")
+            time.sleep(pause * (0.5 + random.random()))
+            pause = min(pause * 2, POLL[1])
+    except OpenidBusy:
+        raise
+    except Exception as exc:  # Redis or the database is down: not sent, like a busy turn
+        log.warning("send lease unavailable", extra={"error": type(exc).__name__})
+        raise OpenidBusy("the send-lease store did not answer") from exc
+    try:
+        yield
+    finally:
+        try:
+            leases.release(name, token)
+        except Exception as exc:  # the send is done either way; the lease runs out by itself
+            log.warning("send lease not released", extra={"error": type(exc).__name__})

@@ -1,0 +1,294 @@
+"""The send path of docs/design.md: validate, reserve, call WeChat, settle.
+
+1. Validate the values against the template's keyword rules (422, no credit used).
+2. Reserve in one short transaction: the ledger spends the credit and writes the `Message`
+   row. No credit means no consent: 409 and no WeChat call.
+3. Call WeChat outside any transaction.
+4. Settle in a second short transaction, by what WeChat answered (a refund goes with it).
+The credit rules are the ledger's (consent/ledger.py); on PostgreSQL the reserve and the
+settle are one statement each.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+
+from backend import errors, webhooks
+from backend.apps import App
+from backend.consent import ledger, reports
+from backend.extensions import db
+from backend.infra import idempotency
+from backend.models import Message, Subscription, User, new_public_id, utcnow
+from backend.ops import metrics
+from backend.sending import device_delivery, send_lock
+from backend.states import EventSource, MessageStatus, Outcome, TemplateKind
+from backend.templates.catalog import get_template, is_banned, mark_banned, refuse_if_banned
+from backend.templates.values import validate_data
+from backend.wechat import errors as wx
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5  # deliveries of one batch message that WeChat's quota or -1 may defer
+
+
+@dataclass
+class SendRequest:
+    template_id: str
+    data: Any
+    openid: str | None = None
+    user_id: int | None = None
+    page: str | None = None
+    miniprogram_state: str | None = None
+    lang: str | None = None
+    truncate: bool = False
+
+
+@dataclass(frozen=True)
+class Recipient:
+    id: int
+    openid: str
+    app_id: str
+
+
+# A send is every request's hot path, so its statements are Core, built once: no ORM unit
+# of work, no statement construction or cache-key computation per call (together they cost
+# more CPU than the rest of a send). The credit, the message row and the settle are the
+# ledger's (consent/ledger.py): on PostgreSQL single statements in autocommit.
+_users = User.__table__
+# Within the app: a user_id of another app is no user here (404), like an openid of another app.
+_APP = _users.c.app_id == sa.bindparam("app_id")
+_USER_BY_ID = sa.select(_users.c.id, _users.c.openid).where(_APP, _users.c.id == sa.bindparam("key"))
+_USER_BY_OPENID = sa.select(_users.c.id, _users.c.openid).where(_APP, _users.c.openid == sa.bindparam("key"))
+RECIPIENT_CACHE_SIZE = 50_000
+
+
+def find_recipient(app_id: str, openid: str | None = None, user_id: int | None = None) -> Recipient:
+    """The id and openid of `app_id`'s user; remembered by the process (users are never deleted or renamed)."""
+    key = (app_id, "id", user_id) if user_id is not None else (app_id, "openid", openid)
+    cache = current_app.extensions.setdefault("recipient_cache", {})
+    recipient = cache.get(key)
+    if recipient is None:
+        query = _USER_BY_ID if user_id is not None else _USER_BY_OPENID
+        row = db.session.execute(query, {"app_id": app_id, "key": key[2]}).first()
+        if row is None:
+            raise errors.UserNotFound("No user with that openid or user_id; they must log in or subscribe first.")
+        if len(cache) >= RECIPIENT_CACHE_SIZE:
+            cache.clear()
+        recipient = cache[key] = Recipient(row.id, row.openid, app_id)
+    return recipient
+
+
+@dataclass
+class SendResult:
+    message: Message
+    remaining: int | None  # credits left after this send; None for long-term templates
+
+
+def send_message(app: App, request: SendRequest, key: idempotency.Claim | None = None) -> SendResult:
+    """Send one subscribe message of `app` under the ledger's rules; raises an ApiError when it was not sent.
+
+    This is the function Python code beside the backend calls directly (inside an app context).
+    `key`: the Idempotency-Key the request holds; the outbox row is written with it.
+    """
+    recipient = find_recipient(app.appid, request.openid, request.user_id)
+    template = get_template(app, request.template_id)
+    refuse_if_banned(app.appid, request.template_id)
+    values = validate_data(template, request.data, truncate=request.truncate)
+    kind = template.kind if template else reported_kind(recipient.id, request.template_id)
+    request = replace(request, miniprogram_state=request.miniprogram_state or app.miniprogram_state)
+    message, remaining = reserve(recipient, request, values, kind, key)
+    return SendResult(deliver(app, message), remaining)
+
+
+def reported_kind(user_id: int, template_id: str) -> str:
+    """The kind the user's subscription was recorded with (for a template WeChat never confirmed)."""
+    kind = db.session.scalar(
+        sa.select(Subscription.kind).where(Subscription.user_id == user_id, Subscription.template_id == template_id)
+    )
+    return kind or TemplateKind.ONE_TIME
+
+
+def reserve(
+    recipient: Recipient, request: SendRequest, values: dict[str, str], kind: str, key: idempotency.Claim | None = None
+) -> tuple[Message, int | None]:
+    """Spend one credit and write the outbox row, in one short transaction.
+
+    With an Idempotency-Key the transaction also writes the message beside the key (raising
+    KeyTaken, nothing spent, if another request with the key got there first).
+    """
+    now = utcnow()
+    row = {
+        "public_id": new_public_id("msg"),
+        "app_id": recipient.app_id,
+        "batch_id": None,
+        "user_id": recipient.id,
+        "openid": recipient.openid,
+        "template_id": request.template_id,
+        "model_id": None,  # a device message's (sending/device_messages.py)
+        "sn": None,
+        "data": values,
+        "page": request.page,
+        "miniprogram_state": request.miniprogram_state or current_app.config["WX_MINIPROGRAM_STATE"],
+        "lang": request.lang or "zh_CN",
+        "status": MessageStatus.SENDING,
+        "attempts": 0,
+        "claimed_at": now,
+        "outcome": None,
+        "errcode": None,
+        "errmsg": None,
+        "wechat_msgid": None,
+        "delivery_status": None,
+        "sent_at": None,
+        "send_at": None,  # sent now, not scheduled (sending/later.py)
+        "created_at": now,
+        "updated_at": now,
+    }
+    # Without a key nothing else is written with it (PostgreSQL: one statement, committed);
+    # with one, the key's record is one more statement of the transaction.
+    reserved = ledger.current().reserve(row, kind=kind, alone=key is None)
+    message_id, remaining = reserved or (None, None)
+    if message_id is not None:
+        idempotency.record_effect(key, {"message": row["public_id"], "remaining": remaining})
+    if message_id is None:
+        db.session.rollback()
+        raise errors.ConsentRequired(details={"template_id": request.template_id, "user_id": recipient.id})
+    if db.session().in_transaction():
+        db.session.commit()
+    # The row as written, detached: callers read it, and the settle step updates it by id.
+    message = Message(id=message_id, **row)
+    make_transient_to_detached(message)
+    return message, remaining
+
+
+class DeliveryDeferred(errors.ApiError):
+    """A batch message met a passing failure (WeChat's quota or -1): it is queued again."""
+
+    code, status, message = "wechat_unavailable", 503, "WeChat is busy; the message was queued again."
+
+
+def deliver(app: App, message: Message, *, requeue_transient: bool = False) -> Message:
+    """Call `app`'s WeChat for a reserved message (outside any transaction), then settle it.
+
+    The call waits for the user's turn: one send per (app, openid) in flight, everywhere
+    (sending/send_lock.py). With `requeue_transient` (batch delivery) a quota, busy or
+    no-turn failure puts the message back in the queue, credit returned, instead of failing
+    it (up to MAX_ATTEMPTS).
+    """
+    try:
+        return _call_and_settle(app, message, requeue_transient)
+    finally:
+        if message.status != MessageStatus.SENDING:  # settled (every path settles once), counted for its app
+            metrics.record_send(app.appid, message.shown_outcome, message.errcode)
+
+
+def _call_and_settle(app: App, message: Message, requeue_transient: bool) -> Message:
+    client = app.client
+    if is_banned(message.app_id, message.template_id):  # an earlier 43107: WeChat would refuse it the same way
+        raise _refuse_banned(message) from None
+    try:
+        with send_lock.openid_turn(client.appid, message.openid):
+            if device_delivery.is_device_message(message):  # the device send (docs/wechat.md §11c)
+                msgid = device_delivery.call_wechat(client, message)
+            else:
+                msgid = client.subscribe.send(
+                    message.openid,
+                    message.template_id,
+                    message.data,
+                    page=message.page,
+                    miniprogram_state=message.miniprogram_state,
+                    lang=message.lang,
+                )
+    except (wx.WeChatError, send_lock.OpenidBusy) as exc:
+        raise _settle_failure(message, exc, requeue_transient) from None
+    except Exception:
+        # A bug or an unexpected failure after the credit was spent: we cannot know whether
+        # WeChat got it, so the message is `unknown` and the credit stays spent.
+        _settle(message, MessageStatus.UNKNOWN, outcome=Outcome.UNKNOWN)
+        raise
+    _settle(message, MessageStatus.SENT, wechat_msgid=msgid, sent_at=utcnow())
+    return message
+
+
+def _settle(message: Message, status: str, **fields: Any) -> None:
+    """Write the outcome (one UPDATE by id) with whatever else the transaction holds, and commit."""
+    changes = {"status": status, **fields, "updated_at": utcnow()}
+    # With WEBHOOK_URL: the event row joins this transaction, so the settle commits it with the status.
+    webhooks.emit_settled(message, changes)
+    ledger.current().settle(message.id, changes)
+    for name, value in changes.items():  # the object mirrors the row, without a second write
+        set_committed_value(message, name, value)
+
+
+def _refund(message: Message) -> None:
+    """The credit back (one-time subscriptions only), in the transaction the settle commits."""
+    ledger.current().refund(message.template_id, [message.user_id], detail={"message_id": message.public_id})
+
+
+def _refuse_banned(message: Message, **fields: Any) -> errors.TemplateBanned:
+    """Fail the message as `template_banned`, its credit returned."""
+    _refund(message)
+    fields = {"errcode": 43107, "errmsg": "the template is banned", **fields}
+    _settle(message, MessageStatus.FAILED, outcome=Outcome.TEMPLATE_BANNED, **fields)
+    return errors.TemplateBanned(details={"message_id": message.public_id, "template_id": message.template_id})
+
+
+# Failures that pass: the message surely was not sent, and a later try may succeed.
+_TRANSIENT = (wx.QuotaExceeded, wx.SystemBusy, wx.WeChatUnreachable, wx.ConcurrentSend, send_lock.OpenidBusy)
+
+
+def _settle_failure(
+    message: Message, exc: wx.WeChatError | send_lock.OpenidBusy, requeue_transient: bool
+) -> errors.ApiError:
+    """Settle a failed call and return the API error that says what happened."""
+    errcode, errmsg = getattr(exc, "errcode", None), getattr(exc, "errmsg", "") or str(exc)
+    details = {"message_id": message.public_id}
+    if errcode is not None:
+        details.update(errcode=errcode, errmsg=errmsg)
+    fields = {"errcode": errcode, "errmsg": errmsg}
+    if isinstance(exc, wx.UserRefused):  # 43101: the user refused or has no credit left at WeChat
+        if device_delivery.is_device_message(message):  # that device's subscription only
+            device_delivery.refused(message)
+        else:
+            reports.revoke(
+                message.app_id,
+                message.user_id,
+                message.template_id,
+                source=EventSource.SEND,
+                detail={"message_id": message.public_id},
+            )
+        _settle(message, MessageStatus.FAILED, outcome=Outcome.CONSENT_REVOKED, **fields)
+        return errors.ConsentRevoked(details=details)
+    if isinstance(exc, wx.DeliveryUnknown):  # it may have arrived: keep the credit spent
+        _settle(message, MessageStatus.UNKNOWN, outcome=Outcome.UNKNOWN, **fields)
+        return errors.WeChatUnavailable(
+            "WeChat did not answer after the message was sent; it may have been delivered.",
+            details={**details, "status": MessageStatus.UNKNOWN},
+            status=502,
+        )
+    if isinstance(exc, wx.TemplateBanned):  # 43107 (docs/wechat.md §10): every later send fails alike
+        mark_banned(message.app_id, message.template_id)
+        return _refuse_banned(message, **fields)
+    # Everything else surely did not send the message: the credit comes back.
+    _refund(message)
+    transient = isinstance(exc, _TRANSIENT)
+    if requeue_transient and transient and message.attempts + 1 < MAX_ATTEMPTS:
+        _settle(message, MessageStatus.QUEUED, attempts=message.attempts + 1, claimed_at=None, **fields)
+        return DeliveryDeferred(details=details)
+    # 45168 (a value holds a blacklisted word) and 47001 (data format), docs/wechat.md §10;
+    # 47003, 40037, 41030, 40003, ...: the request itself was refused, nothing was sent.
+    if isinstance(exc, wx.RequestRejected):
+        _settle(message, MessageStatus.FAILED, outcome=Outcome.WECHAT_REJECTED, **fields)
+        return errors.WeChatRejected("WeChat refused the message: {errmsg}", details=details, params={"errmsg": errmsg})
+    if isinstance(exc, wx.QuotaExceeded):  # 45009 daily, 45011 minute quota
+        _settle(message, MessageStatus.FAILED, outcome=Outcome.RATE_LIMITED, **fields)
+        return errors.RateLimited("WeChat's quota is reached; try again later.", details=details)
+    # 43108 after its retries (docs/wechat.md §10), no turn for the openid, -1, unreachable: 503.
+    log.error("send failed", extra={"error": type(exc).__name__, "errcode": errcode})
+    _settle(message, MessageStatus.FAILED, outcome=Outcome.WECHAT_UNAVAILABLE, **fields)
+    return errors.WeChatUnavailable(details=details)

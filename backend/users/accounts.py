@@ -1,0 +1,52 @@
+"""Log-in through jscode2session, phone numbers through getuserphonenumber, logout."""
+
+from __future__ import annotations
+
+from backend import errors
+from backend.apps import App
+from backend.consent.ledger import ensure_user
+from backend.extensions import db
+from backend.models import User
+from backend.users.phones import to_e164
+from backend.wechat import errors as wx
+
+
+def _wechat_call(function, *args):
+    """Map WeChat's answers on a code to the API's errors."""
+    try:
+        return function(*args)
+    except wx.CodeInvalid as exc:  # 40029 invalid code, 40163 code been used
+        raise errors.WeChatCodeInvalid(details={"errcode": exc.errcode}) from None
+    except wx.UserBlocked as exc:  # 40226 high-risk user
+        raise errors.WeChatUserBlocked(details={"errcode": exc.errcode}) from None
+    except wx.QuotaExceeded as exc:  # 45011: 100 logins per user per minute
+        raise errors.RateLimited(details={"errcode": exc.errcode}) from None
+    except wx.WeChatError as exc:
+        raise errors.WeChatUnavailable(details={"errcode": exc.errcode} if exc.errcode else {}) from None
+
+
+def login(app: App, code: str) -> User:
+    """Exchange a `wx.login` code of `app` for the user (created on first log-in); session_key stays here."""
+    session = _wechat_call(app.client.auth.code_to_session, code)
+    user = ensure_user(
+        app.appid, session["openid"], unionid=session.get("unionid"), session_key=session.get("session_key")
+    )
+    db.session.commit()
+    return user
+
+
+def add_phone(app: App, user: User, code: str) -> User:
+    """Store the phone number behind a getPhoneNumber code of `app` (bound to this user's openid)."""
+    info = _wechat_call(app.client.auth.get_phone_number, code, user.openid)
+    user.phone_number = info.get("phoneNumber")
+    user.pure_phone_number = info.get("purePhoneNumber")
+    user.country_code = info.get("countryCode")
+    user.phone_e164 = to_e164(user.phone_number, user.country_code)  # what sends by phone_number look up
+    db.session.commit()
+    return user
+
+
+def logout(user: User) -> None:
+    """Void every session token issued to the user so far."""
+    user.token_version += 1
+    db.session.commit()

@@ -1,0 +1,131 @@
+"""Binding the business system's `external_id` to a user (docs/api.md, Recipients).
+
+Directly, when business code knows the user (`bind`, `unbind`), or through a single-use code
+it shows the person, who redeems it in the mini program (`create_code`, `redeem`). A code is
+12 characters of Crockford's base32 (60 bits): with at most MAX_FAILURES wrong codes per user
+a minute, guessing one takes longer than any code lives. Only its SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from backend import errors
+from backend.extensions import db
+from backend.infra import ratelimit
+from backend.models import BindingCode, User, utcnow
+
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: no I, L, O, U to misread
+CODE_LENGTH = 12
+# What a person may type instead: lower case, and the letters Crockford reads as digits.
+_READ_AS = str.maketrans({"O": "0", "I": "1", "L": "1"})
+KEEP_EXPIRED = timedelta(days=30)  # spent and expired codes kept this long, as the record of who linked
+MAX_FAILURES = 5  # wrong codes per user in the last minute before redemption is held (429)
+RATE_SCOPE = "binding"
+
+
+def get_user(app_ids: Iterable[str], user_id: int) -> User:
+    """The user with this id, when it is a user of one of `app_ids` (the apps the caller may act for)."""
+    # users.id is a 32-bit integer on PostgreSQL: a larger id can't exist (and would be a 500).
+    user = db.session.get(User, user_id) if 0 < user_id < 2**31 else None
+    if user is None or user.app_id not in set(app_ids):
+        raise errors.UserNotFound("No user with that {kind}.", params={"kind": "user_id"})
+    return user
+
+
+def bind(app_ids: Iterable[str], user_id: int, external_id: str) -> User:
+    """Bind `external_id` to the user; ExternalIdTaken when another user of the app holds it."""
+    user = get_user(app_ids, user_id)
+    if user.external_id == external_id:
+        return user
+    holder = db.session.scalar(sa.select(User.id).where(User.app_id == user.app_id, User.external_id == external_id))
+    if holder is not None:
+        raise errors.ExternalIdTaken(details={"user_id": holder})
+    user.external_id = external_id
+    _commit_binding()
+    return user
+
+
+def unbind(app_ids: Iterable[str], user_id: int) -> User:
+    user = get_user(app_ids, user_id)
+    user.external_id = None
+    db.session.commit()
+    return user
+
+
+def _commit_binding() -> None:
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent bind took the external_id first (the unique key)
+        db.session.rollback()
+        raise errors.ExternalIdTaken() from None
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def _normalise(typed: str) -> str | None:
+    code = "".join(typed.split()).replace("-", "").upper().translate(_READ_AS)
+    if len(code) != CODE_LENGTH or any(char not in ALPHABET for char in code):
+        return None
+    return code
+
+
+def create_code(app_id: str, external_id: str, expires_in: int) -> tuple[str, datetime]:
+    """A new single-use code for `external_id` in `app_id`, and when it expires."""
+    code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+    now = utcnow()
+    expires_at = now + timedelta(seconds=expires_in)
+    # Each new code prunes the long-expired ones (expires_at is indexed): the table stays small.
+    db.session.execute(sa.delete(BindingCode).where(BindingCode.expires_at < now - KEEP_EXPIRED))
+    db.session.add(BindingCode(app_id=app_id, code_hash=_hash(code), external_id=external_id, expires_at=expires_at))
+    db.session.commit()
+    return code, expires_at
+
+
+def redeem(user: User, typed: str) -> User:
+    """Bind the code's external_id to `user` and use the code up.
+
+    The code is the business system's word that its holder is that person, so an external_id
+    bound to another user (the person's previous WeChat account) moves to this one.
+    BindingCodeInvalid for a code that is unknown, expired or used; RateLimited after
+    MAX_FAILURES of those in a minute (counted in Redis, per process while it is down).
+    """
+    identity = str(user.id)
+    ratelimit.check_failures(RATE_SCOPE, identity, MAX_FAILURES)
+    code = _normalise(typed)
+    now = utcnow()
+    external_id = None
+    if code is not None:
+        # One conditional UPDATE: two redemptions of one code can't both see it unused.
+        external_id = db.session.scalar(
+            sa.update(BindingCode)
+            .where(
+                BindingCode.code_hash == _hash(code),
+                BindingCode.app_id == user.app_id,  # a code of another app is no code here
+                BindingCode.redeemed_at.is_(None),
+                BindingCode.expires_at > now,
+            )
+            .values(redeemed_at=now, redeemed_by=user.id)
+            .returning(BindingCode.external_id)
+        )
+    if external_id is None:
+        db.session.rollback()
+        ratelimit.count_failure(RATE_SCOPE, identity)
+        raise errors.BindingCodeInvalid()
+    if user.external_id != external_id:
+        db.session.execute(
+            sa.update(User)
+            .where(User.app_id == user.app_id, User.external_id == external_id, User.id != user.id)
+            .values(external_id=None)
+        )
+        user.external_id = external_id
+    _commit_binding()
+    return user
