@@ -21,7 +21,7 @@ from backend.ops.logs import configure_logging
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app from the environment; `config` overrides settings (tests use it)."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, template_folder="pages")
     app.config.update(load_config(instance_path=app.instance_path))
     if config:
         app.config.update(config)

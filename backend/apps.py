@@ -38,7 +38,7 @@ _FILE_KEYS = frozenset(
 
 
 @dataclass(frozen=True)
-class AppSettings:
+class MiniProgramSettings:
     """One app as configured; `token` and `encoding_aes_key` are its message-push keys."""
 
     appid: str
@@ -50,10 +50,10 @@ class AppSettings:
     api_keys: tuple[str, ...] = field(default=(), repr=False)
 
 
-class App:
+class MiniProgram:
     """A configured mini program with its own WeChat client."""
 
-    def __init__(self, settings: AppSettings, client: WeChatClient) -> None:
+    def __init__(self, settings: MiniProgramSettings, client: WeChatClient) -> None:
         self.settings = settings
         self.client = client
 
@@ -67,24 +67,24 @@ class App:
         return f"<App {self.appid}>"
 
 
-class AppRegistry:
+class MiniPrograms:
     """The apps by appid, and which apps each business key may act for."""
 
-    def __init__(self, apps: list[App], all_apps_keys: list[str]) -> None:
-        self._apps = {app.appid: app for app in apps}
+    def __init__(self, apps: list[MiniProgram], all_apps_keys: list[str]) -> None:
+        self._apps = {mini_program.appid: mini_program for mini_program in apps}
         self._all_apps_keys = tuple(all_apps_keys)
-        self._key_app = {key: app.appid for app in apps for key in app.settings.api_keys}
+        self._key_app = {key: mini_program.appid for mini_program in apps for key in mini_program.settings.api_keys}
 
-    def __iter__(self) -> Iterator[App]:
+    def __iter__(self) -> Iterator[MiniProgram]:
         return iter(self._apps.values())
 
     def __len__(self) -> int:
         return len(self._apps)
 
-    def get(self, appid: str) -> App | None:
+    def get(self, appid: str) -> MiniProgram | None:
         return self._apps.get(appid)
 
-    def only(self) -> App:
+    def only(self) -> MiniProgram:
         """The app of a one-app setup. For code that cannot know its app yet (rows carry no app so
         far); with several apps this raises instead of guessing."""
         if len(self._apps) != 1:
@@ -109,7 +109,7 @@ class AppRegistry:
 # -- reading the configuration ---------------------------------------------------------------
 
 
-def app_settings(config: Mapping[str, Any]) -> list[AppSettings]:
+def app_settings(config: Mapping[str, Any]) -> list[MiniProgramSettings]:
     """The apps a config describes: those of WX_APPS_FILE, or the one of the WX_* variables.
 
     Raises ConfigError (one line, naming the variable or the file) for a file that can't be
@@ -119,7 +119,7 @@ def app_settings(config: Mapping[str, Any]) -> list[AppSettings]:
     path = config.get("WX_APPS_FILE")
     if not path:
         return [
-            AppSettings(
+            MiniProgramSettings(
                 appid=config["WX_APPID"],
                 secret=config["WX_SECRET"],
                 token=config.get("WX_TOKEN"),
@@ -149,7 +149,7 @@ def _read_file(path: str) -> list[Any]:
     return entries
 
 
-def _read_app(entry: Any, index: int, config: Mapping[str, Any]) -> AppSettings:
+def _read_app(entry: Any, index: int, config: Mapping[str, Any]) -> MiniProgramSettings:
     where = f"[[app]] #{index + 1}"
     if not isinstance(entry, dict):
         raise ConfigError("WX_APPS_FILE", f"{where} is not a table")
@@ -182,7 +182,7 @@ def _read_app(entry: Any, index: int, config: Mapping[str, Any]) -> AppSettings:
     keys = entry.get("api_keys", [])
     if not isinstance(keys, list) or not all(isinstance(key, str) and key.strip() for key in keys):
         raise ConfigError("WX_APPS_FILE", f"{where}: api_keys must be a list of non-empty strings")
-    return AppSettings(
+    return MiniProgramSettings(
         appid=appid,
         secret=secret,
         name=text("name") or "",
@@ -193,25 +193,25 @@ def _read_app(entry: Any, index: int, config: Mapping[str, Any]) -> AppSettings:
     )
 
 
-def _check_unique(apps: list[AppSettings], all_apps_keys: list[str]) -> None:
+def _check_unique(apps: list[MiniProgramSettings], all_apps_keys: list[str]) -> None:
     seen: set[str] = set()
-    for app in apps:
-        if app.appid in seen:
-            raise ConfigError("WX_APPS_FILE", f"lists the appid {app.appid} twice")
-        seen.add(app.appid)
+    for mini_program in apps:
+        if mini_program.appid in seen:
+            raise ConfigError("WX_APPS_FILE", f"lists the appid {mini_program.appid} twice")
+        seen.add(mini_program.appid)
     owner: dict[str, str] = dict.fromkeys(all_apps_keys, "BUSINESS_API_KEYS")
-    for app in apps:
-        for number, key in enumerate(app.api_keys, 1):
+    for mini_program in apps:
+        for number, key in enumerate(mini_program.api_keys, 1):
             if key in owner:  # the key itself is a secret: name where it is, never what it is
                 raise ConfigError(
                     "WX_APPS_FILE",
-                    f"[[app]] {app.appid}: api_keys #{number} is also a key of {owner[key]}: a key acts for one "
-                    "app, or for every app from BUSINESS_API_KEYS",
+                    f"[[app]] {mini_program.appid}: api_keys #{number} is also a key of {owner[key]}: "
+                    "a key acts for one app, or for every app from BUSINESS_API_KEYS",
                 )
-            owner[key] = app.appid
+            owner[key] = mini_program.appid
 
 
-def build_registry(config: Mapping[str, Any], make_client) -> AppRegistry:
+def build_registry(config: Mapping[str, Any], make_client) -> MiniPrograms:
     """The registry of `config`'s apps, each with the client `make_client(settings)` builds."""
-    apps = [App(settings, make_client(settings)) for settings in app_settings(config)]
-    return AppRegistry(apps, list(config["BUSINESS_API_KEYS"]))
+    apps = [MiniProgram(settings, make_client(settings)) for settings in app_settings(config)]
+    return MiniPrograms(apps, list(config["BUSINESS_API_KEYS"]))

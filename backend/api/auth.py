@@ -41,9 +41,9 @@ def create_session():
     which carries the app: every later call acts within it.
     """
     body = load(LoginRequestSchema, json_body())
-    app = login_app(body["appid"])
-    user = accounts.login(app, body["code"])
-    token, expires_in = sessions.issue_token(user, app)
+    mini_program = login_app(body["appid"])
+    user = accounts.login(mini_program, body["code"])
+    token, expires_in = sessions.issue_token(user, mini_program)
     return {"token": token, "token_type": "Bearer", "expires_in": expires_in, "user": UserSchema().dump(user)}
 
 
@@ -54,7 +54,7 @@ def create_session():
 def add_phone():
     """Store the user's phone number from a getPhoneNumber button's code."""
     body = load(CodeSchema, json_body())
-    user = accounts.add_phone(g.app, g.user, body["code"])
+    user = accounts.add_phone(g.mini_program, g.user, body["code"])
     return {
         "phone_number": user.phone_number,
         "pure_phone_number": user.pure_phone_number,

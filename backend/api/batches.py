@@ -64,8 +64,8 @@ def create_batch():
     """
     body = load(BatchSendSchema, json_body())
     body.pop("appid", None)  # settled by the key's guard (g.app); the batch is written with it
-    device_subscriptions.refuse_device_templates(g.app, [body["template_id"]])  # they go to /device-messages
-    batch = batches.create_batch(g.app, batches.BatchRequest(**body), held_key())
+    device_subscriptions.refuse_device_templates(g.mini_program, [body["template_id"]])  # they go to /device-messages
+    batch = batches.create_batch(g.mini_program, batches.BatchRequest(**body), held_key())
     return _batch_body(batch), 202
 
 

@@ -55,7 +55,7 @@ def create_sn_ticket():
     accept is 422 `invalid_request` naming the field.
     """
     body = load(SnTicketRequestSchema, json_body())
-    ticket, expires_in = sn_tickets.sn_ticket(g.app, body["model_id"], body["sn"])
+    ticket, expires_in = sn_tickets.sn_ticket(g.mini_program, body["model_id"], body["sn"])
     return {"sn_ticket": ticket, "expires_in": expires_in}
 
 
@@ -112,5 +112,5 @@ def create_device_message():
     """
     body = load(DeviceSendSchema, json_body())
     body.pop("appid", None)  # settled by the key's guard (g.app); the messages are written with it
-    result = device_messages.send_device_message(g.app, device_messages.DeviceSendRequest(**body), held_key())
+    result = device_messages.send_device_message(g.mini_program, device_messages.DeviceSendRequest(**body), held_key())
     return _sent_body(result.batch, result.inline, result.skipped)

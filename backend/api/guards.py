@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import current_app, g, request
 
-from backend.apps import App, AppRegistry
+from backend.apps import MiniProgram, MiniPrograms
 from backend.errors import AppNotFound, Forbidden, InvalidRequest, Unauthorized
 from backend.infra import ratelimit
 from backend.users.sessions import user_from_token
@@ -28,7 +28,7 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Send the session token as 'Authorization: Bearer <token>'.")
-        g.user, g.app = user_from_token(token.strip(), registry())
+        g.user, g.mini_program = user_from_token(token.strip(), registry())
         return view(*args, **kwargs)
 
     return wrapper
@@ -49,16 +49,16 @@ def api_key_required(view: Callable[..., Any]) -> Callable[..., Any]:
         if appid is None and len(scope) > 1 and request.method != "POST":
             # A read (or a change to a user named by id, which implies its app) spans every app
             # the key may act for; only a POST writes something new that must belong to one app.
-            g.app, g.apps = None, scope
+            g.mini_program, g.apps = None, scope
         else:
-            g.app = scoped_app(scope, appid)
-            g.apps = (g.app.appid,)
+            g.mini_program = scoped_app(scope, appid)
+            g.apps = (g.mini_program.appid,)
         return view(*args, **kwargs)
 
     return wrapper
 
 
-def registry() -> AppRegistry:
+def registry() -> MiniPrograms:
     return current_app.extensions["apps"]
 
 
@@ -70,7 +70,7 @@ def _named_appid() -> Any:
     return request.args.get("appid") or None
 
 
-def scoped_app(scope: tuple[str, ...], appid: Any) -> App:
+def scoped_app(scope: tuple[str, ...], appid: Any) -> MiniProgram:
     """The app a business call acts for: the one it names, which its key must be allowed; or, when it
     names none, the key's only app. 400 when a key of several apps names none, 403 `forbidden` for an
     app the key may not act for, 404 `app_not_found` for an appid this backend does not serve."""
@@ -81,23 +81,23 @@ def scoped_app(scope: tuple[str, ...], appid: Any) -> App:
                 {"appid": "required: the key may act for several apps"},
             )
         return registry().get(scope[0])
-    app = named_app(appid)
-    if app.appid not in scope:
-        raise Forbidden(details={"appid": app.appid})
-    return app
+    mini_program = named_app(appid)
+    if mini_program.appid not in scope:
+        raise Forbidden(details={"appid": mini_program.appid})
+    return mini_program
 
 
-def named_app(appid: Any) -> App:
+def named_app(appid: Any) -> MiniProgram:
     """The app of `appid`: 400 for what is not an appid, 404 `app_not_found` for one not served here."""
     if not isinstance(appid, str) or not appid:
         raise InvalidRequest("The request failed validation.", {"appid": "must be a non-empty string"})
-    app = registry().get(appid)
-    if app is None:
+    mini_program = registry().get(appid)
+    if mini_program is None:
         raise AppNotFound(details={"appid": appid[:64]})
-    return app
+    return mini_program
 
 
-def login_app(appid: Any) -> App:
+def login_app(appid: Any) -> MiniProgram:
     """The app a log-in is for: the one it names; when it names none, the only app configured
     (with several, naming it is required: 400)."""
     if appid is not None:

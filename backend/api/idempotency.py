@@ -47,7 +47,9 @@ def idempotent(
             fingerprint = idempotency.request_hash(request.method, request.path, request_json())
             scope = f"{_scope()}:{request.endpoint}"
             for _ in range(idempotency.BEGIN_ATTEMPTS):
-                claimed = idempotency.begin(g.app.appid, scope, key, fingerprint, answer_from_effect, lease=lease)
+                claimed = idempotency.begin(
+                    g.mini_program.appid, scope, key, fingerprint, answer_from_effect, lease=lease
+                )
                 if isinstance(claimed, Replay):
                     return _replayed(claimed)
                 try:

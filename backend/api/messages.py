@@ -140,14 +140,14 @@ def create_message():
     answer is 202 once the values are checked: the workers deliver it (now, or at `send_at`),
     checking consent then; `GET /api/v1/messages/{message_id}` shows the outcome.
     """
-    body = recipients.as_send_fields(g.app.appid, load(SendSchema, json_body()))
+    body = recipients.as_send_fields(g.mini_program.appid, load(SendSchema, json_body()))
     body.pop("appid", None)  # settled by the key's guard (g.app); the message is written with it
-    device_subscriptions.refuse_device_templates(g.app, [body["template_id"]])  # they go to /device-messages
+    device_subscriptions.refuse_device_templates(g.mini_program, [body["template_id"]])  # they go to /device-messages
     send_at = body.pop("send_at")
     send = SendRequest(**body)
     if send_at is not None or _prefers_async():
-        return _accepted(later.queue_message(g.app, send, send_at, held_key()))
-    result = send_message(g.app, send, held_key())
+        return _accepted(later.queue_message(g.mini_program, send, send_at, held_key()))
+    result = send_message(g.mini_program, send, held_key())
     return _sent_body(result.message, result.remaining), 201
 
 

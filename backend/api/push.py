@@ -7,7 +7,7 @@ only (docs/wechat.md §12); `/wechat/push` serves the one-app setup.
 from flask import Blueprint, current_app, make_response, request
 
 from backend.api.openapi import doc, error, query
-from backend.apps import App
+from backend.apps import MiniProgram
 from backend.consent import push
 from backend.errors import InvalidRequest, NotFound
 
@@ -31,17 +31,17 @@ NOT_CONFIGURED = error(
 BAD_QUERY = error(InvalidRequest, when="A query parameter contains NUL.")
 
 
-def push_app(appid: str | None) -> App:
+def push_app(appid: str | None) -> MiniProgram:
     """The app a push URL is for: `/wechat/push/<appid>`, or `/wechat/push` in a one-app setup.
 
     404 (nothing is listening) for an app this backend does not serve, for `/wechat/push` while
     several apps are configured, and for an app without a push Token.
     """
     apps = current_app.extensions["apps"]
-    app = apps.get(appid) if appid is not None else (apps.only() if len(apps) == 1 else None)
-    if app is None or not app.push_token:
+    mini_program = apps.get(appid) if appid is not None else (apps.only() if len(apps) == 1 else None)
+    if mini_program is None or not mini_program.push_token:
         raise NotFound()
-    return app
+    return mini_program
 
 
 @bp.get("/wechat/push", defaults={"appid": None})
@@ -98,12 +98,12 @@ def receive_push(appid: str | None):
     accepted. A replayed item answers `success` and changes nothing. Templates the backend does
     not know yet are looked up at WeChat after the answer, never while WeChat waits for it.
     """
-    app = push_app(appid)
-    event = push.authenticate(app, request.args, request.stream)
-    unknown_templates = push.handle(app.appid, event)
+    mini_program = push_app(appid)
+    event = push.authenticate(mini_program, request.args, request.stream)
+    unknown_templates = push.handle(mini_program.appid, event)
     response = make_response(("success", 200, TEXT))
     if unknown_templates:
         flask_app = current_app._get_current_object()
         # After the answer was sent, with the app's own client.
-        response.call_on_close(lambda: push.look_up_templates(flask_app, app, unknown_templates))
+        response.call_on_close(lambda: push.look_up_templates(flask_app, mini_program, unknown_templates))
     return response

@@ -70,12 +70,12 @@ def create_report():
         body = load(DeviceReportSchema, raw)
         device = body["device"]
         reported = device_subscriptions.record_report(
-            g.app, g.user, body["results"], device["model_id"], device["sn"], body["scene"], held_key()
+            g.mini_program, g.user, body["results"], device["model_id"], device["sn"], body["scene"], held_key()
         )
         return _reported(reported), 200
     body = load(SubscriptionReportSchema, raw)
-    device_subscriptions.refuse_device_templates(g.app, body["results"])  # they go with `device`
-    return _reported(reports.record_report(g.app, g.user, body["results"], body["scene"], held_key())), 200
+    device_subscriptions.refuse_device_templates(g.mini_program, body["results"])  # they go with `device`
+    return _reported(reports.record_report(g.mini_program, g.user, body["results"], body["scene"], held_key())), 200
 
 
 @bp.get("/subscriptions")

@@ -96,7 +96,7 @@ def create_binding_code():
     know their WeChat user. The code is shown once; only its hash is kept.
     """
     body = load(BindingCodeRequestSchema, json_body())  # its appid settled g.app (the key's guard)
-    code, expires_at = binding.create_code(g.app.appid, body["external_id"], body["expires_in"])
+    code, expires_at = binding.create_code(g.mini_program.appid, body["external_id"], body["expires_in"])
     return {"code": code, "expires_at": expires_at.isoformat()}, 201
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from backend import errors
-from backend.apps import App
+from backend.apps import MiniProgram
 from backend.consent.ledger import record_events, upsertable_insert
 from backend.extensions import db
 from backend.infra import idempotency
@@ -32,10 +32,10 @@ DEVICE = TemplateKind.DEVICE
 MAX_POPUP_TEMPLATES = 3  # wx.requestSubscribeDeviceMessage's tmplIds (§11b)
 
 
-def device_templates(app: App, template_ids: Iterable[str]) -> dict[str, Template]:
+def device_templates(mini_program: MiniProgram, template_ids: Iterable[str]) -> dict[str, Template]:
     """These templates, each a device template WeChat confirmed; WrongTemplateKind otherwise."""
     template_ids = list(template_ids)
-    found = look_up(app, template_ids)
+    found = look_up(mini_program, template_ids)
     for template_id in template_ids:
         template = found.get(template_id)
         if template is None or template.kind != DEVICE:
@@ -47,13 +47,13 @@ def device_templates(app: App, template_ids: Iterable[str]) -> dict[str, Templat
     return found
 
 
-def refuse_device_templates(app: App, template_ids: Iterable[str]) -> None:
+def refuse_device_templates(mini_program: MiniProgram, template_ids: Iterable[str]) -> None:
     """WrongTemplateKind when one of these is a device template (for the ordinary endpoints).
 
     An id WeChat does not know passes: the ordinary rules infer what they need for it.
     """
     for template_id in template_ids:
-        template = get_template(app, template_id)  # cached: this is on every send's path
+        template = get_template(mini_program, template_id)  # cached: this is on every send's path
         if template is not None and template.kind == DEVICE:
             raise errors.WrongTemplateKind(
                 "{template_id} is a device template: use POST /api/v1/device-messages.",
@@ -92,7 +92,7 @@ def _row(user: User, template_id: str, model_id: str, sn: str, status: str) -> D
 
 
 def record_report(
-    app: App,
+    mini_program: MiniProgram,
     user: User,
     results: dict[str, tuple[str, bool]],
     model_id: str,
@@ -101,7 +101,7 @@ def record_report(
     key: idempotency.Claim | None = None,
 ) -> list[DeviceSubscription]:
     """One device popup's results ({template id: (choice, audio)}) for one device, in one transaction."""
-    device_templates(app, results)  # before the transaction: the look-up may call gettemplate
+    device_templates(mini_program, results)  # before the transaction: the look-up may call gettemplate
     subscriptions = []
     for template_id, (choice, audio) in results.items():
         subscription = _row(user, template_id, model_id, sn, "reject" if choice in ("accept", "reject") else choice)

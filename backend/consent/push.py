@@ -28,7 +28,7 @@ from flask import Flask
 from sqlalchemy.exc import IntegrityError
 
 from backend import errors, webhooks
-from backend.apps import App
+from backend.apps import MiniProgram
 from backend.consent import ledger, reports
 from backend.consent.ledger import ensure_user, record_events, upsertable_insert
 from backend.extensions import db
@@ -59,34 +59,36 @@ class PushMalformed(errors.ApiError):
     code, status, message = "invalid_request", 400, "The push body could not be read."
 
 
-def verify_url(app: App, args: Mapping[str, str]) -> str:
+def verify_url(mini_program: MiniProgram, args: Mapping[str, str]) -> str:
     """URL verification (GET) for `app`: the echostr when the signature under its Token holds."""
     try:
-        wechat_push.verify_query(app.push_token, args, time.time())
+        wechat_push.verify_query(mini_program.push_token, args, time.time())
     except PushRejected as exc:
-        raise refuse(app, exc) from None
+        raise refuse(mini_program, exc) from None
     return args.get("echostr", "")
 
 
-def authenticate(app: App, args: Mapping[str, str], body: IO[bytes]) -> PushEvent:
+def authenticate(mini_program: MiniProgram, args: Mapping[str, str], body: IO[bytes]) -> PushEvent:
     """The push's event, once its query, its body and (in safe mode) its ciphertext held under
     `app`'s Token and EncodingAESKey only (another app's keys never authenticate it, docs/wechat.md §12).
 
     The body is read only after the query's signature held, and at most MAX_BODY_BYTES of it;
     it is parsed only once authenticated (by msg_signature, or in plaintext mode by `bind_query`).
     """
-    token = app.push_token
+    token = mini_program.push_token
     try:
         wechat_push.verify_query(token, args, time.time())
         raw = body.read(MAX_BODY_BYTES + 1)
-        cipher = PushCipher(app.encoding_aes_key, app.appid) if app.encoding_aes_key else None
+        cipher = (
+            PushCipher(mini_program.encoding_aes_key, mini_program.appid) if mini_program.encoding_aes_key else None
+        )
         if cipher is None:
             # Plaintext mode: the body is authentic only as its query's first, so this comes before
             # parsing it. Even a body we can't read binds the query: nobody may swap in another.
             bind_query(args, raw)
         event = wechat_push.read_event(wechat_push.open_push(raw, args, token, cipher))
     except PushRejected as exc:
-        raise refuse(app, exc) from None
+        raise refuse(mini_program, exc) from None
     return event
 
 
@@ -136,9 +138,9 @@ class SampledLog:
 refusal_log = SampledLog(LOG_EVERY)
 
 
-def refuse(app: App, exc: PushRejected) -> errors.ApiError:
+def refuse(mini_program: MiniProgram, exc: PushRejected) -> errors.ApiError:
     """Count a refused push (for `app`) and log it sampled (never its body or a secret); the error to answer."""
-    metrics.record_push_refusal(app.appid, exc.reason)
+    metrics.record_push_refusal(mini_program.appid, exc.reason)
     error = refusal_error(exc.reason, exc.params)
     suppressed = refusal_log.due(exc.reason)
     if suppressed is not None:
@@ -281,7 +283,7 @@ _looking_up: set[str] = set()
 _looking_up_lock = threading.Lock()
 
 
-def look_up_templates(flask_app: Flask, app: App, template_ids: Iterable[str]) -> None:
+def look_up_templates(flask_app: Flask, mini_program: MiniProgram, template_ids: Iterable[str]) -> None:
     """After a push for `app` was answered: ask its WeChat (one call at most) about the templates it
     named that the catalog lacks, and give their subscriptions the kind WeChat says.
 
@@ -289,13 +291,13 @@ def look_up_templates(flask_app: Flask, app: App, template_ids: Iterable[str]) -
     asked about again for a while (`catalog.look_up`). Never raises: the answer is gone.
     """
     with _looking_up_lock:
-        ids = {(app.appid, template_id) for template_id in template_ids} - _looking_up
+        ids = {(mini_program.appid, template_id) for template_id in template_ids} - _looking_up
         _looking_up.update(ids)
     if not ids:
         return
     try:
         with flask_app.app_context():
-            reports.correct_kinds(app.appid, catalog.look_up(app, sorted(t for _, t in ids)).values())
+            reports.correct_kinds(mini_program.appid, catalog.look_up(mini_program, sorted(t for _, t in ids)).values())
     except Exception:
         log.exception("template look-up after a push failed")
     finally:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from backend import webhooks
-from backend.apps import App
+from backend.apps import MiniProgram
 from backend.consent import ledger
 from backend.extensions import db
 from backend.infra import idempotency
@@ -24,14 +24,14 @@ from backend.templates.catalog import get_template, stored_template
 CHOICES = tuple(SubscriptionStatus)
 
 
-def push_is_authority(app: App) -> bool:
+def push_is_authority(mini_program: MiniProgram) -> bool:
     """Whether `app` has message push configured: then its signed pushes mint credits, not reports."""
-    return bool(app.push_token)
+    return bool(mini_program.push_token)
 
 
-def template_kind(app: App, template_id: str) -> str:
+def template_kind(mini_program: MiniProgram, template_id: str) -> str:
     """The template's kind; an unknown template is looked up at `app`'s WeChat first."""
-    template = get_template(app, template_id)
+    template = get_template(mini_program, template_id)
     return template.kind if template else TemplateKind.ONE_TIME
 
 
@@ -72,7 +72,11 @@ def correct_kinds(app_id: str, templates: Iterable[Template]) -> int:
 
 
 def record_report(
-    app: App, user: User, results: dict[str, str], scene: str | None = None, key: idempotency.Claim | None = None
+    mini_program: MiniProgram,
+    user: User,
+    results: dict[str, str],
+    scene: str | None = None,
+    key: idempotency.Claim | None = None,
 ) -> list[sa.Row]:
     """One `wx.requestSubscribeMessage` result, reported by the mini program, in one short
     transaction: the answers with their credits and audit rows (one statement on PostgreSQL,
@@ -82,10 +86,13 @@ def record_report(
     """
     # Unknown templates are looked up at WeChat first: no transaction stays open across that.
     choices = [
-        ledger.Choice(template_id, template_kind(app, template_id), choice) for template_id, choice in results.items()
+        ledger.Choice(template_id, template_kind(mini_program, template_id), choice)
+        for template_id, choice in results.items()
     ]
-    mint = not push_is_authority(app)
-    rows = ledger.current().grant(app.appid, user.id, choices, source=EventSource.CLIENT, scene=scene, mint=mint)
+    mint = not push_is_authority(mini_program)
+    rows = ledger.current().grant(
+        mini_program.appid, user.id, choices, source=EventSource.CLIENT, scene=scene, mint=mint
+    )
     if mint:  # the status (and credits) changed; a report under push authority only records the choice
         for row in rows:
             webhooks.emit_subscription(row, row.status)

@@ -16,7 +16,7 @@ import time
 from flask import current_app
 
 from backend import errors
-from backend.apps import App
+from backend.apps import MiniProgram
 from backend.infra.redis_link import current_link
 from backend.wechat import errors as wx
 from backend.wechat.device import SN_TICKET_TTL
@@ -101,10 +101,10 @@ def _invalid_device(field: str, reason: str, errcode: int | None = None) -> erro
     return errors.InvalidRequest("WeChat does not accept this device's {field}.", details, 422, params={"field": field})
 
 
-def sn_ticket(app: App, model_id: str, sn: str) -> tuple[str, int]:
+def sn_ticket(mini_program: MiniProgram, model_id: str, sn: str) -> tuple[str, int]:
     """A valid ticket for (model_id, sn) of this app and the whole seconds it has left."""
     _check_sn(sn)
-    client = app.client
+    client = mini_program.client
     key = (client.appid, model_id, sn)
     tickets = _tickets()
     now = time.time()

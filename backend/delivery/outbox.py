@@ -21,7 +21,7 @@ from flask import Flask, current_app
 from sqlalchemy.orm import make_transient_to_detached
 
 from backend import errors, webhooks
-from backend.apps import App
+from backend.apps import MiniProgram
 from backend.consent import ledger
 from backend.extensions import db
 from backend.models import Batch, Message, utcnow
@@ -166,7 +166,7 @@ def deliver_claimed(message: Message) -> bool:
     return True
 
 
-def app_of(message: Message) -> App:
+def app_of(message: Message) -> MiniProgram:
     """The app a message is delivered with: its own (each app has its client and token)."""
     app = current_app.extensions["apps"].get(message.app_id)
     if app is None:  # its app is no longer configured: nothing can send it

@@ -59,10 +59,10 @@ def sync_templates(appid: str | None) -> None:
     from backend.templates.catalog import sync_templates as sync
 
     apps = _chosen_apps(appid)
-    for app in apps:
-        for template in sync(app):
+    for mini_program in apps:
+        for template in sync(mini_program):
             keys = ", ".join(f"{kw['key']}" for kw in template.keywords)
-            prefix = f"{app.appid}  " if len(current_app.extensions["apps"]) > 1 else ""
+            prefix = f"{mini_program.appid}  " if len(current_app.extensions["apps"]) > 1 else ""
             click.echo(f"{prefix}{template.id}  {template.kind:9}  {template.title or ''}  [{keys}]")
 
 
@@ -95,17 +95,22 @@ def list_apps() -> None:
     from backend.ops.stats import per_app_totals
 
     totals = per_app_totals()
-    for app in current_app.extensions["apps"]:
-        cached = app.client.tokens.store.read()
+    for mini_program in current_app.extensions["apps"]:
+        cached = mini_program.client.tokens.store.read()
         if cached is None:
             token = "no token yet"
         elif cached.expires_at > time.time():
             token = f"token valid {int(cached.expires_at - time.time())} s"
         else:
             token = "token expired"
-        push = "push " + ("safe mode" if app.encoding_aes_key else "plaintext") if app.push_token else "no push"
-        templates, credits = totals.get(app.appid, (0, 0))
-        click.echo(f"{app.appid}  {app.name}  {push}  {token}  {templates} templates  {credits} credits outstanding")
+        push = (
+            "push " + ("safe mode" if mini_program.encoding_aes_key else "plaintext")
+            if mini_program.push_token
+            else "no push"
+        )
+        templates, credits = totals.get(mini_program.appid, (0, 0))
+        counts = f"{templates} templates  {credits} credits outstanding"
+        click.echo(f"{mini_program.appid}  {mini_program.name}  {push}  {token}  {counts}")
 
 
 def _fail(exc: ApiError) -> None:
@@ -185,7 +190,7 @@ def send(
     given = {"openid": openid, "user_id": user_id, "external_id": external_id, "phone_number": phone_number}
     recipient = _recipient(given, "--openid / --user-id / --external-id / --phone-number")
     try:
-        app = _one_app(appid)
+        mini_program = _one_app(appid)
         request = SendRequest(
             template_id=template_id,
             data=_parse_data(pairs),
@@ -193,10 +198,11 @@ def send(
             miniprogram_state=miniprogram_state,
             lang=lang,
             truncate=truncate,
-            **recipients.as_send_fields(app.appid, recipient),
+            **recipients.as_send_fields(mini_program.appid, recipient),
         )
-        device_subscriptions.refuse_device_templates(app, [template_id])  # they go to POST /api/v1/device-messages
-        result = send_message(app, request)
+        # Device templates go to POST /api/v1/device-messages.
+        device_subscriptions.refuse_device_templates(mini_program, [template_id])
+        result = send_message(mini_program, request)
     except ApiError as exc:
         _fail(exc)
     click.echo(

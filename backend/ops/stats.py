@@ -115,8 +115,8 @@ def consent_source(app_id: str | None = None) -> str:
     authority then; without push, the reports are all there is.
     """
     # For all apps at once, push counts when every app has it.
-    apps = [app for app in current_app.extensions["apps"] if app_id in (None, app.appid)]
-    return "push" if apps and all(push_is_authority(app) for app in apps) else "client"
+    apps = [mini_program for mini_program in current_app.extensions["apps"] if app_id in (None, mini_program.appid)]
+    return "push" if apps and all(push_is_authority(mini_program) for mini_program in apps) else "client"
 
 
 def consent_by_template(
@@ -377,7 +377,9 @@ def dashboard(days: int, app_id: str | None = None) -> dict[str, Any]:
         "generated_at": utcnow().isoformat(timespec="seconds"),
         "window": {"days": window.days, "since": window.start.isoformat(), "labels": window.labels},
         "app": app_id,
-        "apps": [{"appid": app.appid, "name": app.name} for app in current_app.extensions["apps"]],
+        "apps": [
+            {"appid": mini_program.appid, "name": mini_program.name} for mini_program in current_app.extensions["apps"]
+        ],
         "consent": consent_by_template(window, credits["by_template"], app_id),
         "credits": credits,
         "sends": sends(window, app_id),

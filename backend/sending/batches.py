@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from backend import errors, webhooks
-from backend.apps import App
+from backend.apps import MiniProgram
 from backend.extensions import db
 from backend.infra import idempotency
 from backend.models import Batch, Message, new_public_id, utcnow
@@ -50,15 +50,15 @@ def outcome(message: Message) -> str:
     return message.shown_outcome
 
 
-def create_batch(app: App, request: BatchRequest, key: idempotency.Claim | None = None) -> Batch:
+def create_batch(mini_program: MiniProgram, request: BatchRequest, key: idempotency.Claim | None = None) -> Batch:
     """Validate every recipient's values, write the batch of `app` and its messages, and queue them
     (or leave them `scheduled` until `send_at`: consent is checked then, sending/later.py).
 
     `key`: the Idempotency-Key the request holds; the batch is written with it.
     """
-    template = get_template(app, request.template_id)
-    refuse_if_banned(app.appid, request.template_id)
-    request = replace(request, miniprogram_state=request.miniprogram_state or app.miniprogram_state)
+    template = get_template(mini_program, request.template_id)
+    refuse_if_banned(mini_program.appid, request.template_id)
+    request = replace(request, miniprogram_state=request.miniprogram_state or mini_program.miniprogram_state)
     shared = request.data if isinstance(request.data, dict) else {}
     values, problems = [], {}
     for index, recipient in enumerate(request.recipients):
@@ -71,8 +71,8 @@ def create_batch(app: App, request: BatchRequest, key: idempotency.Claim | None 
     if problems:
         raise errors.InvalidTemplateData("Template data breaks WeChat's rules; nothing was queued.", problems)
 
-    resolved = recipients.resolve_batch(app.appid, request.recipients)
-    batch = Batch(app_id=app.appid, template_id=request.template_id, total=len(request.recipients))
+    resolved = recipients.resolve_batch(mini_program.appid, request.recipients)
+    batch = Batch(app_id=mini_program.appid, template_id=request.template_id, total=len(request.recipients))
     db.session.add(batch)
     db.session.flush()
     now = utcnow()
@@ -83,7 +83,7 @@ def create_batch(app: App, request: BatchRequest, key: idempotency.Claim | None 
         rows.append(
             {
                 "public_id": new_public_id("msg"),
-                "app_id": app.appid,
+                "app_id": mini_program.appid,
                 "batch_id": batch.id,
                 "template_id": request.template_id,
                 "user_id": user.user_id if user else None,

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from backend import errors
-from backend.apps import App
+from backend.apps import MiniProgram
 from backend.consent import device_subscriptions
 from backend.delivery import outbox
 from backend.extensions import db
@@ -131,20 +131,22 @@ def _audience(app_id: str, request: DeviceSendRequest) -> tuple[list[tuple[int, 
     return [(user.id, user.openid) for user in users if user.id in active], skipped
 
 
-def send_device_message(app: App, request: DeviceSendRequest, key: idempotency.Claim | None = None) -> DeviceSendResult:
+def send_device_message(
+    mini_program: MiniProgram, request: DeviceSendRequest, key: idempotency.Claim | None = None
+) -> DeviceSendResult:
     """Validate, write one message per subscribed recipient, and deliver them (see the module)."""
-    template = device_subscriptions.device_templates(app, [request.template_id])[request.template_id]
-    refuse_if_banned(app.appid, request.template_id)
+    template = device_subscriptions.device_templates(mini_program, [request.template_id])[request.template_id]
+    refuse_if_banned(mini_program.appid, request.template_id)
     values = check_enum_values(template, request.data)
-    audience, skipped = _audience(app.appid, request)
-    batch = Batch(app_id=app.appid, template_id=request.template_id, total=len(audience), status="queued")
+    audience, skipped = _audience(mini_program.appid, request)
+    batch = Batch(app_id=mini_program.appid, template_id=request.template_id, total=len(audience), status="queued")
     db.session.add(batch)
     db.session.flush()
     now = utcnow()
     rows = [
         {
             "public_id": new_public_id("msg"),
-            "app_id": app.appid,
+            "app_id": mini_program.appid,
             "batch_id": batch.id,
             "template_id": request.template_id,
             "model_id": request.model_id,
@@ -154,7 +156,7 @@ def send_device_message(app: App, request: DeviceSendRequest, key: idempotency.C
             "data": values,
             "page": request.page,
             "lang": request.lang or "zh_CN",
-            "miniprogram_state": request.miniprogram_state or app.miniprogram_state,
+            "miniprogram_state": request.miniprogram_state or mini_program.miniprogram_state,
             "status": "queued",
             "attempts": 0,
             "created_at": now,
@@ -170,20 +172,20 @@ def send_device_message(app: App, request: DeviceSendRequest, key: idempotency.C
     idempotency.record_effect(key, {"batch": batch.public_id, "skipped": skipped, "inline": inline})
     db.session.commit()
     if inline:
-        _deliver_now(app, batch.id)
+        _deliver_now(mini_program, batch.id)
     else:
         _queue(batch)
     return DeviceSendResult(batch, inline, skipped)
 
 
-def _deliver_now(app: App, batch_id: int) -> None:
+def _deliver_now(mini_program: MiniProgram, batch_id: int) -> None:
     """Claim and deliver the batch's messages in this request, one after another: the same
     claim (the subscription checked again) and delivery as a worker's."""
     ids = list(db.session.scalars(sa.select(Message.id).where(Message.batch_id == batch_id).order_by(Message.id)))
     claimed, _ = outbox.claim_group(ids)
     for message in claimed:
         with contextlib.suppress(errors.ApiError):  # settled on the row: failed or unknown, with its errcode
-            deliver(app, message)
+            deliver(mini_program, message)
     outbox.finish_batch_if_done(batch_id)
 
 

@@ -23,7 +23,7 @@ from flask import current_app
 from sqlalchemy.orm import make_transient_to_detached
 
 from backend import errors, webhooks
-from backend.apps import App
+from backend.apps import MiniProgram
 from backend.extensions import db
 from backend.infra import idempotency
 from backend.models import Message, new_public_id, utcnow
@@ -53,29 +53,29 @@ def initial_status(send_at: datetime | None, now: datetime) -> tuple[str, dateti
 
 
 def queue_message(
-    app: App, request: SendRequest, send_at: datetime | None, key: idempotency.Claim | None = None
+    mini_program: MiniProgram, request: SendRequest, send_at: datetime | None, key: idempotency.Claim | None = None
 ) -> Message:
     """Validate one send of `app` as a synchronous one would (404, 422), write it `queued` or
     `scheduled` with the Idempotency-Key's record in one transaction, and queue it if due.
 
     Nothing is spent here, and consent is not checked yet: both happen at delivery.
     """
-    recipient = find_recipient(app.appid, request.openid, request.user_id)
-    template = get_template(app, request.template_id)
-    refuse_if_banned(app.appid, request.template_id)
+    recipient = find_recipient(mini_program.appid, request.openid, request.user_id)
+    template = get_template(mini_program, request.template_id)
+    refuse_if_banned(mini_program.appid, request.template_id)
     values = validate_data(template, request.data, truncate=request.truncate)
     now = utcnow()
     status, due_at = initial_status(send_at, now)
     # Every column, so that the detached object below reads none from the database.
     row = dict.fromkeys(column.key for column in _messages.c if column.key != "id") | {
         "public_id": new_public_id("msg"),
-        "app_id": app.appid,
+        "app_id": mini_program.appid,
         "user_id": recipient.id,
         "openid": recipient.openid,
         "template_id": request.template_id,
         "data": values,
         "page": request.page,
-        "miniprogram_state": request.miniprogram_state or app.miniprogram_state,
+        "miniprogram_state": request.miniprogram_state or mini_program.miniprogram_state,
         "lang": request.lang or "zh_CN",
         "status": status,
         "send_at": due_at,

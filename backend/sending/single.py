@@ -21,7 +21,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from backend import errors, webhooks
-from backend.apps import App
+from backend.apps import MiniProgram
 from backend.consent import ledger, reports
 from backend.extensions import db
 from backend.infra import idempotency
@@ -90,20 +90,20 @@ class SendResult:
     remaining: int | None  # credits left after this send; None for long-term templates
 
 
-def send_message(app: App, request: SendRequest, key: idempotency.Claim | None = None) -> SendResult:
+def send_message(mini_program: MiniProgram, request: SendRequest, key: idempotency.Claim | None = None) -> SendResult:
     """Send one subscribe message of `app` under the ledger's rules; raises an ApiError when it was not sent.
 
     This is the function Python code beside the backend calls directly (inside an app context).
     `key`: the Idempotency-Key the request holds; the outbox row is written with it.
     """
-    recipient = find_recipient(app.appid, request.openid, request.user_id)
-    template = get_template(app, request.template_id)
-    refuse_if_banned(app.appid, request.template_id)
+    recipient = find_recipient(mini_program.appid, request.openid, request.user_id)
+    template = get_template(mini_program, request.template_id)
+    refuse_if_banned(mini_program.appid, request.template_id)
     values = validate_data(template, request.data, truncate=request.truncate)
     kind = template.kind if template else reported_kind(recipient.id, request.template_id)
-    request = replace(request, miniprogram_state=request.miniprogram_state or app.miniprogram_state)
+    request = replace(request, miniprogram_state=request.miniprogram_state or mini_program.miniprogram_state)
     message, remaining = reserve(recipient, request, values, kind, key)
-    return SendResult(deliver(app, message), remaining)
+    return SendResult(deliver(mini_program, message), remaining)
 
 
 def reported_kind(user_id: int, template_id: str) -> str:
@@ -172,7 +172,7 @@ class DeliveryDeferred(errors.ApiError):
     code, status, message = "wechat_unavailable", 503, "WeChat is busy; the message was queued again."
 
 
-def deliver(app: App, message: Message, *, requeue_transient: bool = False) -> Message:
+def deliver(mini_program: MiniProgram, message: Message, *, requeue_transient: bool = False) -> Message:
     """Call `app`'s WeChat for a reserved message (outside any transaction), then settle it.
 
     The call waits for the user's turn: one send per (app, openid) in flight, everywhere
@@ -181,14 +181,14 @@ def deliver(app: App, message: Message, *, requeue_transient: bool = False) -> M
     it (up to MAX_ATTEMPTS).
     """
     try:
-        return _call_and_settle(app, message, requeue_transient)
+        return _call_and_settle(mini_program, message, requeue_transient)
     finally:
         if message.status != MessageStatus.SENDING:  # settled (every path settles once), counted for its app
-            metrics.record_send(app.appid, message.shown_outcome, message.errcode)
+            metrics.record_send(mini_program.appid, message.shown_outcome, message.errcode)
 
 
-def _call_and_settle(app: App, message: Message, requeue_transient: bool) -> Message:
-    client = app.client
+def _call_and_settle(mini_program: MiniProgram, message: Message, requeue_transient: bool) -> Message:
+    client = mini_program.client
     if is_banned(message.app_id, message.template_id):  # an earlier 43107: WeChat would refuse it the same way
         raise _refuse_banned(message) from None
     try:

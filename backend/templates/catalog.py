@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import make_transient_to_detached
 
-from backend.apps import App
+from backend.apps import MiniProgram
 from backend.consent.ledger import upsertable_insert
 from backend.errors import TemplateBanned
 from backend.extensions import db
@@ -107,9 +107,9 @@ def _store_listing(app_id: str, remote: list[dict[str, Any]], unconfirmed: Itera
     return stored
 
 
-def sync_templates(app: App) -> list[Template]:
+def sync_templates(mini_program: MiniProgram) -> list[Template]:
     """Store every template of `app`'s account as WeChat lists it (`flask wx templates sync`)."""
-    return _store_listing(app.appid, app.client.templates.list())
+    return _store_listing(mini_program.appid, mini_program.client.templates.list())
 
 
 def stored_template(app_id: str, template_id: str) -> Template | None:
@@ -199,7 +199,7 @@ def refuse_if_banned(app_id: str, template_id: str) -> None:
         raise TemplateBanned(details={"template_id": template_id})
 
 
-def get_template(app: App, template_id: str) -> Template | None:
+def get_template(mini_program: MiniProgram, template_id: str) -> Template | None:
     """The stored template; an unknown (or long unconfirmed) id is looked up at `app`'s WeChat once.
 
     Returns None when WeChat does not know the id either, or cannot be asked right now:
@@ -207,20 +207,20 @@ def get_template(app: App, template_id: str) -> Template | None:
     the process for CACHE_SECONDS: every send reads its template, and templates rarely change.
     A read: it commits nothing of the caller's (a look-up writes in its own transaction).
     """
-    cached = _cached(app.appid, template_id)
+    cached = _cached(mini_program.appid, template_id)
     if cached is not None:
         return cached
-    return look_up(app, [template_id]).get(template_id)
+    return look_up(mini_program, [template_id]).get(template_id)
 
 
-def look_up(app: App, template_ids: Iterable[str]) -> dict[str, Template]:
+def look_up(mini_program: MiniProgram, template_ids: Iterable[str]) -> dict[str, Template]:
     """Those of `template_ids` WeChat confirmed, from the catalog, with one gettemplate call of
     `app` for all the catalog lacks; an id WeChat did not know is not asked about again for
     RELOOKUP_AFTER."""
     found: dict[str, Template] = {}
     missing: list[str] = []
     for template_id in dict.fromkeys(template_ids):
-        template = _stored(app.appid, template_id)
+        template = _stored(mini_program.appid, template_id)
         if template is not None and template.synced:
             found[template_id] = _remember(template)
         elif template is None or utcnow() - _aware(template.updated_at) >= RELOOKUP_AFTER:
@@ -228,11 +228,11 @@ def look_up(app: App, template_ids: Iterable[str]) -> dict[str, Template]:
     if not missing:
         return found
     try:
-        remote = app.client.templates.list()
+        remote = mini_program.client.templates.list()
     except WeChatError as exc:
         log.warning("template lookup failed", extra={"template_ids": missing, "error": type(exc).__name__})
         return found
-    listed = _store_listing(app.appid, remote, missing)
+    listed = _store_listing(mini_program.appid, remote, missing)
     confirmed = {template.id: template for template in listed if template.id in missing}
     return {**found, **{template_id: _remember(template) for template_id, template in confirmed.items()}}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backend import errors
-from backend.apps import App
+from backend.apps import MiniProgram
 from backend.consent.ledger import ensure_user
 from backend.extensions import db
 from backend.models import User
@@ -25,19 +25,19 @@ def _wechat_call(function, *args):
         raise errors.WeChatUnavailable(details={"errcode": exc.errcode} if exc.errcode else {}) from None
 
 
-def login(app: App, code: str) -> User:
+def login(mini_program: MiniProgram, code: str) -> User:
     """Exchange a `wx.login` code of `app` for the user (created on first log-in); session_key stays here."""
-    session = _wechat_call(app.client.auth.code_to_session, code)
+    session = _wechat_call(mini_program.client.auth.code_to_session, code)
     user = ensure_user(
-        app.appid, session["openid"], unionid=session.get("unionid"), session_key=session.get("session_key")
+        mini_program.appid, session["openid"], unionid=session.get("unionid"), session_key=session.get("session_key")
     )
     db.session.commit()
     return user
 
 
-def add_phone(app: App, user: User, code: str) -> User:
+def add_phone(mini_program: MiniProgram, user: User, code: str) -> User:
     """Store the phone number behind a getPhoneNumber code of `app` (bound to this user's openid)."""
-    info = _wechat_call(app.client.auth.get_phone_number, code, user.openid)
+    info = _wechat_call(mini_program.client.auth.get_phone_number, code, user.openid)
     user.phone_number = info.get("phoneNumber")
     user.pure_phone_number = info.get("purePhoneNumber")
     user.country_code = info.get("countryCode")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from backend.apps import App, AppRegistry
+from backend.apps import MiniProgram, MiniPrograms
 from backend.errors import Unauthorized
 from backend.extensions import db
 from backend.models import User
@@ -23,12 +23,12 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
 
 
-def issue_token(user: User, app: App) -> tuple[str, int]:
+def issue_token(user: User, mini_program: MiniProgram) -> tuple[str, int]:
     """A new session token for `user` of `app` and its lifetime in seconds."""
-    return _serializer().dumps({"uid": user.id, "v": user.token_version, "app": app.appid}), SESSION_SECONDS
+    return _serializer().dumps({"uid": user.id, "v": user.token_version, "app": mini_program.appid}), SESSION_SECONDS
 
 
-def user_from_token(token: str, apps: AppRegistry) -> tuple[User, App]:
+def user_from_token(token: str, apps: MiniPrograms) -> tuple[User, MiniProgram]:
     """The user a token belongs to and its app, or Unauthorized when it is bad, expired or revoked,
     or names an app this backend no longer serves."""
     try:
@@ -44,7 +44,7 @@ def user_from_token(token: str, apps: AppRegistry) -> tuple[User, App]:
         raise Unauthorized("The session token was revoked; log in again.")
     # A token issued before tokens named their app acts for its user's app.
     appid = payload.get("app", user.app_id)
-    app = apps.get(appid) if isinstance(appid, str) else None
-    if app is None or appid != user.app_id:
+    mini_program = apps.get(appid) if isinstance(appid, str) else None
+    if mini_program is None or appid != user.app_id:
         raise Unauthorized("The session token is invalid.")
-    return user, app
+    return user, mini_program
