@@ -1,6 +1,6 @@
 """The mini programs this backend serves: one from the `WX_*` variables, or several from `WX_APPS_FILE`.
 
-Each `App` carries everything that is per app at WeChat (docs/wechat.md §12): its AppSecret, its
+Each `MiniProgram` carries everything that is per app at WeChat (docs/wechat.md §12): its AppSecret, its
 own WeChat client with its own access token (stored under its appid, refreshed under its own
 lock), its push Token and EncodingAESKey, and the business keys that may act for it alone.
 There is no default app and no thread-local: a request's app is resolved from what it names
@@ -64,7 +64,7 @@ class MiniProgram:
     miniprogram_state = property(lambda self: self.settings.miniprogram_state)
 
     def __repr__(self) -> str:  # never the secret or a key
-        return f"<App {self.appid}>"
+        return f"<MiniProgram {self.appid}>"
 
 
 class MiniPrograms:

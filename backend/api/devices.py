@@ -111,6 +111,6 @@ def create_device_message():
     `GET /api/v1/batches/{batch_id}`.
     """
     body = load(DeviceSendSchema, json_body())
-    body.pop("appid", None)  # settled by the key's guard (g.app); the messages are written with it
+    body.pop("appid", None)  # settled by the key's guard (g.mini_program); the messages are written with it
     result = device_messages.send_device_message(g.mini_program, device_messages.DeviceSendRequest(**body), held_key())
     return _sent_body(result.batch, result.inline, result.skipped)

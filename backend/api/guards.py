@@ -1,6 +1,6 @@
 """Authentication guards for views: the mini program's session token, business API keys.
 
-Each guard also settles the request's app and leaves it in `g.app` for the view to pass down
+Each guard also settles the request's app and leaves it in `g.mini_program` for the view to pass down
 (services never look it up): the app of the session token, or the app a business call names
 in its `appid` (body or query) within what its key may act for.
 """
@@ -21,7 +21,7 @@ from backend.users.sessions import user_from_token
 
 
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """`Authorization: Bearer <session token>`; the user lands in `g.user`, its app in `g.app`."""
+    """`Authorization: Bearer <session token>`; the user lands in `g.user`, its app in `g.mini_program`."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -36,7 +36,7 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
 def api_key_required(view: Callable[..., Any]) -> Callable[..., Any]:
     """`X-Api-Key: <a key of BUSINESS_API_KEYS, or of one app in WX_APPS_FILE>`; the app it acts
-    for lands in `g.app` (`scoped_app`), the appids a read may see in `g.apps`."""
+    for lands in `g.mini_program` (`scoped_app`), the appids a read may see in `g.apps`."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -141,7 +141,7 @@ def create_message():
     checking consent then; `GET /api/v1/messages/{message_id}` shows the outcome.
     """
     body = recipients.as_send_fields(g.mini_program.appid, load(SendSchema, json_body()))
-    body.pop("appid", None)  # settled by the key's guard (g.app); the message is written with it
+    body.pop("appid", None)  # settled by the key's guard (g.mini_program); the message is written with it
     device_subscriptions.refuse_device_templates(g.mini_program, [body["template_id"]])  # they go to /device-messages
     send_at = body.pop("send_at")
     send = SendRequest(**body)

@@ -95,7 +95,7 @@ def create_binding_code():
     For a business system that can show the person something (a page, an e-mail) but doesn't
     know their WeChat user. The code is shown once; only its hash is kept.
     """
-    body = load(BindingCodeRequestSchema, json_body())  # its appid settled g.app (the key's guard)
+    body = load(BindingCodeRequestSchema, json_body())  # its appid settled g.mini_program (the key's guard)
     code, expires_at = binding.create_code(g.mini_program.appid, body["external_id"], body["expires_in"])
     return {"code": code, "expires_at": expires_at.isoformat()}, 201
 
