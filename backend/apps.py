@@ -15,8 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.config import ConfigError, check_encoding_aes_key
-from backend.settings import MINIPROGRAM_STATES
+from backend.settings import MINIPROGRAM_STATES, ConfigError, check_encoding_aes_key
 from backend.wechat import WeChatClient
 
 # The one-app variables that WX_APPS_FILE replaces (WX_MINIPROGRAM_STATE and WX_TOKEN_API stay

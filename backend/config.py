@@ -14,19 +14,11 @@ from dotenv import dotenv_values
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from backend.settings import BY_NAME, SECRET_KEY_MIN_LENGTH, SETTINGS, Setting
-from wxemu.defaults import DEV_APPID
+from backend.apps import app_settings
+from backend.settings import BY_NAME, SECRET_KEY_MIN_LENGTH, SETTINGS, ConfigError, Setting, check_encoding_aes_key
 
 # Every way hosting providers and tutorials write a PostgreSQL URL; each means psycopg 3 here.
 _POSTGRES = re.compile(r"^postgres(?:ql)?(?:\+(?P<driver>\w+))?://")
-
-
-class ConfigError(RuntimeError):
-    """A setting is missing or wrong: the app refuses to start. The message names the variable."""
-
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"{variable} {problem}")
-        self.variable = variable
 
 
 def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "instance") -> dict[str, Any]:
@@ -59,8 +51,6 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
         check_encoding_aes_key(values["WX_ENCODING_AES_KEY"])
     check_webhook_settings(values["WEBHOOK_URL"], values["WEBHOOK_SECRET"])
 
-    from backend.apps import app_settings
-
     app_settings(values)  # WX_APPS_FILE, or the one app: refused here, before anything starts
 
     database_url = values.pop("DATABASE_URL") or "sqlite:///" + str(Path(instance_path, "backend.sqlite3").resolve())
@@ -86,23 +76,6 @@ def read_setting(setting: Setting, environ: Mapping[str, str | None], *, dev_mod
     except ValueError as exc:
         shown = "" if setting.secret else f", got {raw!r}"
         raise ConfigError(setting.name, f"{exc}{shown}") from None
-
-
-def check_encoding_aes_key(key: str) -> None:
-    """43 characters of base64 decoding to a 32-byte AES key, as the push cipher needs (docs/wechat.md §6)."""
-    from backend.wechat.crypto import PushCipher, PushCryptoError
-
-    if len(key) != 43:
-        raise ConfigError(
-            "WX_ENCODING_AES_KEY",
-            f"has {len(key)} characters; it must be the 43-character EncodingAESKey from the mini program console",
-        )
-    try:
-        PushCipher(key, DEV_APPID)
-    except PushCryptoError:
-        raise ConfigError(
-            "WX_ENCODING_AES_KEY", "is not base64 (letters and digits): copy it again from the mini program console"
-        ) from None
 
 
 WEBHOOK_SECRET_PREFIX = "whsec_"

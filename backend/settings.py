@@ -13,9 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from wxemu.defaults import DEFAULT_PORT, DEV_APPID, DEV_SECRET
+from backend.wechat.crypto import PushCipher, PushCryptoError
 
-DEV_EMULATOR_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
+# Dev mode: the backend talks to the bundled emulator (wxemu) under the emulator's own fixed
+# identity. The emulator keeps these values itself; tests/wxemu checks that the two agree.
+DEV_APPID = "wxd0000000000e0001"
+DEV_SECRET = "dev-emulator-secret-not-for-production"  # noqa: S105 - public on purpose
+EMULATOR_PORT = 8090
+DEV_EMULATOR_URL = f"http://127.0.0.1:{EMULATOR_PORT}"
 MINIPROGRAM_STATES = ("developer", "trial", "formal")
 TOKEN_APIS = ("stable", "classic")
 SECRET_KEY_MIN_LENGTH = 32
@@ -455,3 +460,27 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong: the app refuses to start. The message names the variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable} {problem}")
+        self.variable = variable
+
+
+def check_encoding_aes_key(key: str) -> None:
+    """43 characters of base64 decoding to a 32-byte AES key, as the push cipher needs (docs/wechat.md §6)."""
+
+    if len(key) != 43:
+        raise ConfigError(
+            "WX_ENCODING_AES_KEY",
+            f"has {len(key)} characters; it must be the 43-character EncodingAESKey from the mini program console",
+        )
+    try:
+        PushCipher(key, DEV_APPID)
+    except PushCryptoError:
+        raise ConfigError(
+            "WX_ENCODING_AES_KEY", "is not base64 (letters and digits): copy it again from the mini program console"
+        ) from None

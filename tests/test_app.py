@@ -9,8 +9,9 @@ from alembic.migration import MigrationContext
 from flask_migrate import upgrade
 
 from backend import create_app
-from backend.config import ConfigError, load_config
+from backend.config import load_config
 from backend.extensions import db
+from backend.settings import ConfigError
 from tests.conftest import app_config
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, assert_error
 from wxemu.defaults import DEV_APPID

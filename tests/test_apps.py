@@ -12,12 +12,13 @@ import pytest
 import sqlalchemy as sa
 
 from backend.apps import app_settings
-from backend.config import ConfigError, load_config
+from backend.config import load_config
 from backend.consent.ledger import ensure_user
 from backend.db.transactions import WritesPending
 from backend.extensions import db
 from backend.models import User
 from backend.ops.startup import check_or_exit
+from backend.settings import ConfigError
 from backend.templates.catalog import get_template
 from backend.wechat.crypto import signature
 from tests.api.pushing import AES_KEY, popup

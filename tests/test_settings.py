@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.config import ConfigError, load_config
-from backend.settings import GROUPS, SETTINGS
+from backend.config import load_config
+from backend.settings import GROUPS, SETTINGS, ConfigError
 from scripts import settings_table
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,10 +17,11 @@ import sqlalchemy as sa
 from standardwebhooks import Webhook
 
 from backend import create_app, webhooks
-from backend.config import ConfigError, load_config
+from backend.config import load_config
 from backend.delivery.outbox import deliver_ids
 from backend.extensions import db
 from backend.models import Message, WebhookEvent, utcnow
+from backend.settings import ConfigError
 from tests.api.pushing import T1, TOKEN, popup, post
 from tests.conftest import app_config
 from tests.helpers import API_KEY, GOOD_DATA, accept, log_in, reconfigure, report, send

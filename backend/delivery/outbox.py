@@ -27,7 +27,7 @@ from backend.extensions import db
 from backend.models import Batch, Message, utcnow
 from backend.ops import metrics
 from backend.sending import device_delivery, pace
-from backend.sending.batches import OPEN_STATUSES
+from backend.sending.batches import OPEN_STATUSES, batch_counts
 from backend.sending.single import DeliveryDeferred, deliver, reported_kind
 from backend.states import TemplateKind
 from backend.templates.catalog import stored_template
@@ -185,8 +185,8 @@ def finish_batch_if_done(batch_id: int | None) -> None:
         .where(Batch.id == batch_id, Batch.status != "done", ~still_open)
         .values(status="done", finished_at=utcnow(), updated_at=utcnow())
     )
-    if finished.rowcount:
-        webhooks.emit_batch_done(batch_id)
+    if finished.rowcount and webhooks.enabled():
+        webhooks.emit_batch_done(db.session.get(Batch, batch_id), batch_counts(batch_id))
     db.session.commit()
 
 

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 QUEUE_NAME = "wxsub-delivery"
 CHUNK = 64  # ids per job; a job claims and sends them WORKER_THREADS at a time
 JOB_TIMEOUT = 3600
+# The job RQ runs, by the dotted path that stays put whatever moves (backend/jobs.py).
+JOB_FUNCTION = "backend.jobs.deliver_chunk"
 # Seconds between two looks for due scheduled messages: one indexed query, so a message is
 # queued well within 2 s of its send_at (docs/api.md).
 DUE_SCAN_INTERVAL = 0.5
@@ -106,7 +108,7 @@ class RQQueue:
 
         jobs = [
             Queue.prepare_data(
-                "backend.delivery.queue.deliver_chunk",
+                JOB_FUNCTION,
                 args=(job,),
                 timeout=JOB_TIMEOUT,
                 result_ttl=0,
@@ -123,37 +125,6 @@ def build_queue(app: Flask) -> ThreadQueue | RQQueue:
     if link is not None:
         return RQQueue(link)
     return ThreadQueue(app)
-
-
-# -- in a worker process (`flask wx worker`) ----------------------------------------------
-
-# The app of this worker process, set by `flask wx worker`; created on first use otherwise.
-_app: Flask | None = None
-_pool: ThreadPoolExecutor | None = None
-
-
-def use_app(app: Flask) -> None:
-    global _app
-    _app = app
-
-
-def worker_app() -> Flask:
-    global _app
-    if _app is None:
-        from backend import create_app
-
-        _app = create_app()
-    return _app
-
-
-def deliver_chunk(ids: list[int]) -> None:
-    """The RQ job: deliver these messages (a failure leaves the job failed in RQ; the sweep
-    queues what it left `queued`). Jobs queued before 2026-12 name `backend.jobs.deliver_chunk`."""
-    global _pool
-    app = worker_app()
-    if _pool is None:
-        _pool = ThreadPoolExecutor(app.config["WORKER_THREADS"], thread_name_prefix="wxsub-job")
-    outbox.deliver_ids(app, ids, _pool)
 
 
 def sweep_forever(app: Flask, stop: threading.Event | None = None) -> None:

@@ -11,9 +11,9 @@ from flask.cli import AppGroup
 
 from backend.api.schemas import LANGS
 from backend.errors import DATABASE_ERRORS, REDIS_DOWN_ERRORS, ApiError
+from backend.settings import EMULATOR_PORT as DEFAULT_PORT
 from backend.settings import MINIPROGRAM_STATES
 from backend.users.phones import to_e164
-from wxemu.defaults import DEFAULT_PORT
 
 
 class DatabaseErrorsInOneLine(AppGroup):
@@ -23,7 +23,7 @@ class DatabaseErrorsInOneLine(AppGroup):
         try:
             return super().invoke(ctx)
         except DATABASE_ERRORS as exc:
-            from backend.ops.startup import describe_database_error
+            from backend.errors import describe_database_error
 
             raise click.ClickException(f"DATABASE_URL: {describe_database_error(exc)}") from None
 
@@ -230,12 +230,11 @@ def run_worker(burst: bool) -> None:
     from rq import Queue, SimpleWorker
 
     from backend import webhooks
-    from backend.delivery.queue import QUEUE_NAME, sweep_forever, use_app
+    from backend.delivery.queue import QUEUE_NAME, sweep_forever
 
     app = current_app._get_current_object()
     if not app.config.get("REDIS_URL"):
         raise click.UsageError("REDIS_URL is not set; without Redis the web process delivers batches itself.")
-    use_app(app)
     threading.Thread(target=sweep_forever, args=(app,), daemon=True, name="sweeper").start()
     webhooks.start_runner(app)  # with WEBHOOK_URL: workers deliver webhooks too
     # RQ's own connection, without our short time-outs: it waits on the queue (BLPOP), and it

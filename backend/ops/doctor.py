@@ -21,10 +21,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
 
-from backend.errors import DATABASE_ERRORS
+from backend.errors import DATABASE_ERRORS, describe_database_error
 from backend.extensions import db
 from backend.models import Message, Subscription, Template
-from backend.ops.startup import describe_database_error
 from backend.wechat.errors import WeChatAPIError, WeChatError
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"

@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from flask import Flask
 
 from backend import create_app
-from backend.config import ConfigError, load_config
-from backend.errors import DATABASE_ERRORS
+from backend.config import load_config
+from backend.errors import DATABASE_ERRORS, describe_database_error
+from backend.settings import ConfigError
 
 # gunicorn's "App failed to load": a worker that exits with it stops the master too, instead
 # of being booted again and again.
@@ -77,10 +78,3 @@ def database_problem(url: str) -> str | None:
     finally:
         engine.dispose()
     return None
-
-
-def describe_database_error(exc: BaseException) -> str:
-    """The driver's own first line (it names host and port, never the password)."""
-    original = getattr(exc, "orig", None) or exc
-    first = next((line.strip() for line in str(original).splitlines() if line.strip()), type(original).__name__)
-    return f"cannot use the database: {first}"

@@ -194,15 +194,10 @@ def emit_subscription(subscription: Any, change: str) -> None:
         )
 
 
-def emit_batch_done(batch_id: int) -> None:
-    """batch.done: the batch's last message settled; its counts by outcome."""
-    if not enabled():
-        return
-    from backend.sending.batches import batch_counts  # batches emits through this module
-
-    batch = db.session.get(Batch, batch_id)
+def emit_batch_done(batch: Batch, counts: Mapping[str, int]) -> None:
+    """batch.done: the batch's last message settled; `counts`, its messages by outcome."""
     data = {"id": batch.public_id, "template_id": batch.template_id, "total": batch.total}
-    emit("batch.done", batch.app_id, {**data, "counts": batch_counts(batch_id)})
+    emit("batch.done", batch.app_id, {**data, "counts": dict(counts)})
 
 
 # -- delivering -------------------------------------------------------------------------
