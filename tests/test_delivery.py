@@ -39,8 +39,8 @@ class RQ:
 def rq(app, monkeypatch) -> RQ:
     if not REDIS_URL:
         pytest.skip("TEST_REDIS_URL is not set")
-    monkeypatch.setattr("backend.delivery.queue._app", app)  # the worker's app, as `wx worker` sets it
-    monkeypatch.setattr("backend.delivery.queue._pool", None)
+    monkeypatch.setattr("backend.jobs._app", app)  # the worker's app, as `wx worker` sets it
+    monkeypatch.setattr("backend.jobs._pool", None)
     return RQ()
 
 

@@ -16,10 +16,9 @@ import pytest
 import sqlalchemy as sa
 from rq import Worker
 
-from backend.delivery import outbox
+from backend.delivery import due, outbox
 from backend.extensions import db
 from backend.models import Message, utcnow
-from backend.sending import later
 from tests.api.pushing import TOKEN
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, log_in, reconfigure, send
 from tests.test_batches import create, give_users, rq_app, start_worker, stop, wait_done  # noqa: F401
@@ -68,7 +67,7 @@ def credits(client, user) -> int:
 
 def release(app, at: datetime | None = None) -> list[int]:
     with app.app_context():
-        return later.release_due(at)
+        return due.release_due(at)
 
 
 def deliver_by_hand(app, ids: list[int]) -> None:

@@ -9,9 +9,10 @@ Four moves, each with its audit row (`consent_events`) in the same transaction, 
 - `zero`: credits to 0 (a change event, a 43101), the audit row saying how many went.
 
 A credit moves in SQL (`remaining = remaining - 1 WHERE remaining > 0`), never read-modify-write,
-so two processes can never spend one credit. The moves run in the caller's transaction and the
-caller commits (reads never commit); only `reserve` and `settle`, the send's two steps, may
-commit by themselves.
+so two processes can never spend one credit. The moves run in the caller's unit of work
+(`with work():`, backend/db/work.py), which commits; nothing here commits. On PostgreSQL the
+send's two steps, `reserve` and `settle`, run alone in autocommit when nothing else is to be
+written with them (db/autocommit.py): a statement that is its own transaction.
 
 Where PostgreSQL and SQLite differ, the difference is chosen once, when the app starts
 (`init_app`), and services reach it through `current()`: `PostgresLedger` writes a move and its
@@ -291,9 +292,8 @@ class Ledger:
         return db.session.execute(_INSERT_MESSAGE, row).scalar_one(), left
 
     def settle(self, message_id: int, changes: dict[str, Any]) -> None:
-        """Write a message's outcome (one UPDATE by id) with whatever else the transaction holds, and commit."""
+        """Write a message's outcome (one UPDATE by id) in the caller's unit of work, with whatever else it holds."""
         db.session.execute(_UPDATE_MESSAGE, {"message_id": message_id, **changes})
-        db.session.commit()
 
 
 class SqliteLedger(Ledger):

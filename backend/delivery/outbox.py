@@ -23,14 +23,16 @@ from sqlalchemy.orm import make_transient_to_detached
 from backend import errors, webhooks
 from backend.apps import MiniProgram
 from backend.consent import ledger
+from backend.db import work
 from backend.extensions import db
 from backend.models import Batch, Message, utcnow
 from backend.ops import metrics
 from backend.sending import device_delivery, pace
-from backend.sending.batches import OPEN_STATUSES, batch_counts
-from backend.sending.single import DeliveryDeferred, deliver, reported_kind
-from backend.states import TemplateKind
+from backend.sending.batches import batch_counts
+from backend.sending.single import DeliveryDeferred, deliver
+from backend.states import OPEN_STATUSES, BatchStatus, MessageStatus, Outcome, TemplateKind
 from backend.templates.catalog import stored_template
+from backend.templates.kinds import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +40,21 @@ _messages = Message.__table__
 # Built once (see sending/single.py): a worker runs them for every group of messages.
 _CLAIM = (
     sa.update(_messages)
-    .where(_messages.c.id.in_(sa.bindparam("ids", expanding=True)), _messages.c.status == "queued")
-    .values(status="sending", claimed_at=sa.bindparam("now"), updated_at=sa.bindparam("now"))
+    .where(_messages.c.id.in_(sa.bindparam("ids", expanding=True)), _messages.c.status == MessageStatus.QUEUED)
+    .values(status=MessageStatus.SENDING, claimed_at=sa.bindparam("now"), updated_at=sa.bindparam("now"))
     .returning(*_messages.c)
 )
 _FAIL_WITHOUT_CONSENT = (
     sa.update(_messages)
     .where(_messages.c.id.in_(sa.bindparam("ids", expanding=True)))
-    .values(status="failed", outcome="consent_required", updated_at=sa.bindparam("now"))
+    .values(status=MessageStatus.FAILED, outcome=Outcome.CONSENT_REQUIRED, updated_at=sa.bindparam("now"))
 )
 _MARK_RUNNING = (
     sa.update(Batch.__table__)
-    .where(Batch.__table__.c.id.in_(sa.bindparam("ids", expanding=True)), Batch.__table__.c.status == "queued")
-    .values(status="running")
+    .where(
+        Batch.__table__.c.id.in_(sa.bindparam("ids", expanding=True)), Batch.__table__.c.status == BatchStatus.QUEUED
+    )
+    .values(status=BatchStatus.RUNNING)
 )
 
 
@@ -63,24 +67,25 @@ def claim_group(message_ids: list[int]) -> tuple[list[Message], list[int]]:
     WeChat is not called. A few statements per group instead of several per message.
     """
     now = utcnow()
-    # Ids and users in ascending order, so that two workers whose groups overlap (a sweep's
-    # requeue) lock the same rows in the same order instead of deadlocking.
-    rows = db.session.execute(_CLAIM, {"ids": sorted(message_ids), "now": now}).all()
-    claimed = sorted((Message(**row._mapping) for row in rows), key=lambda message: message.id)
-    devices = [message for message in claimed if device_delivery.is_device_message(message)]
-    ordinary = [message for message in claimed if not device_delivery.is_device_message(message)]
-    # A device message spends no credit: its recipient's device subscription must still be active.
-    credited = _spend_credits(ordinary, now) | device_delivery.subscribed(devices, db.session)
-    refused = [message for message in claimed if message.id not in credited]
-    if refused:
-        db.session.execute(_FAIL_WITHOUT_CONSENT, {"ids": [m.id for m in refused], "now": now})
-        webhooks.emit_messages("message.failed", refused, status="failed", outcome="consent_required")
-    batch_ids = sorted({message.batch_id for message in claimed if message.batch_id is not None})
-    if batch_ids:
-        db.session.execute(_MARK_RUNNING, {"ids": batch_ids})
-    db.session.commit()
+    with work():
+        # Ids and users in ascending order, so that two workers whose groups overlap (a sweep's
+        # requeue) lock the same rows in the same order instead of deadlocking.
+        rows = db.session.execute(_CLAIM, {"ids": sorted(message_ids), "now": now}).all()
+        claimed = sorted((Message(**row._mapping) for row in rows), key=lambda message: message.id)
+        devices = [message for message in claimed if device_delivery.is_device_message(message)]
+        ordinary = [message for message in claimed if not device_delivery.is_device_message(message)]
+        # A device message spends no credit: its recipient's device subscription must still be active.
+        credited = _spend_credits(ordinary, now) | device_delivery.subscribed(devices, db.session)
+        refused = [message for message in claimed if message.id not in credited]
+        if refused:
+            db.session.execute(_FAIL_WITHOUT_CONSENT, {"ids": [m.id for m in refused], "now": now})
+            failed = {"status": MessageStatus.FAILED, "outcome": Outcome.CONSENT_REQUIRED}
+            webhooks.emit_messages("message.failed", refused, **failed)
+        batch_ids = sorted({message.batch_id for message in claimed if message.batch_id is not None})
+        if batch_ids:
+            db.session.execute(_MARK_RUNNING, {"ids": batch_ids})
     for message in refused:
-        metrics.record_send(message.app_id, "consent_required", None)
+        metrics.record_send(message.app_id, Outcome.CONSENT_REQUIRED, None)
     ready = [message for message in claimed if message.id in credited]
     for message in ready:
         make_transient_to_detached(message)
@@ -98,7 +103,7 @@ def _spend_credits(messages: list[Message], now) -> set[int]:
     for message in messages:
         # The template was looked up when the batch was made: read it, never call WeChat here.
         template = stored_template(message.app_id, message.template_id)
-        kind = template.kind if template else reported_kind(message.user_id, message.template_id)
+        kind = kind_of(template, user_id=message.user_id, template_id=message.template_id)
         template_rounds = rounds.setdefault((message.template_id, kind), [])
         next_round = next((round_ for round_ in template_rounds if message.user_id not in round_), None)
         if next_round is None:
@@ -180,14 +185,14 @@ def finish_batch_if_done(batch_id: int | None) -> None:
         return
     # EXISTS stops at the first open message; a COUNT per delivery made a batch quadratic.
     still_open = sa.exists().where(Message.batch_id == batch_id, Message.status.in_(OPEN_STATUSES))
-    finished = db.session.execute(
-        sa.update(Batch)
-        .where(Batch.id == batch_id, Batch.status != "done", ~still_open)
-        .values(status="done", finished_at=utcnow(), updated_at=utcnow())
-    )
-    if finished.rowcount and webhooks.enabled():
-        webhooks.emit_batch_done(db.session.get(Batch, batch_id), batch_counts(batch_id))
-    db.session.commit()
+    with work():
+        finished = db.session.execute(
+            sa.update(Batch)
+            .where(Batch.id == batch_id, Batch.status != BatchStatus.DONE, ~still_open)
+            .values(status=BatchStatus.DONE, finished_at=utcnow(), updated_at=utcnow())
+        )
+        if finished.rowcount and webhooks.enabled():
+            webhooks.emit_batch_done(db.session.get(Batch, batch_id), batch_counts(batch_id))
 
 
 # -- recovery ---------------------------------------------------------------------------
@@ -203,13 +208,13 @@ def sweep() -> dict[str, int]:
     """
     config = current_app.config
     now = utcnow()
-    orphaned = give_up_abandoned_sends(now)
     stale_queued = now - timedelta(seconds=config["REQUEUE_AFTER"])
-    lost = db.session.scalars(
-        sa.select(Message.id).where(Message.status == "queued", Message.updated_at < stale_queued)
-    ).all()
-    batches = db.session.scalars(sa.select(Batch.id).where(Batch.status != "done")).all()
-    db.session.commit()
+    with work():
+        orphaned = give_up_abandoned_sends(now)
+        lost = db.session.scalars(
+            sa.select(Message.id).where(Message.status == MessageStatus.QUEUED, Message.updated_at < stale_queued)
+        ).all()
+        batches = db.session.scalars(sa.select(Batch.id).where(Batch.status != BatchStatus.DONE)).all()
     if lost and not _requeue(list(lost), now):
         lost = []  # Redis is down: still `queued` and stale, so the next sweep tries again
     for batch_id in batches:
@@ -226,24 +231,26 @@ def _requeue(ids: list[int], now) -> bool:
     except errors.ServiceUnavailable:
         return False
     # Touched after queueing: a message queued twice is claimed once, one never queued is lost.
-    db.session.execute(sa.update(Message).where(Message.id.in_(ids), Message.status == "queued").values(updated_at=now))
-    db.session.commit()
+    with work():
+        db.session.execute(
+            sa.update(Message).where(Message.id.in_(ids), Message.status == MessageStatus.QUEUED).values(updated_at=now)
+        )
     return True
 
 
 def give_up_abandoned_sends(now, message_id: int | None = None) -> list[int]:
     """`sending` for longer than SENDING_TIMEOUT (all such messages, or just this one) becomes
-    `unknown`, in the current transaction; the ids changed."""
+    `unknown`, in the caller's unit of work; the ids changed."""
     stale_sending = now - timedelta(seconds=current_app.config["SENDING_TIMEOUT"])
-    query = sa.select(Message.id).where(Message.status == "sending", Message.claimed_at < stale_sending)
+    query = sa.select(Message.id).where(Message.status == MessageStatus.SENDING, Message.claimed_at < stale_sending)
     if message_id is not None:
         query = query.where(Message.id == message_id)
     orphaned = db.session.scalars(query).all()
     if orphaned:
         db.session.execute(
             sa.update(Message)
-            .where(Message.id.in_(orphaned), Message.status == "sending")
-            .values(status="unknown", outcome="unknown", updated_at=now)
+            .where(Message.id.in_(orphaned), Message.status == MessageStatus.SENDING)
+            .values(status=MessageStatus.UNKNOWN, outcome=Outcome.UNKNOWN, updated_at=now)
         )
         webhooks.emit_abandoned(orphaned)
     return list(orphaned)
@@ -255,6 +262,6 @@ def send_left_by(public_id: str) -> Message | None:
     message_id = db.session.scalar(sa.select(Message.id).where(Message.public_id == public_id))
     if message_id is None:
         return None
-    if give_up_abandoned_sends(utcnow(), message_id):
-        db.session.commit()
+    with work():
+        give_up_abandoned_sends(utcnow(), message_id)
     return db.session.get(Message, message_id, populate_existing=True)

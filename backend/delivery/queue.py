@@ -5,14 +5,14 @@
 - Without Redis: the same jobs, run by a thread of the web process, so one machine needs
   nothing else.
 
-Both run `services.delivery.deliver_ids` with WORKER_THREADS delivery threads: one claim code,
+Both run `delivery/outbox.py` `deliver_ids` with WORKER_THREADS delivery threads: one claim code,
 whichever way the ids travelled. The `Message` rows are the outbox, so a lost job loses
 nothing (the sweep queues its messages again). So is a job that could not be queued because
 Redis is down: `enqueue` raises ServiceUnavailable, the messages stay `queued`, and the sweep
 queues them once Redis answers.
 
 Scheduled messages (`send_at`) wait as `scheduled` rows until the due-scanner
-(`services.scheduling.release_due`) queues them; it runs every DUE_SCAN_INTERVAL in the same
+(`delivery/due.py`) queues them; it runs every DUE_SCAN_INTERVAL in the same
 thread as the sweep: in every `flask wx worker`, and in the web process without Redis.
 """
 
@@ -25,9 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask
 
-from backend.delivery import outbox
+from backend.delivery import due, outbox
 from backend.infra.redis_link import RedisLink
-from backend.sending import later
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +135,7 @@ def sweep_forever(app: Flask, stop: threading.Event | None = None) -> None:
     while not stop.wait(DUE_SCAN_INTERVAL):
         with app.app_context():
             try:
-                later.release_due()
+                due.release_due()
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + app.config["SWEEP_INTERVAL"]
                     outbox.sweep()

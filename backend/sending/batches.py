@@ -8,7 +8,8 @@ how they are claimed and delivered is `delivery/outbox.py`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,11 +18,13 @@ from flask import current_app
 
 from backend import errors, webhooks
 from backend.apps import MiniProgram
+from backend.db import work
 from backend.extensions import db
 from backend.infra import idempotency
-from backend.models import Batch, Message, new_public_id, utcnow
+from backend.models import Batch, Message, utcnow
 from backend.sending.later import initial_status
-from backend.states import MessageStatus
+from backend.sending.rows import message_row
+from backend.states import OPEN_STATUSES, MessageStatus, message_outcome  # noqa: F401 (OPEN_STATUSES: api/batches.py)
 from backend.templates.catalog import get_template, refuse_if_banned
 from backend.templates.values import validate_data
 from backend.users import recipients
@@ -29,8 +32,7 @@ from backend.users import recipients
 log = logging.getLogger(__name__)
 
 MAX_RECIPIENTS = 10_000
-FINAL_OUTCOMES = ("sent", "unknown", "canceled")  # with the failure codes
-OPEN_STATUSES = ("scheduled", "queued", "sending")
+FINAL_OUTCOMES = (MessageStatus.SENT, MessageStatus.UNKNOWN, MessageStatus.CANCELED)  # with the failure codes
 
 
 @dataclass
@@ -58,7 +60,6 @@ def create_batch(mini_program: MiniProgram, request: BatchRequest, key: idempote
     """
     template = get_template(mini_program, request.template_id)
     refuse_if_banned(mini_program.appid, request.template_id)
-    request = replace(request, miniprogram_state=request.miniprogram_state or mini_program.miniprogram_state)
     shared = request.data if isinstance(request.data, dict) else {}
     values, problems = [], {}
     for index, recipient in enumerate(request.recipients):
@@ -72,38 +73,36 @@ def create_batch(mini_program: MiniProgram, request: BatchRequest, key: idempote
         raise errors.InvalidTemplateData("Template data breaks WeChat's rules; nothing was queued.", problems)
 
     resolved = recipients.resolve_batch(mini_program.appid, request.recipients)
-    batch = Batch(app_id=mini_program.appid, template_id=request.template_id, total=len(request.recipients))
-    db.session.add(batch)
-    db.session.flush()
     now = utcnow()
     status, send_at = initial_status(request.send_at, now)
-    rows = []
-    for recipient, data, found in zip(request.recipients, values, resolved, strict=True):
-        user = found if isinstance(found, recipients.Match) else None
-        rows.append(
-            {
-                "public_id": new_public_id("msg"),
-                "app_id": mini_program.appid,
-                "batch_id": batch.id,
-                "template_id": request.template_id,
-                "user_id": user.user_id if user else None,
-                "openid": user.openid if user else recipient.get("openid"),
-                "data": data,
-                "page": request.page,
-                "lang": request.lang or "zh_CN",
-                "miniprogram_state": request.miniprogram_state or current_app.config["WX_MINIPROGRAM_STATE"],
-                "status": status if user else "failed",
-                "send_at": send_at if user else None,
-                "outcome": None if user else found,
-                "attempts": 0,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-    db.session.execute(sa.insert(Message), rows)
-    webhooks.emit_messages("message.failed", [row for row in rows if row["status"] == "failed"])
-    idempotency.record_effect(key, {"batch": batch.public_id})
-    db.session.commit()
+    with work():
+        batch = Batch(app_id=mini_program.appid, template_id=request.template_id, total=len(request.recipients))
+        db.session.add(batch)
+        db.session.flush()
+        rows = []
+        for recipient, data, found in zip(request.recipients, values, resolved, strict=True):
+            user = found if isinstance(found, recipients.Match) else None
+            rows.append(
+                message_row(
+                    mini_program,
+                    template_id=request.template_id,
+                    data=data,
+                    user_id=user.user_id if user else None,
+                    openid=user.openid if user else recipient.get("openid"),
+                    # A recipient with no user fails here, with the reason as its outcome.
+                    status=status if user else MessageStatus.FAILED,
+                    outcome=None if user else found,
+                    now=now,
+                    page=request.page,
+                    miniprogram_state=request.miniprogram_state,
+                    lang=request.lang,
+                    batch_id=batch.id,
+                    send_at=send_at if user else None,
+                )
+            )
+        db.session.execute(sa.insert(Message), rows)
+        webhooks.emit_messages("message.failed", [row for row in rows if row["status"] == MessageStatus.FAILED])
+        idempotency.record_effect(key, {"batch": batch.public_id})
     # Committed: from here on the answer is the batch. Its rows are the outbox, so messages
     # that could not be queued now are queued by the sweeper (REQUEUE_AFTER) instead.
     if status == MessageStatus.SCHEDULED:
@@ -120,7 +119,9 @@ def create_batch(mini_program: MiniProgram, request: BatchRequest, key: idempote
 
 def enqueue_batch(batch_id: int) -> None:
     ids = db.session.scalars(
-        sa.select(Message.id).where(Message.batch_id == batch_id, Message.status == "queued").order_by(Message.id)
+        sa.select(Message.id)
+        .where(Message.batch_id == batch_id, Message.status == MessageStatus.QUEUED)
+        .order_by(Message.id)
     ).all()
     current_app.extensions["queue"].enqueue(list(ids))
 
@@ -129,13 +130,13 @@ def enqueue_batch(batch_id: int) -> None:
 
 
 def batch_counts(batch_id: int) -> dict[str, int]:
+    """The batch's messages counted by outcome (the one rule: states.message_outcome)."""
     rows = db.session.execute(
         sa.select(Message.status, Message.outcome, sa.func.count())
         .where(Message.batch_id == batch_id)
         .group_by(Message.status, Message.outcome)
     ).all()
-    counts: dict[str, int] = {}
+    counts: Counter[str] = Counter()
     for status, failure, count in rows:
-        key = failure if status == "failed" else status
-        counts[key] = counts.get(key, 0) + count
-    return counts
+        counts[message_outcome(status, failure)] += count
+    return dict(counts)

@@ -23,12 +23,15 @@ import sqlalchemy as sa
 from backend import errors
 from backend.apps import MiniProgram
 from backend.consent import device_subscriptions
+from backend.db import work
 from backend.delivery import outbox
 from backend.extensions import db
 from backend.infra import idempotency
-from backend.models import Batch, Message, Template, User, new_public_id, utcnow
+from backend.models import Batch, Message, Template, User, utcnow
 from backend.sending.batches import enqueue_batch
+from backend.sending.rows import message_row
 from backend.sending.single import deliver
+from backend.states import BatchStatus, MessageStatus, Outcome
 from backend.templates.catalog import refuse_if_banned
 
 log = logging.getLogger(__name__)
@@ -106,7 +109,11 @@ def _resolve(app_id: str, recipients: list[dict[str, Any]]) -> tuple[list[User],
         user = by_openid.get(recipient["openid"]) if "openid" in recipient else by_id.get(recipient["user_id"])
         if user is None:
             unknown.append(
-                {"user_id": recipient.get("user_id"), "openid": recipient.get("openid"), "reason": "user_not_found"}
+                {
+                    "user_id": recipient.get("user_id"),
+                    "openid": recipient.get("openid"),
+                    "reason": Outcome.USER_NOT_FOUND,
+                }
             )
         else:
             users.setdefault(user.id, user)
@@ -127,7 +134,7 @@ def _audience(app_id: str, request: DeviceSendRequest) -> tuple[list[tuple[int, 
     active = set(device_subscriptions.active_users(app_id, request.template_id, request.model_id, request.sn, user_ids))
     for user in users:
         if user.id not in active:  # no WeChat call: without a subscription it would be 43101
-            skipped.append({"user_id": user.id, "openid": user.openid, "reason": "consent_required"})
+            skipped.append({"user_id": user.id, "openid": user.openid, "reason": Outcome.CONSENT_REQUIRED})
     return [(user.id, user.openid) for user in users if user.id in active], skipped
 
 
@@ -139,38 +146,37 @@ def send_device_message(
     refuse_if_banned(mini_program.appid, request.template_id)
     values = check_enum_values(template, request.data)
     audience, skipped = _audience(mini_program.appid, request)
-    batch = Batch(app_id=mini_program.appid, template_id=request.template_id, total=len(audience), status="queued")
-    db.session.add(batch)
-    db.session.flush()
     now = utcnow()
-    rows = [
-        {
-            "public_id": new_public_id("msg"),
-            "app_id": mini_program.appid,
-            "batch_id": batch.id,
-            "template_id": request.template_id,
-            "model_id": request.model_id,
-            "sn": request.sn,
-            "user_id": user_id,
-            "openid": openid,
-            "data": values,
-            "page": request.page,
-            "lang": request.lang or "zh_CN",
-            "miniprogram_state": request.miniprogram_state or mini_program.miniprogram_state,
-            "status": "queued",
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for user_id, openid in audience
-    ]
-    if rows:
-        db.session.execute(sa.insert(Message), rows)
-    else:
-        batch.status, batch.finished_at = "done", now  # nobody to tell
-    inline = len(rows) <= INLINE_MAX
-    idempotency.record_effect(key, {"batch": batch.public_id, "skipped": skipped, "inline": inline})
-    db.session.commit()
+    inline = len(audience) <= INLINE_MAX
+    with work():
+        batch = Batch(
+            app_id=mini_program.appid, template_id=request.template_id, total=len(audience), status=BatchStatus.QUEUED
+        )
+        if not audience:
+            batch.status, batch.finished_at = BatchStatus.DONE, now  # nobody to tell
+        db.session.add(batch)
+        db.session.flush()
+        rows = [
+            message_row(
+                mini_program,
+                template_id=request.template_id,
+                data=values,
+                user_id=user_id,
+                openid=openid,
+                status=MessageStatus.QUEUED,
+                now=now,
+                page=request.page,
+                miniprogram_state=request.miniprogram_state,
+                lang=request.lang,
+                batch_id=batch.id,
+                model_id=request.model_id,
+                sn=request.sn,
+            )
+            for user_id, openid in audience
+        ]
+        if rows:
+            db.session.execute(sa.insert(Message), rows)
+        idempotency.record_effect(key, {"batch": batch.public_id, "skipped": skipped, "inline": inline})
     if inline:
         _deliver_now(mini_program, batch.id)
     else:

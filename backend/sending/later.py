@@ -5,11 +5,9 @@ deliver it now) or `scheduled` (at `send_at`). Consent is checked and the credit
 worker claims it (delivery/outbox.py `claim_group`), the same claim as a batch message's,
 so a user who revokes in the meantime gets nothing and WeChat is not called.
 
-The due-scanner (`release_due`, run every DUE_SCAN_INTERVAL in the sweeper thread of every
-`flask wx worker`, and of the web process without Redis) turns due `scheduled` rows into `queued`
-ones with a conditional UPDATE, so two scanners never queue one message twice; then it hands
-their ids to the queue. A canceled message is never claimed: the claim is conditional on
-`queued`, even for an id already on the queue.
+The due-scanner (delivery/due.py) turns due `scheduled` rows into `queued` ones at their
+`send_at`. A canceled message is never claimed: the claim is conditional on `queued`, even for
+an id already on the queue.
 """
 
 from __future__ import annotations
@@ -24,9 +22,11 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from backend import errors, webhooks
 from backend.apps import MiniProgram
+from backend.db import work
 from backend.extensions import db
 from backend.infra import idempotency
-from backend.models import Message, new_public_id, utcnow
+from backend.models import Message, utcnow
+from backend.sending.rows import message_row
 from backend.sending.single import SendRequest, find_recipient
 from backend.states import MessageStatus
 from backend.templates.catalog import get_template, refuse_if_banned
@@ -34,7 +34,6 @@ from backend.templates.values import validate_data
 
 log = logging.getLogger(__name__)
 
-DUE_BATCH = 1000  # due messages released by one statement
 CANCELABLE = (MessageStatus.SCHEDULED, MessageStatus.QUEUED)
 
 _messages = Message.__table__
@@ -55,8 +54,8 @@ def initial_status(send_at: datetime | None, now: datetime) -> tuple[str, dateti
 def queue_message(
     mini_program: MiniProgram, request: SendRequest, send_at: datetime | None, key: idempotency.Claim | None = None
 ) -> Message:
-    """Validate one send of `app` as a synchronous one would (404, 422), write it `queued` or
-    `scheduled` with the Idempotency-Key's record in one transaction, and queue it if due.
+    """Validate one send of `mini_program` as a synchronous one would (404, 422), write it `queued` or
+    `scheduled` with the Idempotency-Key's record in one unit of work, and queue it if due.
 
     Nothing is spent here, and consent is not checked yet: both happen at delivery.
     """
@@ -66,26 +65,22 @@ def queue_message(
     values = validate_data(template, request.data, truncate=request.truncate)
     now = utcnow()
     status, due_at = initial_status(send_at, now)
-    # Every column, so that the detached object below reads none from the database.
-    row = dict.fromkeys(column.key for column in _messages.c if column.key != "id") | {
-        "public_id": new_public_id("msg"),
-        "app_id": mini_program.appid,
-        "user_id": recipient.id,
-        "openid": recipient.openid,
-        "template_id": request.template_id,
-        "data": values,
-        "page": request.page,
-        "miniprogram_state": request.miniprogram_state or mini_program.miniprogram_state,
-        "lang": request.lang or "zh_CN",
-        "status": status,
-        "send_at": due_at,
-        "attempts": 0,
-        "created_at": now,
-        "updated_at": now,
-    }
-    message_id = db.session.execute(sa.insert(_messages).returning(_messages.c.id), row).scalar_one()
-    idempotency.record_effect(key, {"message": row["public_id"], "later": True})
-    db.session.commit()
+    row = message_row(
+        mini_program,
+        template_id=request.template_id,
+        data=values,
+        user_id=recipient.id,
+        openid=recipient.openid,
+        status=status,
+        now=now,
+        page=request.page,
+        miniprogram_state=request.miniprogram_state,
+        lang=request.lang,
+        send_at=due_at,
+    )
+    with work():
+        message_id = db.session.execute(sa.insert(_messages).returning(_messages.c.id), row).scalar_one()
+        idempotency.record_effect(key, {"message": row["public_id"], "later": True})
     # The row as written, detached: the answer says `queued` even if a worker is quicker.
     message = Message(id=message_id, **row)
     make_transient_to_detached(message)
@@ -112,61 +107,22 @@ def cancel(public_id: str, appids: Iterable[str]) -> Message:
     404 for no such message, 409 not_cancelable otherwise."""
     appids = list(appids)
     now = utcnow()
-    canceled = db.session.execute(
-        sa.update(_messages)
-        .where(
-            _messages.c.public_id == public_id,
-            _messages.c.app_id.in_(appids),
-            _messages.c.status.in_(CANCELABLE),
-        )
-        .values(status=MessageStatus.CANCELED, updated_at=now)
-        .returning(*_messages.c)
-    ).first()
-    if canceled is not None:  # message.canceled, in the cancel's transaction (the outbox)
-        webhooks.emit_messages("message.canceled", [canceled._mapping])
-    db.session.commit()
+    with work():
+        canceled = db.session.execute(
+            sa.update(_messages)
+            .where(
+                _messages.c.public_id == public_id,
+                _messages.c.app_id.in_(appids),
+                _messages.c.status.in_(CANCELABLE),
+            )
+            .values(status=MessageStatus.CANCELED, updated_at=now)
+            .returning(*_messages.c)
+        ).first()
+        if canceled is not None:  # message.canceled, in the cancel's unit of work (the outbox)
+            webhooks.emit_messages("message.canceled", [canceled._mapping])
     message = db.session.scalar(sa.select(Message).where(Message.public_id == public_id, Message.app_id.in_(appids)))
     if message is None:
         raise errors.NotFound("No message with that id.")
     if canceled is None:
         raise errors.NotCancelable(details={"message_id": public_id, "status": message.status})
     return message
-
-
-def release_due(now: datetime | None = None) -> list[int]:
-    """Due `scheduled` messages become `queued` and go to the queue; the ids released.
-
-    The UPDATE is conditional on `scheduled`, so of two scanners only one gets an id back.
-    When the queue is down the rows go back to `scheduled` (still due: the next scan tries
-    again); a job that did reach the queue meanwhile finds them not `queued` and skips them.
-    """
-    now = now or utcnow()
-    # A read first: most scans find nothing due, and take no write lock (SQLite) for it.
-    due = db.session.scalars(
-        sa.select(_messages.c.id)
-        .where(_messages.c.status == MessageStatus.SCHEDULED, _messages.c.send_at <= now)
-        .order_by(_messages.c.send_at)
-        .limit(DUE_BATCH)
-    ).all()
-    if not due:
-        db.session.commit()  # ends the read
-        return []
-    released = db.session.execute(
-        sa.update(_messages)
-        .where(_messages.c.id.in_(due), _messages.c.status == MessageStatus.SCHEDULED)
-        .values(status=MessageStatus.QUEUED, updated_at=now)
-        .returning(_messages.c.id)
-    ).scalars()
-    ids = sorted(released)
-    db.session.commit()
-    if not ids:
-        return []
-    try:
-        current_app.extensions["queue"].enqueue(ids)
-    except errors.ServiceUnavailable:
-        back = sa.update(_messages).where(_messages.c.id.in_(ids), _messages.c.status == MessageStatus.QUEUED)
-        db.session.execute(back.values(status=MessageStatus.SCHEDULED))
-        db.session.commit()
-        log.warning("due messages not queued yet: Redis is down", extra={"count": len(ids)})
-        return []
-    return ids

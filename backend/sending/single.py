@@ -12,7 +12,7 @@ settle are one statement each.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,13 +23,16 @@ from sqlalchemy.orm.attributes import set_committed_value
 from backend import errors, webhooks
 from backend.apps import MiniProgram
 from backend.consent import ledger, reports
+from backend.db import work
 from backend.extensions import db
 from backend.infra import idempotency
-from backend.models import Message, Subscription, User, new_public_id, utcnow
+from backend.models import Message, User, utcnow
 from backend.ops import metrics
 from backend.sending import device_delivery, send_lock
-from backend.states import EventSource, MessageStatus, Outcome, TemplateKind
+from backend.sending.rows import message_row
+from backend.states import EventSource, MessageStatus, Outcome
 from backend.templates.catalog import get_template, is_banned, mark_banned, refuse_if_banned
+from backend.templates.kinds import kind_of
 from backend.templates.values import validate_data
 from backend.wechat import errors as wx
 
@@ -91,7 +94,7 @@ class SendResult:
 
 
 def send_message(mini_program: MiniProgram, request: SendRequest, key: idempotency.Claim | None = None) -> SendResult:
-    """Send one subscribe message of `app` under the ledger's rules; raises an ApiError when it was not sent.
+    """Send one subscribe message of `mini_program` under the ledger's rules; raises an ApiError when it was not sent.
 
     This is the function Python code beside the backend calls directly (inside an app context).
     `key`: the Idempotency-Key the request holds; the outbox row is written with it.
@@ -100,66 +103,36 @@ def send_message(mini_program: MiniProgram, request: SendRequest, key: idempoten
     template = get_template(mini_program, request.template_id)
     refuse_if_banned(mini_program.appid, request.template_id)
     values = validate_data(template, request.data, truncate=request.truncate)
-    kind = template.kind if template else reported_kind(recipient.id, request.template_id)
-    request = replace(request, miniprogram_state=request.miniprogram_state or mini_program.miniprogram_state)
-    message, remaining = reserve(recipient, request, values, kind, key)
+    kind = kind_of(template, user_id=recipient.id, template_id=request.template_id)
+    row = message_row(
+        mini_program,
+        template_id=request.template_id,
+        data=values,
+        user_id=recipient.id,
+        openid=recipient.openid,
+        status=MessageStatus.SENDING,
+        now=utcnow(),
+        page=request.page,
+        miniprogram_state=request.miniprogram_state,
+        lang=request.lang,
+    )
+    message, remaining = reserve(row, kind, key)
     return SendResult(deliver(mini_program, message), remaining)
 
 
-def reported_kind(user_id: int, template_id: str) -> str:
-    """The kind the user's subscription was recorded with (for a template WeChat never confirmed)."""
-    kind = db.session.scalar(
-        sa.select(Subscription.kind).where(Subscription.user_id == user_id, Subscription.template_id == template_id)
-    )
-    return kind or TemplateKind.ONE_TIME
+def reserve(row: dict[str, Any], kind: str, key: idempotency.Claim | None = None) -> tuple[Message, int | None]:
+    """Spend one credit and write the outbox row `row` (sending/rows.py), in one unit of work.
 
-
-def reserve(
-    recipient: Recipient, request: SendRequest, values: dict[str, str], kind: str, key: idempotency.Claim | None = None
-) -> tuple[Message, int | None]:
-    """Spend one credit and write the outbox row, in one short transaction.
-
-    With an Idempotency-Key the transaction also writes the message beside the key (raising
-    KeyTaken, nothing spent, if another request with the key got there first).
+    With an Idempotency-Key the unit also writes the message beside the key (raising
+    KeyTaken, nothing spent, if another request with the key got there first). Without one,
+    nothing else is written with it: on PostgreSQL the ledger runs it as one statement alone.
     """
-    now = utcnow()
-    row = {
-        "public_id": new_public_id("msg"),
-        "app_id": recipient.app_id,
-        "batch_id": None,
-        "user_id": recipient.id,
-        "openid": recipient.openid,
-        "template_id": request.template_id,
-        "model_id": None,  # a device message's (sending/device_messages.py)
-        "sn": None,
-        "data": values,
-        "page": request.page,
-        "miniprogram_state": request.miniprogram_state or current_app.config["WX_MINIPROGRAM_STATE"],
-        "lang": request.lang or "zh_CN",
-        "status": MessageStatus.SENDING,
-        "attempts": 0,
-        "claimed_at": now,
-        "outcome": None,
-        "errcode": None,
-        "errmsg": None,
-        "wechat_msgid": None,
-        "delivery_status": None,
-        "sent_at": None,
-        "send_at": None,  # sent now, not scheduled (sending/later.py)
-        "created_at": now,
-        "updated_at": now,
-    }
-    # Without a key nothing else is written with it (PostgreSQL: one statement, committed);
-    # with one, the key's record is one more statement of the transaction.
-    reserved = ledger.current().reserve(row, kind=kind, alone=key is None)
-    message_id, remaining = reserved or (None, None)
-    if message_id is not None:
+    with work():
+        reserved = ledger.current().reserve(row, kind=kind, alone=key is None)
+        if reserved is None:
+            raise errors.ConsentRequired(details={"template_id": row["template_id"], "user_id": row["user_id"]})
+        message_id, remaining = reserved
         idempotency.record_effect(key, {"message": row["public_id"], "remaining": remaining})
-    if message_id is None:
-        db.session.rollback()
-        raise errors.ConsentRequired(details={"template_id": request.template_id, "user_id": recipient.id})
-    if db.session().in_transaction():
-        db.session.commit()
     # The row as written, detached: callers read it, and the settle step updates it by id.
     message = Message(id=message_id, **row)
     make_transient_to_detached(message)
@@ -190,7 +163,9 @@ def deliver(mini_program: MiniProgram, message: Message, *, requeue_transient: b
 def _call_and_settle(mini_program: MiniProgram, message: Message, requeue_transient: bool) -> Message:
     client = mini_program.client
     if is_banned(message.app_id, message.template_id):  # an earlier 43107: WeChat would refuse it the same way
-        raise _refuse_banned(message) from None
+        with work():
+            error = _refuse_banned(message)
+        raise error from None
     try:
         with send_lock.openid_turn(client.appid, message.openid):
             if device_delivery.is_device_message(message):  # the device send (docs/wechat.md §11c)
@@ -205,18 +180,22 @@ def _call_and_settle(mini_program: MiniProgram, message: Message, requeue_transi
                     lang=message.lang,
                 )
     except (wx.WeChatError, send_lock.OpenidBusy) as exc:
-        raise _settle_failure(message, exc, requeue_transient) from None
+        with work():  # the outcome, with the refund or the revocation it brings
+            error = _settle_failure(message, exc, requeue_transient)
+        raise error from None
     except Exception:
         # A bug or an unexpected failure after the credit was spent: we cannot know whether
         # WeChat got it, so the message is `unknown` and the credit stays spent.
-        _settle(message, MessageStatus.UNKNOWN, outcome=Outcome.UNKNOWN)
+        with work():
+            _settle(message, MessageStatus.UNKNOWN, outcome=Outcome.UNKNOWN)
         raise
-    _settle(message, MessageStatus.SENT, wechat_msgid=msgid, sent_at=utcnow())
+    with work():
+        _settle(message, MessageStatus.SENT, wechat_msgid=msgid, sent_at=utcnow())
     return message
 
 
 def _settle(message: Message, status: str, **fields: Any) -> None:
-    """Write the outcome (one UPDATE by id) with whatever else the transaction holds, and commit."""
+    """Write the outcome (one UPDATE by id) in the caller's unit of work, with whatever else it holds."""
     changes = {"status": status, **fields, "updated_at": utcnow()}
     # With WEBHOOK_URL: the event row joins this transaction, so the settle commits it with the status.
     webhooks.emit_settled(message, changes)

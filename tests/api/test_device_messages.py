@@ -329,8 +329,8 @@ def rq(app, monkeypatch) -> RQ:
     """The test Redis as the queue, and a worker in this process (tests/test_delivery.py)."""
     if not REDIS_URL:
         pytest.skip("TEST_REDIS_URL is not set")
-    monkeypatch.setattr("backend.delivery.queue._app", app)
-    monkeypatch.setattr("backend.delivery.queue._pool", None)
+    monkeypatch.setattr("backend.jobs._app", app)
+    monkeypatch.setattr("backend.jobs._pool", None)
     queue = RQ()
     app.extensions["queue"] = queue.queue
     return queue
