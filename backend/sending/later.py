@@ -26,11 +26,8 @@ from backend.db import work
 from backend.extensions import db
 from backend.infra import idempotency
 from backend.models import Message, utcnow
-from backend.sending.rows import message_row
-from backend.sending.single import SendRequest, find_recipient
+from backend.sending.single import SendRequest, checked_row
 from backend.states import MessageStatus
-from backend.templates.catalog import get_template, refuse_if_banned
-from backend.templates.values import validate_data
 
 log = logging.getLogger(__name__)
 
@@ -59,25 +56,9 @@ def queue_message(
 
     Nothing is spent here, and consent is not checked yet: both happen at delivery.
     """
-    recipient = find_recipient(mini_program.appid, request.openid, request.user_id)
-    template = get_template(mini_program, request.template_id)
-    refuse_if_banned(mini_program.appid, request.template_id)
-    values = validate_data(template, request.data, truncate=request.truncate)
     now = utcnow()
     status, due_at = initial_status(send_at, now)
-    row = message_row(
-        mini_program,
-        template_id=request.template_id,
-        data=values,
-        user_id=recipient.id,
-        openid=recipient.openid,
-        status=status,
-        now=now,
-        page=request.page,
-        miniprogram_state=request.miniprogram_state,
-        lang=request.lang,
-        send_at=due_at,
-    )
+    row, _ = checked_row(mini_program, request, status, now, send_at=due_at)
     with work():
         message_id = db.session.execute(sa.insert(_messages).returning(_messages.c.id), row).scalar_one()
         idempotency.record_effect(key, {"message": row["public_id"], "later": True})

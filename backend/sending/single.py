@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +27,7 @@ from backend.consent import ledger, reports
 from backend.db import work
 from backend.extensions import db
 from backend.infra import idempotency
-from backend.models import Message, User, utcnow
+from backend.models import Message, Template, User, utcnow
 from backend.ops import metrics
 from backend.sending import device_delivery, send_lock
 from backend.sending.rows import message_row
@@ -99,25 +100,40 @@ def send_message(mini_program: MiniProgram, request: SendRequest, key: idempoten
     This is the function Python code beside the backend calls directly (inside an app context).
     `key`: the Idempotency-Key the request holds; the outbox row is written with it.
     """
+    row, template = checked_row(mini_program, request, MessageStatus.SENDING, utcnow())
+    kind = kind_of(template, user_id=row["user_id"], template_id=request.template_id)
+    message, remaining = reserve(row, kind, key)
+    return SendResult(deliver(mini_program, message), remaining)
+
+
+def checked_row(
+    mini_program: MiniProgram,
+    request: SendRequest,
+    status: MessageStatus,
+    now: datetime,
+    send_at: datetime | None = None,
+) -> tuple[dict[str, Any], Template | None]:
+    """The outbox row of one send request, checked as every send is before anything is written:
+    404 for no such user, 409 for a banned template, 422 for values WeChat would refuse (47003).
+    Also the template, as the catalog knows it (None when WeChat never confirmed it)."""
     recipient = find_recipient(mini_program.appid, request.openid, request.user_id)
     template = get_template(mini_program, request.template_id)
     refuse_if_banned(mini_program.appid, request.template_id)
     values = validate_data(template, request.data, truncate=request.truncate)
-    kind = kind_of(template, user_id=recipient.id, template_id=request.template_id)
     row = message_row(
         mini_program,
         template_id=request.template_id,
         data=values,
         user_id=recipient.id,
         openid=recipient.openid,
-        status=MessageStatus.SENDING,
-        now=utcnow(),
+        status=status,
+        now=now,
         page=request.page,
         miniprogram_state=request.miniprogram_state,
         lang=request.lang,
+        send_at=send_at,
     )
-    message, remaining = reserve(row, kind, key)
-    return SendResult(deliver(mini_program, message), remaining)
+    return row, template
 
 
 def reserve(row: dict[str, Any], kind: str, key: idempotency.Claim | None = None) -> tuple[Message, int | None]:
