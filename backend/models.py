@@ -117,7 +117,7 @@ class DeviceSubscription(TimestampMixin, db.Model):
     status: Mapped[str] = mapped_column(String(16))  # accept | reject | ban | filter
     audio: Mapped[bool] = mapped_column(default=False)  # accepted with a voice reminder (acceptWithAudio)
 
-    kind = "device"
+    kind = TemplateKind.DEVICE
 
     @property
     def remaining(self) -> None:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from backend.consent import device_subscriptions
 from backend.models import DeviceSubscription, Message
+from backend.states import SubscriptionStatus
 
 
 def is_device_message(message: Message) -> bool:
@@ -36,7 +37,7 @@ def subscribed(messages: Iterable[Message], session) -> set[int]:
         sa.select(table.c.user_id, table.c.template_id, table.c.model_id, table.c.sn).where(
             table.c.user_id.in_(sorted({key[0] for key in wanted})),
             table.c.template_id.in_(sorted({key[1] for key in wanted})),
-            table.c.status == "accept",
+            table.c.status == SubscriptionStatus.ACCEPT,
         )
     ).all()
     return {wanted[tuple(row)] for row in rows if tuple(row) in wanted}
