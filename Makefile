@@ -21,7 +21,7 @@ run: migrate  ## dev mode: the emulator and the backend on localhost
 	bash scripts/run-dev.sh
 
 emulator: install  ## only the WeChat emulator, on port 8090
-	$(BIN)/flask --app wsgi emulator
+	$(BIN)/python -m wxemu
 
 lint: install  ## ruff, and every relative link of the Markdown files resolves inside the repository
 	$(BIN)/ruff check .

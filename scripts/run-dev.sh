@@ -8,7 +8,7 @@ PORT=${PORT:-5000}
 # Dev mode only: a known business API key for the README's walk-through.
 export BUSINESS_API_KEYS=${BUSINESS_API_KEYS:-dev-api-key}
 
-$BIN/flask --app wsgi emulator --port "$EMULATOR_PORT" &
+$BIN/python -m wxemu --port "$EMULATOR_PORT" &
 emulator=$!
 trap 'kill $emulator 2>/dev/null' EXIT
 for _ in $(seq 50); do

@@ -1,9 +1,9 @@
 """A local emulator of WeChat's server API for development and tests (see docs/wechat.md).
 
 `create_emulator_app()` builds the Flask app; `run_in_thread()` serves it in the
-background (tests); `serve()` serves it in the foreground (`flask --app wsgi emulator`
-or `python -m wxemu`). The /_emulator control API sets up users, codes,
-templates and consent, injects faults and shows the call log.
+background (tests); `serve()` serves it in the foreground (`python -m wxemu`). The
+/_emulator control API sets up users, codes, templates and consent, injects faults and
+shows the call log.
 """
 
 from wxemu.app import create_emulator_app

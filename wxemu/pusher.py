@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 
 import requests
 
-from backend.wechat.crypto import PushCipher, signature
+from wxemu import crypto
 
 ORIGINAL_ID = "gh_e0000000e001"  # the emulated mini program's original id (ToUserName)
 WRAPPERS = {
@@ -80,15 +80,15 @@ def signed_request(target: PushTarget, message: dict, timestamp: int | None = No
     timestamp_text = str(timestamp or int(time.time()))
     nonce = str(secrets.randbelow(10**9))
     plain = to_json(message) if target.format == "json" else to_xml(message)
-    query = {"signature": signature(target.token, timestamp_text, nonce), "timestamp": timestamp_text, "nonce": nonce}
+    query = {"signature": crypto.sign(target.token, timestamp_text, nonce), "timestamp": timestamp_text, "nonce": nonce}
     content_type = "application/json" if target.format == "json" else "text/xml"
     if target.mode == "plain":
         return query, plain, content_type
-    encrypted = PushCipher(target.encoding_aes_key or "", target.appid).encrypt(plain)
+    encrypted = crypto.encrypt(target.encoding_aes_key or "", target.appid, plain)
     query.update(
         encrypt_type="aes",
         openid=message["FromUserName"],
-        msg_signature=signature(target.token, timestamp_text, nonce, encrypted),
+        msg_signature=crypto.sign(target.token, timestamp_text, nonce, encrypted),
     )
     if target.format == "json":
         outer = {"ToUserName": ORIGINAL_ID, "Encrypt": encrypted}

@@ -1,4 +1,8 @@
-"""Flask commands: `flask --app wsgi emulator`, `flask --app wsgi wx ...`."""
+"""Flask commands: `flask --app wsgi wx ...`.
+
+The WeChat emulator is not one of them: it is started on its own, `python -m wxemu`, since
+nothing in the backend may import it (tests/test_imports.py).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ from flask.cli import AppGroup
 
 from backend.api.schemas import LANGS
 from backend.errors import DATABASE_ERRORS, REDIS_DOWN_ERRORS, ApiError
-from backend.settings import EMULATOR_PORT as DEFAULT_PORT
 from backend.settings import MINIPROGRAM_STATES
 from backend.users.phones import to_e164
 
@@ -31,25 +34,6 @@ class DatabaseErrorsInOneLine(AppGroup):
 wx = DatabaseErrorsInOneLine("wx", help="Work with WeChat through the backend.")
 templates = AppGroup("templates", help="The account's subscribe-message templates.")
 wx.add_command(templates)
-
-
-@click.command("emulator")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
-@click.option(
-    "--apps-file",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Host the apps of this TOML file too (the file of WX_APPS_FILE).",
-)
-def run_emulator(host: str, port: int, apps_file: str | None) -> None:
-    """Serve the local WeChat server-API emulator (dev mode talks to it)."""
-    from wxemu import serve
-    from wxemu.apps_file import AppsFileError
-
-    try:
-        serve(host, port, apps_file)
-    except AppsFileError as exc:
-        raise click.BadParameter(str(exc), param_hint="--apps-file") from None
 
 
 @templates.command("sync")
@@ -368,7 +352,6 @@ def send_batch(csv_file, appid, template_id, pairs, page, miniprogram_state, lan
 
 
 def register_cli(app: Flask) -> None:
-    app.cli.add_command(run_emulator)
     app.cli.add_command(wx)
     # Flask-Migrate's `flask db …`, the same commands under the same one-line rule.
     migrations = app.cli.commands["db"]

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from backend.wechat.crypto import PushCipher, PushCryptoError, signature
+from wxemu import crypto as emulator
 
 TOKEN, AES_KEY, APPID = "AAAAA", "A" * 43, "wxba5fad812f8e6fb9"
 SAFE_ENCRYPT = (
@@ -84,3 +85,30 @@ def test_another_appid_is_refused():
 def test_junk_ciphertext_is_refused(junk):
     with pytest.raises(PushCryptoError):
         PushCipher(AES_KEY, APPID).decrypt(junk)
+
+
+# The emulator (wxemu/crypto.py) encrypts pushes with its own code, written from docs/wechat.md
+# alone: each side must read what the other makes, or one of them has the format wrong.
+CROSS_MESSAGES = ["", "{}", SAFE_ENCRYPT[:12], "x" * 44, json.dumps({"thing1": "洗衣完成 ✓"}, ensure_ascii=False)]
+
+
+@pytest.mark.parametrize("message", CROSS_MESSAGES)
+def test_the_backend_decrypts_what_the_emulator_encrypts(message):
+    assert PushCipher(AES_KEY, APPID).decrypt(emulator.encrypt(AES_KEY, APPID, message)) == message
+    encrypted = emulator.encrypt(WECHATPY_KEY, WECHATPY_ID, message)
+    assert PushCipher(WECHATPY_KEY, WECHATPY_ID).decrypt(encrypted) == message
+
+
+@pytest.mark.parametrize("message", CROSS_MESSAGES)
+def test_the_emulator_decrypts_what_the_backend_encrypts(message):
+    assert emulator.decrypt(AES_KEY, PushCipher(AES_KEY, APPID).encrypt(message)) == (message, APPID)
+    encrypted = PushCipher(WECHATPY_KEY, WECHATPY_ID).encrypt(message)
+    assert emulator.decrypt(WECHATPY_KEY, encrypted) == (message, WECHATPY_ID)
+
+
+def test_both_encrypt_the_same_bytes_and_sign_alike():
+    random16 = b"0123456789abcdef"
+    ours = PushCipher(AES_KEY, APPID).encrypt(WECHATPY_REPLY, random16=random16)
+    assert emulator.encrypt(AES_KEY, APPID, WECHATPY_REPLY, random16=random16) == ours
+    assert emulator.sign(TOKEN, "1714112445", "415670741") == signature(TOKEN, "1714112445", "415670741")
+    assert emulator.sign(TOKEN, "1714112445", "415670741", ours) == signature(TOKEN, "1714112445", "415670741", ours)

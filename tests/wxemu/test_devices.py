@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.emulator.test_emulator_api import advance, assert_error, control
 from tests.helpers import LAUNDRY_DATA, LAUNDRY_DONE, WASHER_DEVICE, WASHER_MODEL
+from tests.wxemu.test_emulator_api import advance, assert_error, control
 
 FAULT = "tmpl-washer-fault"
 SN = "SN-0001_a"

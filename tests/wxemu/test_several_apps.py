@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.emulator.samples import ORDER_TEMPLATE
+from tests.wxemu.samples import ORDER_TEMPLATE
 from wxemu import EmulatorState, create_emulator_app
 from wxemu.apps_file import AppsFileError, read_apps_file
 from wxemu.defaults import DEV_APPID, DEV_SECRET

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from tests.emulator.samples import ORDER_DATA, ORDER_TEMPLATE, RID
+from tests.wxemu.samples import ORDER_DATA, ORDER_TEMPLATE, RID
 from wxemu import EmulatorState, run_in_thread
 from wxemu.defaults import DEV_APPID, DEV_SECRET
 

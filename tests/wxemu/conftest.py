@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from flask.testing import FlaskClient
 
-from tests.emulator.samples import ORDER_TEMPLATE
+from tests.wxemu.samples import ORDER_TEMPLATE
 from wxemu import EmulatorState, create_emulator_app
 from wxemu.defaults import DEV_APPID, DEV_SECRET
 

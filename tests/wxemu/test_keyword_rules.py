@@ -16,7 +16,7 @@ from backend.wechat.keyword_rules import (
     keyword_type,
     truncate_value,
 )
-from tests.emulator.samples import RID
+from tests.wxemu.samples import RID
 from wxemu.rules import value_problem
 
 ENUM_VALUES = ["快递", "自提"]
