@@ -25,7 +25,7 @@ emulator: install  ## only the WeChat emulator, on port 8090
 
 lint: install  ## ruff, and every relative link of the Markdown files resolves inside the repository
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check backend tests bench scripts
+	$(BIN)/ruff format --check backend wxemu tests bench scripts
 	$(BIN)/python scripts/check_links.py
 	$(BIN)/python -m scripts.settings_table --check
 
