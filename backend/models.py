@@ -297,7 +297,7 @@ class BindingCode(db.Model):
 
 class WebhookEvent(db.Model):
     """The webhook outbox: one row per event for business code, written in the transaction of the
-    change it reports, delivered from here and retried from here (webhooks/__init__.py)."""
+    change it reports, delivered from here and retried from here (webhooks/events.py, webhooks/runner.py)."""
 
     __tablename__ = "webhook_events"
     # The runners' question, "what is due?": pending or failing events by next attempt.

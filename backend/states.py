@@ -83,3 +83,12 @@ class BatchStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"  # a worker claimed its first message
     DONE = "done"  # none of its messages is queued or sending
+
+
+class WebhookStatus(StrEnum):
+    """Where a webhook event's delivery stands (`webhook_events.status`, backend/webhooks)."""
+
+    PENDING = "pending"  # not posted yet (or replayed): due at its next_attempt_at
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILING = "failing"  # an attempt failed; retried after a back-off
+    DEAD = "dead"  # not delivered within the back-off's 3 days: only a replay posts it again

@@ -22,6 +22,7 @@ from backend.delivery.outbox import deliver_ids
 from backend.extensions import db
 from backend.models import Message, WebhookEvent, utcnow
 from backend.settings import ConfigError
+from backend.webhooks import runner as webhook_runner
 from tests.api.pushing import T1, TOKEN, popup, post
 from tests.conftest import app_config
 from tests.helpers import API_KEY, GOOD_DATA, accept, log_in, reconfigure, report, send
@@ -159,7 +160,7 @@ def test_a_receiver_failing_three_times_gets_the_event_four_times_with_one_id(
         assert webhooks.deliver_due(hooked_app, now=now) == 1
         (event,) = outbox(hooked_app)
         assert event.status == "failing" and event.last_error.startswith("HTTP 50")
-        delay = (webhooks._aware(event.next_attempt_at) - now).total_seconds()
+        delay = (webhook_runner._aware(event.next_attempt_at) - now).total_seconds()
         assert webhooks.deliver_due(hooked_app, now=now + timedelta(seconds=delay - 1)) == 0  # not due yet
         delays.append(delay)
         now += timedelta(seconds=delay)
@@ -187,12 +188,12 @@ def test_a_time_out_is_retried_and_three_days_of_failures_is_dead(hooked, hooked
     receiver.statuses = [500] * 100
     now, attempts = utcnow(), 1
     while outbox(hooked_app)[0].status == "failing":
-        now = webhooks._aware(outbox(hooked_app)[0].next_attempt_at)
+        now = webhook_runner._aware(outbox(hooked_app)[0].next_attempt_at)
         assert webhooks.deliver_due(hooked_app, now=now) == 1
         attempts += 1
     (event,) = outbox(hooked_app)
     assert event.status == "dead" and event.attempts == attempts
-    first = webhooks._aware(event.created_at)
+    first = webhook_runner._aware(event.created_at)
     assert timedelta(days=2, hours=18) <= now - first <= timedelta(days=3)  # every 6 h until 3 days
     assert len(set(receiver.ids())) == 1
 
@@ -206,7 +207,7 @@ def test_a_restarted_backend_delivers_what_was_pending(database_url, emulator, r
     report(client, user, {T1: "reject"})
     report(client, user, {T1: "accept"})
     with first.app_context():  # a runner claims the first event, then the process dies mid-post
-        claimed = webhooks._claim(utcnow(), first.config["WEBHOOK_TIMEOUT"])
+        claimed = webhook_runner._claim(utcnow(), first.config["WEBHOOK_TIMEOUT"])
         db.session.remove()
         db.engine.dispose()
     assert claimed is not None and receiver.requests == []

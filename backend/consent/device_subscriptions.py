@@ -22,14 +22,16 @@ import sqlalchemy as sa
 from backend import errors
 from backend.apps import MiniProgram
 from backend.consent.ledger import record_events, upsertable_insert
+from backend.db import work
 from backend.extensions import db
 from backend.infra import idempotency
 from backend.models import DeviceSubscription, Template, User, utcnow
-from backend.states import TemplateKind
+from backend.states import EventResult, EventSource, SubscriptionStatus, TemplateKind
 from backend.templates.catalog import get_template, look_up
 
 DEVICE = TemplateKind.DEVICE
 MAX_POPUP_TEMPLATES = 3  # wx.requestSubscribeDeviceMessage's tmplIds (§11b)
+_CHANGING = (SubscriptionStatus.ACCEPT, SubscriptionStatus.REJECT)  # the choices that set a subscription's status
 
 
 def device_templates(mini_program: MiniProgram, template_ids: Iterable[str]) -> dict[str, Template]:
@@ -103,17 +105,18 @@ def record_report(
     """One device popup's results ({template id: (choice, audio)}) for one device, in one transaction."""
     device_templates(mini_program, results)  # before the transaction: the look-up may call gettemplate
     subscriptions = []
-    for template_id, (choice, audio) in results.items():
-        subscription = _row(user, template_id, model_id, sn, "reject" if choice in ("accept", "reject") else choice)
-        if choice in ("accept", "reject"):  # ban and filter change no subscription (§11d)
-            subscription.status = choice
-            subscription.audio = audio
-            subscription.updated_at = utcnow()
-        detail = {"model_id": model_id, "sn": sn, "audio": audio}
-        record_events(user.app_id, [user.id], template_id, "client", choice, scene=scene, detail=detail)
-        subscriptions.append(subscription)
-    idempotency.record_effect(key, {"device": {"model_id": model_id, "sn": sn}, "templates": list(results)})
-    db.session.commit()
+    with work():
+        for template_id, (choice, audio) in results.items():
+            changes = choice in _CHANGING  # ban and filter change no subscription (§11d)
+            subscription = _row(user, template_id, model_id, sn, SubscriptionStatus.REJECT if changes else choice)
+            if changes:
+                subscription.status = choice
+                subscription.audio = audio
+                subscription.updated_at = utcnow()
+            detail = {"model_id": model_id, "sn": sn, "audio": audio}
+            record_events(user.app_id, [user.id], template_id, EventSource.CLIENT, choice, scene=scene, detail=detail)
+            subscriptions.append(subscription)
+        idempotency.record_effect(key, {"device": {"model_id": model_id, "sn": sn}, "templates": list(results)})
     return subscriptions
 
 
@@ -130,10 +133,10 @@ def revoke(
             DeviceSubscription.model_id == model_id,
             DeviceSubscription.sn == sn,
         )
-        .values(status="reject", audio=False, updated_at=utcnow())
+        .values(status=SubscriptionStatus.REJECT, audio=False, updated_at=utcnow())
     )
     detail = {"model_id": model_id, "sn": sn, **(detail or {})}
-    record_events(app_id, [user_id], template_id, source, "revoked", detail=detail)
+    record_events(app_id, [user_id], template_id, source, EventResult.REVOKED, detail=detail)
 
 
 def active_users(
@@ -146,7 +149,7 @@ def active_users(
         DeviceSubscription.template_id == template_id,
         DeviceSubscription.model_id == model_id,
         DeviceSubscription.sn == sn,
-        DeviceSubscription.status == "accept",
+        DeviceSubscription.status == SubscriptionStatus.ACCEPT,
     )
     if user_ids is None:
         return sorted(db.session.scalars(query))

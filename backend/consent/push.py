@@ -31,6 +31,7 @@ from backend import errors, webhooks
 from backend.apps import MiniProgram
 from backend.consent import ledger, reports
 from backend.consent.ledger import ensure_user, record_events, upsertable_insert
+from backend.db import work
 from backend.extensions import db
 from backend.models import Message, PushQuery
 from backend.ops import metrics
@@ -98,15 +99,17 @@ def bind_query(args: Mapping[str, str], raw: bytes) -> None:
     query_hash = hashlib.sha256("\n".join(parts).encode()).hexdigest()
     body_hash = hashlib.sha256(raw).hexdigest()
     now = int(time.time())
-    # Pruned on the way (an index range, usually empty): the table holds QUERY_MEMORY seconds of pushes.
-    db.session.execute(sa.delete(PushQuery).where(PushQuery.expires_at < now))
-    db.session.execute(
-        upsertable_insert(PushQuery)
-        .values(query_hash=query_hash, body_hash=body_hash, expires_at=int(args["timestamp"]) + QUERY_MEMORY)
-        .on_conflict_do_nothing(index_elements=["query_hash"])
-    )
-    first = db.session.scalar(sa.select(PushQuery.body_hash).where(PushQuery.query_hash == query_hash))
-    db.session.commit()
+    # A unit of its own: the query stays bound to its first body even when that body is then refused
+    # as unreadable or its events fail, so no other body can take its place.
+    with work():
+        # Pruned on the way (an index range, usually empty): the table holds QUERY_MEMORY seconds of pushes.
+        db.session.execute(sa.delete(PushQuery).where(PushQuery.expires_at < now))
+        db.session.execute(
+            upsertable_insert(PushQuery)
+            .values(query_hash=query_hash, body_hash=body_hash, expires_at=int(args["timestamp"]) + QUERY_MEMORY)
+            .on_conflict_do_nothing(index_elements=["query_hash"])
+        )
+        first = db.session.scalar(sa.select(PushQuery.body_hash).where(PushQuery.query_hash == query_hash))
     if first != body_hash:
         raise wechat_push.PushForged(Refusal.QUERY_REUSED)
 
@@ -204,25 +207,29 @@ def handle(app_id: str, message: PushEvent) -> set[str]:
     unknown: set[str] = set()
     if message.event not in EVENT_LISTS or not message.openid:
         detail = {"event": message.event, "msg_type": message.msg_type}
-        record_events(app_id, [None], None, EventSource.PUSH, EventResult.IGNORED, detail=detail)
-        db.session.commit()
+        with work():
+            record_events(app_id, [None], None, EventSource.PUSH, EventResult.IGNORED, detail=detail)
         return unknown
-    user = ensure_user(app_id, message.openid)  # a push may come before the user ever logged in
-    db.session.commit()
-    for item in message.items:
-        template_id = item.get("TemplateId", "")
-        kind = reports.catalog_kind(app_id, template_id) if template_id else TemplateKind.ONE_TIME
-        if kind is None:
-            kind = TemplateKind.ONE_TIME
-            unknown.add(template_id)
-        try:
-            # The item's audit row carries its unique dedupe key: a replay fails on it, and the
-            # savepoint undoes whatever the item had written.
-            with db.session.begin_nested():
-                _apply(app_id, message.event, user.id, item, dedupe_key(message, item), kind)
-        except IntegrityError:
-            log.info("push replay ignored", extra={"event": message.event})
-    db.session.commit()
+    # Two units. The user (a push may come before the user ever logged in) is committed by itself
+    # first: a new user's row stays locked until its unit ends, and a login or another push for
+    # the same openid then waits for that insert only, not for every item of this push.
+    with work():
+        user = ensure_user(app_id, message.openid)
+    # Then the items, all in one unit: each in a savepoint, since its audit row carries its
+    # unique dedupe key; a replayed item fails on it and its savepoint undoes whatever it had
+    # written, so the replay counts once and the other items still commit.
+    with work():
+        for item in message.items:
+            template_id = item.get("TemplateId", "")
+            kind = reports.catalog_kind(app_id, template_id) if template_id else TemplateKind.ONE_TIME
+            if kind is None:
+                kind = TemplateKind.ONE_TIME
+                unknown.add(template_id)
+            try:
+                with db.session.begin_nested():
+                    _apply(app_id, message.event, user.id, item, dedupe_key(message, item), kind)
+            except IntegrityError:
+                log.info("push replay ignored", extra={"event": message.event})
     return unknown
 
 

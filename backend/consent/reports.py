@@ -15,10 +15,11 @@ import sqlalchemy as sa
 from backend import webhooks
 from backend.apps import MiniProgram
 from backend.consent import ledger
+from backend.db import work
 from backend.extensions import db
 from backend.infra import idempotency
 from backend.models import Subscription, Template, User, utcnow
-from backend.states import EventSource, SubscriptionStatus, TemplateKind
+from backend.states import EventResult, EventSource, SubscriptionStatus, TemplateKind
 from backend.templates.catalog import get_template, stored_template
 
 CHOICES = tuple(SubscriptionStatus)
@@ -56,18 +57,18 @@ def correct_kinds(app_id: str, templates: Iterable[Template]) -> int:
     A long-term template's `remaining` counts nothing, so a credit minted meanwhile is moot.
     """
     corrected = 0
-    for template in templates:
-        result = db.session.execute(
-            sa.update(Subscription)
-            .where(
-                Subscription.app_id == app_id,
-                Subscription.template_id == template.id,
-                Subscription.kind != template.kind,
+    with work():
+        for template in templates:
+            result = db.session.execute(
+                sa.update(Subscription)
+                .where(
+                    Subscription.app_id == app_id,
+                    Subscription.template_id == template.id,
+                    Subscription.kind != template.kind,
+                )
+                .values(kind=template.kind, updated_at=utcnow())
             )
-            .values(kind=template.kind, updated_at=utcnow())
-        )
-        corrected += result.rowcount
-    db.session.commit()
+            corrected += result.rowcount
     return corrected
 
 
@@ -90,14 +91,14 @@ def record_report(
         for template_id, choice in results.items()
     ]
     mint = not push_is_authority(mini_program)
-    rows = ledger.current().grant(
-        mini_program.appid, user.id, choices, source=EventSource.CLIENT, scene=scene, mint=mint
-    )
-    if mint:  # the status (and credits) changed; a report under push authority only records the choice
-        for row in rows:
-            webhooks.emit_subscription(row, row.status)
-    idempotency.record_effect(key, {"templates": list(results)})
-    db.session.commit()
+    with work():
+        rows = ledger.current().grant(
+            mini_program.appid, user.id, choices, source=EventSource.CLIENT, scene=scene, mint=mint
+        )
+        if mint:  # the status (and credits) changed; a report under push authority only records the choice
+            for row in rows:
+                webhooks.emit_subscription(row, row.status)
+        idempotency.record_effect(key, {"templates": list(results)})
     by_template = {row.template_id: row for row in rows}
     return [by_template[template_id] for template_id in results]
 
@@ -112,13 +113,15 @@ def revoke(
     detail: dict | None = None,
     kind: str | None = None,
 ) -> None:
-    """The user turned the template off (change event), or WeChat said 43101: credits to 0."""
+    """The user turned the template off (change event), or WeChat said 43101: credits to 0 (in the
+    caller's unit of work)."""
     kind = kind or _known_kind(app_id, template_id)
     ledger.current().zero(
         app_id, template_id, [user_id], kind=kind, source=source, dedupe_key=dedupe_key, detail=detail
     )
     webhooks.emit_subscription(
-        webhooks.SubscriptionState(app_id, user_id, template_id, SubscriptionStatus.REJECT, kind, 0), "revoked"
+        webhooks.SubscriptionState(app_id, user_id, template_id, SubscriptionStatus.REJECT, kind, 0),
+        EventResult.REVOKED,
     )
 
 

@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from backend.db import work
 from backend.errors import ApiError, IdempotencyConflict, InvalidRequest
 from backend.extensions import db
 from backend.models import IdempotencyRecord, utcnow
@@ -139,24 +140,29 @@ def _purge_if_due() -> None:
     if time.monotonic() < _next_purge:
         return
     _next_purge = time.monotonic() + PURGE_EVERY
-    db.session.execute(sa.delete(_records).where(_records.c.created_at < utcnow() - KEEP_FOR))
-    db.session.commit()
+    with work():
+        db.session.execute(sa.delete(_records).where(_records.c.created_at < utcnow() - KEEP_FOR))
 
 
 def _insert_lease(app_id: str, scope: str, key: str, fingerprint: str) -> Claim | None:
     now = utcnow()
     held_until = now + lease_time()
     try:
-        record_id = db.session.execute(
-            sa.insert(_records)
-            .values(
-                app_id=app_id, scope=scope, key=key, request_hash=fingerprint, locked_until=held_until, created_at=now
-            )
-            .returning(_records.c.id)
-        ).scalar_one()
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
+        # Committed at once: the lease is what a concurrent retry must see while the view runs.
+        with work():
+            record_id = db.session.execute(
+                sa.insert(_records)
+                .values(
+                    app_id=app_id,
+                    scope=scope,
+                    key=key,
+                    request_hash=fingerprint,
+                    locked_until=held_until,
+                    created_at=now,
+                )
+                .returning(_records.c.id)
+            ).scalar_one()
+    except IntegrityError:  # the key has a record already (the unit was rolled back): read it
         return None
     return Claim(app_id, scope, key, fingerprint, record_id, held_until)
 
@@ -184,17 +190,17 @@ def _take_over(record: sa.Row) -> Claim | None:
     """
     held_until = utcnow() + lease_time()
     effect_unchanged = _records.c.effect.is_(None) if record.effect is None else _records.c.effect.is_not(None)
-    taken = db.session.execute(
-        sa.update(_records)
-        .where(
-            _records.c.id == record.id,
-            _records.c.locked_until == record.locked_until,
-            _records.c.status_code.is_(None),
-            effect_unchanged,
-        )
-        .values(locked_until=held_until, effect=sa.null())
-    ).rowcount
-    db.session.commit()
+    with work():
+        taken = db.session.execute(
+            sa.update(_records)
+            .where(
+                _records.c.id == record.id,
+                _records.c.locked_until == record.locked_until,
+                _records.c.status_code.is_(None),
+                effect_unchanged,
+            )
+            .values(locked_until=held_until, effect=sa.null())
+        ).rowcount
     if not taken:
         return None  # someone else moved first: look again
     return Claim(record.app_id, record.scope, record.key, record.request_hash, record.id, held_until)
@@ -235,22 +241,24 @@ def finish(claim: Claim, status: int, body: dict[str, Any], language: str | None
         if not (claim.effect_written or invites_retry):
             _insert_answer(claim, status, body, language)
         return
-    if not invites_retry:
-        db.session.execute(
-            sa.update(_records).where(_held(claim)).values(status_code=status, response=body, content_language=language)
-        )
-    elif not db.session.execute(sa.delete(_records).where(_held(claim), _records.c.effect.is_(None))).rowcount:
-        # An effect was committed: the key stays, and a retry answers from the effect now.
-        db.session.execute(sa.update(_records).where(_held(claim)).values(locked_until=utcnow()))
-    db.session.commit()
+    with work():
+        if not invites_retry:
+            db.session.execute(
+                sa.update(_records)
+                .where(_held(claim))
+                .values(status_code=status, response=body, content_language=language)
+            )
+        elif not db.session.execute(sa.delete(_records).where(_held(claim), _records.c.effect.is_(None))).rowcount:
+            # An effect was committed: the key stays, and a retry answers from the effect now.
+            db.session.execute(sa.update(_records).where(_held(claim)).values(locked_until=utcnow()))
 
 
 def _insert_answer(claim: Claim, status: int, body: dict[str, Any], language: str | None) -> None:
     try:
-        db.session.execute(_released_record(claim, status_code=status, response=body, content_language=language))
-        db.session.commit()
-    except IntegrityError:  # a concurrent request with the key answered first: its answer stays
-        db.session.rollback()
+        with work():
+            db.session.execute(_released_record(claim, status_code=status, response=body, content_language=language))
+    except IntegrityError:  # a concurrent request with the key answered first (the unit was rolled back)
+        pass  # its answer stays
 
 
 def _released_record(claim: Claim, **columns: Any) -> sa.Insert:

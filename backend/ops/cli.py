@@ -247,8 +247,10 @@ def list_unknown() -> None:
 
     from backend.extensions import db
     from backend.models import Message
+    from backend.states import MessageStatus
 
-    for message in db.session.scalars(sa.select(Message).where(Message.status == "unknown").order_by(Message.id)):
+    unknown = sa.select(Message).where(Message.status == MessageStatus.UNKNOWN).order_by(Message.id)
+    for message in db.session.scalars(unknown):
         click.echo(f"{message.public_id}  user {message.user_id}  {message.template_id}  {message.updated_at:%F %T}")
 
 
@@ -316,6 +318,7 @@ def send_batch(csv_file, appid, template_id, pairs, page, miniprogram_state, lan
 
     from backend.extensions import db
     from backend.sending.batches import BatchRequest, batch_counts, create_batch
+    from backend.states import MessageStatus
 
     recipients = []
     reader = csv.DictReader(csv_file)
@@ -345,7 +348,7 @@ def send_batch(csv_file, appid, template_id, pairs, page, miniprogram_state, lan
             time.sleep(0.5)
             counts = batch_counts(batch.id)
             db.session.remove()  # end the read: on SQLite it would hold the lock the workers need
-            now_settled = batch.total - counts.get("queued", 0) - counts.get("sending", 0)
+            now_settled = batch.total - counts.get(MessageStatus.QUEUED, 0) - counts.get(MessageStatus.SENDING, 0)
             bar.update(now_settled - settled)
             settled = now_settled
     click.echo(json.dumps({"batch": batch.public_id, "counts": batch_counts(batch.id)}))

@@ -24,6 +24,7 @@ from flask import Flask
 from backend.errors import DATABASE_ERRORS, describe_database_error
 from backend.extensions import db
 from backend.models import Message, Subscription, Template
+from backend.states import MessageStatus
 from backend.wechat.errors import WeChatAPIError, WeChatError
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
@@ -232,7 +233,7 @@ def check_push(app: Flask, wx_app) -> Finding:
 
 def check_unknown_messages() -> Finding:
     try:
-        count = db.session.scalar(sa.select(sa.func.count()).where(Message.status == "unknown"))
+        count = db.session.scalar(sa.select(sa.func.count()).where(Message.status == MessageStatus.UNKNOWN))
     finally:
         db.session.remove()
     if count:

@@ -23,22 +23,25 @@ from backend.consent.reports import push_is_authority
 from backend.extensions import db
 from backend.models import ConsentEvent, Message, Subscription, Template, utcnow
 from backend.ops import metrics
-from backend.states import MessageStatus
+from backend.states import EventResult, EventSource, MessageStatus, Outcome, TemplateKind
 
 MAX_DAYS = 90
 RECENT_FAILURES = 20
 UNKNOWN_LISTED = 50
 LATENCY_METRIC = "wxsub_wechat_call_seconds"
+ANSWERS = (EventResult.ACCEPT, EventResult.REJECT)  # the popup answers the consent figures count
 
 # What an operator should read into a failed or unknown message's outcome.
 OUTCOME_REASONS = {
-    "consent_required": "No send credit left for this user and template; WeChat was not called.",
-    "consent_revoked": "WeChat answered 43101: the user refuses this template; their credits were set to 0.",
-    "wechat_rejected": "WeChat refused the request itself (see errcode); the credit was returned.",
-    "wechat_unavailable": "WeChat kept failing after bounded retries; the credit was returned.",
-    "rate_limited": "WeChat's send quota was reached (45009 / 45011); the credit was returned.",
-    "user_not_found": "No user with that openid or user_id; nothing was sent.",
-    "unknown": "WeChat did not answer after the request went out: it may have been delivered. The credit stays spent.",
+    Outcome.CONSENT_REQUIRED: "No send credit left for this user and template; WeChat was not called.",
+    Outcome.CONSENT_REVOKED: "WeChat answered 43101: the user refuses this template; their credits were set to 0.",
+    Outcome.WECHAT_REJECTED: "WeChat refused the request itself (see errcode); the credit was returned.",
+    Outcome.WECHAT_UNAVAILABLE: "WeChat kept failing after bounded retries; the credit was returned.",
+    Outcome.RATE_LIMITED: "WeChat's send quota was reached (45009 / 45011); the credit was returned.",
+    Outcome.USER_NOT_FOUND: "No user with that openid or user_id; nothing was sent.",
+    Outcome.UNKNOWN: (
+        "WeChat did not answer after the request went out: it may have been delivered. The credit stays spent."
+    ),
 }
 
 
@@ -116,7 +119,8 @@ def consent_source(app_id: str | None = None) -> str:
     """
     # For all apps at once, push counts when every app has it.
     apps = [mini_program for mini_program in current_app.extensions["apps"] if app_id in (None, mini_program.appid)]
-    return "push" if apps and all(push_is_authority(mini_program) for mini_program in apps) else "client"
+    authority = apps and all(push_is_authority(mini_program) for mini_program in apps)
+    return EventSource.PUSH if authority else EventSource.CLIENT
 
 
 def consent_by_template(
@@ -130,7 +134,7 @@ def consent_by_template(
         sa.select(ConsentEvent.template_id, ConsentEvent.result, day, sa.func.count())
         .where(
             ConsentEvent.source == source,
-            ConsentEvent.result.in_(("accept", "reject")),
+            ConsentEvent.result.in_(ANSWERS),
             ConsentEvent.template_id.is_not(None),
             ConsentEvent.created_at >= window.since,
             _of_app(ConsentEvent.app_id, app_id),
@@ -139,7 +143,7 @@ def consent_by_template(
     ).all()
     daily: dict[str, dict[str, dict[str, int]]] = {}
     for template_id, result, bucket, count in rows:
-        per_result = daily.setdefault(template_id, {"accept": {}, "reject": {}})
+        per_result = daily.setdefault(template_id, {answer: {} for answer in ANSWERS})
         per_result[result][_iso_day(bucket)] = count
 
     if credits is None:
@@ -147,8 +151,9 @@ def consent_by_template(
     known = known_templates(app_id)
     templates = []
     for template_id in set(daily) | set(credits):
-        answers = daily.get(template_id, {"accept": {}, "reject": {}})
-        accepted, rejected = sum(answers["accept"].values()), sum(answers["reject"].values())
+        answers = daily.get(template_id, {answer: {} for answer in ANSWERS})
+        accepted = sum(answers[EventResult.ACCEPT].values())
+        rejected = sum(answers[EventResult.REJECT].values())
         title, kind = known.get(template_id, (None, None))
         templates.append(
             {
@@ -159,7 +164,10 @@ def consent_by_template(
                 "rejected": rejected,
                 "acceptance_rate": acceptance_rate(accepted, rejected),
                 "credits_outstanding": credits.get(template_id, 0),
-                "daily": {"accepted": window.series(answers["accept"]), "rejected": window.series(answers["reject"])},
+                "daily": {
+                    "accepted": window.series(answers[EventResult.ACCEPT]),
+                    "rejected": window.series(answers[EventResult.REJECT]),
+                },
             }
         )
     # The busiest templates first: they are what an operator looks for.
@@ -179,7 +187,9 @@ def credits_outstanding(app_id: str | None = None) -> dict[str, Any]:
     """One-time send credits users have given and we have not spent yet (now, not windowed)."""
     rows = db.session.execute(
         sa.select(Subscription.template_id, sa.func.sum(Subscription.remaining))
-        .where(Subscription.kind == "one_time", Subscription.remaining > 0, _of_app(Subscription.app_id, app_id))
+        .where(
+            Subscription.kind == TemplateKind.ONE_TIME, Subscription.remaining > 0, _of_app(Subscription.app_id, app_id)
+        )
         .group_by(Subscription.template_id)
     ).all()
     by_template = {template_id: int(total) for template_id, total in rows}
@@ -198,7 +208,7 @@ def per_app_totals() -> dict[str, tuple[int, int]]:
     credits = dict(
         db.session.execute(
             sa.select(Subscription.app_id, sa.func.sum(Subscription.remaining))
-            .where(Subscription.kind == "one_time", Subscription.remaining > 0)
+            .where(Subscription.kind == TemplateKind.ONE_TIME, Subscription.remaining > 0)
             .group_by(Subscription.app_id)
         ).all()
     )
@@ -229,7 +239,7 @@ def sends(window: Window, app_id: str | None = None) -> dict[str, Any]:
         sa.select(Message.errcode, day, sa.func.count())
         .where(
             Message.created_at >= window.since,
-            Message.status.in_(("failed", "unknown")),
+            Message.status.in_((MessageStatus.FAILED, MessageStatus.UNKNOWN)),
             Message.errcode.is_not(None),
             _of_app(Message.app_id, app_id),
         )
@@ -285,7 +295,7 @@ def recent_failures(limit: int = RECENT_FAILURES, app_id: str | None = None) -> 
     """The latest failed messages, newest first, with why they failed."""
     messages = db.session.scalars(
         sa.select(Message)
-        .where(Message.status == "failed", _of_app(Message.app_id, app_id))
+        .where(Message.status == MessageStatus.FAILED, _of_app(Message.app_id, app_id))
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(limit)
     )
@@ -294,7 +304,7 @@ def recent_failures(limit: int = RECENT_FAILURES, app_id: str | None = None) -> 
 
 def unknown_messages(limit: int = UNKNOWN_LISTED, app_id: str | None = None) -> dict[str, Any]:
     """Messages WeChat may or may not have delivered (all time: each needs a look), newest first."""
-    unknown = sa.and_(Message.status == "unknown", _of_app(Message.app_id, app_id))
+    unknown = sa.and_(Message.status == MessageStatus.UNKNOWN, _of_app(Message.app_id, app_id))
     total = db.session.scalar(sa.select(sa.func.count()).where(unknown))
     messages = db.session.scalars(
         sa.select(Message).where(unknown).order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)

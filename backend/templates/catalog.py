@@ -22,6 +22,7 @@ from backend.consent.ledger import upsertable_insert
 from backend.errors import TemplateBanned
 from backend.extensions import db
 from backend.models import Template, utcnow
+from backend.states import TemplateKind
 from backend.wechat.errors import WeChatError
 from backend.wechat.keyword_rules import keyword_type
 
@@ -32,7 +33,7 @@ _KEYWORD = re.compile(r"(?:^|\n)\s*([^\n{}]*?)\s*[:：]?\s*\{\{\s*([A-Za-z_]+\d*
 # How long an id WeChat did not know stays "unknown" before it is looked up again.
 RELOOKUP_AFTER = timedelta(minutes=10)
 CACHE_SECONDS = 60.0
-KIND_BY_TYPE = {2: "one_time", 3: "long_term"}
+KIND_BY_TYPE = {2: TemplateKind.ONE_TIME, 3: TemplateKind.LONG_TERM}
 
 
 def parse_keywords(content: str) -> list[dict[str, str]]:
@@ -56,9 +57,9 @@ def template_kind_of(remote: dict[str, Any], keywords: list[dict[str, str]], enu
     gettemplate does not say "device"; a device template's values are all platform-made enum
     values (docs/wechat.md §11), which no ordinary template has for each of its keywords.
     """
-    kind = KIND_BY_TYPE.get(int(remote.get("type") or 2), "one_time")
-    if kind == "long_term" and keywords and all(enums.get(keyword["key"]) for keyword in keywords):
-        return "device"
+    kind = KIND_BY_TYPE.get(int(remote.get("type") or 2), TemplateKind.ONE_TIME)
+    if kind == TemplateKind.LONG_TERM and keywords and all(enums.get(keyword["key"]) for keyword in keywords):
+        return TemplateKind.DEVICE
     return kind
 
 
@@ -171,7 +172,7 @@ def _unconfirmed_row(app_id: str, template_id: str, now, **changes):
         .values(
             app_id=app_id,
             id=template_id,
-            kind="one_time",
+            kind=TemplateKind.ONE_TIME,
             synced=False,
             keywords=[],
             enum_values={},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from backend import errors
 from backend.apps import MiniProgram
 from backend.consent.ledger import ensure_user
-from backend.extensions import db
+from backend.db import work
 from backend.models import User
 from backend.users.phones import to_e164
 from backend.wechat import errors as wx
@@ -28,25 +28,28 @@ def _wechat_call(function, *args):
 def login(mini_program: MiniProgram, code: str) -> User:
     """Exchange a `wx.login` code of `app` for the user (created on first log-in); session_key stays here."""
     session = _wechat_call(mini_program.client.auth.code_to_session, code)
-    user = ensure_user(
-        mini_program.appid, session["openid"], unionid=session.get("unionid"), session_key=session.get("session_key")
-    )
-    db.session.commit()
+    with work():
+        user = ensure_user(
+            mini_program.appid,
+            session["openid"],
+            unionid=session.get("unionid"),
+            session_key=session.get("session_key"),
+        )
     return user
 
 
 def add_phone(mini_program: MiniProgram, user: User, code: str) -> User:
     """Store the phone number behind a getPhoneNumber code of `app` (bound to this user's openid)."""
     info = _wechat_call(mini_program.client.auth.get_phone_number, code, user.openid)
-    user.phone_number = info.get("phoneNumber")
-    user.pure_phone_number = info.get("purePhoneNumber")
-    user.country_code = info.get("countryCode")
-    user.phone_e164 = to_e164(user.phone_number, user.country_code)  # what sends by phone_number look up
-    db.session.commit()
+    with work():
+        user.phone_number = info.get("phoneNumber")
+        user.pure_phone_number = info.get("purePhoneNumber")
+        user.country_code = info.get("countryCode")
+        user.phone_e164 = to_e164(user.phone_number, user.country_code)  # what sends by phone_number look up
     return user
 
 
 def logout(user: User) -> None:
     """Void every session token issued to the user so far."""
-    user.token_version += 1
-    db.session.commit()
+    with work():
+        user.token_version += 1

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from backend import errors
+from backend.db import work
 from backend.extensions import db
 from backend.infra import ratelimit
 from backend.models import BindingCode, User, utcnow
@@ -47,23 +49,26 @@ def bind(app_ids: Iterable[str], user_id: int, external_id: str) -> User:
     holder = db.session.scalar(sa.select(User.id).where(User.app_id == user.app_id, User.external_id == external_id))
     if holder is not None:
         raise errors.ExternalIdTaken(details={"user_id": holder})
-    user.external_id = external_id
-    _commit_binding()
+    with _binding():
+        user.external_id = external_id
     return user
 
 
 def unbind(app_ids: Iterable[str], user_id: int) -> User:
     user = get_user(app_ids, user_id)
-    user.external_id = None
-    db.session.commit()
+    with work():
+        user.external_id = None
     return user
 
 
-def _commit_binding() -> None:
+@contextmanager
+def _binding() -> Iterator[None]:
+    """A unit of work that binds an external_id: ExternalIdTaken when it can't commit because a
+    concurrent bind took the external_id first (the unique key); the unit is rolled back."""
     try:
-        db.session.commit()
-    except IntegrityError:  # a concurrent bind took the external_id first (the unique key)
-        db.session.rollback()
+        with work():
+            yield
+    except IntegrityError:
         raise errors.ExternalIdTaken() from None
 
 
@@ -84,9 +89,11 @@ def create_code(app_id: str, external_id: str, expires_in: int) -> tuple[str, da
     now = utcnow()
     expires_at = now + timedelta(seconds=expires_in)
     # Each new code prunes the long-expired ones (expires_at is indexed): the table stays small.
-    db.session.execute(sa.delete(BindingCode).where(BindingCode.expires_at < now - KEEP_EXPIRED))
-    db.session.add(BindingCode(app_id=app_id, code_hash=_hash(code), external_id=external_id, expires_at=expires_at))
-    db.session.commit()
+    with work():
+        db.session.execute(sa.delete(BindingCode).where(BindingCode.expires_at < now - KEEP_EXPIRED))
+        db.session.add(
+            BindingCode(app_id=app_id, code_hash=_hash(code), external_id=external_id, expires_at=expires_at)
+        )
     return code, expires_at
 
 
@@ -101,31 +108,37 @@ def redeem(user: User, typed: str) -> User:
     identity = str(user.id)
     ratelimit.check_failures(RATE_SCOPE, identity, MAX_FAILURES)
     code = _normalise(typed)
-    now = utcnow()
-    external_id = None
-    if code is not None:
-        # One conditional UPDATE: two redemptions of one code can't both see it unused.
-        external_id = db.session.scalar(
-            sa.update(BindingCode)
-            .where(
-                BindingCode.code_hash == _hash(code),
-                BindingCode.app_id == user.app_id,  # a code of another app is no code here
-                BindingCode.redeemed_at.is_(None),
-                BindingCode.expires_at > now,
-            )
-            .values(redeemed_at=now, redeemed_by=user.id)
-            .returning(BindingCode.external_id)
-        )
-    if external_id is None:
-        db.session.rollback()
-        ratelimit.count_failure(RATE_SCOPE, identity)
-        raise errors.BindingCodeInvalid()
-    if user.external_id != external_id:
-        db.session.execute(
-            sa.update(User)
-            .where(User.app_id == user.app_id, User.external_id == external_id, User.id != user.id)
-            .values(external_id=None)
-        )
-        user.external_id = external_id
-    _commit_binding()
+    try:
+        # One unit: the code is used up with the binding it makes, or not at all.
+        with _binding():
+            external_id = _use_up(code, user) if code is not None else None
+            if external_id is None:
+                raise errors.BindingCodeInvalid()
+            if user.external_id != external_id:
+                db.session.execute(
+                    sa.update(User)
+                    .where(User.app_id == user.app_id, User.external_id == external_id, User.id != user.id)
+                    .values(external_id=None)
+                )
+                user.external_id = external_id
+    except errors.BindingCodeInvalid:
+        ratelimit.count_failure(RATE_SCOPE, identity)  # once the unit is rolled back: nothing was used
+        raise
     return user
+
+
+def _use_up(code: str, user: User) -> str | None:
+    """Mark the code redeemed by `user`; its external_id, or None when it is unknown, expired or
+    used. One conditional UPDATE: two redemptions of one code can't both see it unused."""
+    now = utcnow()
+    return db.session.scalar(
+        sa.update(BindingCode)
+        .where(
+            BindingCode.code_hash == _hash(code),
+            BindingCode.app_id == user.app_id,  # a code of another app is no code here
+            BindingCode.redeemed_at.is_(None),
+            BindingCode.expires_at > now,
+        )
+        .values(redeemed_at=now, redeemed_by=user.id)
+        .returning(BindingCode.external_id)
+    )
