@@ -35,8 +35,10 @@ from backend.db import work
 from backend.extensions import db
 from backend.models import Message, PushQuery
 from backend.ops import metrics
-from backend.states import EventResult, EventSource, SubscriptionStatus, TemplateKind
+from backend.states import EventResult, EventSource, SubscriptionStatus
 from backend.templates import catalog
+from backend.templates.catalog import stored_template
+from backend.templates.kinds import kind_of
 from backend.wechat import push as wechat_push
 from backend.wechat.crypto import PushCipher
 from backend.wechat.push import EVENT_LISTS, MAX_BODY_BYTES, MAX_CLOCK_SKEW, PushEvent, PushRejected, Refusal
@@ -221,10 +223,11 @@ def handle(app_id: str, message: PushEvent) -> set[str]:
     with work():
         for item in message.items:
             template_id = item.get("TemplateId", "")
-            kind = reports.catalog_kind(app_id, template_id) if template_id else TemplateKind.ONE_TIME
-            if kind is None:
-                kind = TemplateKind.ONE_TIME
+            # The catalog's kind, never WeChat's: WeChat waits for this answer (looked up after it).
+            template = stored_template(app_id, template_id) if template_id else None
+            if template is None and template_id:
                 unknown.add(template_id)
+            kind = kind_of(template)
             try:
                 with db.session.begin_nested():
                     _apply(app_id, message.event, user.id, item, dedupe_key(message, item), kind)

@@ -19,8 +19,9 @@ from backend.db import work
 from backend.extensions import db
 from backend.infra import idempotency
 from backend.models import Subscription, Template, User, utcnow
-from backend.states import EventResult, EventSource, SubscriptionStatus, TemplateKind
+from backend.states import EventResult, EventSource, SubscriptionStatus
 from backend.templates.catalog import get_template, stored_template
+from backend.templates.kinds import kind_of
 
 CHOICES = tuple(SubscriptionStatus)
 
@@ -28,27 +29,6 @@ CHOICES = tuple(SubscriptionStatus)
 def push_is_authority(mini_program: MiniProgram) -> bool:
     """Whether `app` has message push configured: then its signed pushes mint credits, not reports."""
     return bool(mini_program.push_token)
-
-
-def template_kind(mini_program: MiniProgram, template_id: str) -> str:
-    """The template's kind; an unknown template is looked up at `app`'s WeChat first."""
-    template = get_template(mini_program, template_id)
-    return template.kind if template else TemplateKind.ONE_TIME
-
-
-def _known_kind(app_id: str, template_id: str) -> str:
-    """The kind the catalog knows, else one-time: for writes, which never call WeChat in their
-    transaction (backend/db/transactions.py); a send looked its template up before it spent."""
-    return catalog_kind(app_id, template_id) or TemplateKind.ONE_TIME
-
-
-def catalog_kind(app_id: str, template_id: str) -> str | None:
-    """The template's kind as the local catalog knows it, None if WeChat never confirmed it.
-
-    Never calls WeChat: pushes use it, and WeChat waits for their answer.
-    """
-    template = stored_template(app_id, template_id)
-    return template.kind if template else None
 
 
 def correct_kinds(app_id: str, templates: Iterable[Template]) -> int:
@@ -87,7 +67,7 @@ def record_report(
     """
     # Unknown templates are looked up at WeChat first: no transaction stays open across that.
     choices = [
-        ledger.Choice(template_id, template_kind(mini_program, template_id), choice)
+        ledger.Choice(template_id, kind_of(get_template(mini_program, template_id)), choice)
         for template_id, choice in results.items()
     ]
     mint = not push_is_authority(mini_program)
@@ -115,7 +95,8 @@ def revoke(
 ) -> None:
     """The user turned the template off (change event), or WeChat said 43101: credits to 0 (in the
     caller's unit of work)."""
-    kind = kind or _known_kind(app_id, template_id)
+    # The catalog's kind (never WeChat's: a write calls no WeChat inside its unit of work).
+    kind = kind or kind_of(stored_template(app_id, template_id))
     ledger.current().zero(
         app_id, template_id, [user_id], kind=kind, source=source, dedupe_key=dedupe_key, detail=detail
     )
