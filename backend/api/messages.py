@@ -1,13 +1,13 @@
 """`/api/v1/messages`: business code sends one subscribe message, and reads its record."""
 
-import sqlalchemy as sa
 from flask import Blueprint, g, request
 
-from backend.api.guards import api_key_required, json_body
+from backend.api.guards import api_key_required
 from backend.api.idempotency import held_key, idempotent, replay_of
 from backend.api.openapi import API_KEY, CURSOR, PREFER, PREFERENCE_APPLIED, Answer, doc, error, query
-from backend.api.pagination import paginate
-from backend.api.schemas import MessagePageSchema, MessageSchema, MessageSentSchema, SendSchema, load
+from backend.api.pagination import requested_page
+from backend.api.schemas.common import dump
+from backend.api.schemas.messages import MessagePageSchema, MessageSchema, MessageSentSchema, SendSchema
 from backend.consent import device_subscriptions
 from backend.delivery.outbox import finish_batch_if_done, send_left_by
 from backend.errors import (
@@ -24,32 +24,18 @@ from backend.errors import (
     WeChatUnavailable,
     WrongTemplateKind,
 )
-from backend.extensions import db
 from backend.infra.idempotency import IdempotencyInProgress, Replay
 from backend.models import Message
-from backend.sending import later
-from backend.sending.single import SendRequest, send_message
+from backend.sending import later, queries
+from backend.sending.single import SendRequest, SendResult, send_message
+from backend.states import MessageStatus, Outcome
 from backend.users import recipients
 
 bp = Blueprint("messages", __name__, url_prefix="/api/v1")
 
 # A failed send whose request died before answering: the answer it would have given. The
 # failures not listed (quota, WeChat down) returned the credit and invite a retry: a fresh run.
-_FAILED_ANSWERS = {"consent_revoked": ConsentRevoked, "wechat_rejected": WeChatRejected}
-
-
-def _sent_body(message: Message, remaining: int | None) -> dict:
-    body = {
-        "id": message.public_id,
-        "appid": message.app_id,
-        "status": message.status,
-        "template_id": message.template_id,
-        "user_id": message.user_id,
-        "remaining": remaining,
-    }
-    if message.wechat_msgid is not None:
-        body["wechat_msgid"] = message.wechat_msgid
-    return body
+_FAILED_ANSWERS = {Outcome.CONSENT_REVOKED: ConsentRevoked, Outcome.WECHAT_REJECTED: WeChatRejected}
 
 
 def _prefers_async() -> bool:
@@ -64,7 +50,7 @@ def _prefers_async() -> bool:
 def _accepted(message: Message):
     """The 202 of a send delivered later: the message's record, `queued` or `scheduled`."""
     headers = {"Preference-Applied": "respond-async"} if _prefers_async() else {}
-    return MessageSchema().dump(message), 202, headers
+    return message, 202, headers
 
 
 def _answer_from_message(effect: dict) -> Replay | None:
@@ -73,19 +59,19 @@ def _answer_from_message(effect: dict) -> Replay | None:
     if message is None:
         return None
     if effect.get("later"):  # queued or scheduled: its 202, as the message stands now
-        return Replay(202, MessageSchema().dump(message))
+        return Replay(202, dump(MessageSchema, message))
     details = {"message_id": message.public_id}
-    if message.status == "sent":
-        return Replay(201, _sent_body(message, effect["remaining"]))
-    if message.status == "unknown":
+    if message.status == MessageStatus.SENT:
+        return Replay(201, dump(MessageSentSchema, SendResult(message, effect["remaining"])))
+    if message.status == MessageStatus.UNKNOWN:
         # The answer the first request would have given (sending/single.py, DeliveryUnknown).
         unknown = WeChatUnavailable(
             "WeChat did not answer after the message was sent; it may have been delivered.",
-            details={**details, "status": "unknown"},
+            details={**details, "status": MessageStatus.UNKNOWN},
             status=502,
         )
         return replay_of(unknown)
-    if message.status == "failed":
+    if message.status == MessageStatus.FAILED:
         failure = _FAILED_ANSWERS.get(message.outcome)
         if failure is None:
             return None
@@ -94,6 +80,8 @@ def _answer_from_message(effect: dict) -> Replay | None:
 
 
 @bp.post("/messages")
+@api_key_required
+@idempotent(_answer_from_message)
 @doc(
     201,
     MessageSentSchema,
@@ -128,9 +116,7 @@ def _answer_from_message(effect: dict) -> Replay | None:
         ),
     ],
 )
-@api_key_required
-@idempotent(_answer_from_message)
-def create_message():
+def create_message(body: dict):
     """Send one subscribe message.
 
     The recipient is exactly one of openid, user_id, external_id or phone_number. Checks, in
@@ -140,18 +126,18 @@ def create_message():
     answer is 202 once the values are checked: the workers deliver it (now, or at `send_at`),
     checking consent then; `GET /api/v1/messages/{message_id}` shows the outcome.
     """
-    body = recipients.as_send_fields(g.mini_program.appid, load(SendSchema, json_body()))
+    body = recipients.as_send_fields(g.mini_program.appid, body)
     body.pop("appid", None)  # settled by the key's guard (g.mini_program); the message is written with it
     device_subscriptions.refuse_device_templates(g.mini_program, [body["template_id"]])  # they go to /device-messages
     send_at = body.pop("send_at")
     send = SendRequest(**body)
     if send_at is not None or _prefers_async():
         return _accepted(later.queue_message(g.mini_program, send, send_at, held_key()))
-    result = send_message(g.mini_program, send, held_key())
-    return _sent_body(result.message, result.remaining), 201
+    return send_message(g.mini_program, send, held_key())
 
 
 @bp.get("/messages")
+@api_key_required
 @doc(
     200,
     MessagePageSchema,
@@ -159,39 +145,32 @@ def create_message():
     params=[query("status", "Only messages with this status, e.g. `unknown`."), CURSOR],
     errors=[InvalidRequest],
 )
-@api_key_required
 def list_messages():
     """Messages, oldest first, a page at a time.
 
     Operators' view, e.g. `?status=unknown`: messages WeChat may or may not have delivered.
     """
-    query = sa.select(Message).where(Message.app_id.in_(g.apps))
-    if request.args.get("status"):
-        query = query.where(Message.status == request.args["status"])
-    return paginate(query, Message.id, MessageSchema().dump)
+    return queries.messages(g.apps, request.args.get("status"), *requested_page())
 
 
 @bp.get("/messages/<message_id>")
-@doc(200, MessageSchema, auth=API_KEY, errors=[error(NotFound, when="No message with that id.")])
 @api_key_required
+@doc(200, MessageSchema, auth=API_KEY, errors=[error(NotFound, when="No message with that id.")])
 def get_message(message_id: str):
     """A message's record: its status (`scheduled`, `queued`, `sent`, `failed`, `unknown`, `canceled`), errcode
     and timestamps."""
     # A message of an app the key may not act for is no message here: 404, not 403 (nothing leaks).
-    message = db.session.scalar(sa.select(Message).where(Message.public_id == message_id, Message.app_id.in_(g.apps)))
-    if message is None:
-        raise NotFound("No message with that id.")
-    return MessageSchema().dump(message)
+    return queries.message(g.apps, message_id)
 
 
 @bp.delete("/messages/<message_id>")
+@api_key_required
 @doc(
     200,
     MessageSchema,
     auth=API_KEY,
     errors=[error(NotFound, when="No message with that id."), NotCancelable],
 )
-@api_key_required
 def cancel_message(message_id: str):
     """Cancel a scheduled or queued message.
 
@@ -200,4 +179,4 @@ def cancel_message(message_id: str):
     """
     message = later.cancel(message_id, g.apps)
     finish_batch_if_done(message.batch_id)  # its batch may have nothing left to send
-    return MessageSchema().dump(message)
+    return message

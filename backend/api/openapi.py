@@ -1,9 +1,12 @@
 """The OpenAPI 3 document of the API, built from the routes, the views' `@doc` and the marshmallow schemas.
 
 A view says what the router can't tell: its success status and body schema, its request body,
-the errors it can answer and how it authenticates (`@doc`, right under the route decorator).
-The summary and description are the view's docstring. `build_spec(app)` walks `app.url_map`,
-so a path or method comes from the router itself; a view without `@doc` is left out, and
+the errors it can answer and how it authenticates (`@doc`, right above the view function,
+under its guards). `@doc` also runs what it says: it loads the request body with the body's
+schema into the view's `body` argument, and dumps what the view returns with the schema of the
+status it answers; so the document is true of the API by construction. The summary and
+description are the view's docstring. `build_spec(app)` walks `app.url_map`, so a path or
+method comes from the router itself; a view without `@doc` is left out, and
 tests/test_openapi.py fails on it.
 
 Errors are documented from the exception classes in backend/errors.py: each code becomes a
@@ -13,6 +16,7 @@ codes share in one operation list every code, with an example of each.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from collections import defaultdict
@@ -22,10 +26,12 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask
+from flask import Flask, Response
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from backend.api.guards import json_body
+from backend.api.schemas.common import dump, load
 from backend.errors import (
     ApiError,
     AppNotFound,
@@ -145,12 +151,17 @@ CURSOR = query("cursor", "The `next_cursor` of the previous page (opaque); omit 
 
 @dataclass(frozen=True)
 class Answer:
-    """A success answer beside the view's main one, e.g. the 202 of a send delivered later."""
+    """A success answer beside the view's main one, e.g. the 202 of a send delivered later.
+
+    `documented=False` is an answer the view gives that the document leaves out (say why where
+    it is used): `@doc` still dumps it with its schema.
+    """
 
     status: int
     response: type[Schema] | dict[str, Any] | None
     description: str
     headers: tuple[tuple[str, dict[str, Any]], ...] = ()
+    documented: bool = True
 
 
 PREFER = {
@@ -184,22 +195,63 @@ class OperationDoc:
     summary: str | None = None  # for a view whose docstring can't say it
     also: tuple[Answer, ...] = ()  # further success answers
 
+    def schema_for(self, status: int) -> type[Schema] | dict[str, Any] | None:
+        """The body schema of the success answer with this status."""
+        if status == self.status:
+            return self.response
+        for answer in self.also:
+            if answer.status == status:
+                return answer.response
+        raise ValueError(f"the view answered {status}, which its @doc does not declare")
+
+    def answer(self, result: Any) -> Any:
+        """What the view returned as Flask's `(body, status, headers)`: its object dumped with the
+        schema of the status it answers. A Response, or a body that a JSON schema dict or another
+        media type describes (text), goes out as the view made it."""
+        if isinstance(result, Response):
+            return result
+        obj, status, headers = (*result, {})[:3] if isinstance(result, tuple) else (result, self.status, {})
+        schema = self.schema_for(status)
+        if schema is None:
+            if obj is not None:
+                raise TypeError(f"the {status} answer has no body, and the view returned one")
+            return "", status, headers
+        if isinstance(schema, type) and issubclass(schema, Schema):
+            return dump(schema, obj), status, headers
+        return obj, status, headers
+
 
 def doc(
     status: int, response: type[Schema] | dict[str, Any] | None = None, **options: Any
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Describe a view for the OpenAPI document; the view itself is returned unchanged.
+    """Declare a view's answers and request body, for the OpenAPI document and for the view itself.
 
     `status` and `response` (a schema class, a JSON schema dict, or None for no body) are the
-    one success answer; the options are `describe`'s: `body` the JSON request body's schema
+    main success answer; the options are `describe`'s: `body` the JSON request body's schema
     (`body_content` for other media types); `errors` the exception classes it can raise beyond
-    those `auth` (401) and `idempotent` (the Idempotency-Key header) imply; `params`.
+    those `auth` (401) and `idempotent` (the Idempotency-Key header) imply; `params`; `also`
+    further success answers.
+
+    The decorated view gets the body loaded with `body` (400 invalid_request naming each bad
+    field) as its `body` argument, and returns its answer as an object for the schema of the
+    status: `obj`, `(obj, status)` or `(obj, status, headers)`. It goes right above the view
+    function, under the guards: the body is read only once the caller is authenticated, and
+    inside the idempotency wrapper, which records the dumped answer.
     """
     described = describe(status, response, **options)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
-        setattr(view, DOC_ATTRIBUTE, described)
-        return view
+        if hasattr(view, "__wrapped__"):
+            raise TypeError(f"@doc goes right above {view.__name__}, under its guards")
+
+        @functools.wraps(view)
+        def boundary(*args: Any, **kwargs: Any) -> Any:
+            if described.body is not None:
+                kwargs["body"] = load(described.body, json_body())
+            return described.answer(view(*args, **kwargs))
+
+        setattr(boundary, DOC_ATTRIBUTE, described)
+        return boundary
 
     return decorate
 
@@ -291,12 +343,11 @@ ELSEWHERE = {
     ),
 }
 
-# What a schema's own validator enforces beyond its fields, which apispec can't see
-# (`one_recipient` of SendSchema and RecipientSchema), and whole-body examples.
-ONE_RECIPIENT = {"oneOf": [{"required": ["openid"]}, {"required": ["user_id"]}]}
+# Whole-body examples. What a schema's own validator enforces beyond its fields (the one
+# recipient of Send and Recipient) its description says: a oneOf of `required` lists would
+# make a generated client's body untyped, and no such list can say "exactly one of four".
 SCHEMA_EXTRAS = {
     "Send": {
-        **ONE_RECIPIENT,
         "example": {
             "user_id": 1,
             "template_id": "tmpl-order-shipped",
@@ -304,7 +355,6 @@ SCHEMA_EXTRAS = {
             "page": "pages/order/index?id=42",
         },
     },
-    "Recipient": ONE_RECIPIENT,
     "BatchSend": {
         "example": {
             "template_id": "tmpl-order-shipped",
@@ -312,17 +362,13 @@ SCHEMA_EXTRAS = {
             "recipients": [
                 {"openid": "o6_bmjrPTlm6_2sgVt7hMZOPfL2M", "data": {"thing1": "Blue kettle"}},
                 {"user_id": 2, "data": {"thing1": "Red kettle"}},
+                {"external_id": "EMP-00123", "data": {"thing1": "Green kettle"}},
+                {"phone_number": "+8613800138000", "data": {"thing1": "White kettle"}},
             ],
         }
     },
 }
 
-# Dumped bodies carry every field of their schema, except these, which a view leaves out when empty.
-SOMETIMES_ABSENT = {
-    "MessageSent": {"wechat_msgid"},
-    "Subscription": {"device", "audio"},  # device subscriptions only
-    "DeviceSendResult": {"messages", "total", "counts"},  # 201 has messages, 202 total and counts
-}
 REQUEST_ID = {
     "description": "The caller's X-Request-Id when it sent a well-formed one, else a new id; the logs carry it.",
     "required": True,
@@ -335,11 +381,12 @@ REQUEST_ID = {
 
 def build_spec(app: Flask, server_url: str = "/") -> dict[str, Any]:
     """The OpenAPI document for `app`'s documented routes, as a dict ready for JSON."""
+    plugin = MarshmallowPlugin()
     spec = APISpec(
         title="WeChat subscribe-message backend",
         version=API_VERSION,
         openapi_version=OPENAPI_VERSION,
-        plugins=[MarshmallowPlugin()],
+        plugins=[plugin],
         info={"description": DESCRIPTION},
         servers=[{"url": server_url}],
     )
@@ -368,7 +415,15 @@ def build_spec(app: Flask, server_url: str = "/") -> dict[str, Any]:
     for name, extras in SCHEMA_EXTRAS.items():
         if name in document["components"]["schemas"]:
             document["components"]["schemas"][name].update(extras)
-    _require_dumped_fields(document)
+    _name_nullable_enums(document)
+    schema_classes = {name: key[0] for key, name in plugin.converter.refs.items()}
+    for name, cls in schema_classes.items():
+        # apispec writes Meta.description in place of additionalProperties: false, so not from there.
+        if getattr(cls, "openapi_description", None):
+            document["components"]["schemas"][name]["description"] = cls.openapi_description
+    # Dumped bodies carry every field of their schema, except those an AnswerSchema may leave out.
+    sometimes_absent = {name: set(getattr(cls, "sometimes_absent", ())) for name, cls in schema_classes.items()}
+    _require_dumped_fields(document, sometimes_absent)
     return document
 
 
@@ -412,7 +467,8 @@ def _operation(
 
     responses: dict[str, Any] = {str(described.status): _success_response(described)}
     for answer in described.also:
-        responses[str(answer.status)] = _success_response(described, answer)
+        if answer.documented:
+            responses[str(answer.status)] = _success_response(described, answer)
     cases = list(dict.fromkeys(described.errors))  # in order, once each
     # An id with NUL is refused as not found by backend/api/__init__.py, whatever the view.
     if path_params and not any(case.http_status == 404 for case in cases):
@@ -475,11 +531,31 @@ def _error_responses(status: int, cases: list[ErrorCase]) -> dict[str, Any]:
     }
 
 
-def _require_dumped_fields(document: dict[str, Any]) -> None:
+def _name_nullable_enums(document: dict[str, Any]) -> None:
+    """Each nullable enum property as a named enum component or null.
+
+    OpenAPI 3.0.3 makes `nullable` act only beside `type`, and wants null in the `enum` of a
+    nullable one; apispec writes that, and openapi-python-client makes a union of three
+    generated types of it. `{"type": ..., "nullable": true, "anyOf": [{"$ref": Lang},
+    {"enum": [null]}]}` means the same values to a 3.0.3 validator, and generates `Lang | None`.
+    """
+    schemas = document["components"]["schemas"]
+    for schema in list(schemas.values()):
+        for name, prop in schema.get("properties", {}).items():
+            if not (prop.get("nullable") and None in prop.get("enum", ())):
+                continue
+            component_name = "".join(part.capitalize() for part in name.split("_"))
+            component = {"type": prop["type"], "enum": [value for value in prop.pop("enum") if value is not None]}
+            if schemas.setdefault(component_name, component) != component:
+                raise ValueError(f"two enums would be called {component_name}")
+            prop["anyOf"] = [{"$ref": f"#/components/schemas/{component_name}"}, {"enum": [None]}]
+
+
+def _require_dumped_fields(document: dict[str, Any], sometimes_absent: dict[str, set[str]]) -> None:
     """Mark every property of the schemas that success responses dump as required.
 
     marshmallow's `required` is about loading, so apispec lists none for dump-only schemas;
-    but a dumped body always has each of its schema's fields (SOMETIMES_ABSENT aside), and
+    but a dumped body always has each of its schema's fields (`sometimes_absent` aside), and
     saying so lets a client, and the schemathesis run in the tests, rely on them.
     """
     schemas = document["components"]["schemas"]
@@ -506,7 +582,7 @@ def _require_dumped_fields(document: dict[str, Any]) -> None:
             pending.extend(node.values())
     for name in seen:
         schema = schemas[name]
-        required = [prop for prop in schema.get("properties", {}) if prop not in SOMETIMES_ABSENT.get(name, ())]
+        required = [prop for prop in schema.get("properties", {}) if prop not in sometimes_absent.get(name, ())]
         if required:
             schema["required"] = required
 

@@ -1,16 +1,16 @@
-"""Cursor pagination by id: the cursor is opaque to callers (base64 of the last id seen)."""
+"""Cursor pagination by id: the cursor is opaque to callers (base64 of the last id seen).
+
+The boundary's half: the request's cursor becomes the id a page starts after, and a page's
+last id becomes `next_cursor`. The query itself is the service's (e.g. backend/sending/queries.py).
+"""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
-from typing import Any
 
-import sqlalchemy as sa
 from flask import request
 
 from backend.errors import InvalidRequest
-from backend.extensions import db
 
 PAGE_SIZE = 100
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
@@ -28,14 +28,11 @@ def _decode(cursor: str | None) -> int:
     return last_id
 
 
-def paginate(query: sa.Select, id_column, render: Callable[[Any], dict]) -> dict:
-    """`{"items": [...], "next_cursor": str | None}` for the page after the request's `cursor`."""
-    query = query.where(id_column > _decode(request.args.get("cursor"))).order_by(id_column).limit(PAGE_SIZE + 1)
-    page: Sequence[Any] = db.session.scalars(query).all()
-    more = len(page) > PAGE_SIZE
-    page = page[:PAGE_SIZE]
-    last = page[-1].id if more else None
-    return {
-        "items": [render(row) for row in page],
-        "next_cursor": base64.urlsafe_b64encode(str(last).encode()).decode() if last is not None else None,
-    }
+def requested_page() -> tuple[int, int]:
+    """(the id the page starts after, the page's size) for the request's `cursor`."""
+    return _decode(request.args.get("cursor")), PAGE_SIZE
+
+
+def encode_cursor(last_id: int | None) -> str | None:
+    """The `next_cursor` of a page whose next one starts after `last_id` (None: the last page)."""
+    return base64.urlsafe_b64encode(str(last_id).encode()).decode() if last_id is not None else None

@@ -2,25 +2,16 @@
 
 from flask import Blueprint, g
 
-from backend.api.guards import current_user_id, json_body, login_required, rate_limit
+from backend.api.guards import current_user_id, login_required, rate_limit
 from backend.api.idempotency import held_key, idempotent
 from backend.api.openapi import BEARER, doc, error
-from backend.api.schemas import (
-    DeviceReportSchema,
-    SubscriptionListSchema,
-    SubscriptionReportSchema,
-    SubscriptionSchema,
-    load,
-)
+from backend.api.schemas.common import dump
+from backend.api.schemas.subscriptions import SubscriptionListSchema, SubscriptionReportSchema
 from backend.consent import device_subscriptions, reports
 from backend.errors import RateLimited, WrongTemplateKind
 from backend.infra.idempotency import Replay
 
 bp = Blueprint("subscriptions", __name__, url_prefix="/api/v1")
-
-
-def _reported(subscriptions) -> dict:
-    return {"subscriptions": SubscriptionSchema(many=True).dump(subscriptions)}
 
 
 def _answer_from_report(effect: dict) -> Replay:
@@ -30,12 +21,17 @@ def _answer_from_report(effect: dict) -> Replay:
         on_device = {
             sub.template_id: sub for sub in device_subscriptions.list_subscriptions(g.user) if sub.device == device
         }
-        return Replay(200, _reported([on_device[t] for t in effect["templates"] if t in on_device]))
-    by_template = {subscription.template_id: subscription for subscription in reports.list_subscriptions(g.user)}
-    return Replay(200, _reported([by_template[t] for t in effect["templates"] if t in by_template]))
+        reported = [on_device[t] for t in effect["templates"] if t in on_device]
+    else:
+        by_template = {subscription.template_id: subscription for subscription in reports.list_subscriptions(g.user)}
+        reported = [by_template[t] for t in effect["templates"] if t in by_template]
+    return Replay(200, dump(SubscriptionListSchema, reported))
 
 
 @bp.post("/subscriptions")
+@login_required
+@rate_limit("reports", "RATE_LIMIT_REPORTS", current_user_id)
+@idempotent(_answer_from_report, lease=False)
 @doc(
     200,
     SubscriptionListSchema,
@@ -50,10 +46,7 @@ def _answer_from_report(effect: dict) -> Replay:
         RateLimited,
     ],
 )
-@login_required
-@rate_limit("reports", "RATE_LIMIT_REPORTS", current_user_id)
-@idempotent(_answer_from_report, lease=False)
-def create_report():
+def create_report(body: dict):
     """Report what one `wx.requestSubscribeMessage` popup returned.
 
     Each `accept` of a one-time template adds a send credit; `reject` records the choice and
@@ -65,24 +58,19 @@ def create_report():
     reported with `device: {model_id, sn}`: each `accept` or `acceptWithAudio` (an accept with
     a voice reminder, `audio: true`) subscribes the user on that device until revoked.
     """
-    raw = json_body()
-    if isinstance(raw, dict) and "device" in raw:  # a device popup's (docs/wechat.md §11)
-        body = load(DeviceReportSchema, raw)
+    if "device" in body:  # a device popup's (docs/wechat.md §11): results are (choice, audio)
         device = body["device"]
-        reported = device_subscriptions.record_report(
+        return device_subscriptions.record_report(
             g.mini_program, g.user, body["results"], device["model_id"], device["sn"], body["scene"], held_key()
         )
-        return _reported(reported), 200
-    body = load(SubscriptionReportSchema, raw)
     device_subscriptions.refuse_device_templates(g.mini_program, body["results"])  # they go with `device`
-    return _reported(reports.record_report(g.mini_program, g.user, body["results"], body["scene"], held_key())), 200
+    return reports.record_report(g.mini_program, g.user, body["results"], body["scene"], held_key())
 
 
 @bp.get("/subscriptions")
-@doc(200, SubscriptionListSchema, auth=BEARER)
 @login_required
+@doc(200, SubscriptionListSchema, auth=BEARER)
 def list_subscriptions():
     """Every template the user has reported on, with the credits left; device subscriptions
     (one per template and device) carry `device` and `audio`."""
-    subscriptions = reports.list_subscriptions(g.user) + device_subscriptions.list_subscriptions(g.user)
-    return {"subscriptions": SubscriptionSchema(many=True).dump(subscriptions)}
+    return reports.list_subscriptions(g.user) + device_subscriptions.list_subscriptions(g.user)

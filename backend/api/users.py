@@ -5,48 +5,41 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
-from backend.api.guards import api_key_required, json_body, login_required
+from backend.api.guards import api_key_required, login_required
 from backend.api.openapi import API_KEY, BEARER, doc, error, query
-from backend.api.schemas import (
+from backend.api.schemas.auth import MeSchema
+from backend.api.schemas.common import load
+from backend.api.schemas.users import (
     AccountListSchema,
     AccountSchema,
+    BindingCode,
     BindingCodeRequestSchema,
     BindingCodeSchema,
     ExternalIdSchema,
-    MeSchema,
     RedeemSchema,
     UserLookupSchema,
-    load,
 )
 from backend.errors import BindingCodeInvalid, ExternalIdTaken, InvalidRequest, RateLimited, UserNotFound
-from backend.models import User
-from backend.users import binding, recipients
+from backend.users import binding, queries, recipients
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1")
 
 NO_USER = error(UserNotFound, when="No user with that user_id.")
 
 
-def _accounts(users: list[User]) -> list[dict]:
-    subscriptions = recipients.subscriptions_of(users)
-    return [
-        AccountSchema().dump({"user": user, "appid": user.app_id, "subscriptions": subscriptions[user.id]})
-        for user in users
-    ]
-
-
 @bp.get("/users/<int:user_id>")
-@doc(200, AccountSchema, auth=API_KEY, errors=[NO_USER])
 @api_key_required
+@doc(200, AccountSchema, auth=API_KEY, errors=[NO_USER])
 def get_user(user_id: int):
     """A user with their external_id, whether they shared a phone number, and their credits per template.
 
     For business code to decide before it sends (e.g. fall back to SMS without a credit).
     """
-    return _accounts([binding.get_user(g.apps, user_id)])[0]
+    return queries.account(binding.get_user(g.apps, user_id))
 
 
 @bp.get("/users")
+@api_key_required
 @doc(
     200,
     AccountListSchema,
@@ -60,47 +53,44 @@ def get_user(user_id: int):
     ],
     errors=[error(InvalidRequest, when="Not exactly one of the filters, or a bad value.")],
 )
-@api_key_required
 def find_users():
     """The users matching exactly one filter: none, one, or (a shared phone number) several."""
     filters = {name: value for name, value in request.args.to_dict().items() if name != "appid"}
     ((kind, value),) = load(UserLookupSchema, filters).items()
-    return {"users": _accounts(recipients.users_where(g.apps, kind, value))}
+    return queries.accounts(recipients.users_where(g.apps, kind, value))
 
 
 @bp.put("/users/<int:user_id>/external-id")
-@doc(200, AccountSchema, body=ExternalIdSchema, auth=API_KEY, errors=[NO_USER, ExternalIdTaken])
 @api_key_required
-def bind_external_id(user_id: int):
+@doc(200, AccountSchema, body=ExternalIdSchema, auth=API_KEY, errors=[NO_USER, ExternalIdTaken])
+def bind_external_id(user_id: int, body: dict):
     """Bind the business system's id to the user: from then on a send may name them by `external_id`."""
-    body = load(ExternalIdSchema, json_body())
-    return _accounts([binding.bind(g.apps, user_id, body["external_id"])])[0]
+    return queries.account(binding.bind(g.apps, user_id, body["external_id"]))
 
 
 @bp.delete("/users/<int:user_id>/external-id")
-@doc(204, auth=API_KEY, errors=[NO_USER])
 @api_key_required
+@doc(204, auth=API_KEY, errors=[NO_USER])
 def unbind_external_id(user_id: int):
     """Unbind the user's external_id (nothing happens when none is bound)."""
     binding.unbind(g.apps, user_id)
-    return "", 204
 
 
 @bp.post("/binding-codes")
-@doc(201, BindingCodeSchema, body=BindingCodeRequestSchema, auth=API_KEY)
 @api_key_required
-def create_binding_code():
+@doc(201, BindingCodeSchema, body=BindingCodeRequestSchema, auth=API_KEY)
+def create_binding_code(body: dict):
     """A single-use code that binds `external_id` to whoever redeems it in the mini program.
 
     For a business system that can show the person something (a page, an e-mail) but doesn't
     know their WeChat user. The code is shown once; only its hash is kept.
     """
-    body = load(BindingCodeRequestSchema, json_body())  # its appid settled g.mini_program (the key's guard)
-    code, expires_at = binding.create_code(g.mini_program.appid, body["external_id"], body["expires_in"])
-    return {"code": code, "expires_at": expires_at.isoformat()}, 201
+    # Its appid settled g.mini_program (the key's guard).
+    return BindingCode(*binding.create_code(g.mini_program.appid, body["external_id"], body["expires_in"]))
 
 
 @bp.post("/me/binding")
+@login_required
 @doc(
     200,
     MeSchema,
@@ -112,8 +102,6 @@ def create_binding_code():
         error(ExternalIdTaken, when="Another request bound the code's external_id at the same moment; try again."),
     ],
 )
-@login_required
-def redeem_binding_code():
+def redeem_binding_code(body: dict):
     """Redeem a binding code: the logged-in user is bound to the code's external_id."""
-    body = load(RedeemSchema, json_body())
-    return MeSchema().dump(binding.redeem(g.user, body["code"]))
+    return binding.redeem(g.user, body["code"])

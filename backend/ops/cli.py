@@ -13,7 +13,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from backend.api.schemas import LANGS
+from backend.api.schemas.common import LANGS
 from backend.errors import DATABASE_ERRORS, REDIS_DOWN_ERRORS, ApiError
 from backend.settings import MINIPROGRAM_STATES
 from backend.users.phones import to_e164
