@@ -24,7 +24,7 @@ from backend.infra import idempotency
 from backend.models import Batch, Message, utcnow
 from backend.sending.later import initial_status
 from backend.sending.rows import message_row
-from backend.states import OPEN_STATUSES, MessageStatus, message_outcome  # noqa: F401 (OPEN_STATUSES: api/batches.py)
+from backend.states import MessageStatus, message_outcome
 from backend.templates.catalog import get_template, refuse_if_banned
 from backend.templates.values import validate_data
 from backend.users import recipients
@@ -32,7 +32,6 @@ from backend.users import recipients
 log = logging.getLogger(__name__)
 
 MAX_RECIPIENTS = 10_000
-FINAL_OUTCOMES = (MessageStatus.SENT, MessageStatus.UNKNOWN, MessageStatus.CANCELED)  # with the failure codes
 
 
 @dataclass
@@ -45,11 +44,6 @@ class BatchRequest:
     lang: str | None = None
     truncate: bool = False
     send_at: datetime | None = None  # its messages are `scheduled` until then
-
-
-def outcome(message: Message) -> str:
-    """scheduled, queued, sending, sent, unknown, canceled, or the error code of a failed message."""
-    return message.shown_outcome
 
 
 def create_batch(mini_program: MiniProgram, request: BatchRequest, key: idempotency.Claim | None = None) -> Batch:

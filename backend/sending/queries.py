@@ -16,7 +16,6 @@ from backend.errors import NotFound
 from backend.extensions import db
 from backend.models import Batch, Message
 from backend.sending import batches, device_messages
-from backend.states import MessageStatus
 
 
 @dataclass(frozen=True)
@@ -85,10 +84,8 @@ def batch_left_by(public_id: str) -> Batch | None:
 def batch_messages(batch: Batch, outcome: str | None, after: int, size: int) -> Page:
     """A batch's messages, only those with `outcome` when given: a status, or a failed message's error code."""
     query = sa.select(Message).where(Message.batch_id == batch.id)
-    if outcome in batches.OPEN_STATUSES + batches.FINAL_OUTCOMES:
-        query = query.where(Message.status == outcome)
-    elif outcome:
-        query = query.where(Message.status == MessageStatus.FAILED, Message.outcome == outcome)
+    if outcome:  # the one outcome rule, in SQL (Message.shown_outcome)
+        query = query.where(Message.shown_outcome == outcome)
     return _page(query, Message.id, after, size)
 
 
