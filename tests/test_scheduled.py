@@ -203,6 +203,7 @@ def test_two_scanners_never_queue_one_message_twice(app, client, emulator, templ
     assert sorted(ids) == all_ids  # each id queued once, by one scanner or the other
 
 
+@pytest.mark.slow
 @pytest.mark.redis
 def test_redis_down_when_due_loses_nothing(redis_app, database_url, emulator, templates, redis_server):  # noqa: F811
     """A real Redis, killed while a message comes due: it stays scheduled, and is delivered once

@@ -132,7 +132,9 @@ from backend import create_app
 from backend.extensions import db
 from wxemu.defaults import DEV_APPID
 from backend.consent.ledger import record_events
-from backend.sending.single import SendRequest, find_recipient, reserve
+from backend.models import utcnow
+from backend.sending.rows import message_row
+from backend.sending.single import find_recipient, reserve
 from tests.conftest import app_config
 
 url, emulator_url, openid, template_id = sys.argv[1:5]
@@ -144,12 +146,18 @@ with app.app_context():
         print("writing", flush=True)
         sys.stdin.read()  # until killed
 
-    db.session.commit = stop_before_commit
-    request = SendRequest(template_id=template_id, openid=openid, data={})
-    reserve(find_recipient(DEV_APPID, openid=openid), request, {"thing1": "x"}, "one_time")
+    db.session().commit = stop_before_commit  # the unit of work's commit, on this session
+    recipient = find_recipient(DEV_APPID, openid=openid)
+    mini_program = app.extensions["apps"].get(DEV_APPID)
+    row = message_row(
+        mini_program, template_id=template_id, data={"thing1": "x"}, user_id=recipient.id,
+        openid=recipient.openid, status="sending", now=utcnow(),
+    )
+    reserve(row, "one_time")
 """
 
 
+@pytest.mark.slow
 def test_a_process_killed_in_the_middle_of_a_write_leaves_the_database_consistent(tmp_path, emulator, templates):
     url = f"sqlite:///{tmp_path / 'killed.sqlite3'}"
     app = create_app(app_config(url, emulator.url))
