@@ -3,7 +3,8 @@
 - docs/api.md's error table lists exactly the error codes the code can answer with;
 - README.md and README.zh-CN.md have the same sections and the same commands;
 - every "wechat.md §n" a comment cites names a section of docs/wechat.md;
-- every relative link of the Markdown files resolves inside the repository.
+- every relative link of the Markdown files resolves inside the repository;
+- the Chinese pages link to Chinese pages, or say （英文） after a link to an English one.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -162,3 +164,66 @@ def test_the_link_check_finds_what_is_broken(tmp_path):
         "../outside/API.md",
         "/etc/passwd",
     ]
+
+
+CHINESE_PAGES = ["docs/zh-CN/api.md", "docs/zh-CN/design.md", "docs/zh-CN/operations.md", "docs/zh-CN/wechat.md"]
+# [text](target): the text may hold one level of brackets; an image (![alt](...)) is no page.
+LINK_WITH_TEXT = re.compile(r"(!?)\[((?:[^\[\]]|\[[^\]]*\])*)\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
+ENGLISH_MARK = "（英文）"
+
+
+def chinese_sibling(page: str) -> str:
+    """The Chinese page of an English one: README.md → README.zh-CN.md, docs/x.md → docs/zh-CN/x.md."""
+    if page == "README.md":
+        return "README.zh-CN.md"
+    folder, _, name = page.rpartition("/")
+    return f"{folder}/zh-CN/{name}" if folder == "docs" else ""
+
+
+def links_to_english_pages(name: str) -> list[str]:
+    """Links of a Chinese page that go to an English page: where a Chinese one exists, or unmarked.
+
+    The language switch at the top of a page (`[English](...)`) is the one link meant to lead
+    to the English page.
+    """
+    tracked = check_links.tracked_files()
+    problems = []
+    for number, line in check_links.prose_lines(read(name)):
+        for match in LINK_WITH_TEXT.finditer(line):
+            image, text, target = match.groups()
+            file_part = target.partition("#")[0]
+            if image or text == "English" or not file_part.endswith(".md") or check_links.EXTERNAL.match(target):
+                continue
+            page = check_links.resolve(name, file_part)
+            if page is None or page == "README.zh-CN.md" or page.startswith("docs/zh-CN/"):
+                continue
+            where = f"{name}:{number}: {target}"
+            if chinese_sibling(page) in tracked:
+                problems.append(f"{where}: link to {chinese_sibling(page)} instead")
+            elif not line[match.end() :].startswith(ENGLISH_MARK):
+                problems.append(f"{where}: an English page: write {ENGLISH_MARK} after the link")
+    return problems
+
+
+def test_the_chinese_docs_are_all_there():
+    tracked = check_links.tracked_files()
+    assert [page for page in CHINESE_PAGES if page not in tracked] == []
+
+
+@pytest.mark.parametrize("name", ["README.zh-CN.md", *CHINESE_PAGES])
+def test_the_chinese_pages_link_to_chinese_pages_or_say_english(name):
+    assert links_to_english_pages(name) == []
+
+
+def test_the_chinese_link_check_finds_english_links(monkeypatch):
+    text = (
+        "[English](../api.md) [中文](design.md) [英文页](../benchmarks.md)（英文） [图](../dashboard.png)\n"
+        "[设计](../design.md) [基准](../benchmarks.md) [自己](#设计) [外部](https://example.com/a.md)\n"
+    )
+    monkeypatch.setattr(sys.modules[__name__], "read", lambda name: text)
+    problems = links_to_english_pages("docs/zh-CN/api.md")
+    assert [problem.split(": ", 2)[1] for problem in problems] == ["../design.md", "../benchmarks.md"]
+
+
+def test_the_chinese_docs_keep_the_section_numbers_of_docs_wechat_md():
+    assert SECTION.findall(read("docs/zh-CN/wechat.md")) == SECTION.findall(read("docs/wechat.md"))
