@@ -8,6 +8,10 @@ Wrong passwords are limited per client IP: after MAX_FAILURES in a minute, every
 from that IP is 429 `rate_limited` (the right password too) until the oldest of them is a
 minute old, so the password can't be guessed at speed. Each wrong password is logged with
 the IP (never what was typed).
+
+The page speaks the operator's language: `?lang=zh-CN` or `?lang=en` (the page's switch), kept
+in a cookie, else Accept-Language (zh → Simplified Chinese), else English. Its strings are
+backend/i18n/dashboard_zh_cn.py's; the JSON under /admin/api/ stays English, for scripts.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import logging
 import secrets
 
 from flask import Blueprint, Response, current_app, g, render_template, request
+from markupsafe import Markup
 
-from backend import webhooks
+from backend import i18n, webhooks
 from backend.api.guards import client_ip
 from backend.errors import InvalidRequest, NotFound, error_response
 from backend.infra import ratelimit
@@ -31,6 +36,24 @@ AUTHENTICATE = 'Basic realm="wx-subscribe admin"'
 MAX_FAILURES = 10  # wrong passwords per client IP in a minute
 DEFAULT_DAYS = 14
 WINDOW_CHOICES = (1, 7, 14, 30, 90)
+LANGUAGE_COOKIE = "wxsub_admin_lang"
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+# The page's switch: each language named in itself.
+LANGUAGE_CHOICES = ((i18n.CHINESE, "中文"), (i18n.ENGLISH, "English"))
+# The charts' strings (the page's script draws them): handed to it translated.
+CHART_TEXTS = (
+    "day (UTC)",
+    "count",
+    "{title}: popup answers per day",
+    "accepted",
+    "rejected",
+    "messages",
+    "Sends per day by outcome",
+    "Failed or unknown sends per day by WeChat errcode",
+    "WeChat call latency by API",
+    "WeChat API",
+    "milliseconds",
+)
 
 
 @bp.before_request
@@ -87,16 +110,59 @@ def selected_app() -> str | None:
     return appid
 
 
+def page_language() -> tuple[str, bool]:
+    """The page's language, and whether the operator chose it just now (`?lang=`, to remember)."""
+    chosen = i18n.language_of_tag(request.args.get("lang", ""))
+    if chosen is not None:
+        return chosen, True
+    remembered = request.cookies.get(LANGUAGE_COOKIE, "")
+    if remembered in i18n.LANGUAGES:
+        return remembered, False
+    return i18n.negotiate(request.accept_languages), False
+
+
+def gettext(language: str):
+    """The page's `_("English", name=value)`: the string in `language`, its values escaped."""
+
+    def _(text: str, **params) -> Markup:
+        translated = i18n.translate(text, language, catalogues=i18n.DASHBOARD_CATALOGUES).text
+        return Markup(translated).format(**params) if params else Markup(translated)  # noqa: S704 (our catalogue)
+
+    return _
+
+
 @bp.get("", strict_slashes=False)
 def get_dashboard():
     days = window_days()
+    language, chosen = page_language()
     g.csp_nonce = secrets.token_urlsafe(16)
-    return render_template(
-        "admin/dashboard.html",
-        data=_dashboard(days, selected_app()),
-        window_choices=WINDOW_CHOICES,
-        csp_nonce=g.csp_nonce,
+    _ = gettext(language)
+    response = Response(
+        render_template(
+            "admin/dashboard.html",
+            data=_dashboard(days, selected_app()),
+            window_choices=WINDOW_CHOICES,
+            csp_nonce=g.csp_nonce,
+            language=language,
+            language_choices=LANGUAGE_CHOICES,
+            chart_text={text: str(_(text)) for text in CHART_TEXTS},
+            _=_,
+        ),
+        mimetype="text/html",
     )
+    response.headers["Content-Language"] = language
+    response.vary.update(("Accept-Language", "Cookie"))
+    if chosen:
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            language,
+            max_age=LANGUAGE_COOKIE_AGE,
+            path=bp.url_prefix,
+            secure=request.is_secure,
+            httponly=True,
+            samesite="Lax",
+        )
+    return response
 
 
 @bp.get("/api/dashboard")

@@ -1,7 +1,8 @@
 """The language of the API's error messages: English, or Simplified Chinese when the client asks.
 
 Only an error's `message` is translated, and only when the response is written: its `code`, its
-`details`, the logs and the CLI stay English. Each catalogue maps an English message template,
+`details`, the logs and the CLI stay English. The dashboard's page (/admin) has a catalogue of
+its own, DASHBOARD_CATALOGUES, translated the same way. Each catalogue maps an English message template,
 exactly as the code raises it, to its translation; a message missing from the catalogue is
 answered in English, and `Content-Language` says so.
 """
@@ -12,12 +13,13 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from backend.i18n import zh_cn
+from backend.i18n import dashboard_zh_cn, zh_cn
 
 ENGLISH = "en"
 CHINESE = "zh-CN"
 CATALOGUES: dict[str, Mapping[str, str]] = {CHINESE: zh_cn.MESSAGES}
 LANGUAGES = (ENGLISH, *CATALOGUES)
+DASHBOARD_CATALOGUES: dict[str, Mapping[str, str]] = {CHINESE: dashboard_zh_cn.TEXTS}
 
 # Tags written in Traditional characters: their readers did not ask for Simplified Chinese.
 _TRADITIONAL = {"hant", "tw", "hk", "mo"}
@@ -57,8 +59,13 @@ def negotiate(accepted: Iterable[tuple[str, float]]) -> str:
     return ENGLISH
 
 
-def translate(template: str, language: str, params: Mapping[str, Any] | None = None) -> Text:
+def translate(
+    template: str,
+    language: str,
+    params: Mapping[str, Any] | None = None,
+    catalogues: Mapping[str, Mapping[str, str]] = CATALOGUES,
+) -> Text:
     """`template` in `language` (English when the catalogue lacks it), its {placeholders} filled."""
-    translated = CATALOGUES.get(language, {}).get(template)
+    translated = catalogues.get(language, {}).get(template)
     text, used = (translated, language) if translated else (template, ENGLISH)
     return Text(text.format_map(params) if params else text, used)

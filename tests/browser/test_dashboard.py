@@ -1,9 +1,9 @@
 """/admin in a real browser: Debian's chromium driven by Playwright, against a live backend.
 
 The backend serves a seeded week (tests/test_admin.py's `seed_history`); the test checks
-that the charts render and that the figures on the page are the database's, and saves a
-screenshot to test-artifacts/. With UPDATE_DOCS_SCREENSHOT=1 it also refreshes
-docs/dashboard.png, the screenshot the README shows.
+that the charts render and that the figures on the page are the database's, in English and
+after the page's switch to Chinese, and saves screenshots to test-artifacts/. With
+UPDATE_DOCS_SCREENSHOT=1 it also refreshes docs/dashboard.png, the screenshot the README shows.
 
 The browser is the system's /usr/bin/chromium (`apt-get install chromium`); Playwright
 never downloads one. Without it the test is skipped, except under CI, where it fails.
@@ -131,6 +131,7 @@ def test_the_dashboard_shows_the_databases_figures(
     context = browser.new_context(viewport=VIEWPORT, http_credentials={"username": "ops", "password": PASSWORD})
     try:
         check_dashboard(context.new_page(), live_backend, seeded, expected, request)
+        check_dashboard_in_chinese(context.new_page(), live_backend, seeded, expected, request)
     finally:
         context.close()
 
@@ -192,11 +193,34 @@ def check_dashboard(page, live_backend: str, seeded, expected: dict, request) ->
     assert all(chart["width"] > 0 and chart["title"] for chart in charts.values())
 
 
-def save_screenshot(page, request) -> None:
+def check_dashboard_in_chinese(page, live_backend: str, seeded, expected: dict, request) -> None:
+    """The page's switch to Chinese: the same figures, the headings and the charts in Chinese."""
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    response = page.goto(f"{live_backend}/admin?days=7&lang=zh-CN")
+    assert response is not None and response.status == 200
+    page.wait_for_function(CHARTS_READY, timeout=15_000)
+    charts = {chart["key"]: chart for chart in page.evaluate(CHART_TOTALS)}
+    save_screenshot(page, request, suffix="-zh-CN")
+    assert problems == []
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert text(page, "#consent h2") == "各模板的订阅授权"
+    assert text(page, ".tiles .tile h2 >> nth=0") == "剩余额度"
+    for template_id in seeded.accepted:
+        accepted = expected["consent"].get((template_id, "accept"), 0)
+        rejected = expected["consent"].get((template_id, "reject"), 0)
+        assert charts[template_id]["datasets"] == {"同意": accepted, "拒绝": rejected}
+        assert charts[template_id]["title"].endswith("：每天的弹窗选择")
+    assert charts["latency-chart"]["title"] == "各接口的微信调用耗时"
+    assert charts["sends-by-outcome-chart"]["datasets"] == expected["outcomes"]  # outcomes are codes in both
+
+
+def save_screenshot(page, request, suffix: str = "") -> None:
     """test-artifacts/dashboard.png (per database); docs/dashboard.png on request, from SQLite."""
     database = request.node.callspec.params.get("database_url", "sqlite")
     ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / ("dashboard.png" if database == "sqlite" else f"dashboard-{database}.png")
+    path = ARTIFACTS / (f"dashboard{suffix}.png" if database == "sqlite" else f"dashboard-{database}{suffix}.png")
     page.screenshot(path=str(path), full_page=True)
-    if os.environ.get("UPDATE_DOCS_SCREENSHOT") and database == "sqlite":
+    if os.environ.get("UPDATE_DOCS_SCREENSHOT") and database == "sqlite" and not suffix:
         shutil.copyfile(path, DOCS_SCREENSHOT)
