@@ -325,7 +325,7 @@ class TestOperations:
 
     def test_doctor_checks_the_apps_file_and_each_app(self, two_apps):
         os.chmod(two_apps.config["WX_APPS_FILE"], 0o644)
-        output = two_apps.test_cli_runner().invoke(args=["wx", "doctor"]).output
+        output = two_apps.test_cli_runner().invoke(args=["wx", "doctor"], env={"LC_ALL": "C.UTF-8"}).output
         assert f"warn apps: 2 from WX_APPS_FILE {two_apps.config['WX_APPS_FILE']}: {A} Shop, {B} Staff" in output
         assert "chmod 600" in output
         assert f" access token ({A})" in output and f" access token ({B})" in output  # a check per app

@@ -19,6 +19,7 @@ SECRETS = {
     "ADMIN_PASSWORD": "admin-password-value",
     "BUSINESS_API_KEYS": ["test-api-key"],
 }
+ENGLISH = {"LC_ALL": "C.UTF-8"}  # whatever the developer's LANG (LANG=zh_CN.UTF-8: tests/test_doctor_i18n.py)
 CHECKS = [
     "configuration",
     "apps",
@@ -53,7 +54,7 @@ def deployment(database_url, emulator):
 
 
 def doctor(app, *args: str) -> tuple[int, dict[str, str]]:
-    result = app.test_cli_runner().invoke(args=["wx", "doctor", *args])
+    result = app.test_cli_runner().invoke(args=["wx", "doctor", *args], env=ENGLISH)
     lines = result.output.splitlines()
     assert [line.split(maxsplit=1)[1].split(":")[0] for line in lines] == CHECKS, result.output
     return result.exit_code, {line.split(maxsplit=1)[1].split(":")[0]: line for line in lines}

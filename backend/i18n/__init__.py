@@ -2,24 +2,27 @@
 
 Only an error's `message` is translated, and only when the response is written: its `code`, its
 `details`, the logs and the CLI stay English. The dashboard's page (/admin) has a catalogue of
-its own, DASHBOARD_CATALOGUES, translated the same way. Each catalogue maps an English message template,
+its own, DASHBOARD_CATALOGUES, translated the same way, and so has `wx doctor` (CLI_CATALOGUES),
+in the language of the machine's locale (LANG). Each catalogue maps an English message template,
 exactly as the code raises it, to its translation; a message missing from the catalogue is
 answered in English, and `Content-Language` says so.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from backend.i18n import dashboard_zh_cn, zh_cn
+from backend.i18n import cli_zh_cn, dashboard_zh_cn, zh_cn
 
 ENGLISH = "en"
 CHINESE = "zh-CN"
 CATALOGUES: dict[str, Mapping[str, str]] = {CHINESE: zh_cn.MESSAGES}
 LANGUAGES = (ENGLISH, *CATALOGUES)
 DASHBOARD_CATALOGUES: dict[str, Mapping[str, str]] = {CHINESE: dashboard_zh_cn.TEXTS}
+CLI_CATALOGUES: dict[str, Mapping[str, str]] = {CHINESE: cli_zh_cn.TEXTS}
 
 # Tags written in Traditional characters: their readers did not ask for Simplified Chinese.
 _TRADITIONAL = {"hant", "tw", "hk", "mo"}
@@ -56,6 +59,19 @@ def negotiate(accepted: Iterable[tuple[str, float]]) -> str:
         language = language_of_tag(tag)
         if quality > 0 and language is not None:
             return language
+    return ENGLISH
+
+
+def language_of_environment(environ: Mapping[str, str] | None = None) -> str:
+    """The language of the command line: the locale's (LC_ALL, else LC_MESSAGES, else LANG), else English.
+
+    `zh_CN.UTF-8` is Simplified Chinese; `C`, `POSIX`, `C.UTF-8` and a language we lack are English.
+    """
+    environ = os.environ if environ is None else environ
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(name, "")
+        if value:
+            return language_of_tag(re.split(r"[.@]", value)[0]) or ENGLISH
     return ENGLISH
 
 

@@ -4,6 +4,10 @@ One finding per check: `ok`, `warn` (a recommendation; the deployment works), `F
 to do) or `skip` (a check that needs an earlier one that failed). A finding never carries a
 secret: no AppSecret, token, key, password or URL that may hold one (backend/settings.py
 marks them).
+
+The lines are in the machine's language: Simplified Chinese when LC_ALL, LC_MESSAGES or LANG
+names it (`LANG=zh_CN.UTF-8`), else English. The status words and the setting names stay as
+they are, for grep; each check's name and what it says come from backend/i18n/cli_zh_cn.py.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 import redis
@@ -21,6 +26,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
 
+from backend import i18n
 from backend.errors import DATABASE_ERRORS, describe_database_error
 from backend.extensions import db
 from backend.models import Message, Subscription, Template
@@ -29,7 +35,6 @@ from backend.wechat.errors import WeChatAPIError, WeChatError
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 SHOWN_IDS = 5  # template ids named in one line
-UPGRADE = "run flask --app wsgi db upgrade"
 
 # What to do about each errcode of the token APIs (docs/wechat.md §2).
 TOKEN_ADVICE = {
@@ -46,13 +51,47 @@ _IP = re.compile(r"invalid ip (\S+)")
 
 
 @dataclass(frozen=True)
+class Text:
+    """An English template and its values, said in a language only when printed."""
+
+    template: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __init__(self, template: str, **params: Any) -> None:
+        object.__setattr__(self, "template", template)
+        object.__setattr__(self, "params", params)
+
+    def say(self, language: str) -> str:
+        params = {
+            name: value.say(language) if isinstance(value, Text) else value for name, value in self.params.items()
+        }
+        return i18n.translate(self.template, language, params, catalogues=i18n.CLI_CATALOGUES).text
+
+    def __str__(self) -> str:
+        return self.say(i18n.ENGLISH)
+
+
+UPGRADE = Text("run flask --app wsgi db upgrade")
+
+
+@dataclass(frozen=True)
 class Finding:
     status: str
-    check: str
-    detail: str = ""
+    check: str  # its English name
+    detail: tuple[Text, ...] = ()  # joined by "; "
+    appid: str | None = None  # with several apps, the app a check is about
 
-    def line(self) -> str:
-        return f"{self.status:4} {self.check}" + (f": {self.detail}" if self.detail else "")
+    def line(self, language: str | None = None) -> str:
+        """The finding in `language`, by default the machine's (LANG)."""
+        language = language or i18n.language_of_environment()
+        check = i18n.translate(self.check, language, catalogues=i18n.CLI_CATALOGUES).text
+        check += f" ({self.appid})" if self.appid else ""
+        detail = "; ".join(text.say(language) for text in self.detail)
+        return f"{self.status:4} {check}" + (f": {detail}" if detail else "")
+
+
+def finding(status: str, check: str, *detail: Text, appid: str | None = None) -> Finding:
+    return Finding(status, check, detail, appid)
 
 
 def run_checks(app: Flask) -> Iterator[Finding]:
@@ -69,29 +108,33 @@ def run_checks(app: Flask) -> Iterator[Finding]:
     # The shared token store is Redis when REDIS_URL is set, else the database.
     store_ok = redis_found.status == OK if app.config["REDIS_URL"] else schema
     for wx_app in app.extensions["apps"]:
-        label = _per_app("access token", app, wx_app)
+        appid = _per_app(app, wx_app)
         yield (
-            check_access_token(app, wx_app, label) if store_ok else Finding(SKIP, label, "needs its store (see above)")
+            check_access_token(app, wx_app, appid)
+            if store_ok
+            else finding(SKIP, "access token", Text("needs its store (see above)"), appid=appid)
         )
-    yield check_templates() if schema else Finding(SKIP, "templates synced", "needs the database, migrated")
+    migrated_first = Text("needs the database, migrated")
+    yield check_templates() if schema else finding(SKIP, "templates synced", migrated_first)
     for wx_app in app.extensions["apps"]:
         yield check_push(app, wx_app)
-    yield check_unknown_messages() if schema else Finding(SKIP, "unknown messages", "needs the database, migrated")
+    yield check_unknown_messages() if schema else finding(SKIP, "unknown messages", migrated_first)
 
 
 def check_configuration(app: Flask) -> Finding:
     """The app loaded, so every setting is valid (a wrong one stops every command with one line)."""
     remarks = []
     if app.config["DEV_MODE"]:
-        remarks.append(f"dev mode (WX_APPID and WX_SECRET unset): the backend talks to {app.config['WX_API_BASE']}")
+        base = app.config["WX_API_BASE"]
+        remarks.append(Text("dev mode (WX_APPID and WX_SECRET unset): the backend talks to {base}", base=base))
     if not app.config["BUSINESS_API_KEYS"]:
-        remarks.append("no BUSINESS_API_KEYS: business callers cannot send")
-    return Finding(WARN if remarks else OK, "configuration", "; ".join(remarks))
+        remarks.append(Text("no BUSINESS_API_KEYS: business callers cannot send"))
+    return finding(WARN if remarks else OK, "configuration", *remarks)
 
 
-def _per_app(check: str, app: Flask, wx_app) -> str:
-    """The check's name, with the app's id when several apps are configured."""
-    return f"{check} ({wx_app.appid})" if len(app.extensions["apps"]) > 1 else check
+def _per_app(app: Flask, wx_app) -> str | None:
+    """The app's id for a check's name when several apps are configured."""
+    return wx_app.appid if len(app.extensions["apps"]) > 1 else None
 
 
 def check_apps(app: Flask) -> Finding:
@@ -102,17 +145,16 @@ def check_apps(app: Flask) -> Finding:
     )
     path = app.config.get("WX_APPS_FILE")
     if not path:
-        return Finding(OK, "apps", f"one, from WX_APPID: {names}")
-    detail = f"{len(apps)} from WX_APPS_FILE {path}: {names}"
+        return finding(OK, "apps", Text("one, from WX_APPID: {names}", names=names))
+    detail = Text("{count} from WX_APPS_FILE {path}: {names}", count=len(apps), path=path, names=names)
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:  # it was read at start-up; it may have gone since
-        return Finding(WARN, "apps", f"{detail}; the file can no longer be read ({exc.strerror})")
+        return finding(WARN, "apps", detail, Text("the file can no longer be read ({error})", error=exc.strerror))
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return Finding(
-            WARN, "apps", f"{detail}; it holds AppSecrets and keys, yet other users may read it: chmod 600 it"
-        )
-    return Finding(OK, "apps", detail)
+        readable = Text("it holds AppSecrets and keys, yet other users may read it: chmod 600 it")
+        return finding(WARN, "apps", detail, readable)
+    return finding(OK, "apps", detail)
 
 
 def check_database(app: Flask) -> tuple[Finding, Finding]:
@@ -122,30 +164,34 @@ def check_database(app: Flask) -> tuple[Finding, Finding]:
             current = set(MigrationContext.configure(conn).get_current_heads())
     except DATABASE_ERRORS as exc:
         problem = describe_database_error(exc)
+        advice = Text("{problem}: check DATABASE_URL and that the server is running", problem=problem)
         return (
-            Finding(FAIL, "database reachable", f"{problem}: check DATABASE_URL and that the server is running"),
-            Finding(SKIP, "database migrated", "needs the database"),
+            finding(FAIL, "database reachable", advice),
+            finding(SKIP, "database migrated", Text("needs the database")),
         )
     heads = set(ScriptDirectory.from_config(app.extensions["migrate"].migrate.get_config()).get_heads())
-    reachable = Finding(OK, "database reachable", db.engine.dialect.name)
+    reachable = finding(OK, "database reachable", Text("{dialect}", dialect=db.engine.dialect.name))
     if current == heads:
-        return reachable, Finding(OK, "database migrated", f"at {', '.join(sorted(heads))}")
+        return reachable, finding(OK, "database migrated", Text("at {heads}", heads=", ".join(sorted(heads))))
     if not current:
-        return reachable, Finding(FAIL, "database migrated", f"no schema yet: {UPGRADE}")
+        return reachable, finding(FAIL, "database migrated", Text("no schema yet: {upgrade}", upgrade=UPGRADE))
     at, needed = ", ".join(sorted(current)), ", ".join(sorted(heads))
-    return reachable, Finding(FAIL, "database migrated", f"at {at}, the code needs {needed}: {UPGRADE}")
+    behind = Text("at {at}, the code needs {needed}: {upgrade}", at=at, needed=needed, upgrade=UPGRADE)
+    return reachable, finding(FAIL, "database migrated", behind)
 
 
 def check_redis(app: Flask) -> Finding:
     url = app.config["REDIS_URL"]
     if not url:
-        return Finding(OK, "redis", "not configured (one machine: tokens in the database, batches in-process)")
+        alone = Text("not configured (one machine: tokens in the database, batches in-process)")
+        return finding(OK, "redis", alone)
     try:
         timeout = app.config["REDIS_TIMEOUT"]
         redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout).ping()
     except redis.RedisError as exc:  # its text names host and port, never the password
-        return Finding(FAIL, "redis", f"REDIS_URL does not answer ({exc}): start Redis or fix REDIS_URL")
-    return Finding(OK, "redis")
+        silent = Text("REDIS_URL does not answer ({error}): start Redis or fix REDIS_URL", error=exc)
+        return finding(FAIL, "redis", silent)
+    return finding(OK, "redis")
 
 
 def check_wechat_reachable(app: Flask) -> Finding:
@@ -153,27 +199,35 @@ def check_wechat_reachable(app: Flask) -> Finding:
     try:
         client.probe()
     except WeChatError as exc:
-        advice = "allow outbound HTTPS to it (firewall; a proxy: HTTPS_PROXY) or fix WX_API_BASE"
-        return Finding(FAIL, "WeChat reachable", f"{exc}: {advice}")
-    return Finding(OK, "WeChat reachable", client.api_base)
+        advice = Text(
+            "{error}: allow outbound HTTPS to it (firewall; a proxy: HTTPS_PROXY) or fix WX_API_BASE", error=exc
+        )
+        return finding(FAIL, "WeChat reachable", advice)
+    return finding(OK, "WeChat reachable", Text("{base}", base=client.api_base))
 
 
-def check_access_token(app: Flask, wx_app, label: str = "access token") -> Finding:
+def check_access_token(app: Flask, wx_app, appid: str | None = None) -> Finding:
     """A token of `wx_app` fetched from WeChat now, from this machine (the IP whitelist applies to it)."""
+    check = "access token"
     try:
         wx_app.client.tokens.refresh()
     except WeChatAPIError as exc:
         advice = TOKEN_ADVICE.get(exc.errcode or 0)
         if advice is None:
-            return Finding(FAIL, label, f"WeChat answered errcode {exc.errcode} ({exc.errmsg})")
+            answer = Text("WeChat answered errcode {errcode} ({errmsg})", errcode=exc.errcode, errmsg=exc.errmsg)
+            return finding(FAIL, check, answer, appid=appid)
         ip = _IP.search(exc.errmsg)
-        return Finding(FAIL, label, f"errcode {exc.errcode}: " + advice.format(ip=f" {ip[1]}" if ip else ""))
+        advice_text = Text(advice, ip=f" {ip[1]}" if ip else "")
+        return finding(
+            FAIL, check, Text("errcode {errcode}: {advice}", errcode=exc.errcode, advice=advice_text), appid=appid
+        )
     except WeChatError as exc:
-        return Finding(FAIL, label, f"{exc}")
+        return finding(FAIL, check, Text("{error}", error=exc), appid=appid)
     except (redis.RedisError, sa.exc.SQLAlchemyError, psycopg.Error) as exc:
-        store = "Redis" if app.config["REDIS_URL"] else "the database"
-        return Finding(FAIL, label, f"the shared token store ({store}) failed: {type(exc).__name__}")
-    return Finding(OK, label, f"obtainable ({wx_app.client.token_api})")
+        store = "Redis" if app.config["REDIS_URL"] else Text("the database")
+        failed = Text("the shared token store ({store}) failed: {error}", store=store, error=type(exc).__name__)
+        return finding(FAIL, check, failed, appid=appid)
+    return finding(OK, check, Text("obtainable ({token_api})", token_api=wx_app.client.token_api), appid=appid)
 
 
 def check_templates() -> Finding:
@@ -189,19 +243,20 @@ def check_templates() -> Finding:
         db.session.remove()
     if unsynced:
         shown = ", ".join(unsynced[:SHOWN_IDS]) + (", …" if len(unsynced) > SHOWN_IDS else "")
-        return Finding(
-            FAIL,
-            "templates synced",
-            f"{len(unsynced)} in use but never confirmed by WeChat ({shown}): run flask --app wsgi wx templates sync "
+        unconfirmed = Text(
+            "{count} in use but never confirmed by WeChat ({shown}): run flask --app wsgi wx templates sync "
             "(an id that stays unconfirmed is not among the account's templates)",
+            count=len(unsynced),
+            shown=shown,
         )
-    return Finding(OK, "templates synced", f"{in_use} in use" if in_use else "none in use yet")
+        return finding(FAIL, "templates synced", unconfirmed)
+    return finding(OK, "templates synced", Text("{count} in use", count=in_use) if in_use else Text("none in use yet"))
 
 
 def check_push(app: Flask, wx_app) -> Finding:
     token, aes_key = wx_app.push_token, wx_app.encoding_aes_key
     several = len(app.extensions["apps"]) > 1
-    check = _per_app("push configured", app, wx_app)
+    check, appid = "push configured", _per_app(app, wx_app)
     # Where each setting lives: the app's entry in WX_APPS_FILE, or the WX_* variables.
     token_name, key_name = (
         ("token", "encoding_aes_key")
@@ -212,23 +267,26 @@ def check_push(app: Flask, wx_app) -> Finding:
         )
     )
     url = f"/wechat/push/{wx_app.appid}" if several else "/wechat/push"
+    names = {"token_name": token_name, "key_name": key_name, "url": url}
     if token and aes_key:
-        return Finding(OK, check, f"Token and EncodingAESKey (safe mode) at {url}")
+        return finding(OK, check, Text("Token and EncodingAESKey (safe mode) at {url}", **names), appid=appid)
     if token:
-        return Finding(
-            WARN,
-            check,
-            f"plaintext mode (no {key_name}), whose signature does not cover the body: set an EncodingAESKey "
+        plaintext = Text(
+            "plaintext mode (no {key_name}), whose signature does not cover the body: set an EncodingAESKey "
             "and choose safe mode (开发管理 → 消息推送)",
+            **names,
         )
+        return finding(WARN, check, plaintext, appid=appid)
     if aes_key:
-        return Finding(WARN, check, f"{key_name} is set without {token_name}: {url} answers 404")
-    return Finding(
-        WARN,
-        check,
-        f"no {token_name}: credits rest on the mini program's reports; set the push URL ({url}), Token and "
-        f"EncodingAESKey (开发管理 → 消息推送, safe mode) and {token_name}, {key_name}",
+        return finding(
+            WARN, check, Text("{key_name} is set without {token_name}: {url} answers 404", **names), appid=appid
+        )
+    unset = Text(
+        "no {token_name}: credits rest on the mini program's reports; set the push URL ({url}), Token and "
+        "EncodingAESKey (开发管理 → 消息推送, safe mode) and {token_name}, {key_name}",
+        **names,
     )
+    return finding(WARN, check, unset, appid=appid)
 
 
 def check_unknown_messages() -> Finding:
@@ -237,9 +295,6 @@ def check_unknown_messages() -> Finding:
     finally:
         db.session.remove()
     if count:
-        return Finding(
-            WARN,
-            "unknown messages",
-            f"{count} may or may not have reached their users: see flask --app wsgi wx unknown",
-        )
-    return Finding(OK, "unknown messages", "none")
+        doubt = Text("{count} may or may not have reached their users: see flask --app wsgi wx unknown", count=count)
+        return finding(WARN, "unknown messages", doubt)
+    return finding(OK, "unknown messages", Text("none"))
