@@ -12,8 +12,10 @@ of the file is left alone. tests/test_settings.py keeps every file in step with 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import textwrap
+import unicodedata
 from pathlib import Path
 
 from backend.settings import GROUPS, SETTINGS, Setting
@@ -67,15 +69,25 @@ def with_table(document: str, lang: str, name: str = "README") -> str:
     return f"{before}{START}\n{NOTE[lang]}\n\n{markdown_table(lang)}{END}{after}"
 
 
+ENV_WIDTH = 98  # of a comment's text, in columns (a Chinese character takes two)
+# A line may not start with these: they stay at the end of the line before (避头).
+CLOSING = set("，。、；：！？）」』》〉】")
+
+
 def env_example() -> str:
+    """.env.example: every setting, empty, under its meaning in English and then in Chinese."""
     lines = [
         "# Copy to .env and fill in what you need: an empty value means the default. Without",
         "# WX_APPID / WX_SECRET the backend runs in dev mode against the bundled WeChat emulator",
         "# (`make run` starts both). The variables of the environment win over this file.",
         f"# Generated from backend/settings.py by `{COMMAND}`: edit the table there.",
+        "#",
+        "# 复制为 .env，按需填写：值为空表示使用默认值。不设置 WX_APPID / WX_SECRET 时，后端以开发模式",
+        "# 运行，连接自带的微信模拟器（`make run` 会同时启动两者）。环境变量优先于本文件。",
+        f"# 由 `{COMMAND}` 根据 backend/settings.py 生成：请在那里修改。",
     ]
-    for group, (title, _) in GROUPS.items():
-        lines += ["", f"# == {title} =="]
+    for group, (title, title_zh) in GROUPS.items():
+        lines += ["", f"# == {title} · {title_zh} =="]
         for setting in (s for s in SETTINGS if s.group == group):
             lines += ["", *_env_entry(setting)]
     return "\n".join(lines) + "\n"
@@ -83,13 +95,34 @@ def env_example() -> str:
 
 def _env_entry(setting: Setting) -> list[str]:
     notes = [setting.en, f"Default: {setting.default_text('en')}."]
+    notes_zh = [setting.zh, f"默认值：{setting.default_text('zh-CN')}。"]
     if setting.secret:
         notes.append("Secret: keep it out of version control.")
-    comment = textwrap.wrap(" ".join(notes), width=98, break_on_hyphens=False, break_long_words=False)
-    lines = [f"# {line}" for line in comment]
+        notes_zh.append("机密：不要提交到版本库。")
+    comment = textwrap.wrap(" ".join(notes), width=ENV_WIDTH, break_on_hyphens=False, break_long_words=False)
+    lines = [f"# {line}" for line in comment + wrap_wide("".join(notes_zh))]
     if setting.example:
         lines.append(f"# {setting.name}={setting.example}")
     return [*lines, f"{setting.name}="]
+
+
+def _columns(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def wrap_wide(text: str, width: int = ENV_WIDTH) -> list[str]:
+    """Chinese text in lines of at most `width` columns: a break may fall between two Chinese
+    characters or at a space, never inside a Latin word or `code`, nor before closing punctuation."""
+    tokens = re.findall(r"`[^`]*`|[!-~]+|\s+|.", text)
+    lines, line = [], ""
+    for token in tokens:
+        fits = _columns(line + token.rstrip()) <= width
+        if line and not fits and token not in CLOSING and not token.isspace():
+            lines.append(line.rstrip())
+            line = ""
+        if line or not token.isspace():
+            line += token
+    return [*lines, line.rstrip()] if line.strip() else lines
 
 
 def expected_files() -> dict[Path, str]:

@@ -112,3 +112,28 @@ def test_the_generator_writes_a_given_file_in_a_given_language(tmp_path, capsys)
     (tmp_path / "BARE.md").write_text("no markers\n", encoding="utf-8")
     assert settings_table.main([str(tmp_path / "BARE.md")]) == 1
     assert "lacks the markers" in capsys.readouterr().err
+
+
+def test_env_example_says_each_setting_in_english_and_in_chinese():
+    entries = (ROOT / ".env.example").read_text(encoding="utf-8").split("\n\n")
+    settings = [entry for entry in entries if re.search(r"^[A-Z_]+=$", entry, re.MULTILINE)]
+    assert len(settings) == len(SETTINGS)
+    for entry in settings:
+        comments = [line for line in entry.splitlines() if line.startswith("# ") and "=" not in line.split()[1]]
+        said = " ".join(line[2:] for line in comments)
+        assert "Default:" in said and "默认值：" in said.replace(" ", ""), entry
+
+
+@pytest.mark.parametrize("width", [10, 24, 98])
+def test_chinese_comments_wrap_between_characters_but_not_inside_code(width):
+    text = "列出多个小程序的 TOML 文件（每个 `[[app]]` 含 `appid`、`secret`），代替 `WX_APPID`。默认值：无。"
+    lines = settings_table.wrap_wide(text, width)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+    for line in lines:
+        assert line.count("`") % 2 == 0  # no code cut in two
+        assert line[0] not in settings_table.CLOSING
+        assert (
+            settings_table._columns(line) <= width
+            or len(re.findall(r"`[^`]*`|[!-~]+", line)) == 1
+            or (line[-1] in settings_table.CLOSING)
+        )
