@@ -19,10 +19,17 @@ done
 cat <<EOT
 
   Dev mode is up (no WX_APPID: the backend talks to the emulator).
+  开发模式已启动（未设置 WX_APPID：后端连接的是模拟器）。
     backend   http://127.0.0.1:$PORT      try: curl http://127.0.0.1:$PORT/healthz
               business API key: $BUSINESS_API_KEYS
-    emulator  http://127.0.0.1:$EMULATOR_PORT  control API under /_emulator (see README)
-  Next: follow "Walk-through" in README.md. Ctrl-C stops both.
+    emulator  http://127.0.0.1:$EMULATOR_PORT  control API under /_emulator
+  Next · 下一步:
+    README.md        § Walk-through: from log-in to a sent message, with curl
+    README.zh-CN.md  § 演练：用 curl 从登录走到发出一条消息
+  The emulator's control API · 模拟器的控制接口:
+    README.md        § The emulator's control API
+    README.zh-CN.md  § 模拟器的控制接口
+  Ctrl-C stops both · Ctrl-C 同时停止两者.
 
 EOT
 WX_API_BASE="http://127.0.0.1:$EMULATOR_PORT" $BIN/flask --app wsgi run --port "$PORT"

@@ -227,3 +227,18 @@ def test_the_chinese_link_check_finds_english_links(monkeypatch):
 
 def test_the_chinese_docs_keep_the_section_numbers_of_docs_wechat_md():
     assert SECTION.findall(read("docs/zh-CN/wechat.md")) == SECTION.findall(read("docs/wechat.md"))
+
+
+BANNER_SECTION = re.compile(r"^\s*(README(?:\.zh-CN)?\.md)\s+§ (.+)$", re.MULTILINE)
+
+
+def test_the_make_run_banner_names_sections_of_each_readme():
+    named = BANNER_SECTION.findall(read("scripts/run-dev.sh"))
+    assert {readme for readme, _ in named} == {"README.md", "README.zh-CN.md"}
+    for readme, section in named:
+        titles = [
+            match.group(2)
+            for _, line in check_links.prose_lines(read(readme), inline_code=True)
+            if (match := check_links.HEADING.match(line))
+        ]
+        assert section in titles, f"scripts/run-dev.sh names a section {readme} does not have: {section}"
