@@ -22,6 +22,7 @@ SECRETS = {
 CHECKS = [
     "configuration",
     "apps",
+    "webhooks",
     "database reachable",
     "database migrated",
     "redis",
