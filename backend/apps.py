@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.settings import MINIPROGRAM_STATES, ConfigError, check_encoding_aes_key
+from backend.settings import MINIPROGRAM_STATES, ConfigError, check_encoding_aes_key, check_webhook_settings
 from backend.wechat import WeChatClient
 
 # The one-app variables that WX_APPS_FILE replaces (WX_MINIPROGRAM_STATE and WX_TOKEN_API stay
@@ -47,6 +47,9 @@ class MiniProgramSettings:
     encoding_aes_key: str | None = field(default=None, repr=False)
     miniprogram_state: str = "formal"
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    # Its own webhook receiver; without them its events go to WEBHOOK_URL (the URL may hold a token).
+    webhook_url: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
 
 
 class MiniProgram:
@@ -181,6 +184,11 @@ def _read_app(entry: Any, index: int, config: Mapping[str, Any]) -> MiniProgramS
     keys = entry.get("api_keys", [])
     if not isinstance(keys, list) or not all(isinstance(key, str) and key.strip() for key in keys):
         raise ConfigError("WX_APPS_FILE", f"{where}: api_keys must be a list of non-empty strings")
+    webhook_url, webhook_secret = text("webhook_url"), text("webhook_secret")
+    try:
+        check_webhook_settings(webhook_url, webhook_secret, "webhook_url", "webhook_secret")
+    except ConfigError as exc:  # names the key, never shows the secret
+        raise ConfigError("WX_APPS_FILE", f"{where}: {exc}") from None
     return MiniProgramSettings(
         appid=appid,
         secret=secret,
@@ -189,6 +197,8 @@ def _read_app(entry: Any, index: int, config: Mapping[str, Any]) -> MiniProgramS
         encoding_aes_key=aes_key,
         miniprogram_state=state,
         api_keys=tuple(key.strip() for key in keys),
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
     )
 
 

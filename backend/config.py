@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import re
 from collections.abc import Mapping
@@ -15,7 +13,15 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from backend.apps import app_settings
-from backend.settings import BY_NAME, SECRET_KEY_MIN_LENGTH, SETTINGS, ConfigError, Setting, check_encoding_aes_key
+from backend.settings import (
+    BY_NAME,
+    SECRET_KEY_MIN_LENGTH,
+    SETTINGS,
+    ConfigError,
+    Setting,
+    check_encoding_aes_key,
+    check_webhook_settings,
+)
 
 # Every way hosting providers and tutorials write a PostgreSQL URL; each means psycopg 3 here.
 _POSTGRES = re.compile(r"^postgres(?:ql)?(?:\+(?P<driver>\w+))?://")
@@ -76,29 +82,6 @@ def read_setting(setting: Setting, environ: Mapping[str, str | None], *, dev_mod
     except ValueError as exc:
         shown = "" if setting.secret else f", got {raw!r}"
         raise ConfigError(setting.name, f"{exc}{shown}") from None
-
-
-WEBHOOK_SECRET_PREFIX = "whsec_"
-WEBHOOK_SECRET_BYTES = (24, 64)  # the Standard Webhooks specification's range
-
-
-def check_webhook_settings(url: str | None, secret: str | None) -> None:
-    """Both or neither; the secret `whsec_` and base64 of 24 to 64 bytes (never echoed)."""
-    if url and not secret:
-        raise ConfigError("WEBHOOK_SECRET", "is not set: webhooks to WEBHOOK_URL are signed with it")
-    if secret is None:
-        return
-    if not url:
-        raise ConfigError("WEBHOOK_URL", "is not set: WEBHOOK_SECRET signs webhooks sent there; set both or neither")
-    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
-        raise ConfigError("WEBHOOK_SECRET", f"must start with {WEBHOOK_SECRET_PREFIX} (whsec_ and base64)")
-    try:
-        key = base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True)
-    except binascii.Error:
-        raise ConfigError("WEBHOOK_SECRET", "is not whsec_ followed by base64") from None
-    low, high = WEBHOOK_SECRET_BYTES
-    if not low <= len(key) <= high:
-        raise ConfigError("WEBHOOK_SECRET", f"decodes to {len(key)} bytes; it must be {low} to {high} random bytes")
 
 
 def normalize_database_url(url: str) -> str:

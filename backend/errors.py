@@ -212,8 +212,23 @@ class WeChatUnavailable(ApiError):
 REDIS_DOWN_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
+MAX_DETAIL_LENGTH = 200  # characters of one key or text in `details`: what a caller sent is echoed cut
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
+    return {"error": {"code": code, "message": message, "details": _cut(details or {})}}
+
+
+def _cut(value: Any) -> Any:
+    """`details` with every key and text at most MAX_DETAIL_LENGTH characters (a 100 KB field
+    name or template id a caller sent is not echoed in full)."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_DETAIL_LENGTH else value[: MAX_DETAIL_LENGTH - 1] + "…"
+    if isinstance(value, dict):
+        return {_cut(key): _cut(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_cut(item) for item in value]
+    return value
 
 
 def error_response(

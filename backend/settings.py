@@ -7,6 +7,8 @@ test keeps them in step. A new setting is one more `Setting(...)` in `SETTINGS`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from collections.abc import Callable
@@ -145,10 +147,11 @@ SETTINGS: tuple[Setting, ...] = (
         "WX_APPS_FILE",
         "wechat",
         "A TOML file listing several mini programs (`[[app]]` with `appid`, `secret`, `name`, `token`, "
-        "`encoding_aes_key`, `miniprogram_state`, `api_keys`), instead of `WX_APPID`, `WX_SECRET`, `WX_TOKEN` "
-        "and `WX_ENCODING_AES_KEY` (setting both is an error).",
+        "`encoding_aes_key`, `miniprogram_state`, `api_keys`, `webhook_url`, `webhook_secret`), instead of "
+        "`WX_APPID`, `WX_SECRET`, `WX_TOKEN` and `WX_ENCODING_AES_KEY` (setting both is an error).",
         "列出多个小程序的 TOML 文件（每个 `[[app]]` 含 `appid`、`secret`、`name`、`token`、`encoding_aes_key`、"
-        "`miniprogram_state`、`api_keys`），代替 `WX_APPID`、`WX_SECRET`、`WX_TOKEN` 和 `WX_ENCODING_AES_KEY`"
+        "`miniprogram_state`、`api_keys`、`webhook_url`、`webhook_secret`），"
+        "代替 `WX_APPID`、`WX_SECRET`、`WX_TOKEN` 和 `WX_ENCODING_AES_KEY`"
         "（两者同时设置会报错）。",
         unset_en="none: one mini program, from `WX_APPID`",
         unset_zh="无：一个小程序，取自 `WX_APPID`",
@@ -484,3 +487,31 @@ def check_encoding_aes_key(key: str) -> None:
         raise ConfigError(
             "WX_ENCODING_AES_KEY", "is not base64 (letters and digits): copy it again from the mini program console"
         ) from None
+
+
+WEBHOOK_SECRET_PREFIX = "whsec_"
+WEBHOOK_SECRET_BYTES = (24, 64)  # the Standard Webhooks specification's range
+
+
+def check_webhook_settings(
+    url: str | None, secret: str | None, url_name: str = "WEBHOOK_URL", secret_name: str = "WEBHOOK_SECRET"
+) -> None:
+    """Both or neither; the secret `whsec_` and base64 of 24 to 64 bytes (never echoed).
+
+    `url_name` and `secret_name` name them in the error: the variables, or an app's keys in WX_APPS_FILE.
+    """
+    if url and not secret:
+        raise ConfigError(secret_name, f"is not set: webhooks to {url_name} are signed with it")
+    if secret is None:
+        return
+    if not url:
+        raise ConfigError(url_name, f"is not set: {secret_name} signs webhooks sent there; set both or neither")
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ConfigError(secret_name, f"must start with {WEBHOOK_SECRET_PREFIX} (whsec_ and base64)")
+    try:
+        key = base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True)
+    except binascii.Error:
+        raise ConfigError(secret_name, "is not whsec_ followed by base64") from None
+    low, high = WEBHOOK_SECRET_BYTES
+    if not low <= len(key) <= high:
+        raise ConfigError(secret_name, f"decodes to {len(key)} bytes; it must be {low} to {high} random bytes")

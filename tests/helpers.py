@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 API_KEY = {"X-Api-Key": "test-api-key"}
@@ -140,3 +141,17 @@ class Statements:
         return [
             sql for sql in self.sql if sql.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE", "WITH")
         ]
+
+
+def at_once(count: int, call) -> list:
+    """`call(n)` for n in range(count), each in its own thread, released together; their results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    start = threading.Barrier(count)
+
+    def run(n: int):
+        start.wait()
+        return call(n)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))

@@ -29,6 +29,7 @@ from tests.helpers import (
     ONE_TIME,
     MiniProgramUser,
     assert_error,
+    at_once,
     log_in,
     reconfigure,
     report,
@@ -277,6 +278,24 @@ class TestPasswordGuessing:
         failures = [r for r in caplog.records if r.getMessage() == "admin log-in failed"]
         assert len(failures) == 10 and {r.client_ip for r in failures} == {"127.0.0.1"}
         assert not any("guess" in r.getMessage() or "guess" in str(vars(r)) for r in caplog.records)
+
+    @pytest.mark.parametrize(
+        "redis_url",
+        [
+            pytest.param(None, id="in-process"),
+            pytest.param(REDIS_URL, id="redis", marks=pytest.mark.skipif(not REDIS_URL, reason="no TEST_REDIS_URL")),
+        ],
+    )
+    def test_32_concurrent_guesses_compare_exactly_ten(self, database_url, emulator, redis_url):
+        """Each guess is counted before the password is compared: no two pass one look at the count."""
+        if redis_url:
+            redis.Redis.from_url(redis_url).flushdb()
+        app = create_app(app_config(database_url, emulator.url, REDIS_URL=redis_url, ADMIN_PASSWORD=PASSWORD))
+        assert [self.guess(app.test_client(), PASSWORD).status_code for _ in range(3)] == [200] * 3  # not failures
+        statuses = at_once(32, lambda n: self.guess(app.test_client(), f"guess {n}").status_code)
+        with app.app_context():
+            db.engine.dispose()
+        assert sorted(statuses) == [401] * 10 + [429] * 22
 
     def test_asking_for_the_password_is_not_a_failure(self, client):
         assert [client.get("/admin").status_code for _ in range(12)] == [401] * 12

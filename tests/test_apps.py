@@ -6,17 +6,20 @@ with its own secret, users (one openid per app for one person), templates, token
 
 from __future__ import annotations
 
+import base64
 import os
 
 import pytest
 import sqlalchemy as sa
+from standardwebhooks import Webhook
 
+from backend import webhooks
 from backend.apps import app_settings
 from backend.config import load_config
 from backend.consent.ledger import ensure_user
 from backend.db.transactions import WritesPending
 from backend.extensions import db
-from backend.models import User
+from backend.models import User, WebhookEvent
 from backend.ops.startup import check_or_exit
 from backend.settings import ConfigError
 from backend.templates.catalog import get_template
@@ -24,6 +27,7 @@ from backend.wechat.crypto import signature
 from tests.api.pushing import AES_KEY, popup
 from tests.conftest import REDIS_URL, app_config, running_app
 from tests.helpers import GOOD_DATA, ONE_TIME, assert_error, reconfigure
+from tests.test_webhooks import Receiver
 from wxemu.defaults import DEV_APPID
 from wxemu.pusher import PushTarget, signed_request
 
@@ -99,6 +103,23 @@ def test_one_app_from_the_variables_as_before():
         (APPS_FILE.replace("trial", "beta"), {}, "miniprogram_state must be one of"),
         (APPS_FILE.replace(AES_B, "short"), {}, f"[[app]] {B}: encoding_aes_key has 5 characters"),
         (APPS_FILE + "colour = 1\n", {}, "has unknown keys: colour"),
+        (
+            APPS_FILE.replace(KEY_B + '"]', KEY_B + '"]\nwebhook_url = "https://b.example/hooks"'),
+            {},
+            f"[[app]] {B}: webhook_secret is not set",
+        ),
+        (
+            APPS_FILE.replace(KEY_B + '"]', KEY_B + '"]\nwebhook_secret = "whsec_abc"'),
+            {},
+            f"[[app]] {B}: webhook_url is not set",
+        ),
+        (
+            APPS_FILE.replace(
+                KEY_B + '"]', KEY_B + '"]\nwebhook_url = "https://b.example/"\nwebhook_secret = "s3cr3t"'
+            ),
+            {},
+            f"[[app]] {B}: webhook_secret must start with whsec_",
+        ),
         ("[[app]\n", {}, "is not valid TOML"),
         ("", {}, "lists no [[app]]"),
     ],
@@ -107,7 +128,7 @@ def test_a_wrong_apps_file_stops_start_up_naming_the_problem(tmp_path, text, ext
     with pytest.raises(ConfigError) as raised:
         load_config(environ(write(tmp_path, text), **extra))
     assert said in str(raised.value)
-    for secret in (SECRET_A, SECRET_B, KEY_A, KEY_B, AES_B):
+    for secret in (SECRET_A, SECRET_B, KEY_A, KEY_B, AES_B, "s3cr3t"):
         assert secret not in str(raised.value)  # a key listed twice is named by place, never shown
 
 
@@ -124,8 +145,8 @@ def test_a_missing_apps_file_is_one_line_on_stderr(tmp_path, monkeypatch, capsys
 # -- a backend serving two apps ---------------------------------------------------------------
 
 
-@pytest.fixture
-def two_apps(database_url, emulator, tmp_path):
+def serving_two_apps(database_url, emulator, tmp_path, text: str = APPS_FILE, **overrides):
+    """A backend serving the apps of `text`, both hosted by the emulator."""
     for appid, secret, token, key in ((A, SECRET_A, TOKEN_A, AES_A), (B, SECRET_B, TOKEN_B, AES_B)):
         emulator.control("POST", "/apps", appid=appid, secret=secret, token=token, encoding_aes_key=key)
         emulator.template(**ONE_TIME, appid=appid)
@@ -134,10 +155,16 @@ def two_apps(database_url, emulator, tmp_path):
         emulator.url,
         WX_APPID=None,
         WX_SECRET=None,
-        WX_APPS_FILE=write(tmp_path),
+        WX_APPS_FILE=write(tmp_path, text),
         BUSINESS_API_KEYS=[ALL_APPS_KEY],
+        **overrides,
     )
-    with running_app(config) as app:
+    return running_app(config)
+
+
+@pytest.fixture
+def two_apps(database_url, emulator, tmp_path):
+    with serving_two_apps(database_url, emulator, tmp_path) as app:
         yield app
 
 
@@ -411,3 +438,85 @@ def test_with_redis_each_app_keeps_its_token_under_its_appid(two_apps, emulator)
     stored = [link.hget(key, "token") for key in keys]
     assert all(stored) and stored[0] != stored[1]
     link.delete(*keys)
+
+
+# -- webhooks per app --------------------------------------------------------------------------
+
+
+def whsec() -> str:
+    return "whsec_" + base64.b64encode(os.urandom(32)).decode()
+
+
+HOOK_SECRET_A, HOOK_SECRET_SHARED = whsec(), whsec()
+
+
+@pytest.fixture
+def receivers():
+    own, shared = Receiver(), Receiver()
+    yield own, shared
+    own.stop()
+    shared.stop()
+
+
+def with_own_webhook(url: str) -> str:
+    """The apps file with A's own receiver; B has none of its own."""
+    own = f'webhook_url = "{url}"\nwebhook_secret = "{HOOK_SECRET_A}"\n'
+    return APPS_FILE.replace(f'api_keys = ["{KEY_A}"]\n', f'api_keys = ["{KEY_A}"]\n{own}')
+
+
+def accepted_in_each_app(app, emulator) -> None:
+    """A user of A and one of B accept T1, each pushed to its app: one subscription.updated per app."""
+    client = app.test_client()
+    for appid, token, aes_key in ((A, TOKEN_A, AES_A), (B, TOKEN_B, AES_B)):
+        openid = log_in(client, emulator, appid)["openid"]
+        assert push(client, appid, popup(openid, (T1, "accept")), token, aes_key).status_code == 200
+
+
+def verified(receiver: Receiver, secret: str) -> list[dict]:
+    return [Webhook(secret).verify(request["body"], request["headers"]) for request in receiver.requests]
+
+
+def test_each_app_s_events_go_to_its_own_receiver_signed_with_its_own_secret(
+    database_url, emulator, tmp_path, receivers
+):
+    """A has its own webhook_url and webhook_secret; B's events go to WEBHOOK_URL, signed with WEBHOOK_SECRET."""
+    own, shared = receivers
+    text = with_own_webhook(own.url)
+    hooks = {"WEBHOOK_URL": shared.url, "WEBHOOK_SECRET": HOOK_SECRET_SHARED, "WEBHOOK_TIMEOUT": 2.0}
+    with serving_two_apps(database_url, emulator, tmp_path, text, **hooks) as app:
+        accepted_in_each_app(app, emulator)
+        assert webhooks.deliver_due(app) == 2
+    [of_a] = verified(own, HOOK_SECRET_A)
+    [of_b] = verified(shared, HOOK_SECRET_SHARED)
+    assert (of_a["type"], of_a["data"]["appid"]) == ("subscription.updated", A)
+    assert (of_b["type"], of_b["data"]["appid"]) == ("subscription.updated", B)
+    for receiver, other_secret in ((own, HOOK_SECRET_SHARED), (shared, HOOK_SECRET_A)):
+        with pytest.raises(Exception, match="signature"):  # each signed with its receiver's secret only
+            verified(receiver, other_secret)
+
+
+def test_an_app_s_own_receiver_works_without_webhook_url(database_url, emulator, tmp_path, receivers):
+    """Only A has a receiver: A's events are written and delivered, B's are not written at all."""
+    own, _ = receivers
+    with serving_two_apps(database_url, emulator, tmp_path, with_own_webhook(own.url), WEBHOOK_TIMEOUT=2.0) as app:
+        accepted_in_each_app(app, emulator)
+        with app.app_context():
+            assert db.session.scalars(sa.select(WebhookEvent.app)).all() == [A]
+        assert webhooks.deliver_due(app) == 1
+        with app.app_context():
+            assert db.session.scalars(sa.select(WebhookEvent.status)).all() == ["delivered"]
+    [of_a] = verified(own, HOOK_SECRET_A)
+    assert of_a["data"]["appid"] == A
+
+
+def test_doctor_names_each_app_s_webhook_receiver(database_url, emulator, tmp_path, receivers):
+    own, shared = receivers
+    hooks = {"WEBHOOK_URL": shared.url, "WEBHOOK_SECRET": HOOK_SECRET_SHARED}
+    with serving_two_apps(database_url, emulator, tmp_path, with_own_webhook(own.url), **hooks) as app:
+        output = app.test_cli_runner().invoke(args=["wx", "doctor"]).output
+    [line] = [line for line in output.splitlines() if line.split(maxsplit=1)[1].startswith("webhooks")]
+    own_url, shared_url = (receiver.url.split("?")[0] for receiver in receivers)
+    assert line.startswith("ok ")
+    assert f"{A} to {own_url} (its own webhook_url)" in line and f"{B} to {shared_url} (WEBHOOK_URL)" in line
+    for secret in (HOOK_SECRET_A, HOOK_SECRET_SHARED, "query-token"):
+        assert secret not in output

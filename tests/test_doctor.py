@@ -23,6 +23,7 @@ ENGLISH = {"LC_ALL": "C.UTF-8"}  # whatever the developer's LANG (LANG=zh_CN.UTF
 CHECKS = [
     "configuration",
     "apps",
+    "webhooks",
     "database reachable",
     "database migrated",
     "redis",

@@ -21,7 +21,7 @@ from backend.extensions import db
 from backend.infra import idempotency
 from backend.infra.redis_link import RedisLink
 from backend.models import Batch, IdempotencyRecord, Message, utcnow
-from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, send
+from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, send, wechat_client
 from tests.servers import backend_env, gunicorn
 from tests.test_batches import create, give_users, wait_done
 from wxemu.defaults import DEV_APPID
@@ -279,3 +279,55 @@ def test_a_worker_killed_while_holding_a_key(app, client, emulator, user, templa
     else:  # it left nothing: a fresh run
         assert final.status_code == 201 and final.json()["id"] == message.public_id
         assert len(emulator.calls("subscribe_send")) == 1
+
+
+class DatabaseDown:
+    """The database stops answering from the first statement matching `after` (once armed) until
+    `back()`: each statement fails as a killed connection does (OperationalError, so 503)."""
+
+    def __init__(self, app, after: str | None) -> None:
+        self.after, self.armed, self.down = after, False, False
+        with app.app_context():
+            self.engine = db.engine
+        sa.event.listen(self.engine, "before_cursor_execute", self.execute)
+
+    def execute(self, conn, cursor, statement, params, context, many):
+        if self.armed and self.after and self.after in statement:
+            self.armed, self.down = False, True
+        if self.down:
+            raise sa.exc.OperationalError(statement, params, Exception("server closed the connection unexpectedly"))
+
+    def back(self) -> None:
+        self.down = False
+        sa.event.remove(self.engine, "before_cursor_execute", self.execute)
+
+
+def test_a_key_whose_request_failed_on_the_database_before_wechat_is_released(
+    client, app, emulator, user, templates, monkeypatch
+):
+    """The database goes away mid-send, before any WeChat call, and is still away when the
+    answer is written: the key is released as soon as it is back, so the retry runs at once.
+    A key whose request reached WeChat stays: its retry never sends again."""
+    accept(client, emulator, user, times=2)
+    outage = DatabaseDown(app, "FROM users")  # the send's first look-up after the key is held
+    outage.armed = True
+    assert_error(send(client, body(user), **{"Idempotency-Key": "order-db"}), 503, "database_unavailable")
+    outage.back()
+    retry = send(client, body(user), **{"Idempotency-Key": "order-db"})
+    assert retry.status_code == 201 and "Idempotent-Replayed" not in retry.headers, retry.json
+    assert len(emulator.calls("subscribe_send")) == 1
+
+    outage = DatabaseDown(app, after=None)
+    wechat = wechat_client(app).subscribe
+    real_send = wechat.send
+
+    def sent_then_database_gone(*args, **kwargs):
+        answer = real_send(*args, **kwargs)
+        outage.down = True  # WeChat answered; the database goes before the settle
+        return answer
+
+    monkeypatch.setattr(wechat, "send", sent_then_database_gone)
+    assert send(client, body(user), **{"Idempotency-Key": "order-db-2"}).status_code >= 500
+    outage.back()
+    again = send(client, body(user), **{"Idempotency-Key": "order-db-2"})
+    assert again.status_code in (409, 502) and len(emulator.calls("subscribe_send")) == 2  # never sent twice

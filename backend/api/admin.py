@@ -62,18 +62,26 @@ def require_admin_password() -> Response | None:
     if not expected:
         raise NotFound()
     ip = client_ip()
-    ratelimit.check_failures("admin", ip, MAX_FAILURES)  # before the password: a held guesser learns nothing
     credentials = request.authorization
     given = credentials.password if credentials is not None and credentials.type == "basic" else None
+    if not given:  # no password at all is a browser's first request, before it asks for one: no guess
+        ratelimit.check_failures("admin", ip, MAX_FAILURES)  # a held client is told so all the same
+        return _ask_for_password()
+    # Counted before the password is compared, in one step with the limit: a held guesser learns
+    # nothing, and concurrent guesses can't all pass one check (at most MAX_FAILURES compared).
+    guess = ratelimit.attempt("admin", ip, MAX_FAILURES)
     # compare_digest: the time taken must not tell how much of a guess was right.
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-        if given:  # no password at all is a browser's first request, before it asks for one
-            failures = ratelimit.count_failure("admin", ip)
-            log.warning("admin log-in failed", extra={"client_ip": ip, "failures_last_minute": failures})
-        response = error_response("unauthorized", "Log in with the admin password (HTTP Basic, any user name).", 401)
-        response.headers["WWW-Authenticate"] = AUTHENTICATE
-        return response
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        log.warning("admin log-in failed", extra={"client_ip": ip, "failures_last_minute": guess.count})
+        return _ask_for_password()
+    guess.succeeded()
     return None
+
+
+def _ask_for_password() -> Response:
+    response = error_response("unauthorized", "Log in with the admin password (HTTP Basic, any user name).", 401)
+    response.headers["WWW-Authenticate"] = AUTHENTICATE
+    return response
 
 
 @bp.after_request

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
-from backend.api.guards import api_key_required, login_required
+from backend.api.guards import api_key_required, client_ip, login_required
 from backend.api.openapi import API_KEY, BEARER, doc, error, query
 from backend.api.schemas.auth import MeSchema
 from backend.api.schemas.common import load
@@ -98,10 +98,10 @@ def create_binding_code(body: dict):
     auth=BEARER,
     errors=[
         BindingCodeInvalid,
-        error(RateLimited, when="Too many wrong codes from this user in the last minute."),
+        error(RateLimited, when="Too many wrong codes from this user, or from this client IP, in the last minute."),
         error(ExternalIdTaken, when="Another request bound the code's external_id at the same moment; try again."),
     ],
 )
 def redeem_binding_code(body: dict):
     """Redeem a binding code: the logged-in user is bound to the code's external_id."""
-    return binding.redeem(g.user, body["code"])
+    return binding.redeem(g.user, body["code"], client_ip())

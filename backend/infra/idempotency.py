@@ -18,7 +18,12 @@ outbox row, a batch, a report's credits) writes it beside the key in the same tr
   left none, takes the key over with one conditional UPDATE (one winner) and runs afresh.
 - An answer that says nothing happened and asks to try again later (429, 503, another 5xx)
   lets the key go only when no effect was committed; otherwise the key is kept and a retry
-  answers from the effect.
+  answers from the effect. When the database can't be written at that moment (its connection
+  was killed, it is down), the release waits in the process (`_unreleased`) and is made by the
+  next request with a key in that process, or by a thread that tries once a second: a retry
+  runs afresh instead of meeting `idempotency_in_progress` for SENDING_TIMEOUT. The release
+  is the same conditional statement, so a key whose request committed an effect (it may have
+  reached WeChat) stays.
 
 A replay is the first answer as it was, in the first request's language too: an error's
 `message` and its `Content-Language` do not follow the retry's Accept-Language.
@@ -28,6 +33,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +46,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from backend.db import work
-from backend.errors import ApiError, IdempotencyConflict, InvalidRequest
+from backend.errors import DATABASE_ERRORS, ApiError, IdempotencyConflict, InvalidRequest
 from backend.extensions import db
 from backend.models import IdempotencyRecord, utcnow
 
@@ -51,6 +58,11 @@ BEGIN_ATTEMPTS = 3  # a key released or taken between two of our statements: loo
 
 _records = IdempotencyRecord.__table__
 _next_purge = 0.0
+log = logging.getLogger(__name__)
+
+# Keys whose release the database refused (record id -> claim): made as soon as it answers.
+_unreleased: dict[int, Claim] = {}
+_unreleased_lock = threading.Lock()
 
 
 class IdempotencyInProgress(ApiError):
@@ -109,6 +121,7 @@ def begin(
     """Claim the key for this request (with a lease, or to be written with the effect),
     or return the answer a retry gets."""
     _check(key)
+    release_pending()
     _purge_if_due()
     for _ in range(BEGIN_ATTEMPTS):
         if lease:
@@ -241,16 +254,71 @@ def finish(claim: Claim, status: int, body: dict[str, Any], language: str | None
         if not (claim.effect_written or invites_retry):
             _insert_answer(claim, status, body, language)
         return
-    with work():
-        if not invites_retry:
+    if not invites_retry:
+        with work():
             db.session.execute(
                 sa.update(_records)
                 .where(_held(claim))
                 .values(status_code=status, response=body, content_language=language)
             )
-        elif not db.session.execute(sa.delete(_records).where(_held(claim), _records.c.effect.is_(None))).rowcount:
-            # An effect was committed: the key stays, and a retry answers from the effect now.
+        return
+    try:
+        _release(claim)
+    except DATABASE_ERRORS as exc:  # the database is what failed: let the key go once it answers
+        db.session.remove()
+        with _unreleased_lock:
+            _unreleased[claim.record_id] = claim
+        log.warning("idempotency key release postponed", extra={"error": type(exc).__name__})
+        _keep_trying(current_app._get_current_object(), claim.held_until)
+
+
+def _release(claim: Claim) -> None:
+    """Let a held key go (a retry runs afresh), unless an effect was committed with it: then
+    the key stays, and a retry answers from the effect now."""
+    with work():
+        if not db.session.execute(sa.delete(_records).where(_held(claim), _records.c.effect.is_(None))).rowcount:
             db.session.execute(sa.update(_records).where(_held(claim)).values(locked_until=utcnow()))
+
+
+RETRY_RELEASE_EVERY = 1.0  # seconds
+_trying = threading.Event()  # set while a thread is trying the postponed releases
+
+
+def _keep_trying(app, until: datetime | None) -> None:
+    """Once a second, until the releases are made or the lease would have ended anyway (a retry
+    may come to another process, which only the database tells)."""
+    with _unreleased_lock:
+        if _trying.is_set():
+            return
+        _trying.set()
+
+    def run() -> None:
+        try:
+            while _unreleased and (until is None or utcnow() < until):
+                time.sleep(RETRY_RELEASE_EVERY)
+                with app.app_context():
+                    release_pending()
+        finally:
+            _trying.clear()
+
+    threading.Thread(target=run, daemon=True, name="idempotency-release").start()
+
+
+def release_pending() -> None:
+    """Make the releases the database refused before (none: no statement, no lock)."""
+    if not _unreleased:
+        return
+    with _unreleased_lock:
+        claims = list(_unreleased.values())
+        _unreleased.clear()
+    for number, claim in enumerate(claims):
+        try:
+            _release(claim)
+        except DATABASE_ERRORS:
+            db.session.remove()
+            with _unreleased_lock:  # still down: kept for the next look
+                _unreleased.update({later.record_id: later for later in claims[number:]})
+            return
 
 
 def _insert_answer(claim: Claim, status: int, body: dict[str, Any], language: str | None) -> None:

@@ -31,6 +31,8 @@ from backend.errors import DATABASE_ERRORS, describe_database_error
 from backend.extensions import db
 from backend.models import Message, Subscription, Template
 from backend.states import MessageStatus
+from backend.webhooks.runner import loggable_url
+from backend.webhooks.targets import targets
 from backend.wechat.errors import WeChatAPIError, WeChatError
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
@@ -98,6 +100,7 @@ def run_checks(app: Flask) -> Iterator[Finding]:
     """Every check in order, within an app context."""
     yield check_configuration(app)
     yield check_apps(app)
+    yield check_webhooks(app)
     reachable, migrated = check_database(app)
     yield reachable
     yield migrated
@@ -155,6 +158,23 @@ def check_apps(app: Flask) -> Finding:
         readable = Text("it holds AppSecrets and keys, yet other users may read it: chmod 600 it")
         return finding(WARN, "apps", detail, readable)
     return finding(OK, "apps", detail)
+
+
+def check_webhooks(app: Flask) -> Finding:
+    """Where each app's events go: its own webhook_url, WEBHOOK_URL, or nowhere (no event written).
+    A URL is shown without its query string or user info (they may hold a token)."""
+    receivers = targets(app)
+    if not any(receivers.values()):
+        return Finding(OK, "webhooks", "not configured (no WEBHOOK_URL, no webhook_url in WX_APPS_FILE): no events")
+
+    def where(receiver) -> str:
+        if receiver is None:
+            return "none, no events written"
+        return f"{loggable_url(receiver.url)} ({'its own webhook_url' if receiver.own else 'WEBHOOK_URL'})"
+
+    if len(receivers) == 1:
+        return Finding(OK, "webhooks", f"to {where(next(iter(receivers.values())))}")
+    return Finding(OK, "webhooks", "; ".join(f"{appid} to {where(receiver)}" for appid, receiver in receivers.items()))
 
 
 def check_database(app: Flask) -> tuple[Finding, Finding]:

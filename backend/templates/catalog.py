@@ -77,6 +77,33 @@ def _fields(remote: dict[str, Any], now) -> dict[str, Any]:
     }
 
 
+_TEMPLATE_ID_LIMIT = Template.__table__.c.id.type.length
+_TITLE_LIMIT = Template.__table__.c.title.type.length
+
+
+def _storable(app_id: str, remote: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """gettemplate's items that fit the catalog: a priTmplId longer than its column (or not a
+    string) is left out, logged; a title longer than its column is cut (it is only shown).
+    One odd item must not make every later look-up of the app fail."""
+    kept = []
+    for item in remote:
+        template_id = item.get("priTmplId")
+        if not isinstance(template_id, str) or not template_id or len(template_id) > _TEMPLATE_ID_LIMIT:
+            length = len(template_id) if isinstance(template_id, str) else None
+            extra = {"appid": app_id, "field": "priTmplId", "length": length, "limit": _TEMPLATE_ID_LIMIT}
+            log.warning("wechat template left out: its id does not fit", extra=extra)
+            continue
+        title = item.get("title")
+        if title is not None and not isinstance(title, str):
+            title = str(title)
+        if title is not None and len(title) > _TITLE_LIMIT:
+            extra = {"appid": app_id, "template_id": template_id, "field": "title", "length": len(title)}
+            log.warning("wechat template title cut to its column", extra=extra)
+            title = title[:_TITLE_LIMIT]
+        kept.append({**item, "title": title})
+    return kept
+
+
 def _store_listing(app_id: str, remote: list[dict[str, Any]], unconfirmed: Iterable[str] = ()) -> list[Template]:
     """Upsert what gettemplate listed (and a mark for each id of `unconfirmed` it did not), in a
     short transaction of its own on its own connection: never the caller's, which a read must not
@@ -86,7 +113,7 @@ def _store_listing(app_id: str, remote: list[dict[str, Any]], unconfirmed: Itera
     (the WeChat call before ended its read), so on SQLite the writer lock is free to take.
     """
     now = utcnow()
-    listed = {item["priTmplId"]: _fields(item, now) for item in remote}
+    listed = {item["priTmplId"]: _fields(item, now) for item in _storable(app_id, remote)}
     insert = upsertable_insert(Template)
     with db.engine.begin() as conn:
         for template_id, fields in listed.items():

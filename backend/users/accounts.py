@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
 from backend import errors
 from backend.apps import MiniProgram
 from backend.consent.ledger import ensure_user
@@ -9,6 +15,17 @@ from backend.db import work
 from backend.models import User
 from backend.users.phones import to_e164
 from backend.wechat import errors as wx
+
+log = logging.getLogger(__name__)
+
+# What each answer gives that is stored, and its column: WeChat's strings must fit (below).
+_users = User.__table__.c
+SESSION_FIELDS = {"openid": _users.openid, "unionid": _users.unionid, "session_key": _users.session_key}
+PHONE_FIELDS = {
+    "phoneNumber": _users.phone_number,
+    "purePhoneNumber": _users.pure_phone_number,
+    "countryCode": _users.country_code,
+}
 
 
 def _wechat_call(function, *args):
@@ -25,9 +42,25 @@ def _wechat_call(function, *args):
         raise errors.WeChatUnavailable(details={"errcode": exc.errcode} if exc.errcode else {}) from None
 
 
+def _fits(api: str, answer: Mapping[str, Any], fields: Mapping[str, sa.Column], required: tuple[str, ...] = ()) -> None:
+    """Each stored string of WeChat's answer fits its column, or the call is WeChat's fault: 502
+    `wechat_unavailable` naming the field, logged by name and length (never the value: an openid,
+    a phone number). Without this a long value was a 500 on every later call for that user."""
+    for name, column in fields.items():
+        value = answer.get(name)
+        if value is None and name not in required:
+            continue
+        if not isinstance(value, str) or not value or len(value) > column.type.length:
+            length = len(value) if isinstance(value, str) else None
+            extra = {"api": api, "field": name, "length": length, "limit": column.type.length}
+            log.warning("wechat answer refused: a field does not fit", extra=extra)
+            raise errors.WeChatUnavailable(status=502, details={"field": name})
+
+
 def login(mini_program: MiniProgram, code: str) -> User:
     """Exchange a `wx.login` code of `app` for the user (created on first log-in); session_key stays here."""
     session = _wechat_call(mini_program.client.auth.code_to_session, code)
+    _fits("jscode2session", session, SESSION_FIELDS, required=("openid",))
     with work():
         user = ensure_user(
             mini_program.appid,
@@ -41,6 +74,7 @@ def login(mini_program: MiniProgram, code: str) -> User:
 def add_phone(mini_program: MiniProgram, user: User, code: str) -> User:
     """Store the phone number behind a getPhoneNumber code of `app` (bound to this user's openid)."""
     info = _wechat_call(mini_program.client.auth.get_phone_number, code, user.openid)
+    _fits("getuserphonenumber", info, PHONE_FIELDS)
     with work():
         user.phone_number = info.get("phoneNumber")
         user.pure_phone_number = info.get("purePhoneNumber")

@@ -30,6 +30,8 @@ _READ_AS = str.maketrans({"O": "0", "I": "1", "L": "1"})
 KEEP_EXPIRED = timedelta(days=30)  # spent and expired codes kept this long, as the record of who linked
 MAX_FAILURES = 5  # wrong codes per user in the last minute before redemption is held (429)
 RATE_SCOPE = "binding"
+MAX_IP_FAILURES = 20  # wrong codes per client IP, whoever the users, in the last minute
+IP_RATE_SCOPE = "binding-ip"
 
 
 def get_user(app_ids: Iterable[str], user_id: int) -> User:
@@ -97,16 +99,24 @@ def create_code(app_id: str, external_id: str, expires_in: int) -> tuple[str, da
     return code, expires_at
 
 
-def redeem(user: User, typed: str) -> User:
+def redeem(user: User, typed: str, client_ip: str) -> User:
     """Bind the code's external_id to `user` and use the code up.
 
     The code is the business system's word that its holder is that person, so an external_id
     bound to another user (the person's previous WeChat account) moves to this one.
     BindingCodeInvalid for a code that is unknown, expired or used; RateLimited after
-    MAX_FAILURES of those in a minute (counted in Redis, per process while it is down).
+    MAX_FAILURES of those in a minute from the user, or MAX_IP_FAILURES from `client_ip`
+    (counted in Redis, per process while it is down).
     """
-    identity = str(user.id)
-    ratelimit.check_failures(RATE_SCOPE, identity, MAX_FAILURES)
+    # Counted before the code is looked at, per user and per client IP (guesses spread over
+    # many accounts), each in one step with its limit: at most MAX_FAILURES concurrent guesses
+    # of one user are checked. A right code gives both back.
+    guess = ratelimit.attempt(RATE_SCOPE, str(user.id), MAX_FAILURES)
+    try:
+        from_ip = ratelimit.attempt(IP_RATE_SCOPE, client_ip, MAX_IP_FAILURES)
+    except errors.RateLimited:
+        guess.succeeded()  # not checked: not this user's failure
+        raise
     code = _normalise(typed)
     try:
         # One unit: the code is used up with the binding it makes, or not at all.
@@ -122,8 +132,13 @@ def redeem(user: User, typed: str) -> User:
                 )
                 user.external_id = external_id
     except errors.BindingCodeInvalid:
-        ratelimit.count_failure(RATE_SCOPE, identity)  # once the unit is rolled back: nothing was used
+        raise  # both attempts stay counted as failures
+    except Exception:
+        guess.succeeded()  # not a wrong code (a conflict, the database): no guess was refused
+        from_ip.succeeded()
         raise
+    guess.succeeded()
+    from_ip.succeeded()
     return user
 
 

@@ -2,7 +2,8 @@
 
 `emit` adds the event to the transaction of the change it reports, so an event exists if and
 only if its change committed (the outbox); nothing here commits: the command that makes the
-change owns the unit of work (backend/db/work.py). Without WEBHOOK_URL it does nothing and
+change owns the unit of work (backend/db/work.py). An app's events go to its own `webhook_url`
+(WX_APPS_FILE) or else to WEBHOOK_URL (targets.py); for an app with neither it does nothing and
 costs nothing: no row, no statement. Posting the events is `webhooks/runner.py`'s.
 """
 
@@ -12,11 +13,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from flask import current_app
 
 from backend.extensions import db
 from backend.models import Batch, Message, User, WebhookEvent, new_public_id, utcnow
 from backend.states import MessageStatus, Outcome, SubscriptionStatus, TemplateKind, WebhookStatus
+from backend.webhooks.targets import any_target, target
 
 EVENT_TYPES = (
     "message.sent",
@@ -43,18 +44,19 @@ _CHANGES = {
 }
 
 
-def enabled() -> bool:
-    return bool(current_app.config["WEBHOOK_URL"])
+def enabled(appid: str | None = None) -> bool:
+    """Are events of app `appid` (without one: of any app) written?"""
+    return any_target() if appid is None else target(appid) is not None
 
 
 def emit(event_type: str, appid: str, data: dict[str, Any]) -> None:
     """Add one event of app `appid` (the app of the row it reports) to the current transaction;
-    nothing at all without WEBHOOK_URL.
+    nothing at all when that app has no receiver (neither its own nor WEBHOOK_URL).
 
     `data` gets the event's `appid` and, for a user bound to one, their `external_id`: the id
     business code knows them by. The event is posted once that transaction committed.
     """
-    if not enabled():
+    if not enabled(appid):
         return
     if event_type not in EVENT_TYPES:
         raise ValueError(f"not a webhook event type: {event_type}")

@@ -10,6 +10,8 @@
   about 5 s, 30 s, 2 min, 10 min, 1 h, 6 h, then every 6 h; an event not delivered within 3
   days is `dead`. Every attempt carries the same `webhook-id`. A runner that dies while it
   posts lets go of the event when its lease ends; the next runner posts it again.
+- Each event goes to its app's receiver, signed with that receiver's secret (targets.py): an
+  app's own `webhook_url` from WX_APPS_FILE, else WEBHOOK_URL.
 - Secrets never reach a log; the URL is logged without its query string or user info.
 """
 
@@ -25,13 +27,14 @@ from urllib.parse import urlsplit
 
 import requests
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask
 from standardwebhooks import Webhook
 
 from backend.db import end_read, work
 from backend.extensions import db
 from backend.models import WebhookEvent, utcnow
 from backend.states import WebhookStatus
+from backend.webhooks.targets import Target, any_target, target, targets
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +57,20 @@ def deliver_due(app: Flask, now: datetime | None = None, limit: int = PER_ITERAT
     `now` is the clock for claims and back-off (tests move it); the signed `webhook-timestamp`
     is always the real time, which receivers check against their own clock.
     """
-    if not app.config["WEBHOOK_URL"]:
+    if not any_target(app):
         return 0
     attempted = 0
     with app.app_context(), requests.Session() as http:
-        signer = Webhook(app.config["WEBHOOK_SECRET"])
         while attempted < limit:
             moment = now or utcnow()
             claimed = _claim(moment, app.config["WEBHOOK_TIMEOUT"])
             if claimed is None:
                 break
             attempted += 1
-            error = _post(http, signer, claimed, app.config)
-            _settle(claimed, error, now or utcnow())
+            receiver = target(claimed["app"], app)
+            # None: its app lost its receiver since the event was written; the event is kept and retried.
+            error = _post(http, receiver, claimed, app.config) if receiver else "no webhook receiver for this app"
+            _settle(claimed, error, now or utcnow(), receiver)
         db.session.remove()
     return attempted
 
@@ -94,7 +98,7 @@ def _claim(now: datetime, timeout: float) -> Any | None:
             sa.update(_events)
             .where(_events.c.id == due, _events.c.status.in_(DUE_STATUSES), free)  # re-checked after a lock wait
             .values(claimed_until=lease)
-            .returning(_events.c.id, _events.c.type, _events.c.payload, _events.c.attempts)
+            .returning(_events.c.id, _events.c.type, _events.c.app, _events.c.payload, _events.c.attempts)
         ).first()
     if claimed is None:
         return None
@@ -114,13 +118,14 @@ def signed_request(signer: Webhook, event_id: str, payload: dict[str, Any]) -> t
     }
 
 
-def _post(http: requests.Session, signer: Webhook, event: Mapping[str, Any], config: Mapping[str, Any]) -> str | None:
-    """Post one event; None when the receiver answered 2xx, else a short reason (no secret, no body)."""
-    body, headers = signed_request(signer, event["id"], event["payload"])
+def _post(http: requests.Session, receiver: Target, event: Mapping[str, Any], config: Mapping[str, Any]) -> str | None:
+    """Post one event to its app's receiver, signed with that receiver's secret; None when it
+    answered 2xx, else a short reason (no secret, no body)."""
+    body, headers = signed_request(Webhook(receiver.secret), event["id"], event["payload"])
     timeout = config["WEBHOOK_TIMEOUT"]
     try:
         # No redirects: a receiver that moved answers 3xx, which is a failure the operator sees.
-        response = http.post(config["WEBHOOK_URL"], data=body, headers=headers, timeout=timeout, allow_redirects=False)
+        response = http.post(receiver.url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
         response.close()
     except requests.Timeout:
         return f"timed out after {timeout:g} s"
@@ -138,7 +143,7 @@ def backoff(attempts: int) -> float | None:
     return delays[-1] if sum(delays) <= GIVE_UP_AFTER.total_seconds() else None
 
 
-def _settle(event: Mapping[str, Any], error: str | None, now: datetime) -> None:
+def _settle(event: Mapping[str, Any], error: str | None, now: datetime, receiver: Target | None) -> None:
     """Record the attempt, if the event is still ours (a runner whose lease ran out changes nothing)."""
     attempts = event["attempts"] + 1
     if error is None:
@@ -158,7 +163,8 @@ def _settle(event: Mapping[str, Any], error: str | None, now: datetime) -> None:
                 "type": event["type"],
                 "attempt": attempts,
                 "error": error,
-                "url": loggable_url(current_app.config["WEBHOOK_URL"]),
+                "appid": event["app"],
+                "url": loggable_url(receiver.url) if receiver else None,
                 "gave_up": retry_at is None,
             },
         )
@@ -187,15 +193,15 @@ _runner_lock = threading.Lock()
 
 
 def init_app(app: Flask) -> None:
-    """With WEBHOOK_URL: the web process starts its runner with its first request (not under tests,
+    """With a receiver for any app: the web process starts its runner with its first request (not under tests,
     which call `deliver_due`, and not in one-off commands, which would quit mid-delivery)."""
-    if app.config["WEBHOOK_URL"] and not app.config.get("TESTING"):
+    if any_target(app) and not app.config.get("TESTING"):
         app.before_request(lambda: start_runner(app))
 
 
 def start_runner(app: Flask) -> None:
     """A daemon thread calling `deliver_due` until `stop_runner`; once per process."""
-    wanted = app.config["WEBHOOK_URL"] and not app.config.get("TESTING")
+    wanted = any_target(app) and not app.config.get("TESTING")
     if not wanted or "webhook_runner" in app.extensions:
         return
     with _runner_lock:
@@ -204,7 +210,8 @@ def start_runner(app: Flask) -> None:
         stop = threading.Event()
         thread = threading.Thread(target=_run, args=(app, stop), daemon=True, name="webhooks")
         app.extensions["webhook_runner"] = (thread, stop)
-    log.info("webhook runner started", extra={"url": loggable_url(app.config["WEBHOOK_URL"])})
+    receivers = {appid: loggable_url(t.url) if t else None for appid, t in targets(app).items()}
+    log.info("webhook runner started", extra={"receivers": receivers})
     thread.start()
 
 

@@ -16,7 +16,7 @@ from backend.extensions import db
 from backend.models import BindingCode, User
 from backend.users import binding
 from tests.conftest import REDIS_URL, app_config
-from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, log_in, send
+from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, at_once, log_in, send
 from wxemu.defaults import DEV_APPID
 
 T1 = ONE_TIME["priTmplId"]
@@ -411,6 +411,49 @@ def test_users_need_exactly_one_good_filter(client, query):
 
 
 # -- PostgreSQL + Redis ----------------------------------------------------------------------
+
+
+def guessing_app(database_url, emulator, redis_url: str | None):
+    if redis_url:
+        redis.Redis.from_url(redis_url).flushdb()
+    app = create_app(app_config(database_url, emulator.url, REDIS_URL=redis_url, RATE_LIMIT_LOGIN=0))
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+WITH_AND_WITHOUT_REDIS = [
+    pytest.param(None, id="in-process"),
+    pytest.param(REDIS_URL, id="redis", marks=pytest.mark.skipif(not REDIS_URL, reason="TEST_REDIS_URL is not set")),
+]
+
+
+@pytest.mark.parametrize("redis_url", WITH_AND_WITHOUT_REDIS)
+def test_32_concurrent_guesses_of_one_user_check_exactly_the_limit(database_url, emulator, redis_url):
+    """Each guess is counted before it is checked: no two guesses pass on one look at the count."""
+    app = guessing_app(database_url, emulator, redis_url)
+    user = log_in(app.test_client(), emulator)
+    statuses = at_once(32, lambda n: redeem(app.test_client(), user, f"{n:012d}").status_code)
+    with app.app_context():
+        db.engine.dispose()
+    assert sorted(statuses) == [400] * binding.MAX_FAILURES + [429] * (32 - binding.MAX_FAILURES)
+
+
+@pytest.mark.parametrize("redis_url", WITH_AND_WITHOUT_REDIS)
+def test_guesses_spread_over_users_are_limited_per_client_ip(database_url, emulator, redis_url):
+    app = guessing_app(database_url, emulator, redis_url)
+    users = [log_in(app.test_client(), emulator) for _ in range(32)]  # one guess each, all from one IP
+    for n in range(3):  # a right code is given back: it counts against neither the user nor the IP
+        assert redeem(app.test_client(), users[n], new_code(app.test_client(), f"EMP-{n}")["code"]).status_code == 200
+    statuses = at_once(32, lambda n: redeem(app.test_client(), users[n], "AAAAAAAAAAAA").status_code)
+    code = new_code(app.test_client())["code"]
+    other_ip = app.test_client().post(
+        "/api/v1/me/binding", json={"code": code}, headers=users[0].auth, environ_base={"REMOTE_ADDR": "198.51.100.7"}
+    )
+    with app.app_context():
+        db.engine.dispose()
+    assert sorted(statuses) == [400] * binding.MAX_IP_FAILURES + [429] * (32 - binding.MAX_IP_FAILURES)
+    assert other_ip.status_code == 200  # another IP, and the user's own count was 1
 
 
 @pytest.mark.redis

@@ -4,6 +4,8 @@ recipient, the send options and the device."""
 from __future__ import annotations
 
 import functools
+import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -21,11 +23,38 @@ NO_NUL = validate.Regexp(r"^[^\x00]*$", error="must not contain NUL characters")
 # users.id is a 32-bit INTEGER on PostgreSQL: a larger id can't exist, and looking it up
 # there failed with "integer out of range" (a 500).
 USER_ID = validate.Range(min=1, max=2**31 - 1)
-# The business system's own id for a person: any printable text (an employee number, a UUID).
-EXTERNAL_ID = [
-    validate.Length(min=1, max=128),
-    validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="must not contain control characters"),
-]
+# Characters that change how text shows without being seen: bidi controls (U+202E shows a
+# name backwards), zero-width ones and the BOM. An id that holds one looks like another id.
+_INVISIBLE = frozenset(
+    "\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2066\u2067\u2068\u2069\ufeff"
+)
+
+
+def _printable_id(value: str) -> None:
+    """An id people read and type: no control or invisible characters, no spaces around it."""
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise ValidationError("must not contain control characters")
+    if any(char in _INVISIBLE for char in value):
+        raise ValidationError("must not contain bidi or zero-width characters")
+    if value != value.strip():
+        raise ValidationError("must not begin or end with spaces")
+
+
+# The business system's own id for a person: any printable text (an employee number, a UUID),
+# stored in Unicode NFC (ExternalId), so one id typed two ways is one id.
+EXTERNAL_ID = [validate.Length(min=1, max=128), _printable_id]
+
+
+class ExternalId(fields.String):
+    """An external_id: NFC-normalised, then checked against EXTERNAL_ID."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=EXTERNAL_ID, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return unicodedata.normalize("NFC", super()._deserialize(value, attr, data, **kwargs))
+
+
 RECIPIENT_KINDS = ("openid", "user_id", "external_id", "phone_number")
 ONE_RECIPIENT = (
     "The recipient is exactly one of `openid`, `user_id`, `external_id` or `phone_number` (docs/api.md, "
@@ -86,18 +115,28 @@ class AnswerSchema(Schema):
 # -- fields ------------------------------------------------------------------------------
 
 
+_SEND_AT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?P<offset>Z|[+-][0-9]{2}:[0-9]{2})?"
+)
+
+
 class SendAt(fields.Field):
     """ISO 8601 with a UTC offset (a time without one is ambiguous: refused), at most
     MAX_SCHEDULE_AHEAD ahead; a time in the past is kept, and means now."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        # Strictly the one form the contract shows: fromisoformat alone takes a space for the T,
+        # a NUL in the fraction's place, and offsets with seconds, which no other party reads alike.
+        shape = _SEND_AT.fullmatch(value) if isinstance(value, str) else None
         try:
-            moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+            moment = datetime.fromisoformat(value) if shape else None
         except ValueError:
             moment = None
         if moment is None:
-            raise ValidationError("must be an ISO 8601 date and time, e.g. 2026-12-24T09:00:00+08:00")
-        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValidationError(
+                "must be an ISO 8601 date and time, e.g. 2026-12-24T09:00:00+08:00 (offset in hours and minutes)"
+            )
+        if shape["offset"] is None:
             raise ValidationError("must carry a UTC offset (Z or +08:00): a time without one is ambiguous")
         if moment - datetime.now(UTC) > MAX_SCHEDULE_AHEAD:
             raise ValidationError("must be at most one year ahead")
@@ -178,8 +217,7 @@ class RecipientFields(Schema):
         validate=USER_ID,
         metadata={"description": "The recipient's user id (or one of the three other fields)."},
     )
-    external_id = fields.String(
-        validate=EXTERNAL_ID,
+    external_id = ExternalId(
         metadata={
             "description": "The business system's id bound to the user (`PUT /api/v1/users/{user_id}/external-id`), "
             "or one of the three other fields."

@@ -9,9 +9,9 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_dump, validate, validates_schema
 
 from backend.api.schemas.common import (
-    EXTERNAL_ID,
     OPENID,
     AnswerSchema,
+    ExternalId,
     UtcDateTime,
     phone_number_field,
 )
@@ -27,9 +27,8 @@ class ExternalIdSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    external_id = fields.String(
+    external_id = ExternalId(
         required=True,
-        validate=EXTERNAL_ID,
         metadata={"description": "The business system's id for the person, unique per app.", "example": "EMP-00123"},
     )
 
@@ -71,7 +70,7 @@ class UserLookupSchema(Schema):
         unknown = RAISE
 
     openid = fields.String(validate=OPENID)
-    external_id = fields.String(validate=EXTERNAL_ID)
+    external_id = ExternalId()
     phone_number = phone_number_field()
     unionid = fields.String(validate=OPENID)
 
