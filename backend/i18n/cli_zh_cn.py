@@ -17,7 +17,16 @@ TEXTS = {
     "templates synced": "模板已同步",
     "push configured": "消息推送已配置",
     "unknown messages": "结果未知的消息",
+    "webhooks": "Webhook",
     # What they say
+    "not configured (no WEBHOOK_URL, no webhook_url in WX_APPS_FILE): no events": (
+        "未配置（没有 WEBHOOK_URL，WX_APPS_FILE 中也没有 webhook_url）：不产生事件"
+    ),
+    "none, no events written": "无，不写入事件",
+    "{url} (its own webhook_url)": "{url}（它自己的 webhook_url）",
+    "{url} (WEBHOOK_URL)": "{url}（WEBHOOK_URL）",
+    "to {where}": "发往 {where}",
+    "{appid} to {where}": "{appid} 发往 {where}",
     "needs its store (see above)": "需要它的存储（见上文）",
     "needs the database, migrated": "需要已迁移的数据库",
     "needs the database": "需要数据库",

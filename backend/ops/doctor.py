@@ -165,16 +165,22 @@ def check_webhooks(app: Flask) -> Finding:
     A URL is shown without its query string or user info (they may hold a token)."""
     receivers = targets(app)
     if not any(receivers.values()):
-        return Finding(OK, "webhooks", "not configured (no WEBHOOK_URL, no webhook_url in WX_APPS_FILE): no events")
+        return finding(
+            OK, "webhooks", Text("not configured (no WEBHOOK_URL, no webhook_url in WX_APPS_FILE): no events")
+        )
 
-    def where(receiver) -> str:
+    def where(receiver) -> Text:
         if receiver is None:
-            return "none, no events written"
-        return f"{loggable_url(receiver.url)} ({'its own webhook_url' if receiver.own else 'WEBHOOK_URL'})"
+            return Text("none, no events written")
+        if receiver.own:
+            return Text("{url} (its own webhook_url)", url=loggable_url(receiver.url))
+        return Text("{url} (WEBHOOK_URL)", url=loggable_url(receiver.url))
 
     if len(receivers) == 1:
-        return Finding(OK, "webhooks", f"to {where(next(iter(receivers.values())))}")
-    return Finding(OK, "webhooks", "; ".join(f"{appid} to {where(receiver)}" for appid, receiver in receivers.items()))
+        return finding(OK, "webhooks", Text("to {where}", where=where(next(iter(receivers.values())))))
+    return finding(
+        OK, "webhooks", *(Text("{appid} to {where}", appid=appid, where=where(r)) for appid, r in receivers.items())
+    )
 
 
 def check_database(app: Flask) -> tuple[Finding, Finding]:
