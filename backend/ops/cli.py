@@ -15,6 +15,7 @@ from flask.cli import AppGroup
 
 from backend.api.schemas.common import LANGS
 from backend.errors import DATABASE_ERRORS, REDIS_DOWN_ERRORS, ApiError
+from backend.ops import metrics
 from backend.settings import MINIPROGRAM_STATES
 from backend.users.phones import to_e164
 
@@ -203,10 +204,17 @@ def send(
 
 @wx.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
-def run_worker(burst: bool) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve this worker's Prometheus metrics on this port (a worker on a machine without gunicorn).",
+)
+def run_worker(burst: bool, metrics_port: int | None) -> None:
     """Deliver queued messages from Redis (RQ), queue scheduled ones when due, and sweep for lost work.
 
-    Run one or more; webhooks are delivered from here too when WEBHOOK_URL is set.
+    Run one or more; webhooks are delivered from here too when WEBHOOK_URL is set. Its sends are
+    counted by gunicorn's /metrics when both share PROMETHEUS_MULTIPROC_DIR (one machine), else
+    on --metrics-port.
     """
     import threading
 
@@ -219,6 +227,11 @@ def run_worker(burst: bool) -> None:
     app = current_app._get_current_object()
     if not app.config.get("REDIS_URL"):
         raise click.UsageError("REDIS_URL is not set; without Redis the web process delivers batches itself.")
+    if metrics_port is not None:
+        try:
+            metrics.serve(metrics_port)
+        except OSError as exc:
+            raise click.ClickException(f"--metrics-port {metrics_port}: {exc.strerror}") from None
     threading.Thread(target=sweep_forever, args=(app,), daemon=True, name="sweeper").start()
     webhooks.start_runner(app)  # with WEBHOOK_URL: workers deliver webhooks too
     # RQ's own connection, without our short time-outs: it waits on the queue (BLPOP), and it
