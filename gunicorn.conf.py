@@ -29,6 +29,11 @@ _on_sqlite = _database_url().startswith("sqlite")
 workers = int(os.environ.get("GUNICORN_WORKERS") or _cores)
 threads = int(os.environ.get("GUNICORN_THREADS") or (8 if _on_sqlite else 16))
 
+# gunicorn 27 opens a control socket per user (~/.gunicorn/gunicorn.ctl, or under
+# XDG_RUNTIME_DIR) for `gunicornc`: two servers of one user would fight over it, and nothing here
+# uses it: off.
+control_socket_disable = True
+
 # Each worker writes its Prometheus counters here; /metrics sums them (backend/ops/metrics.py).
 # Set before anything imports prometheus_client, which picks its mode at import. An operator's
 # PROMETHEUS_MULTIPROC_DIR is shared with `flask wx worker` on this machine: it is not emptied
