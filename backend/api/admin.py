@@ -89,11 +89,18 @@ def selected_app() -> str | None:
 
 @bp.get("", strict_slashes=False)
 def get_dashboard():
-    days = window_days()
+    try:
+        days, app_id = window_days(), selected_app()
+    except InvalidRequest as exc:  # a browser's address bar: an HTML page, not the API's JSON
+        body = exc.body()["error"]
+        page = render_template(
+            "admin/error.html", message=body["message"], details=body["details"], default_days=DEFAULT_DAYS
+        )
+        return page, exc.status, {"Content-Type": "text/html; charset=utf-8"}
     g.csp_nonce = secrets.token_urlsafe(16)
     return render_template(
         "admin/dashboard.html",
-        data=_dashboard(days, selected_app()),
+        data=_dashboard(days, app_id),
         window_choices=WINDOW_CHOICES,
         csp_nonce=g.csp_nonce,
     )
