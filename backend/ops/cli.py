@@ -11,11 +11,11 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, ScriptInfo
 
 from backend.api.schemas.common import LANGS
 from backend.errors import DATABASE_ERRORS, REDIS_DOWN_ERRORS, ApiError
-from backend.ops import metrics
+from backend.ops import logs, metrics
 from backend.settings import MINIPROGRAM_STATES
 from backend.users.phones import to_e164
 from backend.wechat import errors as wx_errors
@@ -26,6 +26,8 @@ class OutagesInOneLine(AppGroup):
     WeChat can't be used: the line names the setting to check."""
 
     def invoke(self, ctx: click.Context):
+        if not ctx.ensure_object(ScriptInfo).load_app().testing:  # pytest captures the logs of a test run
+            logs.configure_process_logging()  # every line a command or a worker logs is JSON
         try:
             return super().invoke(ctx)
         except DATABASE_ERRORS as exc:
@@ -33,8 +35,6 @@ class OutagesInOneLine(AppGroup):
 
             raise click.ClickException(f"DATABASE_URL: {describe_database_error(exc)}") from None
         except REDIS_DOWN_ERRORS as exc:
-            from flask.cli import ScriptInfo
-
             address = ctx.ensure_object(ScriptInfo).load_app().extensions["redis"].address  # made already
             raise click.ClickException(
                 f"REDIS_URL: Redis at {address} does not answer ({type(exc).__name__})"
