@@ -29,9 +29,19 @@ _on_sqlite = _database_url().startswith("sqlite")
 workers = int(os.environ.get("GUNICORN_WORKERS") or _cores)
 threads = int(os.environ.get("GUNICORN_THREADS") or (8 if _on_sqlite else 16))
 
+# gunicorn 27 opens a control socket per user (~/.gunicorn/gunicorn.ctl, or under
+# XDG_RUNTIME_DIR) for `gunicornc`: two servers of one user would fight over it, and nothing here
+# uses it: off.
+control_socket_disable = True
+
 # Each worker writes its Prometheus counters here; /metrics sums them (backend/ops/metrics.py).
-# Set before anything imports prometheus_client, which picks its mode at import.
-_metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="wxsub-metrics-"))
+# Set before anything imports prometheus_client, which picks its mode at import. An operator's
+# PROMETHEUS_MULTIPROC_DIR is shared with `flask wx worker` on this machine: it is not emptied
+# here, since a worker started earlier writes into it (empty it at boot: docs/operations.md).
+_own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _own_metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="wxsub-metrics-")
+_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 # Before gunicorn logs or forks anything: a wrong setting or an unreachable database is one
 # line on stderr and an exit, not a traceback per worker (backend/ops/startup.py).
@@ -42,7 +52,8 @@ check_or_exit()
 
 
 def on_starting(server):
-    shutil.rmtree(_metrics_dir, ignore_errors=True)  # counters of an earlier run must not leak in
+    if _own_metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)  # counters of an earlier run must not leak in
     os.makedirs(_metrics_dir, exist_ok=True)
 
 

@@ -262,6 +262,21 @@ class AccessToken(db.Model):
     lease_until: Mapped[float] = mapped_column(default=0.0)
 
 
+class SnTicket(db.Model):
+    """A device's `sn_ticket` shared by every process when there is no Redis (consent/sn_tickets.py):
+    one row per (app, model_id, sn), with the lease of the one caller fetching a new ticket."""
+
+    __tablename__ = "sn_tickets"
+
+    app_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    sn: Mapped[str] = mapped_column(String(128), primary_key=True)  # getsnticket: at most 128 bytes
+    ticket: Mapped[str | None] = mapped_column(String(512))
+    expires_at: Mapped[float] = mapped_column(default=0.0)  # Unix time
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[float] = mapped_column(default=0.0)
+
+
 class PushQuery(db.Model):
     """A plaintext-mode push's signed query and the one body it authenticated.
 

@@ -329,6 +329,17 @@ class TestPasswordGuessing:
 # -- figures ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("query", ["days=abc", "days=0", "app=wx-not-served"])
+def test_a_bad_query_of_the_page_is_an_html_page_for_the_browser(client, query):
+    response = client.get(f"/admin?{query}", headers=ADMIN)
+    assert response.status_code == 400
+    assert response.content_type == "text/html; charset=utf-8"
+    page = response.get_data(as_text=True)
+    assert page.startswith("<!doctype html>") and "<title>Operator dashboard" in page
+    assert "must be a whole number of days" in page or "is not an appid this backend serves" in page
+    assert 'href="/admin"' in page and not page.lstrip().startswith("{")
+
+
 def test_an_empty_ledger_shows_zeros(client):
     data = client.get("/admin/api/dashboard", headers=ADMIN).json
     assert data["consent"] == {

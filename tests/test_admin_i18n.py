@@ -20,7 +20,7 @@ from backend.ops.stats import OUTCOME_REASONS
 from backend.states import TemplateKind, WebhookStatus
 from tests.test_admin import ADMIN, PASSWORD
 
-PAGE = Path(backend.__file__).parent / "pages" / "admin" / "dashboard.html"
+PAGES = [Path(backend.__file__).parent / "pages" / "admin" / name for name in ("dashboard.html", "error.html")]
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # _("...") in the page: a literal string, the first argument.
 PAGE_STRING = re.compile(r"""\b_\(\s*"((?:[^"\\]|\\.)*)"\s*[,)]""")
@@ -29,7 +29,7 @@ UNTRANSLATED = {"p50", "p95", "ms", "UTC", "errcode", "subscribe", "send", "Webh
 
 
 def page_strings() -> set[str]:
-    return set(PAGE_STRING.findall(PAGE.read_text(encoding="utf-8")))
+    return {text for page in PAGES for text in PAGE_STRING.findall(page.read_text(encoding="utf-8"))}
 
 
 def dynamic_strings() -> set[str]:
@@ -230,3 +230,10 @@ def test_the_json_stays_english(client):
 def test_a_value_in_a_string_is_escaped():
     translated = admin.gettext("zh-CN")("Accepted and rejected per day for {template}", template="<b>")
     assert str(translated) == "&lt;b&gt; 每天的同意与拒绝次数"
+
+
+def test_a_bad_query_is_an_html_page_in_the_operators_language(client):
+    response = client.get("/admin?days=abc", headers={**ADMIN, "Accept-Language": "zh-CN"})
+    assert response.status_code == 400 and response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assert "返回仪表盘" in page and '<html lang="zh-CN">' in page

@@ -255,6 +255,29 @@ class TestScopedKeys:
         assert sent["errcode"] == 0 and sent["touser"] == openid
         assert client_of(two_apps, A).tokens.fetches == 1 and client_of(two_apps, B).tokens.fetches == 0
 
+    def test_a_user_id_implies_its_app(self, two_apps, emulator):
+        """A key of several apps may leave `appid` out when it names the recipient by `user_id`."""
+        client = two_apps.test_client()
+        session = log_in(client, emulator, B)
+        emulator.control("POST", "/popup", appid=B, openid=session["openid"], results={T1: "accept"})
+        assert push(client, B, popup(session["openid"], (T1, "accept")), TOKEN_B, AES_B).status_code == 200
+        body = {"template_id": T1, "data": GOOD_DATA, "user_id": session["user"]["id"]}
+        response = client.post("/api/v1/messages", json=body, headers={"X-Api-Key": ALL_APPS_KEY})
+        assert response.status_code == 201, response.json
+        assert response.json["appid"] == B
+        [sent] = emulator.calls("subscribe_send")
+        assert sent["touser"] == session["openid"] and client_of(two_apps, A).tokens.fetches == 0
+
+    def test_a_user_id_outside_the_keys_apps_is_404(self, two_apps, emulator):
+        client = two_apps.test_client()
+        in_b = log_in(client, emulator, B)["user"]["id"]
+        body = {"template_id": T1, "data": GOOD_DATA, "user_id": in_b}
+        assert_error(client.post("/api/v1/messages", json=body, headers={"X-Api-Key": KEY_A}), 404, "user_not_found")
+        unknown = {**body, "user_id": in_b + 1000}
+        response = client.post("/api/v1/messages", json=unknown, headers={"X-Api-Key": ALL_APPS_KEY})
+        assert_error(response, 404, "user_not_found")
+        assert emulator.calls("subscribe_send") == []
+
     def test_the_all_apps_key_may_name_either_app(self, two_apps):
         response = self.send(two_apps.test_client(), ALL_APPS_KEY, appid=B)
         assert_error(response, 404, "user_not_found")  # past the guard: B's send, to a user no one knows

@@ -46,7 +46,8 @@ def test_send_prints_the_outcome(app, client, emulator, templates):
     assert json.loads(result.output.strip().splitlines()[-1])["status"] == "sent"
     again = app.test_cli_runner().invoke(args=args)
     assert again.exit_code == 1
-    assert json.loads(again.output.strip().splitlines()[-1])["error"]["code"] == "consent_required"
+    assert json.loads(again.stdout.strip().splitlines()[-1])["error"]["code"] == "consent_required"
+    assert again.stderr.splitlines() == ["Error: consent_required: The user has no send credit for this template."]
 
 
 def test_send_refuses_malformed_data(app):
@@ -76,7 +77,7 @@ def test_send_batch_refuses_a_bad_value_before_queuing(app, emulator, templates,
     args = ["wx", "send-batch", str(csv_file), "--template", ONE_TIME["priTmplId"], "--data", "time2=15:01"]
     result = app.test_cli_runner().invoke(args=args)
     assert result.exit_code == 1
-    assert json.loads(result.output.strip().splitlines()[-1])["error"]["details"] == {
+    assert json.loads(result.stdout.strip().splitlines()[-1])["error"]["details"] == {
         "recipients.0.thing1": "longer than 20 characters"
     }
 
@@ -107,7 +108,7 @@ def test_send_and_send_batch_by_external_id_and_phone_number(app, client, emulat
         result = app.test_cli_runner().invoke(args=["wx", "send", *recipient, *data])
         assert result.exit_code == 0, result.output
     unbound = app.test_cli_runner().invoke(args=["wx", "send", "--external-id", "EMP-none", *data])
-    assert json.loads(unbound.output.strip().splitlines()[-1])["error"]["code"] == "user_not_found"
+    assert json.loads(unbound.stdout.strip().splitlines()[-1])["error"]["code"] == "user_not_found"
 
     csv_file = tmp_path / "recipients.csv"
     csv_file.write_text("external_id,phone_number,thing1\nEMP-7,,A\n,13800138000,B\n", encoding="utf-8")

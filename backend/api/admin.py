@@ -141,14 +141,26 @@ def gettext(language: str):
 
 @bp.get("", strict_slashes=False)
 def get_dashboard():
-    days = window_days()
     language, chosen = page_language()
+    try:
+        days, app_id = window_days(), selected_app()
+    except InvalidRequest as exc:  # a browser's address bar: an HTML page, not the API's JSON
+        body = exc.body()["error"]
+        page = render_template(
+            "admin/error.html",
+            message=body["message"],
+            details=body["details"],
+            default_days=DEFAULT_DAYS,
+            language=language,
+            _=gettext(language),
+        )
+        return page, exc.status, {"Content-Type": "text/html; charset=utf-8", "Content-Language": language}
     g.csp_nonce = secrets.token_urlsafe(16)
     _ = gettext(language)
     response = Response(
         render_template(
             "admin/dashboard.html",
-            data=_dashboard(days, selected_app()),
+            data=_dashboard(days, app_id),
             window_choices=WINDOW_CHOICES,
             csp_nonce=g.csp_nonce,
             language=language,

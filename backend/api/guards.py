@@ -17,6 +17,7 @@ from flask import current_app, g, request
 from backend.apps import MiniProgram, MiniPrograms
 from backend.errors import AppNotFound, Forbidden, InvalidRequest, Unauthorized
 from backend.infra import ratelimit
+from backend.users import binding
 from backend.users.sessions import user_from_token
 
 
@@ -46,6 +47,8 @@ def api_key_required(view: Callable[..., Any]) -> Callable[..., Any]:
             raise Unauthorized("Send a valid business API key in X-Api-Key.")
         g.api_key = given
         appid = _named_appid()
+        if appid is None and len(scope) > 1 and request.method == "POST":
+            appid = _app_of_named_user(scope)
         if appid is None and len(scope) > 1 and request.method != "POST":
             # A read (or a change to a user named by id, which implies its app) spans every app
             # the key may act for; only a POST writes something new that must belong to one app.
@@ -68,6 +71,17 @@ def _named_appid() -> Any:
     if isinstance(body, dict) and body.get("appid") is not None:
         return body["appid"]
     return request.args.get("appid") or None
+
+
+def _app_of_named_user(scope: tuple[str, ...]) -> str | None:
+    """The app of the user a body names by `user_id` (a user id implies its app): searched within
+    the key's apps only, so that a user of another app is 404 `user_not_found`, as if it did not
+    exist. None when the body names no user id (the schema then judges the body)."""
+    body = request_json()
+    user_id = body.get("user_id") if isinstance(body, dict) else None
+    if not isinstance(user_id, int) or isinstance(user_id, bool):
+        return None
+    return binding.get_user(scope, user_id).app_id
 
 
 def scoped_app(scope: tuple[str, ...], appid: Any) -> MiniProgram:

@@ -12,6 +12,8 @@ TEXTS = {
     "Operator dashboard · WeChat subscribe messages": "运维仪表盘 · 微信订阅消息",
     "WeChat subscribe messages": "微信订阅消息",
     "Operator dashboard": "运维仪表盘",
+    "Back to the dashboard": "返回仪表盘",
+    "(the last {days} days, every app).": "（最近 {days} 天，全部小程序）。",
     "Generated {time} UTC": "生成于 {time} UTC",
     "days are UTC calendar days": "按 UTC 自然日统计",
     "consent counted from WeChat's popup pushes": "订阅授权以微信的弹窗推送为准",

@@ -11,27 +11,43 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, ScriptInfo
 
 from backend.api.schemas.common import LANGS
 from backend.errors import DATABASE_ERRORS, REDIS_DOWN_ERRORS, ApiError
+from backend.ops import logs, metrics
 from backend.settings import MINIPROGRAM_STATES
 from backend.users.phones import to_e164
+from backend.wechat import errors as wx_errors
 
 
-class DatabaseErrorsInOneLine(AppGroup):
-    """Commands that end in one line naming DATABASE_URL when the database can't be used, not a traceback."""
+class OutagesInOneLine(AppGroup):
+    """Commands that end in one `Error: ...` line, not a traceback, when the database, Redis or
+    WeChat can't be used: the line names the setting to check."""
 
     def invoke(self, ctx: click.Context):
+        if not ctx.ensure_object(ScriptInfo).load_app().testing:  # pytest captures the logs of a test run
+            logs.configure_process_logging()  # every line a command or a worker logs is JSON
         try:
             return super().invoke(ctx)
         except DATABASE_ERRORS as exc:
             from backend.errors import describe_database_error
 
             raise click.ClickException(f"DATABASE_URL: {describe_database_error(exc)}") from None
+        except REDIS_DOWN_ERRORS as exc:
+            address = ctx.ensure_object(ScriptInfo).load_app().extensions["redis"].address  # made already
+            raise click.ClickException(
+                f"REDIS_URL: Redis at {address} does not answer ({type(exc).__name__})"
+            ) from None
+        except wx_errors.WeChatTransportError as exc:
+            raise click.ClickException(
+                f"WX_API_BASE: WeChat does not answer ({exc.api or 'a call'}): check the network and WX_API_BASE"
+            ) from None
+        except wx_errors.WeChatAPIError as exc:  # errmsg is redacted; it names what WeChat refused
+            raise click.ClickException(f"WeChat refused {exc.api}: errcode {exc.errcode} {exc.errmsg}") from None
 
 
-wx = DatabaseErrorsInOneLine("wx", help="Work with WeChat through the backend.")
+wx = OutagesInOneLine("wx", help="Work with WeChat through the backend.")
 templates = AppGroup("templates", help="The account's subscribe-message templates.")
 wx.add_command(templates)
 
@@ -98,9 +114,11 @@ def list_apps() -> None:
 
 
 def _fail(exc: ApiError) -> None:
-    """Print the API's error shape and exit non-zero, as a script calling the command expects."""
-    click.echo(json.dumps(exc.body(), ensure_ascii=False))
-    sys.exit(1)
+    """Print the API's error shape on stdout, as a script calling the command expects, and end in
+    one `Error: ...` line on stderr with exit status 1, as every command does."""
+    body = exc.body()
+    click.echo(json.dumps(body, ensure_ascii=False))
+    raise click.ClickException(f"{body['error']['code']}: {body['error']['message']}")
 
 
 def _parse_data(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -203,10 +221,17 @@ def send(
 
 @wx.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
-def run_worker(burst: bool) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve this worker's Prometheus metrics on this port (a worker on a machine without gunicorn).",
+)
+def run_worker(burst: bool, metrics_port: int | None) -> None:
     """Deliver queued messages from Redis (RQ), queue scheduled ones when due, and sweep for lost work.
 
-    Run one or more; webhooks are delivered from here too when WEBHOOK_URL is set.
+    Run one or more; webhooks are delivered from here too when WEBHOOK_URL is set. Its sends are
+    counted by gunicorn's /metrics when both share PROMETHEUS_MULTIPROC_DIR (one machine), else
+    on --metrics-port.
     """
     import threading
 
@@ -219,6 +244,11 @@ def run_worker(burst: bool) -> None:
     app = current_app._get_current_object()
     if not app.config.get("REDIS_URL"):
         raise click.UsageError("REDIS_URL is not set; without Redis the web process delivers batches itself.")
+    if metrics_port is not None:
+        try:
+            metrics.serve(metrics_port)
+        except OSError as exc:
+            raise click.ClickException(f"--metrics-port {metrics_port}: {exc.strerror}") from None
     threading.Thread(target=sweep_forever, args=(app,), daemon=True, name="sweeper").start()
     webhooks.start_runner(app)  # with WEBHOOK_URL: workers deliver webhooks too
     # RQ's own connection, without our short time-outs: it waits on the queue (BLPOP), and it
@@ -318,7 +348,7 @@ def send_batch(csv_file, appid, template_id, pairs, page, miniprogram_state, lan
 
     from backend.extensions import db
     from backend.sending.batches import BatchRequest, batch_counts, create_batch
-    from backend.states import MessageStatus
+    from backend.states import MessageStatus, Outcome
 
     recipients = []
     reader = csv.DictReader(csv_file)
@@ -351,7 +381,13 @@ def send_batch(csv_file, appid, template_id, pairs, page, miniprogram_state, lan
             now_settled = batch.total - counts.get(MessageStatus.QUEUED, 0) - counts.get(MessageStatus.SENDING, 0)
             bar.update(now_settled - settled)
             settled = now_settled
-    click.echo(json.dumps({"batch": batch.public_id, "counts": batch_counts(batch.id)}))
+    counts = batch_counts(batch.id)
+    click.echo(json.dumps({"batch": batch.public_id, "counts": counts}))
+    unreached = counts.get(Outcome.WECHAT_UNAVAILABLE, 0) + counts.get(MessageStatus.UNKNOWN, 0)
+    if unreached:  # an outage, not the users' choices (consent_required...): the one line and exit 1
+        raise click.ClickException(
+            f"WX_API_BASE: WeChat did not answer for {unreached} of {batch.total} messages: check the network"
+        )
 
 
 def register_cli(app: Flask) -> None:
@@ -359,7 +395,7 @@ def register_cli(app: Flask) -> None:
     # Flask-Migrate's `flask db …`, the same commands under the same one-line rule.
     migrations = app.cli.commands["db"]
     app.cli.add_command(
-        DatabaseErrorsInOneLine(
+        OutagesInOneLine(
             migrations.name,
             commands=migrations.commands,
             callback=migrations.callback,

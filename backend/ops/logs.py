@@ -1,4 +1,4 @@
-"""One JSON object a line on stderr, with the request id, and never a secret."""
+"""One JSON object a line on stderr, with the request id, and never a secret: one format per process."""
 
 from __future__ import annotations
 
@@ -31,6 +31,37 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class _Stderr(logging.StreamHandler):
+    """A handler writing to whatever sys.stderr is when a line is written (a test may swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def configure_process_logging() -> None:
+    """Every logger of this process in the one JSON format: the root logger's handler, so that
+    what libraries log (RQ's worker and job lines at INFO, others' warnings) is JSON like the
+    backend's own, and RQ adds no plain handler of its own. For `flask wx ...` and `wx worker`
+    (a web process logs through gunicorn's handlers); once per process."""
+    root = logging.getLogger()
+    if any(isinstance(handler, _Stderr) for handler in root.handlers):
+        return
+    handler = _Stderr()
+    handler.setFormatter(JsonFormatter())
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)  # libraries' chatter (alembic's INFO lines) stays out
+    for name in ("rq.worker", "rq.job"):  # plain handlers an earlier RQ call may have added
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+    logging.getLogger("rq").setLevel(logging.INFO)  # a worker's start, its jobs and its stop
 
 
 def configure_logging(app: Flask) -> None:

@@ -1,7 +1,10 @@
-"""Prometheus metrics at `/metrics`, counted across every gunicorn worker.
+"""Prometheus metrics at `/metrics`, counted across every process that shares a folder.
 
-Under gunicorn, `gunicorn.conf.py` points PROMETHEUS_MULTIPROC_DIR at a fresh folder
-before the workers start, and each worker's counters are summed when scraped.
+Under gunicorn, `gunicorn.conf.py` points PROMETHEUS_MULTIPROC_DIR at a fresh folder (or keeps
+the operator's) before the workers start, and each process's counters are summed when scraped.
+`flask wx worker` (and every other `flask wx` command that sends) started with the same
+PROMETHEUS_MULTIPROC_DIR writes its counters there too, so gunicorn's /metrics and the dashboard
+count its sends. A worker on another machine serves its own: `wx worker --metrics-port 9100`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,11 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # prometheus_client writes a file per process there
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 # Whatever happens for one mini program carries its `appid` label (docs/design.md): the apps are
 # configured, so the label's values are few and known (the Prometheus rule of bounded labels).
@@ -77,6 +84,12 @@ def registry() -> CollectorRegistry:
     from prometheus_client import REGISTRY
 
     return REGISTRY
+
+
+def serve(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 (scraped from another machine)
+    """Serve this process's metrics (every process's, with a shared folder) on `port`, in a thread:
+    for a process without a web server, e.g. `wx worker --metrics-port` on a machine of its own."""
+    start_http_server(port, addr=host, registry=registry())
 
 
 @bp.get("/metrics")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import redis
 
@@ -9,7 +13,8 @@ from backend import create_app
 from backend.consent import sn_tickets
 from backend.extensions import db
 from tests.conftest import REDIS_URL, app_config
-from tests.helpers import LAUNDRY_DONE, WASHER_DEVICE, WASHER_MODEL, assert_error, log_in
+from tests.helpers import LAUNDRY_DONE, WASHER_DEVICE, WASHER_MODEL, assert_error, log_in, reconfigure
+from wxemu.defaults import DEV_APPID
 
 SN = "SN-0001"
 
@@ -146,7 +151,7 @@ def test_processes_share_one_ticket_through_redis(redis_apps, emulator, device):
 
 
 @pytest.mark.redis
-def test_redis_down_falls_back_to_this_process(database_url, emulator, device, unused_port):
+def test_redis_down_falls_back_to_the_database(database_url, emulator, device, unused_port):
     app = create_app(app_config(database_url, emulator.url, REDIS_URL=f"redis://127.0.0.1:{unused_port}/0"))
     with app.app_context():
         db.create_all()
@@ -159,3 +164,51 @@ def test_redis_down_falls_back_to_this_process(database_url, emulator, device, u
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+# --- one ticket per device for every process, fetched by one caller at a time ---------------
+
+
+@pytest.fixture
+def slow_wechat(emulator):
+    emulator.control("POST", "/latency", ms=300)  # the first calls overlap, as a family's phones at once
+
+
+@pytest.mark.parametrize("shared", ["database", pytest.param("redis", marks=pytest.mark.redis)])
+def test_concurrent_first_calls_make_one_getsnticket(app, emulator, device, slow_wechat, shared):
+    if shared == "redis":
+        if not REDIS_URL:
+            pytest.skip("TEST_REDIS_URL is not set")
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        reconfigure(app, REDIS_URL=REDIS_URL)
+    users = [log_in(app.test_client(), emulator) for _ in range(6)]
+    barrier = threading.Barrier(len(users))
+
+    def first_call(user) -> str:
+        client = app.test_client()
+        barrier.wait()
+        response = ask(client, user)
+        assert response.status_code == 200, response.json
+        return response.json["sn_ticket"]
+
+    with ThreadPoolExecutor(len(users)) as pool:
+        tickets = list(pool.map(first_call, users))
+    assert len(set(tickets)) == 1
+    assert len(emulator.calls("getsnticket")) == 1
+
+
+def test_another_process_fetching_is_waited_for_not_repeated(app, client, emulator, device, user):
+    """Another process holds the device's lease (it is calling getsnticket): this one waits for the
+    ticket it stores instead of calling WeChat too."""
+    store, key = sn_tickets.DatabaseTickets(), (DEV_APPID, WASHER_MODEL, SN)
+    with app.app_context():
+        assert store.try_lease(key, "another-process", time.time())
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(ask, client, user)
+        time.sleep(0.5)
+        assert not waiting.done()
+        with app.app_context():
+            store.save(key, "another-process", "TICKET-OF-THE-OTHER", time.time() + 300)
+        response = waiting.result(timeout=10)
+    assert response.json["sn_ticket"] == "TICKET-OF-THE-OTHER"
+    assert emulator.calls("getsnticket") == []
