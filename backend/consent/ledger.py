@@ -87,6 +87,8 @@ _UPDATE_MESSAGE = sa.update(_messages).where(_messages.c.id == sa.bindparam("mes
 # The audit row of a move, one per user the move's RETURNING names (PostgreSQL's CTE form); its
 # app is the subscription's, so a move needs no app of its own (a user id is of one app).
 _EVENT_COLUMNS = ("app_id", "user_id", "template_id", "source", "result", "credits_delta", "detail", "created_at")
+# Every column of an audit row as `_event` writes it.
+_EVENT_ROW = (*_EVENT_COLUMNS, "scene", "dedupe_key")
 
 
 @dataclass(frozen=True)
@@ -117,13 +119,15 @@ class Ledger:
         scene: str | None = None,
         mint: bool = True,
         dedupe_key: str | None = None,
+        alone: bool = False,
     ) -> list[sa.Row]:
         """Record these choices of one user of `app_id` (one row per template, created if missing), and add a
         credit for each one-time `accept` when `mint`; the subscriptions as they are now.
 
         `mint=False` (a client report while pushes are the authority) records the report in
         `client_status` and moves nothing. The same statements for any number of templates: two
-        on SQLite, one on PostgreSQL.
+        on SQLite, one on PostgreSQL. `alone`: nothing else is to be written with it, so a database
+        may commit it by itself (PostgreSQL: one statement in autocommit).
         """
         now = utcnow()
         from_client = source == EventSource.CLIENT
@@ -144,37 +148,41 @@ class Ledger:
             )
             for choice, delta in zip(choices, deltas, strict=True)
         ]
-        upsert = self.insert(_subscriptions).values(
-            [
-                {
-                    "app_id": app_id,
-                    "user_id": user_id,
-                    "template_id": choice.template_id,
-                    "kind": choice.kind,
-                    "status": choice.status,
-                    "remaining": delta,
-                    "client_status": choice.status if from_client else None,
-                    "client_reported_at": now if from_client else None,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for choice, delta in zip(choices, deltas, strict=True)
-            ]
-        )
-        new = upsert.excluded
-        changes = {"kind": new.kind, "remaining": _subscriptions.c.remaining + new.remaining, "updated_at": now}
-        if mint:
-            changes["status"] = new.status
-        if from_client:
-            changes.update(client_status=new.client_status, client_reported_at=new.client_reported_at)
-        upsert = upsert.on_conflict_do_update(index_elements=["user_id", "template_id"], set_=changes)
-        rows = self._grant(events, upsert.returning(*_subscriptions.c))
-        _note(app_id, EventResult.ACCEPT, sum(deltas))
+        subscriptions = [
+            {
+                "app_id": app_id,
+                "user_id": user_id,
+                "template_id": choice.template_id,
+                "kind": choice.kind,
+                "status": choice.status,
+                "remaining": delta,
+                "client_status": choice.status if from_client else None,
+                "client_reported_at": now if from_client else None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for choice, delta in zip(choices, deltas, strict=True)
+        ]
+        rows = self._grant(events, subscriptions, now, mint=mint, from_client=from_client, alone=alone)
+        if not alone:
+            _note(app_id, EventResult.ACCEPT, sum(deltas))
+        elif any(deltas):  # committed already: counted now
+            metrics.record_credits(app_id, CREDIT_CHANGES[EventResult.ACCEPT], sum(deltas))
         return rows
 
-    def _grant(self, events: list[dict[str, Any]], upsert: sa.Insert) -> list[sa.Row]:
+    def _grant(
+        self,
+        events: list[dict[str, Any]],
+        subscriptions: list[dict[str, Any]],
+        now: datetime,
+        *,
+        mint: bool,
+        from_client: bool,
+        alone: bool,
+    ) -> list[sa.Row]:
         # The audit rows first: a replayed push (its dedupe key taken) fails there, before anything moved.
         _insert_events(events)
+        upsert = _grant_upsert(self.insert, subscriptions, now, mint=mint, from_client=from_client)
         return db.session.execute(upsert).all()
 
     def spend(self, template_id: str, user_ids: Iterable[int], *, now: datetime | None = None) -> dict[int, int]:
@@ -313,9 +321,26 @@ class PostgresLedger(Ledger):
     def insert(self, table) -> sa.Insert:
         return postgresql.insert(table)
 
-    def _grant(self, events: list[dict[str, Any]], upsert: sa.Insert) -> list[sa.Row]:
+    def _grant(
+        self,
+        events: list[dict[str, Any]],
+        subscriptions: list[dict[str, Any]],
+        now: datetime,
+        *,
+        mint: bool,
+        from_client: bool,
+        alone: bool,
+    ) -> list[sa.Row]:
         # One statement fails or succeeds whole: a replayed push's dedupe key undoes its upsert too.
-        return db.session.execute(upsert.add_cte(sa.insert(_events).values(events).cte("audit"))).all()
+        # Compiled once per shape: a multi-row VALUES is never in SQLAlchemy's statement cache.
+        grant = _grant_statement(len(subscriptions), mint, from_client)
+        params = {"now": now}
+        for i, (subscription, event) in enumerate(zip(subscriptions, events, strict=True)):
+            params.update({f"s{i}_{name}": value for name, value in subscription.items()})
+            params.update({f"e{i}_{name}": value for name, value in event.items()})
+        if alone:
+            return grant.rows_alone(params)  # committed: its own transaction
+        return grant.rows_in(db.session.connection(), params)
 
     def _run_move(self, update: sa.Update, params: dict[str, Any], result: str, delta: int, detail) -> list[sa.Row]:
         audit = {"event_source": EventSource.SEND, "event_result": result, "delta": delta, "event_detail": detail}
@@ -363,6 +388,48 @@ def _with_audit_rows(update: sa.Update) -> sa.Select:
         ),
     )
     return sa.select(moved.c.user_id, moved.c.remaining, moved.c.app_id).add_cte(audit.cte("audit"))
+
+
+def _grant_upsert(insert, subscriptions: list[dict[str, Any]], now: Any, *, mint: bool, from_client: bool) -> sa.Insert:
+    """The grant's upsert: one row per template, created if missing; RETURNING every column."""
+    upsert = insert(_subscriptions).values(subscriptions)
+    new = upsert.excluded
+    changes = {"kind": new.kind, "remaining": _subscriptions.c.remaining + new.remaining, "updated_at": now}
+    if mint:
+        changes["status"] = new.status
+    if from_client:
+        changes.update(client_status=new.client_status, client_reported_at=new.client_reported_at)
+    upsert = upsert.on_conflict_do_update(index_elements=["user_id", "template_id"], set_=changes)
+    return upsert.returning(*_subscriptions.c)
+
+
+_SUBSCRIPTION_COLUMNS = (
+    "app_id",
+    "user_id",
+    "template_id",
+    "kind",
+    "status",
+    "remaining",
+    "client_status",
+    "client_reported_at",
+    "created_at",
+    "updated_at",
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _grant_statement(count: int, mint: bool, from_client: bool) -> autocommit.Prepared:
+    """PostgreSQL's grant of `count` templates, with its audit rows as a CTE, compiled once:
+    parameters `s{i}_{column}` for the subscriptions, `e{i}_{column}` for the events, `now`."""
+
+    def row(prefix: str, table: sa.Table, columns: Iterable[str]) -> dict[str, sa.BindParameter]:
+        return {name: sa.bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in columns}
+
+    subscriptions = [row(f"s{i}", _subscriptions, _SUBSCRIPTION_COLUMNS) for i in range(count)]
+    events = [row(f"e{i}", _events, _EVENT_ROW) for i in range(count)]
+    now = sa.bindparam("now", type_=_subscriptions.c.updated_at.type)
+    upsert = _grant_upsert(postgresql.insert, subscriptions, now, mint=mint, from_client=from_client)
+    return autocommit.Prepared(upsert.add_cte(sa.insert(_events).values(events).cte("audit")))
 
 
 def _reserve_statement() -> sa.Select:
