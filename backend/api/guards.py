@@ -16,12 +16,15 @@ from flask import current_app, g, request
 
 from backend.apps import MiniProgram, MiniPrograms
 from backend.errors import AppNotFound, Forbidden, InvalidRequest, Unauthorized
+from backend.extensions import db
 from backend.infra import ratelimit
+from backend.models import User
 from backend.users.sessions import user_from_token
 
 
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """`Authorization: Bearer <session token>`; the user lands in `g.user`, its app in `g.mini_program`."""
+    """`Authorization: Bearer <session token>`; the user lands in `g.user` (a `SessionUser`: id,
+    app_id, token_version; `current_user()` loads the row), its app in `g.mini_program`."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -32,6 +35,14 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def current_user() -> User:
+    """The logged-in user's row, for the views that read or change more than its id and app."""
+    user = db.session.get(User, g.user.id)
+    if user is None:  # users are never deleted; a token of a user that is gone is no token
+        raise Unauthorized("The session token is invalid.")
+    return user
 
 
 def api_key_required(view: Callable[..., Any]) -> Callable[..., Any]:
