@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from flask import Flask, current_app
@@ -98,6 +98,27 @@ class Choice:
     template_id: str
     kind: str
     status: str
+
+
+class Rider(Protocol):
+    """What a database may write in the same statement as a send's reserve and settle, for that
+    send: the recipient's turn (sending/send_lock.py, leases in PostgreSQL). The statements
+    depend on `shape` only; the values are `params()`."""
+
+    shape: Hashable
+
+    def on_reserve(self, spent: sa.CTE) -> sa.CTE:
+        """A CTE writing for the row `spent` names (none when no credit was spent), RETURNING one column."""
+
+    def on_settle(self) -> sa.CTE:
+        """A CTE written with the settle."""
+
+    def params(self) -> dict[str, Any]: ...
+
+    def reserved(self, value: Any) -> None:
+        """What `on_reserve` returned (None: no row)."""
+
+    def settled(self) -> None: ...
 
 
 class Ledger:
@@ -280,13 +301,16 @@ class Ledger:
 
     # -- a send's two steps ----------------------------------------------------------------
 
-    def reserve(self, row: dict[str, Any], *, kind: str, alone: bool) -> tuple[int, int | None] | None:
+    def reserve(
+        self, row: dict[str, Any], *, kind: str, alone: bool, rider: Rider | None = None
+    ) -> tuple[int, int | None] | None:
         """A send's consent and its message row: (message id, credits left; None for long-term),
         or None without consent. One-time: one credit spent. Long-term: allowed while the
         user's answer is `accept`, nothing moves.
 
         In the session's transaction, which the caller commits. `alone`: nothing else is to be
-        written with it (no Idempotency-Key), so a database may commit it by itself.
+        written with it (no Idempotency-Key), so a database may commit it by itself, and write
+        `rider` in the same statement (told with `rider.reserved`; untold, it was not written).
         """
         user_id, template_id = row["user_id"], row["template_id"]
         if kind == TemplateKind.ONE_TIME:
@@ -299,8 +323,9 @@ class Ledger:
             return None
         return db.session.execute(_INSERT_MESSAGE, row).scalar_one(), left
 
-    def settle(self, message_id: int, changes: dict[str, Any]) -> None:
-        """Write a message's outcome (one UPDATE by id) in the caller's unit of work, with whatever else it holds."""
+    def settle(self, message_id: int, changes: dict[str, Any], rider: Rider | None = None) -> None:
+        """Write a message's outcome (one UPDATE by id) in the caller's unit of work, with whatever
+        else it holds; a database that commits it alone may write `rider` with it (`rider.settled`)."""
         db.session.execute(_UPDATE_MESSAGE, {"message_id": message_id, **changes})
 
 
@@ -317,6 +342,7 @@ class PostgresLedger(Ledger):
     def __init__(self) -> None:
         self._with_audit = {update: _with_audit_rows(update) for update in (_SPEND, _REFUND)}
         self._reserve = autocommit.Prepared(_RESERVE)
+        self._reserve_with: dict[Hashable, autocommit.Prepared] = {}  # by rider shape
 
     def insert(self, table) -> sa.Insert:
         return postgresql.insert(table)
@@ -346,7 +372,9 @@ class PostgresLedger(Ledger):
         audit = {"event_source": EventSource.SEND, "event_result": result, "delta": delta, "event_detail": detail}
         return db.session.execute(self._with_audit[update], {**params, **audit}).all()
 
-    def reserve(self, row: dict[str, Any], *, kind: str, alone: bool) -> tuple[int, int | None] | None:
+    def reserve(
+        self, row: dict[str, Any], *, kind: str, alone: bool, rider: Rider | None = None
+    ) -> tuple[int, int | None] | None:
         if kind != TemplateKind.ONE_TIME or not alone:
             return super().reserve(row, kind=kind, alone=alone)
         params = {
@@ -357,17 +385,31 @@ class PostgresLedger(Ledger):
             "event_source": EventSource.SEND,
             "event_result": EventResult.SPENT,
         }
-        reserved = self._reserve.run_alone(params)  # committed: its own transaction
+        if rider is None:
+            reserved = self._reserve.run_alone(params)  # committed: its own transaction
+        else:
+            statement = self._reserve_with.get(rider.shape)
+            if statement is None:
+                statement = self._reserve_with[rider.shape] = autocommit.Prepared(_reserve_statement(rider))
+            reserved = statement.run_alone({**params, **rider.params()})
+            if reserved is not None:
+                rider.reserved(reserved[2])
+                reserved = reserved[:2]
         if reserved is not None:
             metrics.record_credits(row["app_id"], CREDIT_CHANGES[EventResult.SPENT])
         return reserved
 
-    def settle(self, message_id: int, changes: dict[str, Any]) -> None:
+    def settle(self, message_id: int, changes: dict[str, Any], rider: Rider | None = None) -> None:
         session = db.session()
         if session.in_transaction() or session.new or session.dirty or session.deleted:
             super().settle(message_id, changes)  # a refund or a revocation goes with it
+            return
+        columns = tuple(sorted(changes))
+        if rider is None:
+            _message_update(columns).run_alone({**changes, "message_id": message_id})
         else:
-            _message_update(tuple(sorted(changes))).run_alone({**changes, "message_id": message_id})
+            _message_update(columns, rider).run_alone({**changes, "message_id": message_id, **rider.params()})
+            rider.settled()
 
 
 def _with_audit_rows(update: sa.Update) -> sa.Select:
@@ -432,9 +474,9 @@ def _grant_statement(count: int, mint: bool, from_client: bool) -> autocommit.Pr
     return autocommit.Prepared(upsert.add_cte(sa.insert(_events).values(events).cte("audit")))
 
 
-def _reserve_statement() -> sa.Select:
+def _reserve_statement(rider: Rider | None = None) -> sa.Select:
     """A one-time send's reserve as one statement: the credit rule for one user, its audit row and
-    the message row, each written only if the credit was there."""
+    the message row, each written only if the credit was there; and `rider`'s CTE (a third column)."""
     spent = _take_one(_subscriptions.c.user_id == sa.bindparam("user")).cte("spent")
     # The message's values under their column names: psycopg runs it, not SQLAlchemy (db/autocommit.py).
     row_columns = [c for c in _messages.c if c.name not in ("id", "user_id")]
@@ -459,19 +501,26 @@ def _reserve_statement() -> sa.Select:
             sa.bindparam("now", type_=_events.c.created_at.type),
         ),
     )
-    return (
-        sa.select(message.c.id, spent.c.remaining)
-        .select_from(spent.join(message, sa.true()))
-        .add_cte(audit.cte("audit"))
-    )
+    columns = [message.c.id, spent.c.remaining]
+    if rider is not None:
+        ridden = rider.on_reserve(spent)
+        columns.append(sa.select(*ridden.c).scalar_subquery())
+    return sa.select(*columns).select_from(spent.join(message, sa.true())).add_cte(audit.cte("audit"))
 
 
 _RESERVE = _reserve_statement()
+_message_updates: dict[tuple, autocommit.Prepared] = {}
 
 
-@functools.lru_cache(maxsize=64)
-def _message_update(columns: tuple[str, ...]) -> autocommit.Prepared:
-    return autocommit.Prepared(_UPDATE_MESSAGE.values({column: sa.bindparam(column) for column in columns}))
+def _message_update(columns: tuple[str, ...], rider: Rider | None = None) -> autocommit.Prepared:
+    key = (columns, rider.shape if rider is not None else None)
+    prepared = _message_updates.get(key)
+    if prepared is None:
+        update = _UPDATE_MESSAGE.values({column: sa.bindparam(column) for column in columns})
+        if rider is not None:
+            update = update.add_cte(rider.on_settle())
+        prepared = _message_updates[key] = autocommit.Prepared(update)
+    return prepared
 
 
 # -- choosing one, once ----------------------------------------------------------------------
