@@ -124,6 +124,7 @@ def login_app(appid: Any) -> MiniProgram:
 # No body of this API nests more than a few levels; deeper JSON is refused outright, so that
 # nothing after parsing (the idempotency hash, error rendering) can exhaust the stack.
 MAX_JSON_DEPTH = 32
+_UNCHECKED = object()
 
 
 def request_json() -> Any:
@@ -135,6 +136,9 @@ def request_json() -> Any:
     surrogate that no UTF-8 encoder accepts, so it failed later with a 500 (the idempotency
     hash, SQLite, the JSON response) or reached the database (PostgreSQL refuses it in JSON).
     """
+    checked = g.get("checked_json", _UNCHECKED)
+    if checked is not _UNCHECKED:  # the guards and the view read it once per request
+        return checked
     try:
         body = request.get_json(silent=True)
     except RecursionError:
@@ -147,6 +151,7 @@ def request_json() -> Any:
         json.dumps(body, ensure_ascii=False).encode()
     except UnicodeEncodeError:
         raise InvalidRequest("The body is not valid Unicode.", {"body": "contains a lone UTF-16 surrogate"}) from None
+    g.checked_json = body
     return body
 
 

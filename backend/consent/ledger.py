@@ -366,7 +366,7 @@ class PostgresLedger(Ledger):
             params.update({f"e{i}_{name}": value for name, value in event.items()})
         if alone:
             return grant.rows_alone(params)  # committed: its own transaction
-        return grant.rows_in(db.session.connection(), params)
+        return grant.rows_in(db.session(), params)
 
     def _run_move(self, update: sa.Update, params: dict[str, Any], result: str, delta: int, detail) -> list[sa.Row]:
         audit = {"event_source": EventSource.SEND, "event_result": result, "delta": delta, "event_detail": detail}

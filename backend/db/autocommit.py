@@ -15,7 +15,9 @@ import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Json
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
 
+from backend.db import transactions
 from backend.extensions import db
 
 _DIALECT = postgresql.psycopg.dialect()
@@ -47,10 +49,12 @@ class Prepared:
         """Run in autocommit on a pooled connection; every row it returns, by column name."""
         return run_alone(self.sql, self.values(params), every_row=True)
 
-    def rows_in(self, connection: sa.Connection, params: dict[str, Any]) -> list[sa.Row]:
-        """Run in `connection`'s transaction (a session's: `db.session.connection()`), not compiled
-        again; every row it returns. Errors are SQLAlchemy's, as for any statement of the session."""
-        return connection.exec_driver_sql(self.sql, self.values(params)).all()
+    def rows_in(self, session: Session, params: dict[str, Any]) -> list[sa.Row]:
+        """Run in the session's transaction, not compiled again; every row it returns. Errors are
+        SQLAlchemy's, as for any statement of the session, and it counts as the session's write."""
+        rows = session.connection().exec_driver_sql(self.sql, self.values(params)).all()
+        transactions.mark_written(session)
+        return rows
 
 
 def run_alone(sql: str, params: dict[str, Any], *, every_row: bool = False) -> Any:
