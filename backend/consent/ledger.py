@@ -11,8 +11,9 @@ Four moves, each with its audit row (`consent_events`) in the same transaction, 
 A credit moves in SQL (`remaining = remaining - 1 WHERE remaining > 0`), never read-modify-write,
 so two processes can never spend one credit. The moves run in the caller's unit of work
 (`with work():`, backend/db/work.py), which commits; nothing here commits. On PostgreSQL the
-send's two steps, `reserve` and `settle`, run alone in autocommit when nothing else is to be
-written with them (db/autocommit.py): a statement that is its own transaction.
+send's two steps, `reserve` and `settle`, and a report's `grant` run alone in autocommit when
+nothing else is to be written with them (db/autocommit.py): a statement that is its own
+transaction. A send's reserve and settle may carry a `Rider` (the recipient's send lease).
 
 Where PostgreSQL and SQLite differ, the difference is chosen once, when the app starts
 (`init_app`), and services reach it through `current()`: `PostgresLedger` writes a move and its
