@@ -1,6 +1,7 @@
 """One blueprint per resource."""
 
 from flask import Flask, request
+from flask.sessions import SessionInterface
 
 from backend.errors import InvalidRequest, NotFound
 
@@ -13,7 +14,19 @@ def _refuse_nul() -> None:
         raise InvalidRequest(details={"query": "must not contain NUL characters"})
 
 
+class NoCookieSessions(SessionInterface):
+    """No view uses Flask's cookie session (callers authenticate with a header on every call), so no
+    request opens one: Flask's default builds a signing serializer per request for nothing."""
+
+    def open_session(self, app: Flask, request) -> None:
+        return None  # Flask then uses a NullSession: writing to it is an error
+
+    def save_session(self, app: Flask, session, response) -> None:
+        return None
+
+
 def register_blueprints(app: Flask) -> None:
+    app.session_interface = NoCookieSessions()
     app.before_request(_refuse_nul)
     from backend.api import admin, auth, batches, devices, docs, health, messages, push, subscriptions, users
 

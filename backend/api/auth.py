@@ -2,7 +2,7 @@
 
 from flask import Blueprint, g
 
-from backend.api.guards import client_ip, current_user_id, login_app, login_required, rate_limit
+from backend.api.guards import client_ip, current_user, current_user_id, login_app, login_required, rate_limit
 from backend.api.openapi import BEARER, doc, error
 from backend.api.schemas.auth import CodeSchema, LoginRequestSchema, LoginSchema, MeSchema, PhoneSchema, Session
 from backend.errors import (
@@ -51,7 +51,7 @@ def create_session(body: dict):
 @doc(200, PhoneSchema, body=CodeSchema, auth=BEARER, errors=[WeChatCodeInvalid, RateLimited, WeChatUnavailable])
 def add_phone(body: dict):
     """Store the user's phone number from a getPhoneNumber button's code."""
-    return accounts.add_phone(g.mini_program, g.user, body["code"])
+    return accounts.add_phone(g.mini_program, current_user(), body["code"])
 
 
 @bp.post("/auth/logout")
@@ -59,7 +59,7 @@ def add_phone(body: dict):
 @doc(204, auth=BEARER)
 def delete_session():
     """Log out: this session token, and the user's older ones, stop working."""
-    accounts.logout(g.user)
+    accounts.logout(current_user())
 
 
 @bp.get("/me")
@@ -67,4 +67,4 @@ def delete_session():
 @doc(200, MeSchema, auth=BEARER)
 def get_me():
     """The logged-in user."""
-    return g.user
+    return current_user()

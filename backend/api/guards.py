@@ -16,13 +16,16 @@ from flask import current_app, g, request
 
 from backend.apps import MiniProgram, MiniPrograms
 from backend.errors import AppNotFound, Forbidden, InvalidRequest, Unauthorized
+from backend.extensions import db
 from backend.infra import ratelimit
+from backend.models import User
 from backend.users import binding
 from backend.users.sessions import user_from_token
 
 
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """`Authorization: Bearer <session token>`; the user lands in `g.user`, its app in `g.mini_program`."""
+    """`Authorization: Bearer <session token>`; the user lands in `g.user` (a `SessionUser`: id,
+    app_id, token_version; `current_user()` loads the row), its app in `g.mini_program`."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -33,6 +36,14 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def current_user() -> User:
+    """The logged-in user's row, for the views that read or change more than its id and app."""
+    user = db.session.get(User, g.user.id)
+    if user is None:  # users are never deleted; a token of a user that is gone is no token
+        raise Unauthorized("The session token is invalid.")
+    return user
 
 
 def api_key_required(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -127,6 +138,7 @@ def login_app(appid: Any) -> MiniProgram:
 # No body of this API nests more than a few levels; deeper JSON is refused outright, so that
 # nothing after parsing (the idempotency hash, error rendering) can exhaust the stack.
 MAX_JSON_DEPTH = 32
+_UNCHECKED = object()
 
 
 def request_json() -> Any:
@@ -138,6 +150,9 @@ def request_json() -> Any:
     surrogate that no UTF-8 encoder accepts, so it failed later with a 500 (the idempotency
     hash, SQLite, the JSON response) or reached the database (PostgreSQL refuses it in JSON).
     """
+    checked = g.get("checked_json", _UNCHECKED)
+    if checked is not _UNCHECKED:  # the guards and the view read it once per request
+        return checked
     try:
         body = request.get_json(silent=True)
     except RecursionError:
@@ -150,6 +165,7 @@ def request_json() -> Any:
         json.dumps(body, ensure_ascii=False).encode()
     except UnicodeEncodeError:
         raise InvalidRequest("The body is not valid Unicode.", {"body": "contains a lone UTF-16 surrogate"}) from None
+    g.checked_json = body
     return body
 
 

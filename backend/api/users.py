@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
-from backend.api.guards import api_key_required, client_ip, login_required
+from backend.api.guards import api_key_required, client_ip, current_user, login_required
 from backend.api.openapi import API_KEY, BEARER, doc, error, query
 from backend.api.schemas.auth import MeSchema
 from backend.api.schemas.common import load
@@ -104,4 +104,4 @@ def create_binding_code(body: dict):
 )
 def redeem_binding_code(body: dict):
     """Redeem a binding code: the logged-in user is bound to the code's external_id."""
-    return binding.redeem(g.user, body["code"], client_ip())
+    return binding.redeem(current_user(), body["code"], client_ip())

@@ -11,8 +11,9 @@ Four moves, each with its audit row (`consent_events`) in the same transaction, 
 A credit moves in SQL (`remaining = remaining - 1 WHERE remaining > 0`), never read-modify-write,
 so two processes can never spend one credit. The moves run in the caller's unit of work
 (`with work():`, backend/db/work.py), which commits; nothing here commits. On PostgreSQL the
-send's two steps, `reserve` and `settle`, run alone in autocommit when nothing else is to be
-written with them (db/autocommit.py): a statement that is its own transaction.
+send's two steps, `reserve` and `settle`, and a report's `grant` run alone in autocommit when
+nothing else is to be written with them (db/autocommit.py): a statement that is its own
+transaction. A send's reserve and settle may carry a `Rider` (the recipient's send lease).
 
 Where PostgreSQL and SQLite differ, the difference is chosen once, when the app starts
 (`init_app`), and services reach it through `current()`: `PostgresLedger` writes a move and its
@@ -25,10 +26,10 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from flask import Flask, current_app
@@ -87,6 +88,8 @@ _UPDATE_MESSAGE = sa.update(_messages).where(_messages.c.id == sa.bindparam("mes
 # The audit row of a move, one per user the move's RETURNING names (PostgreSQL's CTE form); its
 # app is the subscription's, so a move needs no app of its own (a user id is of one app).
 _EVENT_COLUMNS = ("app_id", "user_id", "template_id", "source", "result", "credits_delta", "detail", "created_at")
+# Every column of an audit row as `_event` writes it.
+_EVENT_ROW = (*_EVENT_COLUMNS, "scene", "dedupe_key")
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,27 @@ class Choice:
     template_id: str
     kind: str
     status: str
+
+
+class Rider(Protocol):
+    """What a database may write in the same statement as a send's reserve and settle, for that
+    send: the recipient's turn (sending/send_lock.py, leases in PostgreSQL). The statements
+    depend on `shape` only; the values are `params()`."""
+
+    shape: Hashable
+
+    def on_reserve(self, spent: sa.CTE) -> sa.CTE:
+        """A CTE writing for the row `spent` names (none when no credit was spent), RETURNING one column."""
+
+    def on_settle(self) -> sa.CTE:
+        """A CTE written with the settle."""
+
+    def params(self) -> dict[str, Any]: ...
+
+    def reserved(self, value: Any) -> None:
+        """What `on_reserve` returned (None: no row)."""
+
+    def settled(self) -> None: ...
 
 
 class Ledger:
@@ -117,13 +141,15 @@ class Ledger:
         scene: str | None = None,
         mint: bool = True,
         dedupe_key: str | None = None,
+        alone: bool = False,
     ) -> list[sa.Row]:
         """Record these choices of one user of `app_id` (one row per template, created if missing), and add a
         credit for each one-time `accept` when `mint`; the subscriptions as they are now.
 
         `mint=False` (a client report while pushes are the authority) records the report in
         `client_status` and moves nothing. The same statements for any number of templates: two
-        on SQLite, one on PostgreSQL.
+        on SQLite, one on PostgreSQL. `alone`: nothing else is to be written with it, so a database
+        may commit it by itself (PostgreSQL: one statement in autocommit).
         """
         now = utcnow()
         from_client = source == EventSource.CLIENT
@@ -144,37 +170,41 @@ class Ledger:
             )
             for choice, delta in zip(choices, deltas, strict=True)
         ]
-        upsert = self.insert(_subscriptions).values(
-            [
-                {
-                    "app_id": app_id,
-                    "user_id": user_id,
-                    "template_id": choice.template_id,
-                    "kind": choice.kind,
-                    "status": choice.status,
-                    "remaining": delta,
-                    "client_status": choice.status if from_client else None,
-                    "client_reported_at": now if from_client else None,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for choice, delta in zip(choices, deltas, strict=True)
-            ]
-        )
-        new = upsert.excluded
-        changes = {"kind": new.kind, "remaining": _subscriptions.c.remaining + new.remaining, "updated_at": now}
-        if mint:
-            changes["status"] = new.status
-        if from_client:
-            changes.update(client_status=new.client_status, client_reported_at=new.client_reported_at)
-        upsert = upsert.on_conflict_do_update(index_elements=["user_id", "template_id"], set_=changes)
-        rows = self._grant(events, upsert.returning(*_subscriptions.c))
-        _note(app_id, EventResult.ACCEPT, sum(deltas))
+        subscriptions = [
+            {
+                "app_id": app_id,
+                "user_id": user_id,
+                "template_id": choice.template_id,
+                "kind": choice.kind,
+                "status": choice.status,
+                "remaining": delta,
+                "client_status": choice.status if from_client else None,
+                "client_reported_at": now if from_client else None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for choice, delta in zip(choices, deltas, strict=True)
+        ]
+        rows = self._grant(events, subscriptions, now, mint=mint, from_client=from_client, alone=alone)
+        if not alone:
+            _note(app_id, EventResult.ACCEPT, sum(deltas))
+        elif any(deltas):  # committed already: counted now
+            metrics.record_credits(app_id, CREDIT_CHANGES[EventResult.ACCEPT], sum(deltas))
         return rows
 
-    def _grant(self, events: list[dict[str, Any]], upsert: sa.Insert) -> list[sa.Row]:
+    def _grant(
+        self,
+        events: list[dict[str, Any]],
+        subscriptions: list[dict[str, Any]],
+        now: datetime,
+        *,
+        mint: bool,
+        from_client: bool,
+        alone: bool,
+    ) -> list[sa.Row]:
         # The audit rows first: a replayed push (its dedupe key taken) fails there, before anything moved.
         _insert_events(events)
+        upsert = _grant_upsert(self.insert, subscriptions, now, mint=mint, from_client=from_client)
         return db.session.execute(upsert).all()
 
     def spend(self, template_id: str, user_ids: Iterable[int], *, now: datetime | None = None) -> dict[int, int]:
@@ -272,13 +302,16 @@ class Ledger:
 
     # -- a send's two steps ----------------------------------------------------------------
 
-    def reserve(self, row: dict[str, Any], *, kind: str, alone: bool) -> tuple[int, int | None] | None:
+    def reserve(
+        self, row: dict[str, Any], *, kind: str, alone: bool, rider: Rider | None = None
+    ) -> tuple[int, int | None] | None:
         """A send's consent and its message row: (message id, credits left; None for long-term),
         or None without consent. One-time: one credit spent. Long-term: allowed while the
         user's answer is `accept`, nothing moves.
 
         In the session's transaction, which the caller commits. `alone`: nothing else is to be
-        written with it (no Idempotency-Key), so a database may commit it by itself.
+        written with it (no Idempotency-Key), so a database may commit it by itself, and write
+        `rider` in the same statement (told with `rider.reserved`; untold, it was not written).
         """
         user_id, template_id = row["user_id"], row["template_id"]
         if kind == TemplateKind.ONE_TIME:
@@ -291,8 +324,9 @@ class Ledger:
             return None
         return db.session.execute(_INSERT_MESSAGE, row).scalar_one(), left
 
-    def settle(self, message_id: int, changes: dict[str, Any]) -> None:
-        """Write a message's outcome (one UPDATE by id) in the caller's unit of work, with whatever else it holds."""
+    def settle(self, message_id: int, changes: dict[str, Any], rider: Rider | None = None) -> None:
+        """Write a message's outcome (one UPDATE by id) in the caller's unit of work, with whatever
+        else it holds; a database that commits it alone may write `rider` with it (`rider.settled`)."""
         db.session.execute(_UPDATE_MESSAGE, {"message_id": message_id, **changes})
 
 
@@ -309,19 +343,39 @@ class PostgresLedger(Ledger):
     def __init__(self) -> None:
         self._with_audit = {update: _with_audit_rows(update) for update in (_SPEND, _REFUND)}
         self._reserve = autocommit.Prepared(_RESERVE)
+        self._reserve_with: dict[Hashable, autocommit.Prepared] = {}  # by rider shape
 
     def insert(self, table) -> sa.Insert:
         return postgresql.insert(table)
 
-    def _grant(self, events: list[dict[str, Any]], upsert: sa.Insert) -> list[sa.Row]:
+    def _grant(
+        self,
+        events: list[dict[str, Any]],
+        subscriptions: list[dict[str, Any]],
+        now: datetime,
+        *,
+        mint: bool,
+        from_client: bool,
+        alone: bool,
+    ) -> list[sa.Row]:
         # One statement fails or succeeds whole: a replayed push's dedupe key undoes its upsert too.
-        return db.session.execute(upsert.add_cte(sa.insert(_events).values(events).cte("audit"))).all()
+        # Compiled once per shape: a multi-row VALUES is never in SQLAlchemy's statement cache.
+        grant = _grant_statement(len(subscriptions), mint, from_client)
+        params = {"now": now}
+        for i, (subscription, event) in enumerate(zip(subscriptions, events, strict=True)):
+            params.update({f"s{i}_{name}": value for name, value in subscription.items()})
+            params.update({f"e{i}_{name}": value for name, value in event.items()})
+        if alone:
+            return grant.rows_alone(params)  # committed: its own transaction
+        return grant.rows_in(db.session(), params)
 
     def _run_move(self, update: sa.Update, params: dict[str, Any], result: str, delta: int, detail) -> list[sa.Row]:
         audit = {"event_source": EventSource.SEND, "event_result": result, "delta": delta, "event_detail": detail}
         return db.session.execute(self._with_audit[update], {**params, **audit}).all()
 
-    def reserve(self, row: dict[str, Any], *, kind: str, alone: bool) -> tuple[int, int | None] | None:
+    def reserve(
+        self, row: dict[str, Any], *, kind: str, alone: bool, rider: Rider | None = None
+    ) -> tuple[int, int | None] | None:
         if kind != TemplateKind.ONE_TIME or not alone:
             return super().reserve(row, kind=kind, alone=alone)
         params = {
@@ -332,17 +386,31 @@ class PostgresLedger(Ledger):
             "event_source": EventSource.SEND,
             "event_result": EventResult.SPENT,
         }
-        reserved = self._reserve.run_alone(params)  # committed: its own transaction
+        if rider is None:
+            reserved = self._reserve.run_alone(params)  # committed: its own transaction
+        else:
+            statement = self._reserve_with.get(rider.shape)
+            if statement is None:
+                statement = self._reserve_with[rider.shape] = autocommit.Prepared(_reserve_statement(rider))
+            reserved = statement.run_alone({**params, **rider.params()})
+            if reserved is not None:
+                rider.reserved(reserved[2])
+                reserved = reserved[:2]
         if reserved is not None:
             metrics.record_credits(row["app_id"], CREDIT_CHANGES[EventResult.SPENT])
         return reserved
 
-    def settle(self, message_id: int, changes: dict[str, Any]) -> None:
+    def settle(self, message_id: int, changes: dict[str, Any], rider: Rider | None = None) -> None:
         session = db.session()
         if session.in_transaction() or session.new or session.dirty or session.deleted:
             super().settle(message_id, changes)  # a refund or a revocation goes with it
+            return
+        columns = tuple(sorted(changes))
+        if rider is None:
+            _message_update(columns).run_alone({**changes, "message_id": message_id})
         else:
-            _message_update(tuple(sorted(changes))).run_alone({**changes, "message_id": message_id})
+            _message_update(columns, rider).run_alone({**changes, "message_id": message_id, **rider.params()})
+            rider.settled()
 
 
 def _with_audit_rows(update: sa.Update) -> sa.Select:
@@ -365,9 +433,51 @@ def _with_audit_rows(update: sa.Update) -> sa.Select:
     return sa.select(moved.c.user_id, moved.c.remaining, moved.c.app_id).add_cte(audit.cte("audit"))
 
 
-def _reserve_statement() -> sa.Select:
+def _grant_upsert(insert, subscriptions: list[dict[str, Any]], now: Any, *, mint: bool, from_client: bool) -> sa.Insert:
+    """The grant's upsert: one row per template, created if missing; RETURNING every column."""
+    upsert = insert(_subscriptions).values(subscriptions)
+    new = upsert.excluded
+    changes = {"kind": new.kind, "remaining": _subscriptions.c.remaining + new.remaining, "updated_at": now}
+    if mint:
+        changes["status"] = new.status
+    if from_client:
+        changes.update(client_status=new.client_status, client_reported_at=new.client_reported_at)
+    upsert = upsert.on_conflict_do_update(index_elements=["user_id", "template_id"], set_=changes)
+    return upsert.returning(*_subscriptions.c)
+
+
+_SUBSCRIPTION_COLUMNS = (
+    "app_id",
+    "user_id",
+    "template_id",
+    "kind",
+    "status",
+    "remaining",
+    "client_status",
+    "client_reported_at",
+    "created_at",
+    "updated_at",
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _grant_statement(count: int, mint: bool, from_client: bool) -> autocommit.Prepared:
+    """PostgreSQL's grant of `count` templates, with its audit rows as a CTE, compiled once:
+    parameters `s{i}_{column}` for the subscriptions, `e{i}_{column}` for the events, `now`."""
+
+    def row(prefix: str, table: sa.Table, columns: Iterable[str]) -> dict[str, sa.BindParameter]:
+        return {name: sa.bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in columns}
+
+    subscriptions = [row(f"s{i}", _subscriptions, _SUBSCRIPTION_COLUMNS) for i in range(count)]
+    events = [row(f"e{i}", _events, _EVENT_ROW) for i in range(count)]
+    now = sa.bindparam("now", type_=_subscriptions.c.updated_at.type)
+    upsert = _grant_upsert(postgresql.insert, subscriptions, now, mint=mint, from_client=from_client)
+    return autocommit.Prepared(upsert.add_cte(sa.insert(_events).values(events).cte("audit")))
+
+
+def _reserve_statement(rider: Rider | None = None) -> sa.Select:
     """A one-time send's reserve as one statement: the credit rule for one user, its audit row and
-    the message row, each written only if the credit was there."""
+    the message row, each written only if the credit was there; and `rider`'s CTE (a third column)."""
     spent = _take_one(_subscriptions.c.user_id == sa.bindparam("user")).cte("spent")
     # The message's values under their column names: psycopg runs it, not SQLAlchemy (db/autocommit.py).
     row_columns = [c for c in _messages.c if c.name not in ("id", "user_id")]
@@ -392,19 +502,26 @@ def _reserve_statement() -> sa.Select:
             sa.bindparam("now", type_=_events.c.created_at.type),
         ),
     )
-    return (
-        sa.select(message.c.id, spent.c.remaining)
-        .select_from(spent.join(message, sa.true()))
-        .add_cte(audit.cte("audit"))
-    )
+    columns = [message.c.id, spent.c.remaining]
+    if rider is not None:
+        ridden = rider.on_reserve(spent)
+        columns.append(sa.select(*ridden.c).scalar_subquery())
+    return sa.select(*columns).select_from(spent.join(message, sa.true())).add_cte(audit.cte("audit"))
 
 
 _RESERVE = _reserve_statement()
+_message_updates: dict[tuple, autocommit.Prepared] = {}
 
 
-@functools.lru_cache(maxsize=64)
-def _message_update(columns: tuple[str, ...]) -> autocommit.Prepared:
-    return autocommit.Prepared(_UPDATE_MESSAGE.values({column: sa.bindparam(column) for column in columns}))
+def _message_update(columns: tuple[str, ...], rider: Rider | None = None) -> autocommit.Prepared:
+    key = (columns, rider.shape if rider is not None else None)
+    prepared = _message_updates.get(key)
+    if prepared is None:
+        update = _UPDATE_MESSAGE.values({column: sa.bindparam(column) for column in columns})
+        if rider is not None:
+            update = update.add_cte(rider.on_settle())
+        prepared = _message_updates[key] = autocommit.Prepared(update)
+    return prepared
 
 
 # -- choosing one, once ----------------------------------------------------------------------

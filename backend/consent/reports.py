@@ -71,9 +71,11 @@ def record_report(
         for template_id, choice in results.items()
     ]
     mint = not push_is_authority(mini_program)
+    # Nothing else to write with it (no key, no webhook event): a database may commit it alone.
+    alone = key is None and not (mint and webhooks.enabled())
     with work():
         rows = ledger.current().grant(
-            mini_program.appid, user.id, choices, source=EventSource.CLIENT, scene=scene, mint=mint
+            mini_program.appid, user.id, choices, source=EventSource.CLIENT, scene=scene, mint=mint, alone=alone
         )
         if mint:  # the status (and credits) changed; a report under push authority only records the choice
             for row in rows:

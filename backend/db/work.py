@@ -38,7 +38,8 @@ def work() -> Iterator[Session]:
     session.info[_OPEN] = True
     try:
         yield session
-        session.commit()
+        if session.in_transaction() or session.new or session.dirty or session.deleted:
+            session.commit()  # else nothing was read or written in it (statements that ran alone)
     except BaseException:
         session.rollback()
         raise

@@ -11,6 +11,10 @@ took it, so a lease that ran out and passed to another sender is never released 
 - Redis (REDIS_URL set): `SET key token NX PX ttl`, released by a compare-and-delete script.
 - Otherwise the database: one `send_leases` row per (appid, openid), taken with a single
   conditional upsert on a connection of its own (no transaction is held across the call).
+  On PostgreSQL a send's turn rides on its reserve and its settle (consent/ledger.py, `Rider`):
+  the lease is taken in the reserve's statement, with the credit, and given back in the settle's,
+  so a send runs two statements, not four. When the turn is not free at the reserve, the sender
+  waits for it as any other; a send that did not settle alone gives it back by itself.
 """
 
 from __future__ import annotations
@@ -127,6 +131,47 @@ class PostgresLeases(DatabaseLeases):
         taken = self._take_alone.run_alone(params)
         return taken is not None and taken[0] == token
 
+    # The same two statements as CTEs of a send's reserve and settle (FoldedTurn), their
+    # parameters prefixed `lease_` beside the ledger's.
+
+    @staticmethod
+    def take_after(spent: sa.CTE) -> sa.CTE:
+        """Take the turn for the row `spent` names (a credit spent), by the same rule as `try_take`."""
+        table = SendLease.__table__
+        insert = postgresql.insert(table)
+        take = insert.from_select(
+            ["appid", "openid", "token", "expires_at"],
+            sa.select(
+                sa.bindparam("lease_appid", type_=table.c.appid.type),
+                sa.bindparam("lease_openid", type_=table.c.openid.type),
+                sa.bindparam("lease_token", type_=table.c.token.type),
+                sa.bindparam("lease_expires_at", type_=table.c.expires_at.type),
+            ).select_from(spent),
+        )
+        return (
+            take.on_conflict_do_update(
+                index_elements=["appid", "openid"],
+                set_={"token": take.excluded.token, "expires_at": take.excluded.expires_at},
+                where=table.c.expires_at < sa.bindparam("lease_now", type_=table.c.expires_at.type),
+            )
+            .returning(table.c.token)
+            .cte("turn_taken")
+        )
+
+    @staticmethod
+    def give_back_cte() -> sa.CTE:
+        table = SendLease.__table__
+        return (
+            sa.delete(table)
+            .where(
+                table.c.appid == sa.bindparam("lease_appid", type_=table.c.appid.type),
+                table.c.openid == sa.bindparam("lease_openid", type_=table.c.openid.type),
+                table.c.token == sa.bindparam("lease_token", type_=table.c.token.type),
+            )
+            .returning(table.c.token)
+            .cte("turn_given_back")
+        )
+
     def release(self, name: tuple[str, str], token: str) -> None:
         self._release_alone.run_alone({"appid": name[0], "openid": name[1], "token": token})
 
@@ -167,16 +212,84 @@ def init_app(app: Flask, engine: Engine) -> None:
     app.extensions["send_leases"] = RedisOrDatabaseLeases(link, engine) if link else database_leases(engine)
 
 
+class Turn:
+    """One send's turn of (appid, openid): taken before WeChat is called, given back after.
+
+    `held` once taken, by `openid_turn` or with the reserve (`rider()`); `give_back()` whatever
+    the settle did not give back with the message."""
+
+    def __init__(self, appid: str, openid: str) -> None:
+        self.name, self.token, self.held = (appid, openid), secrets.token_hex(16), False
+        self.leases: Leases = current_app.extensions["send_leases"]
+        self.ttl = current_app.config["SEND_LOCK_TTL"]
+
+    def rider(self) -> FoldedTurn | None:
+        """The turn as a rider of the send's reserve (to take it) or settle (to give it back), where
+        its leases are PostgreSQL's; None elsewhere (Redis, SQLite: taken and given back alone)."""
+        return FoldedTurn(self) if isinstance(self.leases, PostgresLeases) else None
+
+    def give_back(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        try:
+            self.leases.release(self.name, self.token)
+        except Exception as exc:  # the send is done either way; the lease runs out by itself
+            log.warning("send lease not released", extra={"error": type(exc).__name__})
+
+
+class FoldedTurn:
+    """A turn in the send's own statements (consent/ledger.py `Rider`), PostgreSQL leases only."""
+
+    shape = PostgresLeases
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+
+    on_reserve = staticmethod(PostgresLeases.take_after)
+    on_settle = staticmethod(PostgresLeases.give_back_cte)
+
+    def params(self) -> dict[str, object]:
+        now = time.time()
+        appid, openid = self.turn.name
+        return {
+            "lease_appid": appid,
+            "lease_openid": openid,
+            "lease_token": self.turn.token,
+            "lease_expires_at": now + self.turn.ttl,
+            "lease_now": now,
+        }
+
+    def reserved(self, value: object) -> None:
+        self.turn.held = value == self.turn.token
+
+    def settled(self) -> None:
+        self.turn.held = False
+
+
 @contextmanager
-def openid_turn(appid: str, openid: str) -> Iterator[None]:
-    """Hold the turn of (appid, openid) for the block; OpenidBusy when it does not come in time."""
+def openid_turn(appid: str, openid: str, turn: Turn | None = None) -> Iterator[None]:
+    """Hold the turn of (appid, openid) for the block; OpenidBusy when it does not come in time.
+
+    With `turn` (already held, or taken here), the block leaves it held: the caller gives it
+    back, with the settle or by `turn.give_back()`."""
     config = current_app.config
-    leases: Leases = current_app.extensions["send_leases"]
-    name, token = (appid, openid), secrets.token_hex(16)
-    deadline = time.monotonic() + config["SEND_LOCK_WAIT"]
+    own = turn is None
+    turn = turn or Turn(appid, openid)
+    if not turn.held:
+        _take(turn, config["SEND_LOCK_WAIT"])
+    try:
+        yield
+    finally:
+        if own:
+            turn.give_back()
+
+
+def _take(turn: Turn, wait: float) -> None:
+    deadline = time.monotonic() + wait
     pause = POLL[0]
     try:
-        while not leases.try_take(name, token, config["SEND_LOCK_TTL"]):
+        while not turn.leases.try_take(turn.name, turn.token, turn.ttl):
             if time.monotonic() + pause > deadline:
                 raise OpenidBusy("another send to this user is still in flight")
             time.sleep(pause * (0.5 + random.random()))
@@ -186,10 +299,4 @@ def openid_turn(appid: str, openid: str) -> Iterator[None]:
     except Exception as exc:  # Redis or the database is down: not sent, like a busy turn
         log.warning("send lease unavailable", extra={"error": type(exc).__name__})
         raise OpenidBusy("the send-lease store did not answer") from exc
-    try:
-        yield
-    finally:
-        try:
-            leases.release(name, token)
-        except Exception as exc:  # the send is done either way; the lease runs out by itself
-            log.warning("send lease not released", extra={"error": type(exc).__name__})
+    turn.held = True

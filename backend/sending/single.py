@@ -102,8 +102,12 @@ def send_message(mini_program: MiniProgram, request: SendRequest, key: idempoten
     """
     row, template = checked_row(mini_program, request, MessageStatus.SENDING, utcnow())
     kind = kind_of(template, user_id=row["user_id"], template_id=request.template_id)
-    message, remaining = reserve(row, kind, key)
-    return SendResult(deliver(mini_program, message), remaining)
+    turn = send_lock.Turn(mini_program.client.appid, row["openid"])
+    try:
+        message, remaining = reserve(row, kind, key, turn)
+        return SendResult(deliver(mini_program, message, turn=turn), remaining)
+    finally:
+        turn.give_back()  # held, unless the settle gave it back
 
 
 def checked_row(
@@ -136,15 +140,19 @@ def checked_row(
     return row, template
 
 
-def reserve(row: dict[str, Any], kind: str, key: idempotency.Claim | None = None) -> tuple[Message, int | None]:
+def reserve(
+    row: dict[str, Any], kind: str, key: idempotency.Claim | None = None, turn: send_lock.Turn | None = None
+) -> tuple[Message, int | None]:
     """Spend one credit and write the outbox row `row` (sending/rows.py), in one unit of work.
 
     With an Idempotency-Key the unit also writes the message beside the key (raising
     KeyTaken, nothing spent, if another request with the key got there first). Without one,
-    nothing else is written with it: on PostgreSQL the ledger runs it as one statement alone.
+    nothing else is written with it: on PostgreSQL the ledger runs it as one statement alone,
+    which takes the recipient's `turn` too when it can (then `turn.held`).
     """
+    rider = turn.rider() if turn is not None and not turn.held else None
     with work():
-        reserved = ledger.current().reserve(row, kind=kind, alone=key is None)
+        reserved = ledger.current().reserve(row, kind=kind, alone=key is None, rider=rider)
         if reserved is None:
             raise errors.ConsentRequired(details={"template_id": row["template_id"], "user_id": row["user_id"]})
         message_id, remaining = reserved
@@ -161,29 +169,39 @@ class DeliveryDeferred(errors.ApiError):
     code, status, message = "wechat_unavailable", 503, "WeChat is busy; the message was queued again."
 
 
-def deliver(mini_program: MiniProgram, message: Message, *, requeue_transient: bool = False) -> Message:
+def deliver(
+    mini_program: MiniProgram,
+    message: Message,
+    *,
+    requeue_transient: bool = False,
+    turn: send_lock.Turn | None = None,
+) -> Message:
     """Call `app`'s WeChat for a reserved message (outside any transaction), then settle it.
 
     The call waits for the user's turn: one send per (app, openid) in flight, everywhere
     (sending/send_lock.py). With `requeue_transient` (batch delivery) a quota, busy or
     no-turn failure puts the message back in the queue, credit returned, instead of failing
-    it (up to MAX_ATTEMPTS).
+    it (up to MAX_ATTEMPTS). `turn`: the recipient's, when the reserve took it.
     """
+    turn = turn or send_lock.Turn(mini_program.client.appid, message.openid)
     try:
-        return _call_and_settle(mini_program, message, requeue_transient)
+        return _call_and_settle(mini_program, message, requeue_transient, turn)
     finally:
+        turn.give_back()  # held, unless the settle gave it back
         if message.status != MessageStatus.SENDING:  # settled (every path settles once), counted for its app
             metrics.record_send(mini_program.appid, message.shown_outcome, message.errcode)
 
 
-def _call_and_settle(mini_program: MiniProgram, message: Message, requeue_transient: bool) -> Message:
+def _call_and_settle(
+    mini_program: MiniProgram, message: Message, requeue_transient: bool, turn: send_lock.Turn
+) -> Message:
     client = mini_program.client
     if is_banned(message.app_id, message.template_id):  # an earlier 43107: WeChat would refuse it the same way
         with work():
             error = _refuse_banned(message)
         raise error from None
     try:
-        with send_lock.openid_turn(client.appid, message.openid):
+        with send_lock.openid_turn(client.appid, message.openid, turn):
             if device_delivery.is_device_message(message):  # the device send (docs/wechat.md §11c)
                 msgid = device_delivery.call_wechat(client, message)
             else:
@@ -205,19 +223,24 @@ def _call_and_settle(mini_program: MiniProgram, message: Message, requeue_transi
         with work():
             _settle(message, MessageStatus.UNKNOWN, outcome=Outcome.UNKNOWN)
         raise
-    with work():
-        _settle(message, MessageStatus.SENT, wechat_msgid=msgid, sent_at=utcnow())
+    with work():  # the turn given back with it, where the settle can carry it
+        _settle(message, MessageStatus.SENT, turn, wechat_msgid=msgid, sent_at=utcnow())
     return message
 
 
-def _settle(message: Message, status: str, **fields: Any) -> None:
+def _settle(message: Message, status: str, turn: send_lock.Turn | None = None, **fields: Any) -> None:
     """Write the outcome (one UPDATE by id) in the caller's unit of work, with whatever else it holds."""
     changes = {"status": status, **fields, "updated_at": utcnow()}
     # With WEBHOOK_URL: the event row joins this transaction, so the settle commits it with the status.
     webhooks.emit_settled(message, changes)
-    ledger.current().settle(message.id, changes)
+    ledger.current().settle(message.id, changes, _held_rider(turn))
     for name, value in changes.items():  # the object mirrors the row, without a second write
         set_committed_value(message, name, value)
+
+
+def _held_rider(turn: send_lock.Turn | None) -> send_lock.FoldedTurn | None:
+    """The held turn as a rider of the settle (PostgreSQL leases), to be given back with it."""
+    return turn.rider() if turn is not None and turn.held else None
 
 
 def _refund(message: Message) -> None:

@@ -13,6 +13,7 @@ from backend.apps import MiniProgram
 from backend.consent.ledger import ensure_user
 from backend.db import work
 from backend.models import User
+from backend.users import sessions
 from backend.users.phones import to_e164
 from backend.wechat import errors as wx
 
@@ -84,6 +85,8 @@ def add_phone(mini_program: MiniProgram, user: User, code: str) -> User:
 
 
 def logout(user: User) -> None:
-    """Void every session token issued to the user so far."""
+    """Void every session token issued to the user so far: at once in this process, within
+    sessions.VERSION_TTL seconds in the others."""
     with work():
         user.token_version += 1
+    sessions.forget_version(user.id)

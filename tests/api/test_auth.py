@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from itsdangerous import URLSafeTimedSerializer
 
+from backend.db import work
+from backend.extensions import db
+from backend.models import User
+from backend.users import sessions
 from tests.helpers import assert_error, log_in
 from wxemu.defaults import DEV_APPID
 
@@ -116,3 +121,26 @@ def test_logout_voids_this_and_older_tokens(client, emulator, user):
     assert_error(client.get("/api/v1/me", headers=user.auth), 401, "unauthorized")
     assert_error(client.get("/api/v1/me", headers=second.auth), 401, "unauthorized")
     assert client.get("/api/v1/me", headers=log_in(client, emulator, openid=user.openid).auth).status_code == 200
+
+
+def test_a_logout_in_another_process_voids_tokens_within_the_bound(app, client, emulator, user, monkeypatch):
+    """Each process trusts a token version it read for sessions.VERSION_TTL seconds (docs/api.md):
+    a logout made elsewhere (the version bumped in the database) takes effect within that bound."""
+    now = [1000.0]
+    monkeypatch.setattr(sessions, "_clock", lambda: now[0])
+    assert client.get("/api/v1/me", headers=user.auth).status_code == 200  # this process read the version
+    with app.app_context(), work():  # another process's logout
+        db.session.execute(sa.update(User).where(User.id == user.id).values(token_version=User.token_version + 1))
+    now[0] += sessions.VERSION_TTL - 0.1
+    assert client.get("/api/v1/me", headers=user.auth).status_code == 200  # still within the bound
+    now[0] += 0.2
+    assert_error(client.get("/api/v1/me", headers=user.auth), 401, "unauthorized")
+    assert sessions.VERSION_TTL <= 5
+
+
+def test_a_logout_in_this_process_voids_tokens_at_once(client, emulator, user, monkeypatch):
+    monkeypatch.setattr(sessions, "_clock", lambda: 1000.0)  # the cached version never runs out by itself
+    assert client.post("/api/v1/subscriptions", json={"results": {}}, headers=user.auth).status_code in (200, 400)
+    assert client.post("/api/v1/auth/logout", headers=user.auth).status_code == 204
+    assert_error(client.get("/api/v1/me", headers=user.auth), 401, "unauthorized")
+    assert_error(client.post("/api/v1/subscriptions", json={"results": {}}, headers=user.auth), 401, "unauthorized")

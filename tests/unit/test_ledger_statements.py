@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backend.consent import ledger
+from backend.sending import send_lock
 
 DIALECTS = {"postgresql": postgresql.psycopg.dialect(), "sqlite": sqlite.dialect()}
 
@@ -55,6 +56,34 @@ def test_a_reserve_writes_the_message_and_the_audit_row_from_the_spent_credit_on
     audit = r"audit AS \(INSERT INTO consent_events .* SELECT spent\.app_id AS app_id, spent\.user_id AS .* FROM spent"
     assert re.search(message, reserve) and re.search(audit, reserve)
     assert reserve.endswith("SELECT message.id, spent.remaining FROM spent JOIN message ON true")
+
+
+def test_a_reserve_takes_the_recipients_turn_only_with_the_spent_credit():
+    """The send's turn (sending/send_lock.py) rides on the reserve: taken FROM the spent row, so no
+    credit means no turn; and by the lease rule (a free or run-out lease only)."""
+    reserve = re.sub(r"::[A-Z]+( WITH TIME ZONE)?", "", sql(ledger._reserve_statement(send_lock.FoldedTurn)))
+    turn = (
+        r"turn_taken AS \(INSERT INTO send_leases \(appid, openid, token, expires_at\) SELECT .* FROM spent ON CONFLICT"
+    )
+    assert re.search(turn, reserve)
+    assert "WHERE send_leases.expires_at < %(lease_now)s RETURNING send_leases.token" in reserve
+    assert re.search(
+        r"\(SELECT turn_taken.token FROM turn_taken\) AS anon_\d+ FROM spent JOIN message ON true$", reserve
+    )
+
+
+def test_a_settle_gives_the_turn_back_by_its_token_only():
+    settle = re.sub(
+        r"::[A-Z]+( WITH TIME ZONE)?",
+        "",
+        re.sub(r"\s+", " ", ledger._message_update(("status",), send_lock.FoldedTurn(_Turn())).sql),
+    )
+    assert settle.startswith("WITH turn_given_back AS (DELETE FROM send_leases WHERE send_leases.appid = ")
+    assert "send_leases.token = %(lease_token)s" in settle and "UPDATE messages SET status=%(status)s" in settle
+
+
+class _Turn:
+    name, token, ttl = ("wx-app", "o-user"), "t", 30
 
 
 def test_each_move_on_postgresql_writes_its_audit_rows_in_the_same_statement():
