@@ -63,7 +63,7 @@ class PushMalformed(errors.ApiError):
 
 
 def verify_url(mini_program: MiniProgram, args: Mapping[str, str]) -> str:
-    """URL verification (GET) for `app`: the echostr when the signature under its Token holds."""
+    """URL verification (GET) for `mini_program`: the echostr when the signature under its Token holds."""
     try:
         wechat_push.verify_query(mini_program.push_token, args, time.time())
     except PushRejected as exc:
@@ -73,7 +73,7 @@ def verify_url(mini_program: MiniProgram, args: Mapping[str, str]) -> str:
 
 def authenticate(mini_program: MiniProgram, args: Mapping[str, str], body: IO[bytes]) -> PushEvent:
     """The push's event, once its query, its body and (in safe mode) its ciphertext held under
-    `app`'s Token and EncodingAESKey only (another app's keys never authenticate it, docs/wechat.md §12).
+    `mini_program`'s Token and EncodingAESKey only (another app's keys never authenticate it, docs/wechat.md §12).
 
     The body is read only after the query's signature held, and at most MAX_BODY_BYTES of it;
     it is parsed only once authenticated (by msg_signature, or in plaintext mode by `bind_query`).
@@ -144,7 +144,8 @@ refusal_log = SampledLog(LOG_EVERY)
 
 
 def refuse(mini_program: MiniProgram, exc: PushRejected) -> errors.ApiError:
-    """Count a refused push (for `app`) and log it sampled (never its body or a secret); the error to answer."""
+    """Count a refused push (for `mini_program`) and log it sampled (never its body or a secret);
+    the error to answer."""
     metrics.record_push_refusal(mini_program.appid, exc.reason)
     error = refusal_error(exc.reason, exc.params)
     suppressed = refusal_log.due(exc.reason)
@@ -294,7 +295,7 @@ _looking_up_lock = threading.Lock()
 
 
 def look_up_templates(flask_app: Flask, mini_program: MiniProgram, template_ids: Iterable[str]) -> None:
-    """After a push for `app` was answered: ask its WeChat (one call at most) about the templates it
+    """After a push for `mini_program` was answered: ask its WeChat (one call at most) about the templates it
     named that the catalog lacks, and give their subscriptions the kind WeChat says.
 
     Ids already being looked up in this process are skipped; an id WeChat did not know is not

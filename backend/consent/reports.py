@@ -27,7 +27,7 @@ CHOICES = tuple(SubscriptionStatus)
 
 
 def push_is_authority(mini_program: MiniProgram) -> bool:
-    """Whether `app` has message push configured: then its signed pushes mint credits, not reports."""
+    """Whether `mini_program` has message push configured: then its signed pushes mint credits, not reports."""
     return bool(mini_program.push_token)
 
 

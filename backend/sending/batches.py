@@ -47,7 +47,7 @@ class BatchRequest:
 
 
 def create_batch(mini_program: MiniProgram, request: BatchRequest, key: idempotency.Claim | None = None) -> Batch:
-    """Validate every recipient's values, write the batch of `app` and its messages, and queue them
+    """Validate every recipient's values, write the batch of `mini_program` and its messages, and queue them
     (or leave them `scheduled` until `send_at`: consent is checked then, sending/later.py).
 
     `key`: the Idempotency-Key the request holds; the batch is written with it.

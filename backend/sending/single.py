@@ -176,7 +176,7 @@ def deliver(
     requeue_transient: bool = False,
     turn: send_lock.Turn | None = None,
 ) -> Message:
-    """Call `app`'s WeChat for a reserved message (outside any transaction), then settle it.
+    """Call `mini_program`'s WeChat for a reserved message (outside any transaction), then settle it.
 
     The call waits for the user's turn: one send per (app, openid) in flight, everywhere
     (sending/send_lock.py). With `requeue_transient` (batch delivery) a quota, busy or

@@ -136,7 +136,7 @@ def _store_listing(app_id: str, remote: list[dict[str, Any]], unconfirmed: Itera
 
 
 def sync_templates(mini_program: MiniProgram) -> list[Template]:
-    """Store every template of `app`'s account as WeChat lists it (`flask wx templates sync`)."""
+    """Store every template of `mini_program`'s account as WeChat lists it (`flask wx templates sync`)."""
     return _store_listing(mini_program.appid, mini_program.client.templates.list())
 
 
@@ -228,7 +228,7 @@ def refuse_if_banned(app_id: str, template_id: str) -> None:
 
 
 def get_template(mini_program: MiniProgram, template_id: str) -> Template | None:
-    """The stored template; an unknown (or long unconfirmed) id is looked up at `app`'s WeChat once.
+    """The stored template; an unknown (or long unconfirmed) id is looked up at `mini_program`'s WeChat once.
 
     Returns None when WeChat does not know the id either, or cannot be asked right now:
     callers then infer what they need from the key names. Confirmed templates are cached in
@@ -243,7 +243,7 @@ def get_template(mini_program: MiniProgram, template_id: str) -> Template | None
 
 def look_up(mini_program: MiniProgram, template_ids: Iterable[str]) -> dict[str, Template]:
     """Those of `template_ids` WeChat confirmed, from the catalog, with one gettemplate call of
-    `app` for all the catalog lacks; an id WeChat did not know is not asked about again for
+    `mini_program` for all the catalog lacks; an id WeChat did not know is not asked about again for
     RELOOKUP_AFTER."""
     found: dict[str, Template] = {}
     missing: list[str] = []

@@ -59,7 +59,7 @@ def _fits(api: str, answer: Mapping[str, Any], fields: Mapping[str, sa.Column], 
 
 
 def login(mini_program: MiniProgram, code: str) -> User:
-    """Exchange a `wx.login` code of `app` for the user (created on first log-in); session_key stays here."""
+    """Exchange a `wx.login` code of `mini_program` for the user (created on first log-in); session_key stays here."""
     session = _wechat_call(mini_program.client.auth.code_to_session, code)
     _fits("jscode2session", session, SESSION_FIELDS, required=("openid",))
     with work():
@@ -73,7 +73,7 @@ def login(mini_program: MiniProgram, code: str) -> User:
 
 
 def add_phone(mini_program: MiniProgram, user: User, code: str) -> User:
-    """Store the phone number behind a getPhoneNumber code of `app` (bound to this user's openid)."""
+    """Store the phone number behind a getPhoneNumber code of `mini_program` (bound to this user's openid)."""
     info = _wechat_call(mini_program.client.auth.get_phone_number, code, user.openid)
     _fits("getuserphonenumber", info, PHONE_FIELDS)
     with work():

@@ -52,7 +52,7 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def issue_token(user: User, mini_program: MiniProgram) -> tuple[str, int]:
-    """A new session token for `user` of `app` and its lifetime in seconds."""
+    """A new session token for `user` of `mini_program` and its lifetime in seconds."""
     return _serializer().dumps({"uid": user.id, "v": user.token_version, "app": mini_program.appid}), SESSION_SECONDS
 
 
