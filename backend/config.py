@@ -13,6 +13,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from backend.apps import app_settings
+from backend.infra.data_keys import DataKeyError, parse_key
 from backend.settings import (
     BY_NAME,
     SECRET_KEY_MIN_LENGTH,
@@ -22,6 +23,8 @@ from backend.settings import (
     check_encoding_aes_key,
     check_webhook_settings,
 )
+
+DATA_KEY_HINT = 'python -c "import base64, os; print(base64.b64encode(os.urandom(32)).decode())"'
 
 # Every way hosting providers and tutorials write a PostgreSQL URL; each means psycopg 3 here.
 _POSTGRES = re.compile(r"^postgres(?:ql)?(?:\+(?P<driver>\w+))?://")
@@ -56,6 +59,7 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
     if values["WX_ENCODING_AES_KEY"] is not None:
         check_encoding_aes_key(values["WX_ENCODING_AES_KEY"])
     check_webhook_settings(values["WEBHOOK_URL"], values["WEBHOOK_SECRET"])
+    check_data_keys(values["DATA_KEY"], values["DATA_KEYS_OLD"])
 
     app_settings(values)  # WX_APPS_FILE, or the one app: refused here, before anything starts
 
@@ -70,6 +74,16 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": values["DB_POOL_SIZE"], "max_overflow": 20, "pool_recycle": 1800},
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,  # a batch of 10,000 recipients with their own data
     }
+
+
+def check_data_keys(current: str | None, old: list[str]) -> None:
+    """Each data key is 32 bytes of base64; the message names the setting, never the value."""
+    for name, texts in (("DATA_KEY", [current] if current else []), ("DATA_KEYS_OLD", old)):
+        for text in texts:
+            try:
+                parse_key(text)
+            except DataKeyError as error:
+                raise ConfigError(name, f"{error}: {DATA_KEY_HINT}") from None
 
 
 def read_setting(setting: Setting, environ: Mapping[str, str | None], *, dev_mode: bool = False) -> Any:

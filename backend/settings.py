@@ -36,6 +36,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "calls": ("Calls to WeChat", "调用微信接口"),
     "delivery": ("Delivery and workers", "投递与 worker"),
     "webhooks": ("Webhooks to business code", "发给业务系统的 Webhook"),
+    "privacy": ("Personal data", "个人信息"),
 }
 
 
@@ -459,6 +460,27 @@ SETTINGS: tuple[Setting, ...] = (
         kind="float",
         default=5.0,
         positive=True,
+    ),
+    # -- personal data ----------------------------------------------------------------------
+    Setting(
+        "DATA_KEY",
+        "privacy",
+        "Seals phone numbers, session keys and refresh tokens at rest (AES-GCM): 32 bytes in base64, e.g. from "
+        '`python -c "import base64, os; print(base64.b64encode(os.urandom(32)).decode())"`.',
+        "静态加密手机号、session_key 与刷新令牌（AES-GCM）的密钥：32 字节的 base64，例如由 "
+        '`python -c "import base64, os; print(base64.b64encode(os.urandom(32)).decode())"` 生成。',
+        secret=True,
+        unset_en="dev mode: derived from `SECRET_KEY`",
+        unset_zh="开发模式：由 `SECRET_KEY` 派生",
+    ),
+    Setting(
+        "DATA_KEYS_OLD",
+        "privacy",
+        "Comma-separated earlier `DATA_KEY`s, still accepted for reading until `wx keys rotate` re-seals every row.",
+        "以前用过的 `DATA_KEY`，用逗号分隔；在 `wx keys rotate` 重新加密所有行之前仍可用于读取。",
+        kind="list",
+        default=[],
+        secret=True,
     ),
 )
 
