@@ -1,8 +1,11 @@
-"""Simplified Chinese for `flask --app wsgi wx doctor`, keyed by its English, for LANG=zh_CN.UTF-8.
+"""Simplified Chinese for `flask --app wsgi wx …`, keyed by its English, for LANG=zh_CN.UTF-8.
 
-Each check's name and every Text(...) of backend/ops/doctor.py, with the same {placeholders};
-setting names, commands and errcodes stay as they are. tests/test_doctor_i18n.py names every
-string that is missing.
+Every Text(...) and say(...) template of backend/ops (`wx doctor`'s checks and findings, each
+command's messages and one-line errors), with the same {placeholders}; setting names, options,
+commands and errcodes stay as they are. Then click's own messages (its gettext msgids), which
+backend/ops/texts.py routes here. A command's new message is one line in the section of its
+command; tests/test_cli_i18n.py names every string that is missing, and every line here that
+no code says any more.
 """
 
 TEXTS = {
@@ -40,6 +43,7 @@ TEXTS = {
     "it holds AppSecrets and keys, yet other users may read it: chmod 600 it": (
         "它保存着 AppSecret 和密钥，其他用户却可以读取：请执行 chmod 600"
     ),
+    "cannot use the database: {error}": "无法使用数据库：{error}",
     "{problem}: check DATABASE_URL and that the server is running": (
         "{problem}：请检查 DATABASE_URL，以及数据库服务是否在运行"
     ),
@@ -98,4 +102,82 @@ TEXTS = {
     "WX_SECRET is empty": "WX_SECRET 为空",
     "this account may not use the token API": "该账号不能使用 token 接口",
     "the account is frozen": "账号已被冻结",
+    # Every command: the one line when a service is down (backend/ops/cli.py OutagesInOneLine)
+    "DATABASE_URL: cannot use the database: {error}": "DATABASE_URL：无法使用数据库：{error}",
+    "REDIS_URL: Redis at {address} does not answer ({error})": "REDIS_URL：{address} 上的 Redis 没有响应（{error}）",
+    "WX_API_BASE: WeChat does not answer ({api}): check the network and WX_API_BASE": (
+        "WX_API_BASE：微信没有响应（{api}）：请检查网络和 WX_API_BASE"
+    ),
+    "a call": "一次调用",
+    "WeChat refused {api}: errcode {errcode} {errmsg}": "微信拒绝了 {api}：errcode {errcode} {errmsg}",
+    # --app, and the options of send and send-batch
+    "{appid!r} is not a configured app ({known})": "{appid!r} 不是已配置的小程序（{known}）",
+    "several apps are configured: choose one with --app APPID": "配置了多个小程序：请用 --app APPID 选择一个",
+    "{pair!r} is not key=value": "{pair!r} 不是 key=value 的形式",
+    "give exactly one of openid, user_id, external_id or phone_number": (
+        "openid、user_id、external_id、phone_number 必须且只能给出一个"
+    ),
+    "{value!r} is not a phone number": "{value!r} 不是手机号",
+    "{value!r} is not a user id": "{value!r} 不是用户 id",
+    # wx apps
+    "no token yet": "还没有 token",
+    "token valid {seconds} s": "token 还有 {seconds} 秒有效",
+    "token expired": "token 已过期",
+    "no push": "未配置消息推送",
+    "push safe mode": "消息推送（安全模式）",
+    "push plaintext": "消息推送（明文模式）",
+    "{templates} templates  {credits} credits outstanding": "{templates} 个模板  {credits} 个剩余额度",
+    # wx worker
+    "REDIS_URL is not set; without Redis the web process delivers batches itself.": (
+        "未设置 REDIS_URL；没有 Redis 时由 Web 进程自己投递批量发送。"
+    ),
+    "--metrics-port {port}: {error}": "--metrics-port {port}：{error}",
+    "Redis at {address} does not answer ({error})": "{address} 上的 Redis 没有响应（{error}）",
+    # wx unknown
+    "user {id}": "用户 {id}",
+    # wx webhooks
+    "give --replay ID or --replay-all-failing, not both": "--replay ID 和 --replay-all-failing 只能给出一个",
+    "no failing or dead webhook event {id}": "没有投递失败或已放弃的 webhook 事件 {id}",
+    "{count} event(s) due again": "{count} 个事件将重新投递",
+    "{failing} failing, {dead} dead": "{failing} 个投递失败，{dead} 个已放弃",
+    "next try {at}": "下次尝试 {at}",
+    "gave up": "已放弃",
+    "{count} attempts": "已尝试 {count} 次",
+    # wx send-batch
+    "CSV_FILE line {line}": "CSV_FILE 第 {line} 行",
+    "batch {id}: {total} recipients": "批量发送 {id}：{total} 个接收者",
+    "delivering": "投递中",
+    "WX_API_BASE: WeChat did not answer for {unreached} of {total} messages: check the network": (
+        "WX_API_BASE：{total} 条消息中有 {unreached} 条微信没有响应：请检查网络"
+    ),
+    # Click's own messages, by their gettext msgid (click/exceptions.py, core.py, parser.py, types.py,
+    # formatting.py): its usage errors, and the words of a usage line.
+    "Error: {message}": "错误：{message}",
+    "Try '{command} {option}' for help.": "运行 '{command} {option}' 查看帮助。",
+    "Invalid value: {message}": "无效的值：{message}",
+    "Invalid value for {param_hint}: {message}": "{param_hint} 的值无效：{message}",
+    "Missing argument": "缺少参数",
+    "Missing option": "缺少选项",
+    "Missing parameter": "缺少参数",
+    "Missing parameter: {param_name}": "缺少参数：{param_name}",
+    "Missing command.": "缺少命令。",
+    "No such option {name!r}.": "没有选项 {name!r}。",
+    "No such command {name!r}.": "没有命令 {name!r}。",
+    "Did you mean {possibility}?": "您是想用 {possibility} 吗？",
+    "(Did you mean one of: {possibilities}?)": "（您是想用其中之一吗：{possibilities}？）",
+    "Got unexpected extra argument ({args})": "多余的参数（{args}）",
+    "Got unexpected extra arguments ({args})": "多余的参数（{args}）",
+    "Option {name!r} requires an argument.": "选项 {name!r} 需要一个值。",
+    "Option {name!r} requires {nargs} arguments.": "选项 {name!r} 需要 {nargs} 个值。",
+    "Option {name!r} does not take a value.": "选项 {name!r} 不接受值。",
+    "{value!r} is not {choice}.": "{value!r} 不是 {choice}。",
+    "{value!r} is not one of {choices}.": "{value!r} 不是 {choices} 之一。",
+    "{value!r} is not a valid {number_type}.": "{value!r} 不是有效的 {number_type}。",
+    "{value} is not in the range {range}.": "{value} 不在范围 {range} 内。",
+    "Could not open file {filename!r}: {message}": "无法打开文件 {filename!r}：{message}",
+    "Aborted!": "已中止！",
+    "Usage:": "用法：",
+    "Options": "选项",
+    "Commands": "命令",
+    "default: {default}": "默认：{default}",
 }
