@@ -132,7 +132,6 @@ TEXTS = {
         "未设置 REDIS_URL；没有 Redis 时由 Web 进程自己投递批量发送。"
     ),
     "--metrics-port {port}: {error}": "--metrics-port {port}：{error}",
-    "Redis at {address} does not answer ({error})": "{address} 上的 Redis 没有响应（{error}）",
     # wx unknown
     "user {id}": "用户 {id}",
     # wx webhooks

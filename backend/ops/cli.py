@@ -285,7 +285,7 @@ def run_worker(burst: bool, metrics_port: int | None) -> None:
     except REDIS_DOWN_ERRORS as exc:
         address = app.extensions["redis"].address
         raise click.ClickException(
-            say("Redis at {address} does not answer ({error})", address=address, error=type(exc).__name__)
+            say("REDIS_URL: Redis at {address} does not answer ({error})", address=address, error=type(exc).__name__)
         ) from None
 
 
