@@ -22,6 +22,8 @@ import pytest
 import backend
 from backend.i18n.cli_zh_cn import TEXTS as ZH
 from backend.ops import doctor
+from backend.ops.cli import wx
+from backend.ops.texts import SaidHelp, help_key
 from tests.helpers import ONE_TIME, accept, log_in
 from tests.test_doctor import CHECKS
 
@@ -83,9 +85,18 @@ def said_templates() -> set[str]:
     return {text for text in found if re.sub(r"\{[^}]*\}", "", text).strip()}
 
 
+def help_texts(command: click.Command = wx) -> set[str]:
+    """The --help of `flask wx` and every command under it, as the catalogue keys them."""
+    texts = {help_key(text) for text in (command.help, command.short_help) if text}
+    texts |= {help_key(param.help) for param in command.params if getattr(param, "help", None)}
+    for sub in getattr(command, "commands", {}).values():
+        texts |= help_texts(sub)
+    return texts
+
+
 def operator_strings() -> set[str]:
-    """Every English string the command line says: the templates, doctor's checks and advice."""
-    return said_templates() | set(CHECKS) | set(doctor.TOKEN_ADVICE.values())
+    """Every English string the command line says: the templates, doctor's checks and advice, --help."""
+    return said_templates() | set(CHECKS) | set(doctor.TOKEN_ADVICE.values()) | help_texts()
 
 
 def printed_arguments() -> list[tuple[str, ast.expr]]:
@@ -129,6 +140,7 @@ def click_msgids() -> set[str]:
 def test_the_patterns_find_the_strings():
     strings = operator_strings()
     assert {"no token yet", "{count} event(s) due again", "needs the database", "configuration"} <= strings
+    assert {"Stop when the queue is empty.", "Work with WeChat through the backend."} <= strings
     assert {"Error: {message}", "Missing option", "Usage:"} <= click_msgids()
     assert len(PRINTED) > 20 and any(where.startswith("backend/ops/cli.py") for where, _ in PRINTED)
 
@@ -213,6 +225,28 @@ def test_a_refused_send_in_chinese(app, client, emulator, templates):
     assert result.stderr.splitlines() == [f"错误：consent_required: {body['error']['message']}"]
     accept(client, emulator, user)
     assert json.loads(invoke(app, *args, "--data", "time2=15:01").stdout)["status"] == "sent"
+
+
+def test_help_in_chinese(app):
+    group = invoke(app, "--help")
+    assert group.exit_code == 0 and "通过后端操作微信。" in group.output
+    assert re.search(r"^  worker +从 Redis（RQ）投递排队的消息", group.output, re.MULTILINE)
+    send = invoke(app, "send", "--help").output
+    assert "接收者是 --openid、--user-id、--external-id、--phone-number 中的恰好一个。" in send
+    assert re.search(r"--openid TEXT +接收者的 openid。", send) and "显示此帮助并退出。" in send
+    english = invoke(app, "send", "--help", env=ENGLISH).output
+    assert "The recipient's openid." in english and "接收者" not in english
+
+
+def test_every_command_has_said_help():
+    """A command made with @wx.command or @templates.command gets it; one made otherwise would not."""
+
+    def commands(command):
+        yield command
+        for sub in getattr(command, "commands", {}).values():
+            yield from commands(sub)
+
+    assert [c.name for c in commands(wx) if not isinstance(c, SaidHelp)] == []
 
 
 def test_the_worker_without_redis_in_chinese(app):

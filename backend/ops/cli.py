@@ -17,13 +17,22 @@ from backend import i18n
 from backend.api.schemas.common import LANGS
 from backend.errors import DATABASE_ERRORS, REDIS_DOWN_ERRORS, ApiError, database_first_line
 from backend.ops import logs, metrics
-from backend.ops.texts import Text, say, speak_through_click
+from backend.ops.texts import SaidCommand, SaidHelp, Text, say, speak_through_click
 from backend.settings import MINIPROGRAM_STATES
 from backend.users.phones import to_e164
 from backend.wechat import errors as wx_errors
 
 
-class OutagesInOneLine(AppGroup):
+class SaidGroup(SaidHelp, AppGroup):
+    """A group of commands whose --help, and its commands', follow the machine's language."""
+
+    command_class = SaidCommand
+
+
+SaidGroup.group_class = SaidGroup  # wx.group(...) makes one too
+
+
+class OutagesInOneLine(SaidGroup):
     """Commands that end in one `Error: ...` line, not a traceback, when the database, Redis or
     WeChat can't be used: the line names the setting to check.
 
@@ -65,7 +74,7 @@ class OutagesInOneLine(AppGroup):
 
 
 wx = OutagesInOneLine("wx", help="Work with WeChat through the backend.")
-templates = AppGroup("templates", help="The account's subscribe-message templates.")
+templates = SaidGroup("templates", help="The account's subscribe-message templates.")
 wx.add_command(templates)
 
 

@@ -1,8 +1,9 @@
 """What the command line says to an operator, in the machine's language.
 
 Every line `flask --app wsgi wx …` prints for a person (`wx doctor`'s findings, each command's
-messages and one-line errors, click's own usage errors) is an English template said through
-`Text(...)` or `say(...)`: Simplified Chinese when LC_ALL, LC_MESSAGES or LANG names it
+messages and one-line errors, click's own usage errors, `--help`) is an English template said
+through `Text(...)` or `say(...)` (a command's help: its docstring and its options' help=, by
+`SaidHelp`): Simplified Chinese when LC_ALL, LC_MESSAGES or LANG names it
 (`LANG=zh_CN.UTF-8`), from the one catalogue backend/i18n/cli_zh_cn.py (CLI_CATALOGUES), else
 English. A template missing from the catalogue is said in English; tests/test_cli_i18n.py
 names it. Output for scripts (JSON) and setting names, ids and errcodes stay as they are.
@@ -10,9 +11,13 @@ names it. Output for scripts (JSON) and setting names, ids and errcodes stay as 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import inspect
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import click
 
 from backend import i18n
 
@@ -83,3 +88,46 @@ def speak_through_click() -> None:
             module._ = click_gettext
         if hasattr(module, "ngettext"):
             module.ngettext = click_ngettext
+
+
+def help_key(text: str) -> str:
+    """How the catalogue keys a command's or an option's help: each paragraph on one line (click
+    wraps paragraphs again when it prints them), the docstring's part after a form feed left out."""
+    paragraphs = inspect.cleandoc(text).partition("\f")[0].split("\n\n")
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs)
+
+
+@contextlib.contextmanager
+def _said_attribute(holder: Any, name: str) -> Iterator[None]:
+    """`holder.name` (a help text) in the machine's language while click formats it."""
+    original = getattr(holder, name, None)
+    if original:
+        setattr(holder, name, click_gettext(help_key(original)))
+    try:
+        yield
+    finally:
+        if original:
+            setattr(holder, name, original)
+
+
+class SaidHelp:
+    """Mixed into a click command or group: `--help` in the machine's language, from the catalogue
+    (its docstring, its options' help and, for a group, its commands' short help)."""
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with _said_attribute(self, "help"):
+            super().format_help_text(ctx, formatter)  # type: ignore[misc]
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        with _said_attribute(self, "help"), _said_attribute(self, "short_help"):
+            return super().get_short_help_str(limit)  # type: ignore[misc]
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with contextlib.ExitStack() as said:
+            for param in self.get_params(ctx):  # type: ignore[attr-defined]
+                said.enter_context(_said_attribute(param, "help"))
+            super().format_options(ctx, formatter)  # type: ignore[misc]
+
+
+class SaidCommand(SaidHelp, click.Command):
+    """A command whose --help follows the machine's language (the groups' `command_class`)."""
