@@ -1,11 +1,11 @@
 """The language of the API's error messages: English, or Simplified Chinese when the client asks.
 
 Only an error's `message` is translated, and only when the response is written: its `code`, its
-`details`, the logs and the CLI stay English. The dashboard's page (/admin) has a catalogue of
-its own, DASHBOARD_CATALOGUES, translated the same way, and so has every `flask wx` command
-(CLI_CATALOGUES), in the language of the machine's locale (LANG), and the API document that
-/docs shows (OPENAPI_CATALOGUES, `/openapi.json?lang=zh-CN`). Each catalogue maps an English message template,
-exactly as the code raises it, to its translation; a message missing from the catalogue is
+`details` and the logs stay English. The dashboard's page (/admin) has a catalogue of its own,
+DASHBOARD_CATALOGUES, translated the same way, and so has every `flask wx` command
+(CLI_CATALOGUES, backend/ops/texts.py), in the language of the machine's locale (LANG), and
+the API document that /docs shows (OPENAPI_CATALOGUES, `/openapi.json?lang=zh-CN`). Each
+catalogue maps an English message template, exactly as the code raises it, to its translation; a message missing from the catalogue is
 answered in English, and `Content-Language` says so.
 """
 
