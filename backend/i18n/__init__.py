@@ -5,8 +5,8 @@ Only an error's `message` is translated, and only when the response is written: 
 DASHBOARD_CATALOGUES, translated the same way, and so has every `flask wx` command
 (CLI_CATALOGUES, backend/ops/texts.py), in the language of the machine's locale (LANG), and
 the API document that /docs shows (OPENAPI_CATALOGUES, `/openapi.json?lang=zh-CN`). Each
-catalogue maps an English message template, exactly as the code raises it, to its translation; a message missing from the catalogue is
-answered in English, and `Content-Language` says so.
+catalogue maps an English message template, exactly as the code raises it, to its translation;
+a message missing from the catalogue is answered in English, and `Content-Language` says so.
 """
 
 from __future__ import annotations
