@@ -48,12 +48,7 @@ bp = Blueprint("devices", __name__, url_prefix="/api/v1")
     body=SnTicketRequestSchema,
     auth=BEARER,
     errors=[
-        error(
-            InvalidRequest,
-            status=422,
-            when="WeChat does not accept the sn or model_id (9800001-9800003); with DEVICE_BINDING_REQUIRED, "
-            "also a model_id no device of the mini program is bound with.",
-        ),
+        error(InvalidRequest, status=422, when="WeChat does not accept the sn or model_id (9800001-9800003)."),
         error(Forbidden, when="With DEVICE_BINDING_REQUIRED: the user is not bound to this device."),
         RateLimited,
         WeChatUnavailable,

@@ -11,7 +11,7 @@ device). With DEVICE_BINDING_REQUIRED:
 - the sn_ticket is handed to bound users only, and each hand-out is recorded on the binding;
 - a device report is believed only from a bound user the backend handed the device's ticket
   within the ticket's lifetime (and REPORT_GRACE for the tap): anything else is 403, nothing
-  stored; a model_id no binding of the app names is 422;
+  stored; a report for a model_id no binding of the app names is 422;
 - a device send without recipients reaches bound users only;
 - an unbind revokes that user's device subscriptions for the device.
 
@@ -138,11 +138,11 @@ def _not_bound() -> errors.Forbidden:
 
 
 def check_ticket_allowed(mini_program: MiniProgram, user_id: int, model_id: str, sn: str) -> None:
-    """Before an sn_ticket is handed out: 422 for an unknown model_id, 403 for a user not bound
-    to the device (when bindings are required); no WeChat call either way."""
+    """Before an sn_ticket is handed out: 403 for a user not bound to the device (when bindings
+    are required), whatever the model_id (the page then offers to link the device); no WeChat
+    call."""
     if not required():
         return
-    _check_model_known(mini_program.appid, model_id)
     if _binding_of(mini_program.appid, user_id, model_id, sn) is None:
         raise _not_bound()
 

@@ -117,10 +117,9 @@ def test_a_user_not_bound_gets_403_for_the_ticket_without_a_wechat_call(client, 
     assert tickets_fetched(emulator) == 1
 
 
-def test_a_ticket_for_an_unknown_model_id_is_422_without_a_wechat_call(client, emulator, device, user):
+def test_a_ticket_for_an_unknown_model_id_is_403_without_a_wechat_call(client, emulator, device, user):
     assert bind(client, user).status_code == 200
-    details = assert_error(ask_ticket(client, user, model_id="no-such-model"), 422, "invalid_request")
-    assert "model_id" in details
+    assert_error(ask_ticket(client, user, model_id="no-such-model"), 403, "forbidden")
     assert tickets_fetched(emulator) == 0
 
 
@@ -323,7 +322,7 @@ def test_an_expired_or_foreign_code_binds_nobody(client, app, emulator, device, 
     assert_error(redeem(client, user, expired), 400, "binding_code_invalid")
     account_code = client.post("/api/v1/binding-codes", json={"external_id": "EMP-1"}, headers=API_KEY).json["code"]
     assert_error(redeem(client, user, account_code), 400, "binding_code_invalid")  # an account code is not a device's
-    assert_error(ask_ticket(client, user), 422, "invalid_request")  # nothing of this model is bound
+    assert_error(ask_ticket(client, user), 403, "forbidden")  # still bound to nothing
 
 
 @pytest.mark.parametrize(
