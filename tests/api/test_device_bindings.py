@@ -10,16 +10,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import redis
 import sqlalchemy as sa
 
-from backend import create_app
 from backend.consent import device_bindings
 from backend.extensions import db
 from backend.models import ConsentEvent, DeviceBinding, DeviceBindingCode, DeviceSubscription, utcnow
 from backend.users import binding
+from tests.api import test_recipients as recipients_tests
 from tests.api.test_recipients import WITH_AND_WITHOUT_REDIS
-from tests.conftest import app_config
 from tests.helpers import (
     API_KEY,
     LAUNDRY_DATA,
@@ -333,13 +331,7 @@ def test_a_bad_code_request_is_400(client, body):
 
 
 def guessing_app(database_url, emulator, redis_url: str | None):
-    if redis_url:
-        redis.Redis.from_url(redis_url).flushdb()
-    config = app_config(database_url, emulator.url, REDIS_URL=redis_url, RATE_LIMIT_LOGIN=0)
-    app = create_app({**config, "DEVICE_BINDING_REQUIRED": True})
-    with app.app_context():
-        db.create_all()
-    return app
+    return recipients_tests.guessing_app(database_url, emulator, redis_url, DEVICE_BINDING_REQUIRED=True)
 
 
 @pytest.mark.parametrize("redis_url", WITH_AND_WITHOUT_REDIS)

@@ -19,7 +19,7 @@ from backend.api.schemas.common import (
     sn_field,
 )
 from backend.api.schemas.messages import shown_status
-from backend.api.schemas.users import BINDING_CODE_TTL, MAX_BINDING_CODE_TTL, BindingCodeSchema, RedeemSchema
+from backend.api.schemas.users import BindingCodeSchema, CodeOptionsSchema, RedeemSchema
 from backend.states import BatchStatus, MessageStatus, Outcome
 
 MAX_DEVICE_RECIPIENTS = 10_000
@@ -186,21 +186,8 @@ class DeviceBindingListSchema(AnswerSchema):
         return {"users": bindings}
 
 
-class DeviceBindingCodeRequestSchema(DeviceSchema):
+class DeviceBindingCodeRequestSchema(DeviceSchema, CodeOptionsSchema):
     """`POST /api/v1/device-binding-codes`: the device whose code to print or show."""
-
-    appid = fields.String(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Length(max=32),
-        metadata={"description": "The mini program's AppID: required for a key of several apps."},
-    )
-    expires_in = fields.Integer(
-        strict=True,
-        load_default=BINDING_CODE_TTL,
-        validate=validate.Range(min=60, max=MAX_BINDING_CODE_TTL),
-        metadata={"description": f"Seconds the code is valid, 60 to {MAX_BINDING_CODE_TTL} (7 days)."},
-    )
 
 
 class DeviceBindingCodeSchema(BindingCodeSchema):

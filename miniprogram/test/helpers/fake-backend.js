@@ -40,6 +40,22 @@ function createFakeBackend() {
     return [...subs.entries()].filter(([key]) => key.startsWith(`${userId} `)).map(([, sub]) => ({ ...sub }))
   }
 
+  /**
+   * A code redeemed from `codes` (account or device ones: wrong guesses of both count together,
+   * 5 a minute, as the backend counts them): the code as the backend reads it, or the refusal.
+   */
+  function guess(req, codes) {
+    const typed = req.data && req.data.code
+    if (typeof typed !== 'string' || !typed) return { refused: apiError(400, 'invalid_request', 'code', { code: 'required' }) }
+    const now = Date.now()
+    while (bindingFailures.length && bindingFailures[0] <= now - 60000) bindingFailures.shift()
+    if (bindingFailures.length >= 5) return { refused: apiError(429, 'rate_limited', 'too many', { retry_after: 60 }) }
+    const code = typed.replace(/[\s-]/g, '').toUpperCase()
+    if (codes.has(code)) return { code }
+    bindingFailures.push(now)
+    return { refused: apiError(400, 'binding_code_invalid', 'The binding code is invalid, expired or already used.') }
+  }
+
   const routes = {
     'POST /api/v1/auth/login': (req) => {
       const code = req.data && req.data.code
@@ -56,32 +72,16 @@ function createFakeBackend() {
     },
     'GET /api/v1/me': (req, me) => ({ statusCode: 200, data: meBody(me) }),
     'POST /api/v1/me/binding': (req, me) => {
-      const typed = req.data && req.data.code
-      if (typeof typed !== 'string' || !typed) return apiError(400, 'invalid_request', 'code', { code: 'required' })
-      const now = Date.now()
-      while (bindingFailures.length && bindingFailures[0] <= now - 60000) bindingFailures.shift()
-      if (bindingFailures.length >= 5) return apiError(429, 'rate_limited', 'too many', { retry_after: 60 })
-      const code = typed.replace(/[\s-]/g, '').toUpperCase()
-      if (!bindingCodes.has(code)) {
-        bindingFailures.push(now)
-        return apiError(400, 'binding_code_invalid', 'The binding code is invalid, expired or already used.')
-      }
+      const { code, refused } = guess(req, bindingCodes)
+      if (refused) return refused
       me.external_id = bindingCodes.get(code)
       bindingCodes.delete(code)
       return { statusCode: 200, data: meBody(me) }
     },
     'GET /api/v1/subscriptions': (req, me) => ({ statusCode: 200, data: { subscriptions: subscriptionsOf(me.id) } }),
     'POST /api/v1/me/devices': (req, me) => {
-      const typed = req.data && req.data.code
-      if (typeof typed !== 'string' || !typed) return apiError(400, 'invalid_request', 'code', { code: 'required' })
-      const now = Date.now()
-      while (bindingFailures.length && bindingFailures[0] <= now - 60000) bindingFailures.shift()
-      if (bindingFailures.length >= 5) return apiError(429, 'rate_limited', 'too many', { retry_after: 60 })
-      const code = typed.replace(/[\s-]/g, '').toUpperCase()
-      if (!deviceCodes.has(code)) {
-        bindingFailures.push(now)
-        return apiError(400, 'binding_code_invalid', 'The binding code is invalid, expired or already used.')
-      }
+      const { code, refused } = guess(req, deviceCodes)
+      if (refused) return refused
       const device = deviceCodes.get(code)
       deviceCodes.delete(code)
       boundDevices.add(`${device.model_id} ${device.sn}`)
