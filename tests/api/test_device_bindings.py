@@ -330,6 +330,28 @@ def test_a_bad_code_request_is_400(client, body):
     assert_error(client.post("/api/v1/device-binding-codes", json=body, headers=API_KEY), 400, "invalid_request")
 
 
+def test_one_code_redeemed_by_several_at_once_binds_exactly_one(database_url, emulator):
+    app = guessing_app(database_url, emulator, None)
+    client = app.test_client()
+    people = [log_in(client, emulator) for _ in range(6)]
+    code = new_device_code(client)["code"]
+    statuses = at_once(6, lambda n: redeem(app.test_client(), people[n], code).status_code)
+    bound = client.get(f"/api/v1/devices/{WASHER_MODEL}/{SN}/users", headers=API_KEY).json["users"]
+    with app.app_context():
+        db.engine.dispose()
+    assert sorted(statuses) == [200] + [400] * 5
+    assert [b["user_id"] for b in bound] == [people[statuses.index(200)].id]
+
+
+def test_binding_twice_at_once_makes_one_binding(client, app, emulator, user):
+    answers = at_once(
+        6, lambda n: app.test_client().put(f"/api/v1/devices/{WASHER_MODEL}/{SN}/users/{user.id}", headers=API_KEY)
+    )
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.json["created_at"] for a in answers}) == 1
+    assert len(client.get(f"/api/v1/devices/{WASHER_MODEL}/{SN}/users", headers=API_KEY).json["users"]) == 1
+
+
 def guessing_app(database_url, emulator, redis_url: str | None):
     return recipients_tests.guessing_app(database_url, emulator, redis_url, DEVICE_BINDING_REQUIRED=True)
 
