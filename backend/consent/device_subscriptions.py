@@ -7,8 +7,10 @@ remembers the device a user subscribed on and answers 9800006 to a send for anot
 - `accept` and `acceptWithAudio` make it active (the latter with `audio`, a voice reminder);
   `reject` ends it; `ban` and `filter` record the choice and change no subscription (§11d).
 - No push is documented for device subscriptions, so the mini program's report is the only
-  source, even when WX_TOKEN is set. A forged accept costs one WeChat call: WeChat answers
-  43101, and that revokes the subscription (sending/device_delivery.py).
+  source, even when WX_TOKEN is set. With DEVICE_BINDING_REQUIRED it is believed only from a
+  user bound to the device whom the backend handed its ticket (consent/device_bindings.py);
+  a bound user's forged accept costs one WeChat call: WeChat answers 43101, and that revokes
+  the subscription (sending/device_delivery.py).
 - Device templates are refused on the ordinary endpoints and the others here (WrongTemplateKind),
   before any send: `wx.requestSubscribeMessage` itself refuses device templates (20013, §11b).
 """
