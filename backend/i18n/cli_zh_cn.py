@@ -38,6 +38,9 @@ TEXTS = {
         "开发模式（未设置 WX_APPID 和 WX_SECRET）：后端连接的是 {base}"
     ),
     "no BUSINESS_API_KEYS: business callers cannot send": "未设置 BUSINESS_API_KEYS：业务代码无法发送",
+    "DEVICE_BINDING_REQUIRED is off: anyone logged in may follow any device": (
+        "DEVICE_BINDING_REQUIRED 已关闭：任何已登录的用户都能关注任何设备"
+    ),
     "one, from WX_APPID: {names}": "一个，来自 WX_APPID：{names}",
     "{count} from WX_APPS_FILE {path}: {names}": "{count} 个，来自 WX_APPS_FILE {path}：{names}",
     "the file can no longer be read ({error})": "该文件已无法读取（{error}）",

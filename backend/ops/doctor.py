@@ -111,6 +111,9 @@ def check_configuration(app: Flask) -> Finding:
         remarks.append(Text("dev mode (WX_APPID and WX_SECRET unset): the backend talks to {base}", base=base))
     if not app.config["BUSINESS_API_KEYS"]:
         remarks.append(Text("no BUSINESS_API_KEYS: business callers cannot send"))
+    if not app.config["DEV_MODE"] and not app.config["DEVICE_BINDING_REQUIRED"]:
+        # WeChat pushes nothing for device popups: without bindings, any report is believed.
+        remarks.append(Text("DEVICE_BINDING_REQUIRED is off: anyone logged in may follow any device"))
     return finding(WARN if remarks else OK, "configuration", *remarks)
 
 
