@@ -40,6 +40,7 @@ ANSWERS = (
     "batch",  # POST /api/v1/batches: 202
     "user",  # GET /api/v1/users/<id>
     "device-messages",  # POST /api/v1/device-messages: 201
+    "device-binding",  # POST /api/v1/me/devices: the binding a device binding code made
     "webhook-event",  # the body of a message.failed webhook
 )
 # Objects whose keys are data, not fields: a batch's counts by outcome.
@@ -140,6 +141,10 @@ def real_answers(app, client, emulator) -> dict[str, Any]:
 
     emulator.control("POST", "/devices", **WASHER_DEVICE)
     device = {"model_id": WASHER_DEVICE["model_id"], "sn": "SN-0001"}
+    device_code = client.post("/api/v1/device-binding-codes", json=device, headers=API_KEY)
+    assert device_code.status_code == 201, device_code.json
+    redeemed = client.post("/api/v1/me/devices", json={"code": device_code.json["code"]}, headers=auth)
+    answers["device-binding"] = redeemed.json
     ticket = client.post("/api/v1/devices/sn-ticket", json=device, headers=auth)
     answers["sn-ticket"] = ticket.json
     laundry = WASHER_DEVICE["templates"][0]["priTmplId"]

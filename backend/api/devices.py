@@ -152,8 +152,9 @@ def bind_device_user(model_id: str, sn: str, user_id: int):
 @api_key_required
 @doc(204, auth=API_KEY, errors=[NO_USER])
 def unbind_device_user(model_id: str, sn: str, user_id: int):
-    """Unbind a user from a device and revoke their device subscriptions for it (nothing happens
-    when they were not bound): they get no more of its messages."""
+    """Unbind a user from a device and revoke their device subscriptions for it.
+
+    They get no more of its messages; nothing happens when they were not bound."""
     device_bindings.unbind(g.apps, user_id, *_device(model_id, sn))
 
 

@@ -70,13 +70,15 @@ TEXTS = {
     ),
     # POST /api/v1/device-messages
     "Send a device message to the subscribers of one device.": "向某个设备的订阅者发送设备消息。",
-    "Without `recipients`, everyone whose subscription to the template on this (model_id, sn) is active. Each "
+    "Without `recipients`, everyone whose subscription to the template on this (model_id, sn) is active (with "
+    "DEVICE_BINDING_REQUIRED, of those bound to the device). Each "
     "recipient with an active subscription gets a message of their own (one WeChat call each, so every outcome is "
     "known per person: `consent_revoked` for 43101, which ends that subscription, `wechat_rejected` with errcode "
     "9800006 when WeChat holds the user's subscription for another device); the others are listed in `skipped` and "
     "cost nothing. Up to 100 messages are delivered before the answer (201); more run as a batch (202): follow "
     "`GET /api/v1/batches/{batch_id}`.": (
-        "不带 `recipients` 时，发给在该 (model_id, sn) 上订阅了此模板且订阅有效的每个人。每个订阅有效的接收者各得一条"
+        "不带 `recipients` 时，发给在该 (model_id, sn) 上订阅了此模板且订阅有效的每个人（开启 "
+        "DEVICE_BINDING_REQUIRED 时，仅限绑定了该设备的人）。每个订阅有效的接收者各得一条"
         "消息（每条一次微信调用，因此每个人的结果都可知：43101 为 `consent_revoked`，并结束该订阅；微信认为该用户的订阅"
         "属于另一台设备时为 `wechat_rejected`，errcode 9800006）；其余的列在 `skipped` 中，不产生任何消耗。"
         "最多 100 条在应答前投递（201）；更多的作为批量发送进行（202）：请跟踪 `GET /api/v1/batches/{batch_id}`。"
@@ -85,10 +87,41 @@ TEXTS = {
     "Get the sn_ticket for one device's subscribe popup.": "获取某个设备订阅弹窗所需的 sn_ticket。",
     "Pass it to `wx.requestSubscribeDeviceMessage` as `snTicket`, with the same `modelId` and `sn`. A ticket is valid "
     "5 minutes for that device and any user; the same one is handed out again while it has at least a minute left. "
-    "A `sn` or `model_id` WeChat does not accept is 422 `invalid_request` naming the field.": (
+    "A `sn` or `model_id` WeChat does not accept is 422 `invalid_request` naming the field. With "
+    "DEVICE_BINDING_REQUIRED (on outside dev mode) only a user bound to the device gets it (403 `forbidden` "
+    "otherwise), and the hand-out is recorded: the device popup's report is believed only from a user handed the "
+    "ticket within its lifetime.": (
         "把它作为 `snTicket` 传给 `wx.requestSubscribeDeviceMessage`，并带上相同的 `modelId` 和 `sn`。一个 ticket "
         "对该设备和任何用户有效 5 分钟；只要还剩至少一分钟，就会再次发出同一个。微信不接受的 `sn` 或 `model_id` 返回 "
-        "422 `invalid_request`，并指出该字段。"
+        "422 `invalid_request`，并指出该字段。开启 DEVICE_BINDING_REQUIRED（开发模式以外默认开启）时，只有绑定了该设备的"
+        "用户才能拿到它（否则 403 `forbidden`），并且每次发放都会记录：只有在 ticket 有效期内拿到过它的用户，其设备弹窗"
+        "上报才被采信。"
+    ),
+    # Device bindings: PUT/DELETE/GET /api/v1/devices/{model_id}/{sn}/users, codes, POST /api/v1/me/devices
+    "A single-use code that binds the device to whoever redeems it in the mini program.": (
+        "一次性的绑定码：在小程序中兑换它的人即与该设备绑定。"
+    ),
+    "Print it as the device's QR code, or show it in the business app to the person setting the device up. It is "
+    "shown once; only its hash is kept.": (
+        "把它印成设备上的二维码，或在业务 App 中展示给正在安装设备的人。它只显示一次；服务器只保存它的哈希。"
+    ),
+    "The users bound to a device, oldest binding first (in each app the key may act for).": (
+        "绑定了该设备的用户，最早的绑定在前（在该密钥可操作的每个小程序内）。"
+    ),
+    "Bind a user to a device: they may then follow it (its sn_ticket, its popup, its messages).": (
+        "把用户与设备绑定：之后该用户可以关注它（它的 sn_ticket、订阅弹窗和消息）。"
+    ),
+    "Idempotent: binding a bound user answers the same binding. The device belongs to the user's mini program.": (
+        "幂等：再次绑定已绑定的用户，返回同一个绑定。设备属于该用户所在的小程序。"
+    ),
+    "Unbind a user from a device and revoke their device subscriptions for it.": (
+        "解除用户与设备的绑定，并撤销该用户对该设备的设备订阅。"
+    ),
+    "They get no more of its messages; nothing happens when they were not bound.": (
+        "该用户不再收到该设备的消息；原本未绑定时不做任何事。"
+    ),
+    "Redeem a device binding code: the logged-in user is bound to the code's device.": (
+        "兑换设备绑定码：当前登录的用户与绑定码对应的设备绑定。"
     ),
     # GET /api/v1/me, POST /api/v1/me/binding
     "The logged-in user.": "当前登录的用户。",
