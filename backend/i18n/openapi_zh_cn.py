@@ -93,9 +93,10 @@ TEXTS = {
     "ticket within its lifetime.": (
         "把它作为 `snTicket` 传给 `wx.requestSubscribeDeviceMessage`，并带上相同的 `modelId` 和 `sn`。一个 ticket "
         "对该设备和任何用户有效 5 分钟；只要还剩至少一分钟，就会再次发出同一个。微信不接受的 `sn` 或 `model_id` 返回 "
-        "422 `invalid_request`，并指出该字段。开启 DEVICE_BINDING_REQUIRED（开发模式以外默认开启）时，只有绑定了该设备的"
-        "用户才能拿到它（否则 403 `forbidden`），并且每次发放都会记录：只有在 ticket 有效期内拿到过它的用户，其设备弹窗"
-        "上报才被采信。"
+        "422 `invalid_request`，并指出该字段。"
+        "开启 DEVICE_BINDING_REQUIRED（开发模式以外默认开启）时，只有绑定了该设备的用户才能拿到它"
+        "（否则 403 `forbidden`），并且每次发放都会记录："
+        "只有在 ticket 有效期内拿到过它的用户，其设备弹窗上报才被采信。"
     ),
     # Device bindings: PUT/DELETE/GET /api/v1/devices/{model_id}/{sn}/users, codes, POST /api/v1/me/devices
     "A single-use code that binds the device to whoever redeems it in the mini program.": (
