@@ -35,6 +35,7 @@ from backend.db import work
 from backend.extensions import db
 from backend.models import Message, PushQuery
 from backend.ops import metrics
+from backend.privacy import user_data_push
 from backend.states import EventResult, EventSource, SubscriptionStatus
 from backend.templates import catalog
 from backend.templates.catalog import stored_template
@@ -208,6 +209,9 @@ def handle(app_id: str, message: PushEvent) -> set[str]:
     Those were applied as one-time; `look_up_templates` asks WeChat about them, after the answer.
     """
     unknown: set[str] = set()
+    if message.event in user_data_push.EVENTS:  # authorized_user_information_changes (docs/wechat.md §13)
+        user_data_push.apply(app_id, message)
+        return unknown
     if message.event not in EVENT_LISTS or not message.openid:
         detail = {"event": message.event, "msg_type": message.msg_type}
         with work():

@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from backend import webhooks
-from backend.db import work
+from backend.db import end_read, work
 from backend.extensions import db
 from backend.infra.data_keys import derived_key
 from backend.models import (
@@ -91,28 +91,36 @@ def erase(user_id: int, *, reapplied: bool = False) -> Erased:
     """
     with work():
         user = db.session.execute(sa.select(User).where(User.id == user_id).with_for_update()).scalar_one()
-        if user.erased_at is not None:
-            return Erased(user.id, _aware(user.erased_at))
-        now = utcnow()
-        external_id = user.external_id
-        subject = subject_hash(user.app_id, user.openid)
-        _erase_rows(user)
-        db.session.add(Erasure(app_id=user.app_id, subject_hash=subject, user_id=user.id, erased_at=now))
-        user.openid = ERASED_OPENID.format(id=user.id)
-        for column in User.PERSONAL_COLUMNS:
-            setattr(user, column, None)
-        user.erased_at = now
-        user.token_version += 1  # every session token of theirs stops working
-        if not reapplied:
-            data = {"user_id": user.id, "external_id": external_id, "erased_at": _iso(now)}
-            webhooks.emit("user.erased", user.app_id, data)
-            db.session.flush()  # the erase is written (or has failed) before the log says it happened
-            # Before the commit: a line for an erase whose commit then fails only erases again on a
-            # reapply, whereas a committed erase missing from the log would come back with a restore.
-            append_to_log(user.app_id, subject, now)
-    sessions.forget_version(user_id)
-    log.info("user erased", extra={"user_id": user_id, "reapplied": reapplied})
-    return Erased(user_id, now)
+        erased = erase_in_unit(user, reapplied=reapplied)
+    sessions.forget_version(user_id)  # this process refuses their tokens at once, the others within VERSION_TTL
+    return erased
+
+
+def erase_in_unit(user: User, *, reapplied: bool = False) -> Erased:
+    """The erase of `user` (read for update) in the caller's unit of work: with a push that asks for
+    it, the push's record and the erase commit together, so a retry never finds one without the other."""
+    if user.erased_at is not None:
+        return Erased(user.id, _aware(user.erased_at))
+    now = utcnow()
+    external_id = user.external_id
+    subject = subject_hash(user.app_id, user.openid)
+    _erase_rows(user)
+    db.session.add(Erasure(app_id=user.app_id, subject_hash=subject, user_id=user.id, erased_at=now))
+    user.openid = ERASED_OPENID.format(id=user.id)
+    for column in User.PERSONAL_COLUMNS:
+        setattr(user, column, None)
+    user.erased_at = now
+    user.token_version += 1  # every session token of theirs stops working
+    if not reapplied:
+        data = {"user_id": user.id, "external_id": external_id, "erased_at": _iso(now)}
+        webhooks.emit("user.erased", user.app_id, data)
+    db.session.flush()  # the erase is written (or has failed) before the log says it happened
+    if not reapplied:
+        # Before the commit: a line for an erase whose commit then fails only erases again on a
+        # reapply, whereas a committed erase missing from the log would come back with a restore.
+        append_to_log(user.app_id, subject, now)
+    log.info("user erased", extra={"user_id": user.id, "reapplied": reapplied})
+    return Erased(user.id, now)
 
 
 def _erase_rows(user: User) -> None:
@@ -218,16 +226,10 @@ def reapply(entries: Iterable[LogEntry]) -> list[int]:
             erased_at = subjects.get(subject_hash(app_id, row.openid, key))
             if erased_at is not None and _aware(row.created_at) <= erased_at:
                 found.append(row.id)
-    db.session.rollback()  # the read ends before the erases' units of work
+    end_read()  # the read ends before the erases' units of work
     for user_id in found:
         erase(user_id, reapplied=True)
     return found
-
-
-def is_erased(app_id: str, openid: str) -> bool:
-    """Does a tombstone name (app, openid)? The same openid may since have logged in as a new user."""
-    subject = subject_hash(app_id, openid)
-    return db.session.scalar(sa.select(sa.func.count()).where(Erasure.app_id == app_id, Erasure.subject_hash == subject)) > 0
 
 
 def _aware(moment: datetime) -> datetime:
