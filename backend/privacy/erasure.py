@@ -74,6 +74,18 @@ def keyed_hash(text: str, key: bytes | None = None) -> str:
     return hmac.new(key or erasure_key(), text.encode(), hashlib.sha256).hexdigest()
 
 
+def erased_key(dedupe_key: str, key: bytes | None = None) -> str:
+    """What an erase leaves of a dedupe key (which names the openid): its keyed hash, still unique."""
+    return "erased:" + keyed_hash(dedupe_key, key)
+
+
+def is_tombstoned(app_id: str, openid: str) -> bool:
+    """Was (app, openid) erased? The same openid may since have logged in again as a new user."""
+    subject = subject_hash(app_id, openid)
+    query = sa.select(Erasure.id).where(Erasure.app_id == app_id, Erasure.subject_hash == subject).limit(1)
+    return db.session.scalar(query) is not None
+
+
 def subject_hash(app_id: str, openid: str, key: bytes | None = None) -> str:
     """The tombstone's name for a person: HMAC-SHA256 of (app, openid), unreadable without the key."""
     return keyed_hash(f"{app_id}\n{openid}", key)
@@ -149,9 +161,19 @@ def _erase_rows(user: User) -> None:
         )
     ).all()
     if keyed:
+        hashed = {row.id: erased_key(row.dedupe_key, key) for row in keyed}
+        # A key hashed by an earlier erase of the same openid (a person who came back) keeps one row:
+        # the later one loses its key, which only a replay of that same push would have needed.
+        taken = set(
+            db.session.scalars(
+                sa.select(events.c.dedupe_key).where(
+                    events.c.app_id == app_id, events.c.dedupe_key.in_(sorted(set(hashed.values())))
+                )
+            )
+        )
         db.session.execute(
             sa.update(events).where(events.c.id == sa.bindparam("event_id")).values(dedupe_key=sa.bindparam("hashed")),
-            [{"event_id": row.id, "hashed": "erased:" + keyed_hash(row.dedupe_key, key)} for row in keyed],
+            [{"event_id": event_id, "hashed": None if value in taken else value} for event_id, value in hashed.items()],
         )
 
     db.session.execute(sa.delete(DeviceSubscription).where(DeviceSubscription.user_id == user_id))

@@ -65,9 +65,14 @@ def apply(app_id: str, event: PushEvent) -> None:
     if user_id is None:
         return  # not a user of ours (or erased already): nothing is held, nothing is created
     revoked = revoke_values(event.revoke_info)
+    key = replay_key(event)
     with work():
         user = db.session.execute(sa.select(User).where(User.id == user_id).with_for_update()).scalar_one()
         if user.erased_at is not None:
+            return
+        replayed = ConsentEvent.dedupe_key.in_([key, erasure.erased_key(key)])  # the latter once an erase hashed it
+        if db.session.scalar(sa.select(ConsentEvent.id).where(ConsentEvent.app_id == app_id, replayed).limit(1)):
+            log.info("user-data push replay ignored", extra={"event": event.event})
             return
         try:
             with db.session.begin_nested():
@@ -78,7 +83,7 @@ def apply(app_id: str, event: PushEvent) -> None:
                         source=EventSource.PUSH,
                         result=RESULTS[event.event],
                         credits_delta=0,
-                        dedupe_key=replay_key(event),
+                        dedupe_key=key,
                         detail={"event": event.event, "revoke_info": revoked},
                         created_at=utcnow(),
                     )

@@ -57,6 +57,7 @@ def a_person(client, emulator, tag: str) -> Person:
     later = (datetime.now(UTC) + timedelta(days=2)).isoformat()
     scheduled = send(client, {"external_id": external_id, "template_id": T1, "data": data, "send_at": later})
     assert scheduled.status_code == 202, scheduled.json
+    emulator.control("POST", "/push/flush")  # WeChat's sent event, when push is on, has arrived
     return Person(user, unionid, phone, external_id, value)
 
 
