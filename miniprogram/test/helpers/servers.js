@@ -187,6 +187,7 @@ async function startBackend(emulatorUrl, { apiKey = '', appsFile } = {}) {
     WX_TOKEN: '',
     REDIS_URL: '',
     PYTHONPATH: REPO,
+    ERASURE_LOG: path.join(dir, 'erasures.log'), // never the project's instance folder
   }
   if (appsFile) Object.assign(env, { WX_APPS_FILE: appsFile, SECRET_KEY: crypto.randomBytes(32).toString('hex') })
   await new Promise((resolve, reject) => {
