@@ -124,7 +124,7 @@ def erase_in_unit(user: User, *, reapplied: bool = False) -> Erased:
     user.erased_at = now
     user.token_version += 1  # every session token of theirs stops working
     if not reapplied:
-        data = {"user_id": user.id, "external_id": external_id, "erased_at": _iso(now)}
+        data = {"user_id": user.id, "external_id": external_id, "erased_at": iso(now)}
         webhooks.emit("user.erased", user.app_id, data)
     db.session.flush()  # the erase is written (or has failed) before the log says it happened
     if not reapplied:
@@ -205,7 +205,7 @@ def append_to_log(app_id: str, subject: str, erased_at: datetime) -> None:
     """One line per erasure: the app, the keyed hash and the time; no personal data."""
     path = log_path()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    line = json.dumps({"erased_at": _iso(erased_at), "app": app_id, "subject": subject}, sort_keys=True)
+    line = json.dumps({"erased_at": iso(erased_at), "app": app_id, "subject": subject}, sort_keys=True)
     with open(path, "a", encoding="utf-8") as log_file:
         log_file.write(line + "\n")
         log_file.flush()
@@ -258,9 +258,12 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _iso(moment: datetime) -> str:
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 UTC with milliseconds, as the API writes times; None stays None."""
+    if moment is None:
+        return None
     return _aware(moment).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def erased_answer(erased: Erased) -> dict[str, Any]:
-    return {"id": erased.id, "erased_at": _iso(erased.erased_at)}
+    return {"id": erased.id, "erased_at": iso(erased.erased_at)}

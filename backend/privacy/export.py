@@ -6,14 +6,14 @@ person, and handing it out would let anyone who reads the export decrypt their d
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from backend.extensions import db
 from backend.models import ConsentEvent, DeviceSubscription, Message, Subscription, User, WebhookEvent, utcnow
-from backend.privacy.erasure import naming
+from backend.privacy.erasure import iso, naming
 
 EXPORT_KEYS = (
     "user",
@@ -32,8 +32,8 @@ def export(user: User) -> dict[str, Any]:
     document: dict[str, Any] = {
         "user": {
             **{name: getattr(user, name) for name in user_fields},
-            "created_at": _iso(user.created_at),
-            "erased_at": _iso(user.erased_at),
+            "created_at": iso(user.created_at),
+            "erased_at": iso(user.erased_at),
         },
         "subscriptions": _rows(
             sa.select(Subscription).where(Subscription.user_id == user.id).order_by(Subscription.id),
@@ -58,7 +58,7 @@ def export(user: User) -> dict[str, Any]:
             .order_by(WebhookEvent.created_at),
             ("id", "type", "status", "payload", "created_at"),
         ),
-        "exported_at": _iso(utcnow()),
+        "exported_at": iso(utcnow()),
     }
     return document
 
@@ -69,11 +69,4 @@ def _rows(query: sa.Select, names: tuple[str, ...], rename: dict[str, str] | Non
 
 
 def _plain(value: Any) -> Any:
-    return _iso(value) if isinstance(value, datetime) else value
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(value) if isinstance(value, datetime) else value

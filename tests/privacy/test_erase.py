@@ -245,3 +245,34 @@ def test_a_restore_is_erased_again_by_reapply(private_app, private, emulator, te
 def test_cli_needs_exactly_one_person(private_app, option):
     result = private_app.test_cli_runner().invoke(args=["wx", "users", "erase"])
     assert result.exit_code == 2
+
+
+def test_a_user_erased_event_given_up_loses_its_payload(private_app, private, emulator, receiver):
+    user = log_in(private, emulator)
+    assert (
+        private.put(f"/api/v1/users/{user.id}/external-id", json={"external_id": "E-78"}, headers=API_KEY).status_code
+        == 200
+    )
+    assert private.delete(f"/api/v1/users/{user.id}", headers=API_KEY).status_code == 200
+    with private_app.app_context():
+        # As if it had failed for 3 days: its next failure is the last.
+        db.session.execute(sa.update(WebhookEvent).where(WebhookEvent.type == "user.erased").values(attempts=40))
+        db.session.commit()
+    receiver.statuses = [500]
+    deliver_due(private_app)
+    with private_app.app_context():
+        event = db.session.scalar(sa.select(WebhookEvent).where(WebhookEvent.type == "user.erased"))
+        assert event.status == "dead" and event.payload["data"] == {}
+
+
+def test_the_erasure_key_is_its_own(private_app):
+    """Tombstones keep matching after `wx keys rotate` replaces DATA_KEY; ERASURE_KEY changes them."""
+    from backend.infra.data_keys import new_key_text
+    from backend.privacy import erasure
+
+    with private_app.app_context():
+        before = erasure.subject_hash("wx1", "oPerson")
+        private_app.config["DATA_KEY"] = new_key_text()
+        assert erasure.subject_hash("wx1", "oPerson") == before
+        private_app.config["ERASURE_KEY"] = "another-erasure-key-of-some-length"
+        assert erasure.subject_hash("wx1", "oPerson") != before
