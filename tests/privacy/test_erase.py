@@ -276,3 +276,27 @@ def test_the_erasure_key_is_its_own(private_app):
         assert erasure.subject_hash("wx1", "oPerson") == before
         private_app.config["ERASURE_KEY"] = "another-erasure-key-of-some-length"
         assert erasure.subject_hash("wx1", "oPerson") != before
+
+
+def test_no_process_answers_for_an_erased_person(private_app, private, emulator, templates, database_url, receiver):
+    """Another process that sent to the user before: its next send by user_id meets the erase."""
+    from backend import create_app
+    from tests.helpers import accept
+    from tests.test_webhooks import hooked_config
+
+    user = log_in(private, emulator)
+    accept(private, emulator, user, times=2)
+    other = create_app(hooked_config(database_url, emulator, receiver))
+    body = {"user_id": user.id, "template_id": T1, "data": GOOD_DATA}
+    assert send(other.test_client(), body).status_code == 201
+    assert private.delete(f"/api/v1/users/{user.id}", headers=API_KEY).status_code == 200
+    assert_error(send(other.test_client(), body), 410, "user_erased")
+    body_by_openid = {"openid": user.openid, "template_id": T1, "data": GOOD_DATA}
+    assert_error(send(other.test_client(), body_by_openid), 404, "user_not_found")
+    batch = {"template_id": T1, "data": GOOD_DATA, "recipients": [{"user_id": user.id}]}
+    created = other.test_client().post("/api/v1/batches", json=batch, headers=API_KEY)
+    assert created.status_code == 202
+    with other.app_context():
+        rows = db.session.execute(sa.text("SELECT user_id, openid, outcome FROM messages WHERE batch_id IS NOT NULL"))
+        assert [tuple(row) for row in rows] == [(None, None, "user_not_found")]
+        db.engine.dispose()
