@@ -18,6 +18,19 @@ from tests.helpers import API_KEY, GOOD_DATA, assert_error, log_in, send
 from tests.privacy.people import T1, a_person, traces_left
 
 
+@pytest.fixture
+def other_process(database_url, emulator, receiver, erasure_log):
+    """A second app over the same database: another process, with its own per-process state."""
+    from backend import create_app
+    from tests.test_webhooks import hooked_config
+
+    other = create_app(hooked_config(database_url, emulator, receiver, ERASURE_LOG=str(erasure_log)))
+    yield other
+    with other.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 def totals(app) -> dict:
     with app.app_context():
         figures = stats.dashboard(7)
@@ -95,14 +108,10 @@ def test_after_an_erase_every_form_of_the_person_is_gone(private_app, private, e
 
 
 def test_session_tokens_of_an_erased_user_are_refused_by_other_processes(
-    private_app, private, emulator, templates, database_url, receiver, erasure_log, monkeypatch
+    private_app, private, emulator, templates, other_process, monkeypatch
 ):
     """Another process trusts the token version it read for at most VERSION_TTL seconds."""
-    from backend import create_app
-    from tests.test_webhooks import hooked_config
-
     user = log_in(private, emulator)
-    other_process = create_app(hooked_config(database_url, emulator, receiver, ERASURE_LOG=str(erasure_log)))
     other = other_process.test_client()
     now = [1000.0]
     monkeypatch.setattr(sessions, "_clock", lambda: now[0])
@@ -111,8 +120,6 @@ def test_session_tokens_of_an_erased_user_are_refused_by_other_processes(
     assert_error(private.get("/api/v1/subscriptions", headers=user.auth), 401, "unauthorized")  # at once here
     now[0] += sessions.VERSION_TTL + 0.1
     assert_error(other.get("/api/v1/subscriptions", headers=user.auth), 401, "unauthorized")
-    with other_process.app_context():
-        db.engine.dispose()
 
 
 def test_delete_me_erases_the_caller(private_app, private, emulator, templates):
@@ -278,15 +285,13 @@ def test_the_erasure_key_is_its_own(private_app):
         assert erasure.subject_hash("wx1", "oPerson") != before
 
 
-def test_no_process_answers_for_an_erased_person(private_app, private, emulator, templates, database_url, receiver):
+def test_no_process_answers_for_an_erased_person(private_app, private, emulator, templates, other_process):
     """Another process that sent to the user before: its next send by user_id meets the erase."""
-    from backend import create_app
     from tests.helpers import accept
-    from tests.test_webhooks import hooked_config
 
     user = log_in(private, emulator)
     accept(private, emulator, user, times=2)
-    other = create_app(hooked_config(database_url, emulator, receiver))
+    other = other_process
     body = {"user_id": user.id, "template_id": T1, "data": GOOD_DATA}
     assert send(other.test_client(), body).status_code == 201
     assert private.delete(f"/api/v1/users/{user.id}", headers=API_KEY).status_code == 200
@@ -299,4 +304,3 @@ def test_no_process_answers_for_an_erased_person(private_app, private, emulator,
     with other.app_context():
         rows = db.session.execute(sa.text("SELECT user_id, openid, outcome FROM messages WHERE batch_id IS NOT NULL"))
         assert [tuple(row) for row in rows] == [(None, None, "user_not_found")]
-        db.engine.dispose()
