@@ -8,18 +8,19 @@ from flask import Blueprint, g
 from backend.api.guards import api_key_required, current_user, login_required
 from backend.api.openapi import API_KEY, BEARER, doc, error
 from backend.api.schemas.users import ErasedSchema, ExportSchema
-from backend.errors import UserErased, UserNotFound
+from backend.errors import ServiceUnavailable, UserErased, UserNotFound
 from backend.privacy import erasure, export
 from backend.users import binding
 
 bp = Blueprint("privacy", __name__, url_prefix="/api/v1")
 
 NO_USER = error(UserNotFound, when="No user with that user_id.")
+LOG_DOWN = error(ServiceUnavailable, when="The erasure log (ERASURE_LOG) can't be written: nothing was erased.")
 
 
 @bp.delete("/users/<int:user_id>")
 @api_key_required
-@doc(200, ErasedSchema, auth=API_KEY, errors=[NO_USER])
+@doc(200, ErasedSchema, auth=API_KEY, errors=[NO_USER, LOG_DOWN])
 def erase_user(user_id: int):
     """Erase the person (PIPL art. 47): nothing of theirs stays in any table; their pending and
     scheduled messages are canceled, their session tokens stop working, and a `user.erased` webhook
@@ -38,7 +39,7 @@ def export_user(user_id: int):
 
 @bp.delete("/me")
 @login_required
-@doc(200, ErasedSchema, auth=BEARER)
+@doc(200, ErasedSchema, auth=BEARER, errors=[LOG_DOWN])
 def erase_me():
     """Erase the logged-in user (the mini program's "delete my data"), as `DELETE /api/v1/users/{user_id}`
     does; their session token stops working with it."""

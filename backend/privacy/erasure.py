@@ -33,7 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from backend import webhooks
+from backend import errors, webhooks
 from backend.db import end_read, work
 from backend.extensions import db
 from backend.infra.data_keys import derived_key
@@ -204,12 +204,20 @@ def naming(column: sa.ColumnElement, user: User) -> sa.ColumnElement[bool]:
 def append_to_log(app_id: str, subject: str, erased_at: datetime) -> None:
     """One line per erasure: the app, the keyed hash and the time; no personal data."""
     path = log_path()
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     line = json.dumps({"erased_at": iso(erased_at), "app": app_id, "subject": subject}, sort_keys=True)
-    with open(path, "a", encoding="utf-8") as log_file:
-        log_file.write(line + "\n")
-        log_file.flush()
-        os.fsync(log_file.fileno())
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "a", encoding="utf-8") as log_file:
+            log_file.write(line + "\n")
+            log_file.flush()
+            os.fsync(log_file.fileno())
+    except OSError as exc:
+        # No erase without its line: a restore would bring the person back unseen. The unit of
+        # work rolls back, so nothing was erased, and the caller may try again once it is fixed.
+        log.error("erasure log not writable", extra={"error": type(exc).__name__, "errno": exc.errno})
+        raise errors.ServiceUnavailable(
+            "The erasure log (ERASURE_LOG) can't be written; nothing was erased.", details={"retry_after": 60}
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -304,3 +304,13 @@ def test_no_process_answers_for_an_erased_person(private_app, private, emulator,
     with other.app_context():
         rows = db.session.execute(sa.text("SELECT user_id, openid, outcome FROM messages WHERE batch_id IS NOT NULL"))
         assert [tuple(row) for row in rows] == [(None, None, "user_not_found")]
+
+
+def test_no_erase_without_its_log_line(private_app, private, emulator, tmp_path):
+    user = log_in(private, emulator)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    private_app.config["ERASURE_LOG"] = str(blocker / "erasures.log")  # its folder is a file
+    assert_error(private.delete(f"/api/v1/users/{user.id}", headers=API_KEY), 503, "service_unavailable")
+    assert private.get(f"/api/v1/users/{user.id}", headers=API_KEY).status_code == 200  # nothing erased
+    assert private.get("/api/v1/me", headers=user.auth).status_code == 200
