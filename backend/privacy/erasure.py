@@ -194,6 +194,7 @@ def naming(column: sa.ColumnElement, user: User) -> sa.ColumnElement[bool]:
     unionid, external_id or phone number. The same test on SQLite and PostgreSQL (json is kept as written)."""
     text = sa.cast(column, sa.Text)
     tests = [text.contains(f'"user_id": {user.id},'), text.contains(f'"user_id": {user.id}}}')]
+    # Not every personal column: a country code ("86") or a sealed value would match anything or nothing.
     for name in ("openid", "unionid", "external_id", "phone_e164", "pure_phone_number"):
         value = getattr(user, name, None)
         if value:
