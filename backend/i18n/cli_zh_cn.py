@@ -22,6 +22,9 @@ TEXTS = {
     "push configured": "消息推送已配置",
     "unknown messages": "结果未知的消息",
     "webhooks": "Webhook",
+    "erasure log": "删除日志",
+    "{path} (made at the first erase)": "{path}（首次删除时创建）",
+    "{path} can't be written: erases answer 503 (ERASURE_LOG)": "{path} 无法写入：删除会返回 503（ERASURE_LOG）",
     # What they say
     "not configured (no WEBHOOK_URL, no webhook_url in WX_APPS_FILE): no events": (
         "未配置（没有 WEBHOOK_URL，WX_APPS_FILE 中也没有 webhook_url）：不产生事件"

@@ -80,6 +80,7 @@ def run_checks(app: Flask) -> Iterator[Finding]:
     yield check_configuration(app)
     yield check_apps(app)
     yield check_webhooks(app)
+    yield check_erasure_log(app)
     reachable, migrated = check_database(app)
     yield reachable
     yield migrated
@@ -163,6 +164,20 @@ def check_webhooks(app: Flask) -> Finding:
     return finding(
         OK, "webhooks", *(Text("{appid} to {where}", appid=appid, where=where(r)) for appid, r in receivers.items())
     )
+
+
+def check_erasure_log(app: Flask) -> Finding:
+    """The erasure log can be appended to: while it can't, every erase answers 503 (privacy/erasure.py)."""
+    path = os.path.join(app.instance_path, app.config["ERASURE_LOG"])
+    folder = os.path.dirname(path) or "."
+    existing = path if os.path.exists(path) else folder
+    if os.path.isdir(folder) and os.access(existing, os.W_OK):
+        return finding(OK, "erasure log", Text("{path}", path=path))
+    if not os.path.exists(folder):
+        parent = os.path.dirname(folder) or "."
+        if os.path.isdir(parent) and os.access(parent, os.W_OK):
+            return finding(OK, "erasure log", Text("{path} (made at the first erase)", path=path))
+    return finding(FAIL, "erasure log", Text("{path} can't be written: erases answer 503 (ERASURE_LOG)", path=path))
 
 
 def check_database(app: Flask) -> tuple[Finding, Finding]:

@@ -189,6 +189,7 @@ async function startBackend(emulatorUrl, { apiKey = '', appsFile, env: extra = {
     REDIS_URL: '',
     PYTHONPATH: REPO,
     ...extra,
+    ERASURE_LOG: path.join(dir, 'erasures.log'), // never the project's instance folder
   }
   if (appsFile) Object.assign(env, { WX_APPS_FILE: appsFile, SECRET_KEY: crypto.randomBytes(32).toString('hex') })
   await new Promise((resolve, reject) => {
