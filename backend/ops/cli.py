@@ -261,7 +261,7 @@ def send(
     )
 
 
-users = AppGroup("users", help="One person's data: erase it, export it (docs/api.md, Personal data).")
+users = SaidGroup("users", help="One person's data: erase it, export it (docs/api.md, Personal data).")
 wx.add_command(users)
 
 
@@ -275,7 +275,7 @@ def _person(appid: str | None, openid: str | None, external_id: str | None, user
     given = {"openid": openid, "external_id": external_id, "user_id": user_id}
     named = {name: value for name, value in given.items() if value not in (None, "")}
     if len(named) != 1:
-        raise click.BadParameter("give exactly one of them", param_hint="--openid / --external-id / --user-id")
+        raise click.BadParameter(say("give exactly one of them"), param_hint="--openid / --external-id / --user-id")
     mini_program = _one_app(appid)
     ((kind, value),) = named.items()
     column = {"openid": User.openid, "external_id": User.external_id, "user_id": User.id}[kind]
@@ -324,13 +324,13 @@ def erase_user(appid, openid, external_id, user_id, reapply, log_file) -> None:
 
     if reapply:
         if openid or external_id or user_id:
-            raise click.UsageError("--reapply takes no --openid, --external-id or --user-id")
+            raise click.UsageError(say("--reapply takes no --openid, --external-id or --user-id"))
         path = log_file or erasure.log_path()
         erased = erasure.reapply(erasure.read_log(path)) if os.path.exists(path) else []
         click.echo(json.dumps({"erased": len(erased)}))
         return
     if log_file:
-        raise click.UsageError("--from goes with --reapply")
+        raise click.UsageError(say("--from goes with --reapply"))
     user = _person(appid, openid, external_id, user_id)
     click.echo(json.dumps(erasure.erased_answer(erasure.erase(user.id))))
 

@@ -40,6 +40,8 @@ from backend.infra.data_keys import derived_key
 from backend.models import (
     BindingCode,
     ConsentEvent,
+    DeviceBinding,
+    DeviceBindingCode,
     DeviceSubscription,
     Erasure,
     IdempotencyRecord,
@@ -177,6 +179,10 @@ def _erase_rows(user: User) -> None:
         )
 
     db.session.execute(sa.delete(DeviceSubscription).where(DeviceSubscription.user_id == user_id))
+    # Which devices a person follows says where they live: the bindings go, and so do the codes
+    # they redeemed (an unredeemed code names a device, never a person).
+    db.session.execute(sa.delete(DeviceBinding).where(DeviceBinding.user_id == user_id))
+    db.session.execute(sa.delete(DeviceBindingCode).where(DeviceBindingCode.redeemed_by == user_id))
     db.session.execute(sa.delete(SendLease).where(SendLease.appid == app_id, SendLease.openid == openid))
     codes = [BindingCode.redeemed_by == user_id]
     if user.external_id is not None:

@@ -12,13 +12,23 @@ from typing import Any
 import sqlalchemy as sa
 
 from backend.extensions import db
-from backend.models import ConsentEvent, DeviceSubscription, Message, Subscription, User, WebhookEvent, utcnow
+from backend.models import (
+    ConsentEvent,
+    DeviceBinding,
+    DeviceSubscription,
+    Message,
+    Subscription,
+    User,
+    WebhookEvent,
+    utcnow,
+)
 from backend.privacy.erasure import iso, naming
 
 EXPORT_KEYS = (
     "user",
     "subscriptions",
     "device_subscriptions",
+    "device_bindings",
     "consent_events",
     "messages",
     "webhook_events",
@@ -42,6 +52,10 @@ def export(user: User) -> dict[str, Any]:
         "device_subscriptions": _rows(
             sa.select(DeviceSubscription).where(DeviceSubscription.user_id == user.id).order_by(DeviceSubscription.id),
             ("template_id", "model_id", "sn", "status", "audio", "created_at", "updated_at"),
+        ),
+        "device_bindings": _rows(
+            sa.select(DeviceBinding).where(DeviceBinding.user_id == user.id).order_by(DeviceBinding.id),
+            ("model_id", "sn", "created_at"),
         ),
         "consent_events": _rows(
             sa.select(ConsentEvent).where(ConsentEvent.user_id == user.id).order_by(ConsentEvent.id),

@@ -153,6 +153,7 @@ def test_export_holds_everything_of_the_person(private_app, private, emulator, t
         "user",
         "subscriptions",
         "device_subscriptions",
+        "device_bindings",
         "consent_events",
         "messages",
         "webhook_events",
@@ -173,6 +174,19 @@ def test_export_holds_everything_of_the_person(private_app, private, emulator, t
     result = runner.invoke(args=["wx", "users", "export", "--external-id", person.external_id])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["messages"] == document["messages"]
+
+
+def test_the_devices_a_person_follows_are_exported_and_go_with_the_erase(private_app, private, emulator):
+    user = log_in(private, emulator)
+    bound = private.put(f"/api/v1/devices/washer-1/SN-HOME/users/{user.id}", headers=API_KEY)
+    assert bound.status_code == 200, bound.json
+    document = private.get(f"/api/v1/users/{user.id}/export", headers=API_KEY).json
+    assert [(b["model_id"], b["sn"]) for b in document["device_bindings"]] == [("washer-1", "SN-HOME")]
+
+    assert private.delete(f"/api/v1/users/{user.id}", headers=API_KEY).status_code == 200
+    with private_app.app_context():
+        left = db.session.scalar(sa.text("SELECT count(*) FROM device_bindings WHERE user_id = :id"), {"id": user.id})
+    assert left == 0  # which devices someone follows says where they live
 
 
 def test_cli_erase_by_openid_is_idempotent(private_app, private, emulator):

@@ -148,6 +148,7 @@ class ExportSchema(AnswerSchema):
     )
     subscriptions = fields.List(fields.Dict(), metadata={"description": "Per template: status and credits."})
     device_subscriptions = fields.List(fields.Dict(), metadata={"description": "Per template and device."})
+    device_bindings = fields.List(fields.Dict(), metadata={"description": "The devices the person may follow."})
     consent_events = fields.List(
         fields.Dict(), metadata={"description": "Every popup answer, push and credit move, with its scene."}
     )
