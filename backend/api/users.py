@@ -19,6 +19,9 @@ from backend.api.schemas.users import (
     RedeemSchema,
     UserLookupSchema,
 )
+from dataclasses import replace
+
+from backend.consent import held, standing
 from backend.errors import BindingCodeInvalid, ExternalIdTaken, InvalidRequest, RateLimited, UserNotFound
 from backend.users import binding, queries, recipients
 
@@ -31,11 +34,14 @@ NO_USER = error(UserNotFound, when="No user with that user_id.")
 @api_key_required
 @doc(200, AccountSchema, auth=API_KEY, errors=[NO_USER])
 def get_user(user_id: int):
-    """A user with their external_id, whether they shared a phone number, and their credits per template.
+    """A user with their external_id, whether they shared a phone number, and their credits per template;
+    their held messages per template (`waiting`), their main switch and "always keep" settings.
 
     For business code to decide before it sends (e.g. fall back to SMS without a credit).
     """
-    return queries.account(binding.get_user(g.apps, user_id))
+    account = queries.account(binding.get_user(g.apps, user_id))
+    _, always = standing.settings_of(user_id)
+    return replace(account, waiting=held.waiting_by_template(user_id), always=always)
 
 
 @bp.get("/users")

@@ -22,13 +22,14 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from backend import errors, webhooks
 from backend.apps import MiniProgram
-from backend.consent import ledger
+from backend.consent import held, ledger
 from backend.db import work
 from backend.extensions import db
 from backend.models import Batch, Message, utcnow
 from backend.ops import metrics
 from backend.sending import device_delivery, pace
 from backend.sending.batches import batch_counts
+from backend.sending.later import as_utc
 from backend.sending.single import DeliveryDeferred, deliver
 from backend.states import OPEN_STATUSES, BatchStatus, MessageStatus, Outcome, TemplateKind
 from backend.templates.catalog import stored_template
@@ -48,6 +49,19 @@ _FAIL_WITHOUT_CONSENT = (
     sa.update(_messages)
     .where(_messages.c.id.in_(sa.bindparam("ids", expanding=True)))
     .values(status=MessageStatus.FAILED, outcome=Outcome.CONSENT_REQUIRED, updated_at=sa.bindparam("now"))
+)
+# A message that may wait (`if_no_credit: "wait"`) and found no credit at its claim is held
+# instead of failed (consent/held.py): a batch recipient, an asynchronous or a scheduled send.
+_HOLD = (
+    sa.update(_messages)
+    .where(_messages.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(status=MessageStatus.AWAITING_CONSENT, claimed_at=None, updated_at=sa.bindparam("now"))
+)
+# The credit a release spent was this claim's: the next claim (after a deferral gave it back) pays.
+_RESERVED_TAKEN = (
+    sa.update(_messages)
+    .where(_messages.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(credit_reserved=False)
 )
 _MARK_RUNNING = (
     sa.update(Batch.__table__)
@@ -74,9 +88,18 @@ def claim_group(message_ids: list[int]) -> tuple[list[Message], list[int]]:
         claimed = sorted((Message(**row._mapping) for row in rows), key=lambda message: message.id)
         devices = [message for message in claimed if device_delivery.is_device_message(message)]
         ordinary = [message for message in claimed if not device_delivery.is_device_message(message)]
+        # A released held message comes with its credit spent already (consent/held.py).
+        reserved = {message.id for message in ordinary if message.credit_reserved}
+        if reserved:
+            db.session.execute(_RESERVED_TAKEN, {"ids": sorted(reserved)})
+        unpaid = [message for message in ordinary if message.id not in reserved]
         # A device message spends no credit: its recipient's device subscription must still be active.
-        credited = _spend_credits(ordinary, now) | device_delivery.subscribed(devices, db.session)
-        refused = [message for message in claimed if message.id not in credited]
+        credited = reserved | _spend_credits(unpaid, now) | device_delivery.subscribed(devices, db.session)
+        uncredited = [message for message in claimed if message.id not in credited]
+        waiting = [message for message in uncredited if _may_wait(message, now)]
+        refused = [message for message in uncredited if not _may_wait(message, now)]
+        if waiting:
+            db.session.execute(_HOLD, {"ids": [m.id for m in waiting], "now": now})
         if refused:
             db.session.execute(_FAIL_WITHOUT_CONSENT, {"ids": [m.id for m in refused], "now": now})
             failed = {"status": MessageStatus.FAILED, "outcome": Outcome.CONSENT_REQUIRED}
@@ -86,10 +109,17 @@ def claim_group(message_ids: list[int]) -> tuple[list[Message], list[int]]:
             db.session.execute(_MARK_RUNNING, {"ids": batch_ids})
     for message in refused:
         metrics.record_send(message.app_id, Outcome.CONSENT_REQUIRED, None)
+    for app_id in {message.app_id for message in waiting}:
+        held.note_held(app_id)
     ready = [message for message in claimed if message.id in credited]
     for message in ready:
         make_transient_to_detached(message)
     return ready, batch_ids
+
+
+def _may_wait(message: Message, now) -> bool:
+    """A message sent with `if_no_credit: "wait"` whose wait_until is still ahead."""
+    return message.wait_until is not None and as_utc(message.wait_until) > now
 
 
 def _spend_credits(messages: list[Message], now) -> set[int]:
