@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Flask
 
 from backend.delivery import due, outbox
+from backend.ops import quota
 from backend.infra.redis_link import RedisLink
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,7 @@ def sweep_forever(app: Flask, stop: threading.Event | None = None) -> None:
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + app.config["SWEEP_INTERVAL"]
                     outbox.sweep()
+                    quota.refresh_all()  # WeChat is asked at most every 10 minutes per app
                 failing = False
             except Exception:
                 if not failing:
