@@ -131,7 +131,7 @@ def app_settings(config: Mapping[str, Any]) -> list[MiniProgramSettings]:
                 token=config.get("WX_TOKEN"),
                 encoding_aes_key=config.get("WX_ENCODING_AES_KEY"),
                 miniprogram_state=config["WX_MINIPROGRAM_STATE"],
-                prompt_templates=tuple(config.get("WX_PROMPT_TEMPLATES") or ()),
+                prompt_templates=tuple(config["WX_PROMPT_TEMPLATES"]),
             )
         ]
     both = [name for name in ONE_APP_VARIABLES if config.get(name)]
@@ -189,7 +189,7 @@ def _read_app(entry: Any, index: int, config: Mapping[str, Any]) -> MiniProgramS
     keys = entry.get("api_keys", [])
     if not isinstance(keys, list) or not all(isinstance(key, str) and key.strip() for key in keys):
         raise ConfigError("WX_APPS_FILE", f"{where}: api_keys must be a list of non-empty strings")
-    prompts = entry.get("prompt_templates", config.get("WX_PROMPT_TEMPLATES") or [])
+    prompts = entry.get("prompt_templates", config["WX_PROMPT_TEMPLATES"])
     if not isinstance(prompts, list) or not all(isinstance(t, str) and t.strip() for t in prompts):
         raise ConfigError("WX_APPS_FILE", f"{where}: prompt_templates must be a list of template ids")
     webhook_url, webhook_secret = text("webhook_url"), text("webhook_secret")

@@ -94,7 +94,7 @@ def test_every_operation_documents_its_auth_and_its_errors(spec):
             # One success answer; a send also answers 202 when it is delivered later.
             assert len(successes) == 1 or (where, successes) == ("POST /api/v1/messages", {"201", "202"}), where
             if path.startswith("/api/"):
-                business = ("/messages", "/batches", "/users", "/binding-codes", "/device-messages")
+                business = ("/messages", "/batches", "/users", "/binding-codes", "/device-messages", "/apps/")
                 expected = {"apiKey"} if any(part in path for part in business) else {"bearerAuth"}
                 if path == "/api/v1/auth/login":
                     expected = set()
@@ -365,6 +365,16 @@ def test_success_answers_match_the_document(app, client, emulator, templates, us
     conforms(issued, "POST", "/api/v1/binding-codes", 201)
     redeemed = client.post("/api/v1/me/binding", json={"code": issued.json["code"]}, headers=auth)
     assert conforms(redeemed, "POST", "/api/v1/me/binding", 200).json["external_id"] == "EMP-2"
+
+    standing = {"mainSwitch": True, "itemSettings": {ONE_TIME["priTmplId"]: "accept"}}
+    settings = client.post("/api/v1/me/subscription-settings", json=standing, headers=auth)
+    conforms(settings, "POST", "/api/v1/me/subscription-settings", 200)
+    held = client.post("/api/v1/messages", json={**later, "if_no_credit": "wait"}, headers=key)
+    assert conforms(held, "POST", "/api/v1/messages", 202).json["status"] == "awaiting_consent"
+    conforms(client.get(f"/api/v1/users/{user.id}", headers=key), "GET", one_user, 200)  # waiting, always
+    conforms(client.get("/api/v1/me/prompts", headers=auth), "GET", "/api/v1/me/prompts", 200)
+    quota = client.get(f"/api/v1/apps/{app.config['WX_APPID']}/quota", headers=key)
+    conforms(quota, "GET", "/api/v1/apps/{appid}/quota", 200)
 
     conforms(client.post("/api/v1/auth/logout", headers=auth), "POST", "/api/v1/auth/logout", 204)
     conforms(client.get("/api/v1/me", headers=auth), "GET", "/api/v1/me", 401)
