@@ -22,6 +22,9 @@ function createFakeBackend() {
   const scripted = new Map() // route → [answer, ...]
   const calls = []
   const tickets = [] // the devices each sn_ticket was issued for
+  const standing = { setting: null } // the last POST /api/v1/me/subscription-settings
+  /** GET /api/v1/me/prompts' answer; null: the route answers 404, as a backend without it would. */
+  let prompts = null
   let nextToken = 1
 
   function user(req) {
@@ -68,6 +71,13 @@ function createFakeBackend() {
       return { statusCode: 200, data: meBody(me) }
     },
     'GET /api/v1/subscriptions': (req, me) => ({ statusCode: 200, data: { subscriptions: subscriptionsOf(me.id) } }),
+    'GET /api/v1/me/prompts': () => (prompts ? { statusCode: 200, data: JSON.parse(JSON.stringify(prompts)) } : apiError(404, 'not_found')),
+    'POST /api/v1/me/subscription-settings': (req) => {
+      const body = req.data || {}
+      if (typeof body.mainSwitch !== 'boolean') return apiError(400, 'invalid_request', 'mainSwitch', { mainSwitch: 'required' })
+      standing.setting = { mainSwitch: body.mainSwitch, itemSettings: body.itemSettings || {} }
+      return { statusCode: 200, data: { main_switch: body.mainSwitch, always: body.itemSettings || {}, seen_at: new Date().toISOString() } }
+    },
     'POST /api/v1/devices/sn-ticket': (req) => {
       const { model_id: modelId, sn } = req.data || {}
       if (!modelId || !sn) return apiError(400, 'invalid_request', 'model_id and sn are required')
@@ -175,6 +185,11 @@ function createFakeBackend() {
     loseNextAnswer(route) {
       losing.add(route)
     },
+    /** What GET /api/v1/me/prompts answers from now on ({templates, main_switch}). */
+    setPrompts(answer) {
+      prompts = answer
+    },
+    standing,
     /** Every token stops working, as after a logout elsewhere or an expiry. */
     revokeTokens() {
       tokens.clear()
