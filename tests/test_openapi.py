@@ -369,7 +369,9 @@ def test_success_answers_match_the_document(app, client, emulator, templates, us
     standing = {"mainSwitch": True, "itemSettings": {ONE_TIME["priTmplId"]: "accept"}}
     settings = client.post("/api/v1/me/subscription-settings", json=standing, headers=auth)
     conforms(settings, "POST", "/api/v1/me/subscription-settings", 200)
-    held = client.post("/api/v1/messages", json={**later, "if_no_credit": "wait"}, headers=key)
+    washer = {"time1": "2026年12月8日 09:30", "enum_string2": "Balcony"}  # no credit for it: held
+    never_accepted = {"user_id": user.id, "template_id": "tmpl-washer", "data": washer, "if_no_credit": "wait"}
+    held = client.post("/api/v1/messages", json=never_accepted, headers=key)
     assert conforms(held, "POST", "/api/v1/messages", 202).json["status"] == "awaiting_consent"
     conforms(client.get(f"/api/v1/users/{user.id}", headers=key), "GET", one_user, 200)  # waiting, always
     conforms(client.get("/api/v1/me/prompts", headers=auth), "GET", "/api/v1/me/prompts", 200)
