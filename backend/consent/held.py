@@ -10,7 +10,8 @@ A long-term accept releases every held message of the pair: it allows them all.
 
 The report path is the hot one, so it asks first whether anything is held in the app at all
 (`anything_held`: one indexed EXISTS per app at most once a second per process, answered at
-once in the process that held the message). A credit recorded by a process whose answer was a
+once in the process that held the message), and only then whether this user has a message held
+for the templates accepted (`held_for`: one EXISTS on the held rows' partial index). A credit recorded by a process whose answer was a
 moment stale is caught by `release_credited`, which the due-scan runs every few seconds: a
 held message whose pair has a credit is released the same way. Nothing held, nothing asked.
 """
@@ -52,6 +53,25 @@ _flag = AppFlag(_anything_held, FLAG_TTL)
 def anything_held(app_id: str) -> bool:
     """Whether the app may have held messages (stale by at most FLAG_TTL; see `release_credited`)."""
     return _flag.get(app_id)
+
+
+_HELD_FOR = sa.select(
+    sa.exists().where(
+        _HELD,
+        _messages.c.app_id == sa.bindparam("app_id"),
+        _messages.c.user_id == sa.bindparam("user_id"),
+        _messages.c.template_id.in_(sa.bindparam("template_ids", expanding=True)),
+    )
+)
+
+
+def held_for(app_id: str, user_id: int, template_ids: list[str]) -> bool:
+    """Whether this user has a message held for one of these templates: one indexed EXISTS on the
+    partial index of held rows, asked (outside any unit of work) only while the app holds some.
+    A report that finds none commits its grant alone, as if nothing were held anywhere."""
+    found = bool(db.session.scalar(_HELD_FOR, {"app_id": app_id, "user_id": user_id, "template_ids": template_ids}))
+    end_read()
+    return found
 
 
 def note_held(app_id: str) -> None:

@@ -72,9 +72,14 @@ def record_report(
     ]
     mint = not push_is_authority(mini_program)
     # A credit minted here releases a held message in this transaction (consent/held.py); the
-    # question is asked only for accepts, and costs nothing while the app holds nothing.
-    releasing = mint and any(c.status == SubscriptionStatus.ACCEPT for c in choices) and held.anything_held(
-        mini_program.appid
+    # question is asked only for accepts, costs nothing while the app holds nothing, and one
+    # indexed EXISTS for this user while it holds some.
+    accepted = [c.template_id for c in choices if c.status == SubscriptionStatus.ACCEPT]
+    releasing = (
+        mint
+        and bool(accepted)
+        and held.anything_held(mini_program.appid)
+        and held.held_for(mini_program.appid, user.id, accepted)
     )
     # Nothing else to write with it (no key, no webhook event, no release): a database may commit it alone.
     alone = key is None and not (mint and webhooks.enabled()) and not releasing
