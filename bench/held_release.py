@@ -58,6 +58,13 @@ from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME  # noqa: E402
 from tests.servers import emulator_process  # noqa: E402
 
 WARM, PLAIN, RELEASING, ELSEWHERE, BYSTANDER = (f"tmpl-bench-{name}" for name in ("warm", "a", "b", "c", "d"))
+# The checks' queries, about the released template only (its id is a constant of this file).
+SENT = "SELECT COUNT(*) FROM messages WHERE status = 'sent' AND template_id = 'tmpl-bench-b'"
+STILL_HELD = "SELECT COUNT(*) FROM messages WHERE status = 'awaiting_consent' AND template_id = 'tmpl-bench-b'"
+SPENT = (
+    "SELECT COALESCE(SUM(credits_delta), 0) FROM consent_events WHERE credits_delta < 0 "
+    "AND template_id = 'tmpl-bench-b'"
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -156,15 +163,14 @@ def main() -> None:
         print(f"released messages sent: {drained}")
         sent_calls = [call for call in control_log(http, emulator.url) if call["api"] == "subscribe_send"]
         print(
-            "check: "
-            + check(args.database_url, calls, len([call for call in sent_calls if call.get("errcode") == 0]))
+            "check: " + check(args.database_url, calls, len([call for call in sent_calls if call.get("errcode") == 0]))
         )
 
 
 def wait_until_sent(url: str, expected: int, began: float, limit: float = 300.0) -> str:
     """Seconds from the first report of phase 2 until every released message was sent."""
     while time.monotonic() - began < limit:
-        sent = count(url, f"SELECT COUNT(*) FROM messages WHERE status = 'sent' AND template_id = '{RELEASING}'")
+        sent = count(url, SENT)
         if sent >= expected:
             return f"all {expected} within {time.monotonic() - began:.1f} s of the phase's first report"
         time.sleep(0.2)
@@ -178,12 +184,7 @@ def control_log(http: Http, emulator_url: str) -> list[dict]:
 
 
 def check(url: str, expected: int, wechat_calls: int) -> str:
-    sent = count(url, f"SELECT COUNT(*) FROM messages WHERE status = 'sent' AND template_id = '{RELEASING}'")
-    held = count(url, f"SELECT COUNT(*) FROM messages WHERE status = 'awaiting_consent' AND template_id = '{RELEASING}'")
-    spent = -count(
-        url,
-        f"SELECT COALESCE(SUM(credits_delta), 0) FROM consent_events WHERE credits_delta < 0 AND template_id = '{RELEASING}'",
-    )
+    sent, held, spent = count(url, SENT), count(url, STILL_HELD), -count(url, SPENT)
     agree = sent == expected and held == 0 and spent == expected and wechat_calls == expected
     return (
         f"{sent} sent, {held} still held, {spent} credits spent, {wechat_calls} WeChat sends: "

@@ -57,7 +57,9 @@ def test_the_quota_shows_in_metrics(app, client, emulator):
 def test_45009_is_rate_limited_and_gives_the_credit_back(app, client, emulator, templates, user):
     accept(client, emulator, user)
     emulator.control("POST", "/quota", daily_limit=5, used=5)
-    details = assert_error(send(client, {"openid": user.openid, "template_id": T1, "data": GOOD_DATA}), 429, "rate_limited")
+    details = assert_error(
+        send(client, {"openid": user.openid, "template_id": T1, "data": GOOD_DATA}), 429, "rate_limited"
+    )
     assert details["errcode"] == 45009
     [call] = emulator.calls("subscribe_send")
     assert call["errcode"] == 45009

@@ -88,7 +88,9 @@ def test_prompts_put_held_templates_first_then_the_apps_list(app, client, emulat
     reconfigure(app, WX_PROMPT_TEMPLATES=["tmpl-a", T1, "tmpl-b", "tmpl-c", LONG, "tmpl-d", "tmpl-e", "tmpl-f"])
     accept(client, emulator, user, "tmpl-a")  # a credit left: not asked
     for template_id in ("tmpl-e", "tmpl-c", "tmpl-e"):
-        held = send(client, {"openid": user.openid, "template_id": template_id, "data": GOOD_DATA, "if_no_credit": "wait"})
+        held = send(
+            client, {"openid": user.openid, "template_id": template_id, "data": GOOD_DATA, "if_no_credit": "wait"}
+        )
         assert held.status_code == 202
     answer = prompts(client, user)
     assert answer["main_switch"] is None  # never reported

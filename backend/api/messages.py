@@ -95,7 +95,7 @@ def _answer_from_message(effect: dict) -> Replay | None:
             202,
             MessageSchema,
             "Accepted (`Prefer: respond-async` or `send_at`): the message is `queued` or `scheduled`; consent is "
-            "checked and the credit spent at delivery. With `if_no_credit: \"wait\"` and no credit: "
+            'checked and the credit spent at delivery. With `if_no_credit: "wait"` and no credit: '
             "`awaiting_consent` until the user's next credit for the template or `wait_until`.",
             headers=(PREFERENCE_APPLIED,),
         )

@@ -3,6 +3,8 @@ mini program: the users as business code knows them (docs/api.md, Recipients).""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, g, request
 
 from backend.api.guards import api_key_required, client_ip, current_user, login_required
@@ -19,8 +21,6 @@ from backend.api.schemas.users import (
     RedeemSchema,
     UserLookupSchema,
 )
-from dataclasses import replace
-
 from backend.consent import held, standing
 from backend.errors import BindingCodeInvalid, ExternalIdTaken, InvalidRequest, RateLimited, UserNotFound
 from backend.users import binding, queries, recipients

@@ -11,9 +11,10 @@ A long-term accept releases every held message of the pair: it allows them all.
 The report path is the hot one, so it asks first whether anything is held in the app at all
 (`anything_held`: one indexed EXISTS per app at most once a second per process, answered at
 once in the process that held the message), and only then whether this user has a message held
-for the templates accepted (`held_for`: one EXISTS on the held rows' partial index). A credit recorded by a process whose answer was a
-moment stale is caught by `release_credited`, which the due-scan runs every few seconds: a
-held message whose pair has a credit is released the same way. Nothing held, nothing asked.
+for the templates accepted (`held_for`: one EXISTS on the held rows' partial index). A credit
+recorded by a process whose answer was a moment stale is caught by `release_credited`, which
+the due-scan runs every few seconds: a held message whose pair has a credit is released the
+same way. Nothing held, nothing asked.
 """
 
 from __future__ import annotations
@@ -175,7 +176,9 @@ _CREDITED = (
         _HELD,
         sa.or_(
             sa.and_(_subscriptions.c.kind == TemplateKind.ONE_TIME, _subscriptions.c.remaining > 0),
-            sa.and_(_subscriptions.c.kind != TemplateKind.ONE_TIME, _subscriptions.c.status == SubscriptionStatus.ACCEPT),
+            sa.and_(
+                _subscriptions.c.kind != TemplateKind.ONE_TIME, _subscriptions.c.status == SubscriptionStatus.ACCEPT
+            ),
         ),
     )
     .distinct()
@@ -256,4 +259,8 @@ def waiting_by_template(user_id: int) -> dict[str, int]:
 
 def held_counts() -> dict[str, int]:
     """Held messages per app (the dashboard, /metrics)."""
-    return dict(db.session.execute(sa.select(_messages.c.app_id, sa.func.count()).where(_HELD).group_by(_messages.c.app_id)).all())
+    return dict(
+        db.session.execute(
+            sa.select(_messages.c.app_id, sa.func.count()).where(_HELD).group_by(_messages.c.app_id)
+        ).all()
+    )

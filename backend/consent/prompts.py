@@ -77,7 +77,9 @@ def prompts_for(mini_program: MiniProgram, user_id: int) -> Prompts:
             break
         if any(p.template_id == prompt.template_id for p in chosen):
             continue  # held and listed: asked once, as held
-        if always.get(prompt.template_id) in _ANSWERED_WITHOUT_ASKING or is_banned(mini_program.appid, prompt.template_id):
+        if always.get(prompt.template_id) in _ANSWERED_WITHOUT_ASKING or is_banned(
+            mini_program.appid, prompt.template_id
+        ):
             continue
         kind = kind_of(known.get(prompt.template_id), user_id=user_id, template_id=prompt.template_id)
         if kind == TemplateKind.DEVICE:

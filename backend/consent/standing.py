@@ -50,7 +50,9 @@ def record(app_id: str, user_id: int, main_switch: bool | None, item_settings: M
             sa.update(_users).where(_users.c.id == user_id).values(main_switch=main_switch, settings_seen_at=now)
         )
         db.session.execute(
-            sa.delete(_settings).where(_settings.c.user_id == user_id, _settings.c.template_id.not_in(list(item_settings)))
+            sa.delete(_settings).where(
+                _settings.c.user_id == user_id, _settings.c.template_id.not_in(list(item_settings))
+            )
         )
         if item_settings:
             rows = [

@@ -59,9 +59,7 @@ _HOLD = (
 )
 # The credit a release spent was this claim's: the next claim (after a deferral gave it back) pays.
 _RESERVED_TAKEN = (
-    sa.update(_messages)
-    .where(_messages.c.id.in_(sa.bindparam("ids", expanding=True)))
-    .values(credit_reserved=False)
+    sa.update(_messages).where(_messages.c.id.in_(sa.bindparam("ids", expanding=True))).values(credit_reserved=False)
 )
 _MARK_RUNNING = (
     sa.update(Batch.__table__)

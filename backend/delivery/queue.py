@@ -26,8 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Flask
 
 from backend.delivery import due, outbox
-from backend.ops import quota
 from backend.infra.redis_link import RedisLink
+from backend.ops import quota
 
 log = logging.getLogger(__name__)
 

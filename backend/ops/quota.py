@@ -91,7 +91,9 @@ def _take_lease(app_id: str) -> bool:
     stale = utcnow() - READ_EVERY
     with work():
         db.session.execute(
-            upsertable_insert(_quotas).values(app_id=app_id, lease_until=0.0).on_conflict_do_nothing(index_elements=["app_id"])
+            upsertable_insert(_quotas)
+            .values(app_id=app_id, lease_until=0.0)
+            .on_conflict_do_nothing(index_elements=["app_id"])
         )
         taken = db.session.execute(
             sa.update(_quotas)

@@ -130,7 +130,9 @@ def hold(row: dict[str, Any], wait_until: datetime, key: idempotency.Claim | Non
     releases it (consent/held.py). Nothing is spent and WeChat is not called."""
     row = {**row, "status": MessageStatus.AWAITING_CONSENT, "claimed_at": None, "wait_until": wait_until}
     with work():
-        message_id = db.session.execute(sa.insert(Message.__table__).returning(Message.__table__.c.id), row).scalar_one()
+        message_id = db.session.execute(
+            sa.insert(Message.__table__).returning(Message.__table__.c.id), row
+        ).scalar_one()
         idempotency.record_effect(key, {"message": row["public_id"], "later": True})
     held.note_held(row["app_id"])
     message = Message(id=message_id, **row)

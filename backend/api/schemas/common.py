@@ -332,7 +332,7 @@ class HoldFields(Schema):
         metadata={
             "type": "string",
             "format": "date-time",
-            "description": "With `if_no_credit: \"wait\"`: how long a held message waits (ISO 8601 with a UTC "
+            "description": 'With `if_no_credit: "wait"`: how long a held message waits (ISO 8601 with a UTC '
             "offset, in the future, at most 30 days ahead; default 7 days).",
             "example": "2026-12-24T09:00:00+08:00",
         },

@@ -56,7 +56,7 @@ class MessageSchema(AnswerSchema):
     send_at = UtcDateTime(allow_none=True, metadata={"description": "When a scheduled message is due; null otherwise."})
     wait_until = UtcDateTime(
         allow_none=True,
-        metadata={"description": "For `if_no_credit: \"wait\"`: until when it waits for a credit; null otherwise."},
+        metadata={"description": 'For `if_no_credit: "wait"`: until when it waits for a credit; null otherwise.'},
     )
     updated_at = UtcDateTime()
 
