@@ -90,6 +90,9 @@ class MiniPrograms:
     def get(self, appid: str) -> MiniProgram | None:
         return self._apps.get(appid)
 
+    def appids(self) -> list[str]:
+        return list(self._apps)
+
     def only(self) -> MiniProgram:
         """The app of a one-app setup. For code that cannot know its app yet (rows carry no app so
         far); with several apps this raises instead of guessing."""

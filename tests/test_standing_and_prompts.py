@@ -7,6 +7,8 @@ with held messages first, then the app's list without a credit; at most 5, one k
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.helpers import API_KEY, GOOD_DATA, LONG_TERM, ONE_TIME, accept, assert_error, reconfigure, send
@@ -111,3 +113,20 @@ def test_prompts_never_mix_kinds_and_leave_out_always_reject(app, client, emulat
     # An accepted long-term template has what it needs: the one-time ones come next.
     accept(client, emulator, user, LONG)
     assert [t["template_id"] for t in prompts(client, user)["templates"]] == ["tmpl-a"]
+
+
+def test_a_batch_to_a_user_whose_main_switch_is_off_calls_no_wechat(app, client, emulator, templates, user):
+    accept(client, emulator, user)
+    settings(client, user, main_switch=False)
+    body = {"template_id": T1, "data": GOOD_DATA, "recipients": [{"openid": user.openid}]}
+    created = client.post("/api/v1/batches", json=body, headers=API_KEY)
+    assert created.status_code == 202
+    batch = f"/api/v1/batches/{created.json['id']}"
+    deadline = time.monotonic() + 20
+    while client.get(batch, headers=API_KEY).json["status"] != "done":
+        assert time.monotonic() < deadline, "the batch did not finish"
+        time.sleep(0.05)
+    assert client.get(batch, headers=API_KEY).json["counts"] == {"main_switch_off": 1}
+    assert emulator.calls("subscribe_send") == []
+    subs = client.get("/api/v1/subscriptions", headers=user.auth).json["subscriptions"]
+    assert [s["remaining"] for s in subs if s["template_id"] == T1] == [1]  # kept for when it is on again

@@ -81,6 +81,20 @@ def switched_off(app_id: str, user_id: int) -> bool:
     return off
 
 
+def anyone_switched_off(app_ids: list[str]) -> bool:
+    """Whether any user of these apps reported the main switch off (cached per app; outside a unit of work)."""
+    return any(_switched_off_in.get(app_id) for app_id in app_ids)
+
+
+def switched_off_among(user_ids: list[int]) -> set[int]:
+    """Those of these users whose last reported main switch is off (a read, in the caller's transaction)."""
+    if not user_ids:
+        return set()
+    return set(
+        db.session.scalars(sa.select(_users.c.id).where(_users.c.id.in_(user_ids), _users.c.main_switch.is_(False)))
+    )
+
+
 def settings_of(user_id: int) -> tuple[bool | None, dict[str, str]]:
     """(main switch, {template: "always" setting}) as last reported (None: never reported)."""
     main_switch = db.session.scalar(_SWITCHED_OFF, {"user_id": user_id})

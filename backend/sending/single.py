@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,6 +39,7 @@ from backend.wechat import errors as wx
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5  # deliveries of one batch message that WeChat's quota or -1 may defer
+DEFAULT_WAIT = timedelta(days=7)  # how long a held send waits when its caller names no wait_until
 
 
 @dataclass
@@ -128,6 +129,8 @@ def hold(row: dict[str, Any], wait_until: datetime, key: idempotency.Claim | Non
     """Write a send without a credit as held (`awaiting_consent` until `wait_until`), with the
     Idempotency-Key's record, in one unit of work: the next credit for its (user, template)
     releases it (consent/held.py). Nothing is spent and WeChat is not called."""
+    # Python callers may leave wait_until out: the API's default, 7 days.
+    wait_until = wait_until or utcnow() + DEFAULT_WAIT
     row = {**row, "status": MessageStatus.AWAITING_CONSENT, "claimed_at": None, "wait_until": wait_until}
     with work():
         message_id = db.session.execute(

@@ -13,6 +13,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, post_
 
 from backend.api.pagination import encode_cursor
 from backend.errors import InvalidRequest
+from backend.sending.single import DEFAULT_WAIT
 from backend.settings import MINIPROGRAM_STATES
 from backend.states import IfNoCredit
 from backend.users.phones import to_e164
@@ -148,7 +149,6 @@ class SendAt(fields.Field):
 
 
 MAX_WAIT = timedelta(days=30)
-DEFAULT_WAIT = timedelta(days=7)
 
 
 class WaitUntil(SendAt):
