@@ -48,9 +48,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_blueprints(app)
 
+    from backend.ops import gauges
     from backend.ops.cli import register_cli
 
     register_cli(app)
+    gauges.init_app(app)  # /metrics figures read from the database
 
     from backend import webhooks
     from backend.delivery.queue import build_queue

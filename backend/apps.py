@@ -32,6 +32,7 @@ _FILE_KEYS = frozenset(
         "api_keys",
         "webhook_url",
         "webhook_secret",
+        "prompt_templates",
     }
 )
 
@@ -50,6 +51,8 @@ class MiniProgramSettings:
     # Its own webhook receiver; without them its events go to WEBHOOK_URL (the URL may hold a token).
     webhook_url: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
+    # The templates its mini program should ask for when the user has no credit (GET /api/v1/me/prompts).
+    prompt_templates: tuple[str, ...] = ()
 
 
 class MiniProgram:
@@ -64,6 +67,7 @@ class MiniProgram:
     push_token = property(lambda self: self.settings.token)
     encoding_aes_key = property(lambda self: self.settings.encoding_aes_key)
     miniprogram_state = property(lambda self: self.settings.miniprogram_state)
+    prompt_templates = property(lambda self: self.settings.prompt_templates)
 
     def __repr__(self) -> str:  # never the secret or a key
         return f"<MiniProgram {self.appid}>"
@@ -85,6 +89,9 @@ class MiniPrograms:
 
     def get(self, appid: str) -> MiniProgram | None:
         return self._apps.get(appid)
+
+    def appids(self) -> list[str]:
+        return list(self._apps)
 
     def only(self) -> MiniProgram:
         """The app of a one-app setup. For code that cannot know its app yet (rows carry no app so
@@ -127,6 +134,7 @@ def app_settings(config: Mapping[str, Any]) -> list[MiniProgramSettings]:
                 token=config.get("WX_TOKEN"),
                 encoding_aes_key=config.get("WX_ENCODING_AES_KEY"),
                 miniprogram_state=config["WX_MINIPROGRAM_STATE"],
+                prompt_templates=tuple(config["WX_PROMPT_TEMPLATES"]),
             )
         ]
     both = [name for name in ONE_APP_VARIABLES if config.get(name)]
@@ -184,6 +192,9 @@ def _read_app(entry: Any, index: int, config: Mapping[str, Any]) -> MiniProgramS
     keys = entry.get("api_keys", [])
     if not isinstance(keys, list) or not all(isinstance(key, str) and key.strip() for key in keys):
         raise ConfigError("WX_APPS_FILE", f"{where}: api_keys must be a list of non-empty strings")
+    prompts = entry.get("prompt_templates", config["WX_PROMPT_TEMPLATES"])
+    if not isinstance(prompts, list) or not all(isinstance(t, str) and t.strip() for t in prompts):
+        raise ConfigError("WX_APPS_FILE", f"{where}: prompt_templates must be a list of template ids")
     webhook_url, webhook_secret = text("webhook_url"), text("webhook_secret")
     try:
         check_webhook_settings(webhook_url, webhook_secret, "webhook_url", "webhook_secret")
@@ -199,6 +210,7 @@ def _read_app(entry: Any, index: int, config: Mapping[str, Any]) -> MiniProgramS
         api_keys=tuple(key.strip() for key in keys),
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
+        prompt_templates=tuple(t.strip() for t in prompts),
     )
 
 

@@ -143,6 +143,13 @@ class ConsentRequired(ApiError):
     code, status, message = "consent_required", 409, "The user has no send credit for this template."
 
 
+class MainSwitchOff(ApiError):
+    """The user switched every subscribe message off (wx.getSetting's mainSwitch); nothing was sent."""
+
+    code, status = "main_switch_off", 409
+    message = "The user switched subscribe messages off in the mini program's settings."
+
+
 class ConsentRevoked(ApiError):
     """WeChat answered 43101: the user's credits for the template are now 0."""
 
@@ -153,7 +160,7 @@ class NotCancelable(ApiError):
     """Only a `scheduled` or `queued` message can be canceled: this one is being sent, or is
     settled (`details.status` says which)."""
 
-    code, status, message = "not_cancelable", 409, "Only a scheduled or queued message can be canceled."
+    code, status, message = "not_cancelable", 409, "Only a scheduled, queued or held message can be canceled."
 
 
 class InvalidTemplateData(ApiError):

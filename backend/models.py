@@ -53,6 +53,11 @@ class User(TimestampMixin, db.Model):
     external_id: Mapped[str | None] = mapped_column(String(128))
     # phone_number in E.164 (backend/users/phones.py): a send by phone number is one indexed lookup.
     phone_e164: Mapped[str | None] = mapped_column(String(20), index=True)
+    # wx.getSetting's mainSwitch as the mini program last reported it (consent/standing.py);
+    # None until it reports. False: every subscribe message is off, sends are refused.
+    main_switch: Mapped[bool | None] = mapped_column()
+    settings_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
     # Set when the person was erased (backend/users/erasure.py): the row stays, anonymous, for the
     # rows that count on it (messages, consent events); sends and reads by user_id answer 410.
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -67,6 +72,8 @@ class User(TimestampMixin, db.Model):
         "country_code",
         "external_id",
         "phone_e164",
+        "main_switch",
+        "settings_seen_at",
     )
 
 
@@ -125,6 +132,22 @@ class Subscription(TimestampMixin, db.Model):
     # What the mini program last reported, kept apart when pushes are the authority.
     client_status: Mapped[str | None] = mapped_column(String(16))
     client_reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StandingSetting(db.Model):
+    """A template's "always keep this choice" from wx.getSetting (docs/wechat.md §5): the popup is
+    no longer shown and its answer is given at once. Never a credit: each send still needs a tap."""
+
+    __tablename__ = "standing_settings"
+    __table_args__ = (UniqueConstraint("user_id", "template_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    template_id: Mapped[str] = mapped_column(String(64))
+    # accept | reject | ban | acceptWithAudio | acceptWithAlert, as wx.getSetting said it
+    setting: Mapped[str] = mapped_column(String(32))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class DeviceSubscription(TimestampMixin, db.Model):
@@ -223,9 +246,27 @@ class Message(TimestampMixin, db.Model):
 
     __tablename__ = "messages"
     # The due-scanner's query: status = 'scheduled' AND send_at <= now (sending/later.py).
+    # Held messages (consent/held.py) by partial indexes that hold only them: a report asks
+    # "anything held for this user and template?" and the due-scan "anything held past its
+    # wait_until?" without touching the other rows, and they cost nothing to the other sends.
     __table_args__ = (
         Index("ix_messages_batch_status", "batch_id", "status"),
         Index("ix_messages_status_send_at", "status", "send_at"),
+        Index(
+            "ix_messages_held",
+            "app_id",
+            "user_id",
+            "template_id",
+            "id",
+            postgresql_where=sa.text("status = 'awaiting_consent'"),
+            sqlite_where=sa.text("status = 'awaiting_consent'"),
+        ),
+        Index(
+            "ix_messages_held_until",
+            "wait_until",
+            postgresql_where=sa.text("status = 'awaiting_consent'"),
+            sqlite_where=sa.text("status = 'awaiting_consent'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -257,6 +298,11 @@ class Message(TimestampMixin, db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When a scheduled message is due (`send_at` of the request); None for one sent at once.
     send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set for `if_no_credit: "wait"`: held as `awaiting_consent` without a credit until then.
+    wait_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A held message released with the credit that released it already spent (consent/held.py):
+    # the claim takes no other, and clears this (a requeue after a deferral gave the credit back).
+    credit_reserved: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     @hybrid_property
     def shown_outcome(self) -> str:
@@ -326,6 +372,22 @@ class SnTicket(db.Model):
     ticket: Mapped[str | None] = mapped_column(String(512))
     expires_at: Mapped[float] = mapped_column(default=0.0)  # Unix time
     lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[float] = mapped_column(default=0.0)
+
+
+class ApiQuota(db.Model):
+    """WeChat's daily quota of `subscribe/send` for one app, as getApiQuota last answered it
+    (docs/wechat.md §15), shared by every process: read at most once per QUOTA_READ_EVERY,
+    by whoever takes the lease (ops/quota.py)."""
+
+    __tablename__ = "api_quotas"
+
+    app_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    daily_limit: Mapped[int | None] = mapped_column(BigInteger)
+    used: Mapped[int | None] = mapped_column(BigInteger)
+    remain: Mapped[int | None] = mapped_column(BigInteger)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The reader's lease (Unix time): one call to WeChat per period across all processes.
     lease_until: Mapped[float] = mapped_column(default=0.0)
 
 

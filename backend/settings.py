@@ -191,6 +191,16 @@ SETTINGS: tuple[Setting, ...] = (
         choices=TOKEN_APIS,
     ),
     Setting(
+        "WX_PROMPT_TEMPLATES",
+        "wechat",
+        "Comma-separated template ids the mini program should ask for when the user has no credit left "
+        "(`GET /api/v1/me/prompts`), in this order; per app, `prompt_templates` in `WX_APPS_FILE`.",
+        "用户没有剩余额度时，小程序应请求订阅的模板 ID（`GET /api/v1/me/prompts`），用逗号分隔，按此顺序；"
+        "多个小程序时在 `WX_APPS_FILE` 中按小程序设置 `prompt_templates`。",
+        kind="list",
+        default=[],
+    ),
+    Setting(
         "WX_MINIPROGRAM_STATE",
         "wechat",
         "The version of the mini program a message opens unless the send says otherwise: "

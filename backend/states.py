@@ -54,6 +54,9 @@ class EventResult(StrEnum):
 
 class MessageStatus(StrEnum):
     SCHEDULED = "scheduled"  # in the outbox, waiting for its send_at (sending/later.py)
+    # Held (`if_no_credit: "wait"`): no credit yet; the user's next credit for its template
+    # releases it (consent/held.py), or it fails as `wait_expired` at its wait_until.
+    AWAITING_CONSENT = "awaiting_consent"
     QUEUED = "queued"  # in the outbox, waiting for a worker
     SENDING = "sending"  # credit spent, WeChat being called
     SENT = "sent"
@@ -62,7 +65,13 @@ class MessageStatus(StrEnum):
     CANCELED = "canceled"  # DELETE /api/v1/messages/<id> before a worker claimed it: nothing spent
 
 
-OPEN_STATUSES = (MessageStatus.SCHEDULED, MessageStatus.QUEUED, MessageStatus.SENDING)
+# Not settled yet: a batch with any of these is not done.
+OPEN_STATUSES = (
+    MessageStatus.SCHEDULED,
+    MessageStatus.AWAITING_CONSENT,
+    MessageStatus.QUEUED,
+    MessageStatus.SENDING,
+)
 
 
 class Outcome(StrEnum):
@@ -77,12 +86,21 @@ class Outcome(StrEnum):
     USER_NOT_FOUND = "user_not_found"  # a batch recipient with no user
     AMBIGUOUS_RECIPIENT = "ambiguous_recipient"  # a batch recipient's phone number shared by several users
     UNKNOWN = "unknown"  # set with the status `unknown`
+    WAIT_EXPIRED = "wait_expired"  # a held message whose wait_until came before a credit
+    MAIN_SWITCH_OFF = "main_switch_off"  # the user switched every subscribe message off (wx.getSetting)
 
 
 def message_outcome(status: str, failure: str | None) -> str:
     """A message's outcome as the API, the stats and the metrics show it: its status, or the
     error code of a failed message. `Message.shown_outcome` is this rule, in Python and in SQL."""
     return failure if status == MessageStatus.FAILED else status
+
+
+class IfNoCredit(StrEnum):
+    """What a send does when the user has no credit for its template (docs/api.md, held sends)."""
+
+    FAIL = "fail"  # 409 consent_required, as always
+    WAIT = "wait"  # held as `awaiting_consent` until a credit arrives or wait_until passes
 
 
 class BatchStatus(StrEnum):

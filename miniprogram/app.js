@@ -1,6 +1,8 @@
 /**
  * The app: log in silently at launch. wx.login shows nothing and needs no tap, so the
- * first page finds a session ready (or the reason there is none).
+ * first page finds a session ready (or the reason there is none). The first page then tells
+ * the backend what wx.getSetting says (pages/index: the main switch, the "always keep"
+ * choices), and does again whenever it shows.
  */
 
 const { login } = require('./lib/request')

@@ -7,6 +7,8 @@ EMULATOR_PORT=${EMULATOR_PORT:-8090}
 PORT=${PORT:-5000}
 # Dev mode only: a known business API key for the README's walk-through.
 export BUSINESS_API_KEYS=${BUSINESS_API_KEYS:-dev-api-key}
+# What the sample mini program's subscribe button asks for (GET /api/v1/me/prompts): its config.js templates.
+export WX_PROMPT_TEMPLATES=${WX_PROMPT_TEMPLATES:-tmpl-order-shipped,tmpl-washer,tmpl-bus-arrival}
 
 $BIN/python -m wxemu --port "$EMULATOR_PORT" &
 emulator=$!

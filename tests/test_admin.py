@@ -492,3 +492,15 @@ def test_latency_counts_the_backends_wechat_calls(client, emulator, user, templa
     calls = summed("wxsub_wechat_call_seconds_count", api="subscribe_send")  # every app's, as the table
     assert rows["subscribe_send"]["count"] == calls >= 1
     assert 0 < rows["subscribe_send"]["p50_ms"] <= rows["subscribe_send"]["p95_ms"]
+
+
+def test_the_page_shows_held_sends_and_the_send_quota(client, app, emulator, templates, user):
+    body = {"openid": user.openid, "template_id": T1, "data": GOOD_DATA, "if_no_credit": "wait"}
+    assert client.post("/api/v1/messages", json=body, headers=API_KEY).status_code == 202
+    emulator.control("POST", "/quota", daily_limit=1000, used=960)
+    assert client.get(f"/api/v1/apps/{app.config['WX_APPID']}/quota", headers=API_KEY).status_code == 200
+    page = client.get("/admin", headers=ADMIN).get_data(as_text=True)
+    assert 'data-figure="held">1</p>' in page
+    assert f'data-figure="quota-remaining" data-appid="{app.config["WX_APPID"]}">40</p>' in page
+    data = client.get("/admin/api/dashboard", headers=ADMIN).json
+    assert data["held"] == 1 and data["quotas"][0]["low"] is True

@@ -41,10 +41,14 @@ ANSWERS = (
     "user",  # GET /api/v1/users/<id>
     "device-messages",  # POST /api/v1/device-messages: 201
     "device-binding",  # POST /api/v1/me/devices: the binding a device binding code made
+    "held",  # POST /api/v1/messages with if_no_credit "wait" and no credit: 202
+    "prompts",  # GET /api/v1/me/prompts
+    "standing-settings",  # POST /api/v1/me/subscription-settings
     "webhook-event",  # the body of a message.failed webhook
 )
-# Objects whose keys are data, not fields: a batch's counts by outcome.
-MAPS = {"counts"}
+# Objects whose keys are data, not fields: a batch's counts by outcome, a user's standing settings
+# and held messages by template.
+MAPS = {"counts", "always", "waiting"}
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
@@ -133,6 +137,16 @@ def real_answers(app, client, emulator) -> dict[str, Any]:
     refused = client.post("/api/v1/messages", json=no_credit, headers=API_KEY)
     assert refused.status_code == 409, refused.json
     answers["error"] = refused.json
+    held = client.post("/api/v1/messages", json={**no_credit, "if_no_credit": "wait"}, headers=API_KEY)
+    assert held.status_code == 202, held.json
+    answers["held"] = held.json
+    answers["prompts"] = client.get("/api/v1/me/prompts", headers=auth).json
+    assert answers["prompts"]["templates"], answers["prompts"]  # the held message's template
+    assert client.delete(f"/api/v1/messages/{held.json['id']}", headers=API_KEY).status_code == 200
+    settings = {"mainSwitch": True, "itemSettings": {ONE_TIME["priTmplId"]: "accept"}}
+    standing = client.post("/api/v1/me/subscription-settings", json=settings, headers=auth)
+    assert standing.status_code == 200, standing.json
+    answers["standing-settings"] = standing.json
     for _ in range(2):
         emulator.control("POST", "/popup", openid=openid, results={ONE_TIME["priTmplId"]: "accept"})
         report = {"results": {ONE_TIME["priTmplId"]: "accept", "errMsg": "requestSubscribeMessage:ok"}}

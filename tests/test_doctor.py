@@ -32,6 +32,7 @@ CHECKS = [
     "redis",
     "WeChat reachable",
     "access token",
+    "send quota",
     "templates synced",
     "push configured",
     "unknown messages",
@@ -187,6 +188,7 @@ def test_a_database_that_does_not_answer(emulator, unused_port):
     assert [name for name, line in lines.items() if line.startswith("skip ")] == [
         "database migrated",
         "access token",
+        "send quota",
         "templates synced",
         "unknown messages",
     ]
@@ -201,3 +203,11 @@ def test_an_erasure_log_that_cannot_be_written_fails(deployment, tmp_path):
 
         found = check_erasure_log(app)
     assert found.status == "FAIL" and "erases answer 503" in found.line("en")
+
+
+def test_a_send_quota_under_10_percent_is_a_warning(deployment, emulator):
+    app = deployment()
+    emulator.control("POST", "/quota", daily_limit=1000, used=950)
+    status, lines = doctor(app)
+    assert status == 0
+    assert lines["send quota"].startswith("warn send quota: 50 of 1000 left today; under 10 %"), lines

@@ -101,6 +101,7 @@ def test_every_operation_documents_its_auth_and_its_errors(spec):
                     "/binding-codes",
                     "/device-binding-codes",
                     "/device-messages",
+                    "/apps/",
                 )
                 expected = {"apiKey"} if any(part in path for part in business) else {"bearerAuth"}
                 if path == "/api/v1/auth/login":
@@ -382,6 +383,18 @@ def test_success_answers_match_the_document(app, client, emulator, templates, us
     conforms(issued, "POST", "/api/v1/binding-codes", 201)
     redeemed = client.post("/api/v1/me/binding", json={"code": issued.json["code"]}, headers=auth)
     assert conforms(redeemed, "POST", "/api/v1/me/binding", 200).json["external_id"] == "EMP-2"
+
+    standing = {"mainSwitch": True, "itemSettings": {ONE_TIME["priTmplId"]: "accept"}}
+    settings = client.post("/api/v1/me/subscription-settings", json=standing, headers=auth)
+    conforms(settings, "POST", "/api/v1/me/subscription-settings", 200)
+    washer = {"time1": "2026年12月8日 09:30", "enum_string2": "Balcony"}  # no credit for it: held
+    never_accepted = {"user_id": user.id, "template_id": "tmpl-washer", "data": washer, "if_no_credit": "wait"}
+    held = client.post("/api/v1/messages", json=never_accepted, headers=key)
+    assert conforms(held, "POST", "/api/v1/messages", 202).json["status"] == "awaiting_consent"
+    conforms(client.get(f"/api/v1/users/{user.id}", headers=key), "GET", one_user, 200)  # waiting, always
+    conforms(client.get("/api/v1/me/prompts", headers=auth), "GET", "/api/v1/me/prompts", 200)
+    quota = client.get(f"/api/v1/apps/{app.config['WX_APPID']}/quota", headers=key)
+    conforms(quota, "GET", "/api/v1/apps/{appid}/quota", 200)
 
     conforms(client.post("/api/v1/auth/logout", headers=auth), "POST", "/api/v1/auth/logout", 204)
     conforms(client.get("/api/v1/me", headers=auth), "GET", "/api/v1/me", 401)

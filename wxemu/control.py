@@ -332,6 +332,9 @@ def answer_popup():
         if any(result not in POPUP_RESULTS for _, result in answers):
             raise ControlError(f"results must be one of {sorted(POPUP_RESULTS)}")
         account.ensure_user(openid)
+        if openid in account.main_switch_off:
+            # wx.requestSubscribeMessage fails: no popup, no credit, no push (docs/wechat.md §5).
+            return jsonify(errCode=20004, errMsg="requestSubscribeMessage:fail The main switch is switched off")
         for template, result in answers:
             account.popup(openid, template, result)
         subscriptions = account.subscriptions_of(openid)
@@ -390,6 +393,44 @@ def push_user_data_change():
     if body.get("stray_spaces"):
         message = {f" {key} " if key in ("OpenID", "AppID", "RevokeInfo") else key: v for key, v in message.items()}
     return jsonify(push_status=account.pusher.push_now(message))
+
+
+@bp.post("/main_switch")
+def set_main_switch():
+    """The user turned every subscribe message of the app on or off: {"openid", "on": bool, "appid"?}.
+    Off, the popup fails with 20004 and sends answer 43101; wx.getSetting says `mainSwitch: false`."""
+    body = _body()
+    openid = _req_str(body, "openid")
+    on = body.get("on")
+    if not isinstance(on, bool):
+        raise ControlError("on must be true or false")
+    state = current_state()
+    with state.lock:
+        account = _account(body, openid)
+        account.ensure_user(openid)
+        if on:
+            account.main_switch_off.discard(openid)
+        else:
+            account.main_switch_off.add(openid)
+    return jsonify(openid=openid, main_switch=on)
+
+
+@bp.post("/quota")
+def set_quota():
+    """subscribe/send's daily limit of an app: {"daily_limit", "used"?, "appid"?}; `used` sets
+    today's count (a day well under way). Past the limit, sends answer 45009."""
+    body = _body()
+    limit = _opt_int(body, "daily_limit")
+    used = _opt_int(body, "used")
+    if limit is None:
+        raise ControlError("daily_limit must be a number >= 0")
+    state = current_state()
+    with state.lock:
+        account = _account(body)
+        account.send_limit = limit
+        if used is not None:
+            account.sends_by_day = {account.today(): used}
+        return jsonify(daily_limit=account.send_limit, used=account.sends_today())
 
 
 @bp.post("/push")

@@ -42,6 +42,7 @@ ERRMSG: dict[int, str] = {
     47001: "data format error",
     47003: "argument invalid!",
     48001: "api unauthorized",
+    76021: "cgi_path not found, please check",  # getApiQuota for a path it does not count (§15)
     # Device messages (docs/wechat.md §11): getsnticket's and the device send's own codes.
     9800001: "sn长度不能超过128字节",
     9800002: "sn包含非法字符",

@@ -31,6 +31,8 @@ FORCE_REFRESH_PER_DAY = 20
 PHONE_CODE_TTL = 300
 MAX_PRIVATE_TEMPLATES = 25
 BEIJING_OFFSET = 8 * 3600  # WeChat's daily quotas reset at midnight Beijing time
+# subscribe/send's daily limit per app unless the control API sets one (docs/wechat.md §9, §15).
+DEFAULT_SEND_LIMIT = 1_000_000
 
 _OPENID_ALPHABET = string.ascii_letters + string.digits + "-_"
 
@@ -184,6 +186,11 @@ class Account:
         self.subscriptions: dict[tuple[str, str], Subscription] = {}
         self.devices = DeviceBook()  # device types, sn_tickets, device subscriptions (§11)
         self.pusher.target = None
+        # subscribe/send's daily quota (getApiQuota, §15): the limit, and the sends per Beijing day.
+        self.send_limit = DEFAULT_SEND_LIMIT
+        self.sends_by_day: dict[int, int] = {}
+        # Users who switched every subscribe message off (wx.getSetting's mainSwitch false, §5).
+        self.main_switch_off: set[str] = set()
 
     def now(self) -> float:
         return self.world.now()
@@ -324,8 +331,28 @@ class Account:
         sub.remaining = 0
         return sub
 
+    # --- the daily quota of subscribe/send (§15) and the main switch (§5) -----------------
+
+    def today(self) -> int:
+        return int((self.now() + BEIJING_OFFSET) // 86400)
+
+    def sends_today(self) -> int:
+        return self.sends_by_day.get(self.today(), 0)
+
+    def check_send_quota(self) -> None:
+        """45009 once today's sends reached the daily limit (WeChat counts the calls it accepted)."""
+        if self.sends_today() >= self.send_limit:
+            raise WxError(45009)
+
+    def count_send(self) -> None:
+        day = self.today()
+        self.sends_by_day[day] = self.sends_by_day.get(day, 0) + 1
+
     def spend_consent(self, openid: str, template: Template) -> None:
-        """Use one credit (one-time) or check the accept (long-term); 43101 when there's none."""
+        """Use one credit (one-time) or check the accept (long-term); 43101 when there's none,
+        or when the user switched every subscribe message off."""
+        if openid in self.main_switch_off:
+            raise WxError(43101)
         sub = self.subscriptions.get((openid, template.pri_id))
         if template.type == ONE_TIME:
             if sub is None or sub.remaining <= 0:

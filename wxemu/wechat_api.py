@@ -90,7 +90,9 @@ def send_subscribe_message(state: EmulatorState) -> dict:
     lang = _choice(body, "lang", LANGS, "zh_CN")
     _check_data(template, body.get("data"))
     state.check_sensitive_words(body.get("data") or {})
+    account.check_send_quota()
     account.spend_consent(touser, template)
+    account.count_send()
     message = {
         "touser": touser,
         "template_id": template.pri_id,
@@ -100,6 +102,27 @@ def send_subscribe_message(state: EmulatorState) -> dict:
         "lang": lang,
     }
     return {"errcode": 0, "errmsg": "ok", "msgid": account.deliver(message)}
+
+
+# The APIs getApiQuota answers for here: the one the backend asks about (§15).
+QUOTA_PATHS = frozenset({"/cgi-bin/message/subscribe/send"})
+
+
+@wechat_route(bp, "/cgi-bin/openapi/quota/get", "quota_get", "POST")
+def get_api_quota(state: EmulatorState) -> dict:
+    """getApiQuota: the day's quota of one API of the app (docs/wechat.md §15)."""
+    account = state.check_token(request.args.get("access_token"))
+    cgi_path = json_body().get("cgi_path")
+    if cgi_path not in QUOTA_PATHS:
+        raise WxError(76021)  # cgi_path not found
+    used = account.sends_today()
+    return {
+        "errcode": 0,
+        "errmsg": "ok",
+        "quota": {"daily_limit": account.send_limit, "used": used, "remain": max(account.send_limit - used, 0)},
+        "rate_limit": {"call_count": 5000, "refresh_second": 60},
+        "component_rate_limit": {"call_count": 5000, "refresh_second": 60},
+    }
 
 
 def _lookup_key(value: object) -> str:

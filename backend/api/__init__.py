@@ -37,10 +37,26 @@ def register_blueprints(app: Flask) -> None:
         health,
         messages,
         privacy,
+        prompts,
         push,
+        quota,
         subscriptions,
         users,
     )
 
-    for module in (health, auth, subscriptions, devices, messages, batches, users, privacy, push, admin, docs):
+    for module in (
+        health,
+        auth,
+        subscriptions,
+        prompts,
+        devices,
+        messages,
+        batches,
+        users,
+        privacy,
+        quota,
+        push,
+        admin,
+        docs,
+    ):
         app.register_blueprint(module.bp)

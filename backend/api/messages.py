@@ -16,6 +16,7 @@ from backend.errors import (
     ConsentRevoked,
     InvalidRequest,
     InvalidTemplateData,
+    MainSwitchOff,
     NotCancelable,
     NotFound,
     RateLimited,
@@ -95,7 +96,8 @@ def _answer_from_message(effect: dict) -> Replay | None:
             202,
             MessageSchema,
             "Accepted (`Prefer: respond-async` or `send_at`): the message is `queued` or `scheduled`; consent is "
-            "checked and the credit spent at delivery.",
+            'checked and the credit spent at delivery. With `if_no_credit: "wait"` and no credit: '
+            "`awaiting_consent` until the user's next credit for the template or `wait_until`.",
             headers=(PREFERENCE_APPLIED,),
         )
     ],
@@ -105,6 +107,7 @@ def _answer_from_message(effect: dict) -> Replay | None:
         AmbiguousRecipient,
         error(WrongTemplateKind, when="A device template: those go to `POST /api/v1/device-messages`."),
         ConsentRequired,
+        MainSwitchOff,
         ConsentRevoked,
         InvalidTemplateData,
         WeChatRejected,
@@ -135,7 +138,10 @@ def create_message(body: dict):
     send = SendRequest(**body)
     if send_at is not None or _prefers_async():
         return _accepted(later.queue_message(g.mini_program, send, send_at, held_key()))
-    return send_message(g.mini_program, send, held_key())
+    result = send_message(g.mini_program, send, held_key())
+    if result.message.status == MessageStatus.AWAITING_CONSENT:  # held for the user's next credit
+        return _accepted(result.message)
+    return result
 
 
 @bp.get("/messages")
@@ -169,7 +175,7 @@ def list_messages():
 def get_message(message_id: str):
     """A message's record: its status, errcode and timestamps.
 
-    The status is one of `scheduled`, `queued`, `sent`, `failed`, `unknown`, `canceled`."""
+    The status is one of `scheduled`, `awaiting_consent`, `queued`, `sent`, `failed`, `unknown`, `canceled`."""
     # A message of an app the key may not act for is no message here: 404, not 403 (nothing leaks).
     return queries.message(g.apps, message_id)
 
@@ -183,7 +189,7 @@ def get_message(message_id: str):
     errors=[error(NotFound, when="No message with that id."), NotCancelable],
 )
 def cancel_message(message_id: str):
-    """Cancel a scheduled or queued message.
+    """Cancel a scheduled, held or queued message.
 
     It becomes `canceled`: it spends no credit and never reaches WeChat, even when its delivery
     was about to start. A message being sent or already settled is 409 `not_cancelable`.

@@ -3,6 +3,8 @@ mini program: the users as business code knows them (docs/api.md, Recipients).""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, g, request
 
 from backend.api.guards import api_key_required, client_ip, current_user, login_required
@@ -19,6 +21,7 @@ from backend.api.schemas.users import (
     RedeemSchema,
     UserLookupSchema,
 )
+from backend.consent import held, standing
 from backend.errors import (
     BindingCodeInvalid,
     ExternalIdTaken,
@@ -41,9 +44,13 @@ ERASED = error(UserErased, when="The user was erased.")
 def get_user(user_id: int):
     """A user with their external_id, whether they shared a phone number, and their credits per template.
 
-    For business code to decide before it sends (e.g. fall back to SMS without a credit).
+    Also their held messages per template (`waiting`), their main switch and "always keep"
+    settings. For business code to decide before it sends (e.g. fall back to SMS without a
+    credit).
     """
-    return queries.account(binding.get_user(g.apps, user_id))
+    account = queries.account(binding.get_user(g.apps, user_id))
+    _, always = standing.settings_of(user_id)
+    return replace(account, waiting=held.waiting_by_template(user_id), always=always)
 
 
 @bp.get("/users")

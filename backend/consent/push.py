@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backend import errors, webhooks
 from backend.apps import MiniProgram
-from backend.consent import ledger, reports
+from backend.consent import held, ledger, reports
 from backend.consent.ledger import ensure_user, record_events, upsertable_insert
 from backend.db import end_read, work
 from backend.extensions import db
@@ -230,6 +230,8 @@ def handle(app_id: str, message: PushEvent) -> set[str]:
     # Then the items, all in one unit: each in a savepoint, since its audit row carries its
     # unique dedupe key; a replayed item fails on it and its savepoint undoes whatever it had
     # written, so the replay counts once and the other items still commit.
+    released: list[int] = []
+    holding = held.anything_held(app_id)  # asked before the unit: a read that ends
     with work():
         for item in message.items:
             template_id = item.get("TemplateId", "")
@@ -240,13 +242,18 @@ def handle(app_id: str, message: PushEvent) -> set[str]:
             kind = kind_of(template)
             try:
                 with db.session.begin_nested():
-                    _apply(app_id, message.event, user.id, item, dedupe_key(message, item), kind)
+                    released += _apply(app_id, message.event, user.id, item, dedupe_key(message, item), kind, holding)
             except IntegrityError:
                 log.info("push replay ignored", extra={"event": message.event})
+    held.enqueue(released)  # committed with the credits that released them
     return unknown
 
 
-def _apply(app_id: str, event: str, user_id: int, item: Mapping[str, str], key: str, kind: str) -> None:
+def _apply(
+    app_id: str, event: str, user_id: int, item: Mapping[str, str], key: str, kind: str, holding: bool = False
+) -> list[int]:
+    """Apply one item in the caller's savepoint; the held messages its credit released (`holding`:
+    the app may hold some, consent/held.py)."""
     template_id = item.get("TemplateId", "")
     status = item.get("SubscribeStatusString", "")
     if event == "subscribe_msg_popup_event" and status in reports.CHOICES:
@@ -256,6 +263,8 @@ def _apply(app_id: str, event: str, user_id: int, item: Mapping[str, str], key: 
         )
         for row in rows:
             webhooks.emit_subscription(row, status)
+        if status == SubscriptionStatus.ACCEPT and holding:
+            return held.release_granted(app_id, user_id, rows)
     elif event == "subscribe_msg_change_event" and status == SubscriptionStatus.REJECT:
         reports.revoke(app_id, user_id, template_id, source=EventSource.PUSH, dedupe_key=key, kind=kind)
     elif event == "subscribe_msg_sent_event":
@@ -265,6 +274,7 @@ def _apply(app_id: str, event: str, user_id: int, item: Mapping[str, str], key: 
         record_events(
             app_id, [user_id], template_id, EventSource.PUSH, EventResult.IGNORED, dedupe_key=key, detail=detail
         )
+    return []
 
 
 _messages = Message.__table__

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from backend import webhooks
 from backend.apps import MiniProgram
-from backend.consent import ledger
+from backend.consent import held, ledger
 from backend.db import work
 from backend.extensions import db
 from backend.infra import idempotency
@@ -71,8 +71,18 @@ def record_report(
         for template_id, choice in results.items()
     ]
     mint = not push_is_authority(mini_program)
-    # Nothing else to write with it (no key, no webhook event): a database may commit it alone.
-    alone = key is None and not (mint and webhooks.enabled())
+    # A credit minted here releases a held message in this transaction (consent/held.py); the
+    # question is asked only for accepts, costs nothing while the app holds nothing, and one
+    # indexed EXISTS for this user while it holds some.
+    accepted = [c.template_id for c in choices if c.status == SubscriptionStatus.ACCEPT]
+    releasing = (
+        mint
+        and bool(accepted)
+        and held.anything_held(mini_program.appid)
+        and held.held_for(mini_program.appid, user.id, accepted)
+    )
+    # Nothing else to write with it (no key, no webhook event, no release): a database may commit it alone.
+    alone = key is None and not (mint and webhooks.enabled()) and not releasing
     with work():
         rows = ledger.current().grant(
             mini_program.appid, user.id, choices, source=EventSource.CLIENT, scene=scene, mint=mint, alone=alone
@@ -80,7 +90,9 @@ def record_report(
         if mint:  # the status (and credits) changed; a report under push authority only records the choice
             for row in rows:
                 webhooks.emit_subscription(row, row.status)
+        released = held.release_granted(mini_program.appid, user.id, rows) if releasing else []
         idempotency.record_effect(key, {"templates": list(results)})
+    held.enqueue(released)
     by_template = {row.template_id: row for row in rows}
     return [by_template[template_id] for template_id in results]
 

@@ -16,7 +16,9 @@ import sqlalchemy as sa
 from flask import current_app
 
 from backend import errors
+from backend.consent import held
 from backend.db import end_read, work
+from backend.delivery.outbox import finish_batch_if_done
 from backend.extensions import db
 from backend.models import Message, utcnow
 from backend.states import MessageStatus
@@ -25,6 +27,18 @@ log = logging.getLogger(__name__)
 
 DUE_BATCH = 1000  # due messages released by one statement
 _messages = Message.__table__
+
+
+def settle_held(now: datetime | None = None, *, look_for_credits: bool = True) -> None:
+    """Held messages (consent/held.py): those past their wait_until expire (their batches may be
+    done now), and with `look_for_credits` those whose (user, template) has a credit already
+    are released: the safety net behind the release in the report's own transaction. One
+    query each over the held rows only (partial indexes)."""
+    expired = held.expire_due(now)
+    for batch_id in sorted({message.batch_id for message in expired if message.batch_id is not None}):
+        finish_batch_if_done(batch_id)
+    if look_for_credits:
+        held.release_credited()
 
 
 def release_due(now: datetime | None = None) -> list[int]:

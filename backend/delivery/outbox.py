@@ -22,13 +22,14 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from backend import errors, webhooks
 from backend.apps import MiniProgram
-from backend.consent import ledger
+from backend.consent import held, ledger, standing
 from backend.db import work
 from backend.extensions import db
 from backend.models import Batch, Message, utcnow
 from backend.ops import metrics
 from backend.sending import device_delivery, pace
 from backend.sending.batches import batch_counts
+from backend.sending.later import as_utc
 from backend.sending.single import DeliveryDeferred, deliver
 from backend.states import OPEN_STATUSES, BatchStatus, MessageStatus, Outcome, TemplateKind
 from backend.templates.catalog import stored_template
@@ -47,7 +48,18 @@ _CLAIM = (
 _FAIL_WITHOUT_CONSENT = (
     sa.update(_messages)
     .where(_messages.c.id.in_(sa.bindparam("ids", expanding=True)))
-    .values(status=MessageStatus.FAILED, outcome=Outcome.CONSENT_REQUIRED, updated_at=sa.bindparam("now"))
+    .values(status=MessageStatus.FAILED, outcome=sa.bindparam("outcome"), updated_at=sa.bindparam("now"))
+)
+# A message that may wait (`if_no_credit: "wait"`) and found no credit at its claim is held
+# instead of failed (consent/held.py): a batch recipient, an asynchronous or a scheduled send.
+_HOLD = (
+    sa.update(_messages)
+    .where(_messages.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(status=MessageStatus.AWAITING_CONSENT, claimed_at=None, updated_at=sa.bindparam("now"))
+)
+# The credit a release spent was this claim's: the next claim (after a deferral gave it back) pays.
+_RESERVED_TAKEN = (
+    sa.update(_messages).where(_messages.c.id.in_(sa.bindparam("ids", expanding=True))).values(credit_reserved=False)
 )
 _MARK_RUNNING = (
     sa.update(Batch.__table__)
@@ -64,9 +76,14 @@ def claim_group(message_ids: list[int]) -> tuple[list[Message], list[int]]:
     Returns the messages to deliver (detached, as the claim left them) and the ids of the
     batches the claimed messages belong to (to check for done afterwards). Messages already
     claimed elsewhere are skipped; those without a credit fail as `consent_required` here and
-    WeChat is not called. A few statements per group instead of several per message.
+    WeChat is not called, and so do those to a user whose main switch is off (`main_switch_off`:
+    WeChat would answer 43101, which zeroes the user's credits). A message sent with
+    `if_no_credit: "wait"` is held instead of failed. A few statements per group instead of
+    several per message.
     """
     now = utcnow()
+    # Asked before the unit (a cached read that ends): can any recipient have switched off?
+    switch_matters = standing.anyone_switched_off(sorted(current_app.extensions["apps"].appids()))
     with work():
         # Ids and users in ascending order, so that two workers whose groups overlap (a sweep's
         # requeue) lock the same rows in the same order instead of deadlocking.
@@ -74,22 +91,45 @@ def claim_group(message_ids: list[int]) -> tuple[list[Message], list[int]]:
         claimed = sorted((Message(**row._mapping) for row in rows), key=lambda message: message.id)
         devices = [message for message in claimed if device_delivery.is_device_message(message)]
         ordinary = [message for message in claimed if not device_delivery.is_device_message(message)]
+        # A released held message comes with its credit spent already (consent/held.py).
+        reserved = {message.id for message in ordinary if message.credit_reserved}
+        if reserved:
+            db.session.execute(_RESERVED_TAKEN, {"ids": sorted(reserved)})
+        unpaid = [message for message in ordinary if message.id not in reserved]
+        off = standing.switched_off_among(sorted({m.user_id for m in unpaid})) if switch_matters else set()
+        switched = {message.id for message in unpaid if message.user_id in off}
+        unpaid = [message for message in unpaid if message.id not in switched]
         # A device message spends no credit: its recipient's device subscription must still be active.
-        credited = _spend_credits(ordinary, now) | device_delivery.subscribed(devices, db.session)
-        refused = [message for message in claimed if message.id not in credited]
-        if refused:
-            db.session.execute(_FAIL_WITHOUT_CONSENT, {"ids": [m.id for m in refused], "now": now})
-            failed = {"status": MessageStatus.FAILED, "outcome": Outcome.CONSENT_REQUIRED}
-            webhooks.emit_messages("message.failed", refused, **failed)
+        credited = reserved | _spend_credits(unpaid, now) | device_delivery.subscribed(devices, db.session)
+        uncredited = [message for message in claimed if message.id not in credited]
+        waiting = [message for message in uncredited if _may_wait(message, now)]
+        refused = [m for m in uncredited if not _may_wait(m, now) and m.id not in switched]
+        switched_off = [m for m in uncredited if not _may_wait(m, now) and m.id in switched]
+        if waiting:
+            db.session.execute(_HOLD, {"ids": [m.id for m in waiting], "now": now})
+        for failures, outcome in ((refused, Outcome.CONSENT_REQUIRED), (switched_off, Outcome.MAIN_SWITCH_OFF)):
+            if failures:
+                fail = {"ids": [m.id for m in failures], "now": now, "outcome": outcome}
+                db.session.execute(_FAIL_WITHOUT_CONSENT, fail)
+                webhooks.emit_messages("message.failed", failures, status=MessageStatus.FAILED, outcome=outcome)
         batch_ids = sorted({message.batch_id for message in claimed if message.batch_id is not None})
         if batch_ids:
             db.session.execute(_MARK_RUNNING, {"ids": batch_ids})
     for message in refused:
         metrics.record_send(message.app_id, Outcome.CONSENT_REQUIRED, None)
+    for message in switched_off:
+        metrics.record_send(message.app_id, Outcome.MAIN_SWITCH_OFF, None)
+    for app_id in {message.app_id for message in waiting}:
+        held.note_held(app_id)
     ready = [message for message in claimed if message.id in credited]
     for message in ready:
         make_transient_to_detached(message)
     return ready, batch_ids
+
+
+def _may_wait(message: Message, now) -> bool:
+    """A message sent with `if_no_credit: "wait"` whose wait_until is still ahead."""
+    return message.wait_until is not None and as_utc(message.wait_until) > now
 
 
 def _spend_credits(messages: list[Message], now) -> set[int]:

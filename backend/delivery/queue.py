@@ -27,6 +27,7 @@ from flask import Flask
 
 from backend.delivery import due, outbox
 from backend.infra.redis_link import RedisLink
+from backend.ops import quota
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ JOB_FUNCTION = "backend.jobs.deliver_chunk"
 # Seconds between two looks for due scheduled messages: one indexed query, so a message is
 # queued well within 2 s of its send_at (docs/api.md).
 DUE_SCAN_INTERVAL = 0.5
+# Seconds between two looks for held messages whose pair has a credit (consent/held.py's
+# safety net): a held message is released within 10 s of its credit, usually at once.
+HELD_SCAN_INTERVAL = 2.0
 
 
 def _jobs(ids: list[int]) -> list[list[int]]:
@@ -127,18 +131,25 @@ def build_queue(app: Flask) -> ThreadQueue | RQQueue:
 
 
 def sweep_forever(app: Flask, stop: threading.Event | None = None) -> None:
-    """Every DUE_SCAN_INTERVAL: queue the due scheduled messages; every SWEEP_INTERVAL
+    """Every DUE_SCAN_INTERVAL: queue the due scheduled messages and expire held ones past their
+    wait_until; every HELD_SCAN_INTERVAL: release held messages a credit allows; every SWEEP_INTERVAL
     seconds: requeue lost messages, mark abandoned sends unknown. Until `stop` is set."""
     stop = stop or threading.Event()
     next_sweep = time.monotonic() + app.config["SWEEP_INTERVAL"]
+    next_held_scan = time.monotonic()
     failing = False  # a database that is down is logged once, not twice a second
     while not stop.wait(DUE_SCAN_INTERVAL):
         with app.app_context():
             try:
                 due.release_due()
+                look_for_credits = time.monotonic() >= next_held_scan
+                if look_for_credits:
+                    next_held_scan = time.monotonic() + HELD_SCAN_INTERVAL
+                due.settle_held(look_for_credits=look_for_credits)
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + app.config["SWEEP_INTERVAL"]
                     outbox.sweep()
+                    quota.refresh_all()  # WeChat is asked at most every 10 minutes per app
                 failing = False
             except Exception:
                 if not failing:

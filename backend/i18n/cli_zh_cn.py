@@ -45,6 +45,12 @@ TEXTS = {
     "redis": "Redis",
     "WeChat reachable": "微信可连接",
     "access token": "access token 可获取",
+    "send quota": "发送额度",
+    "WeChat did not tell (getApiQuota failed)": "微信未告知（getApiQuota 调用失败）",
+    "{remain} of {daily_limit} left today": "今日剩余 {remain}，共 {daily_limit}",
+    "under 10 %: once it is spent every send fails with 45009 until midnight, Beijing time": (
+        "不足 10%：用完后所有发送都会以 45009 失败，直到北京时间午夜"
+    ),
     "templates synced": "模板已同步",
     "push configured": "消息推送已配置",
     "unknown messages": "结果未知的消息",

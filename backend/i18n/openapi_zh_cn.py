@@ -169,7 +169,7 @@ TEXTS = {
         "届时再检查授权；`GET /api/v1/messages/{message_id}` 显示结果。"
     ),
     # DELETE /api/v1/messages/{message_id}
-    "Cancel a scheduled or queued message.": "取消一条定时或排队中的消息。",
+    "Cancel a scheduled, held or queued message.": "取消一条定时、暂存或排队中的消息。",
     "It becomes `canceled`: it spends no credit and never reaches WeChat, even when its delivery was about to start. "
     "A message being sent or already settled is 409 `not_cancelable`.": (
         "它变为 `canceled`：不消耗额度，也不会到达微信，即使它的投递正要开始。正在发送或已有结果的消息返回 409 "
@@ -177,8 +177,8 @@ TEXTS = {
     ),
     # GET /api/v1/messages/{message_id}
     "A message's record: its status, errcode and timestamps.": "一条消息的记录：状态、errcode 和时间戳。",
-    "The status is one of `scheduled`, `queued`, `sent`, `failed`, `unknown`, `canceled`.": (
-        "状态是 `scheduled`、`queued`、`sent`、`failed`、`unknown`、`canceled` 之一。"
+    "The status is one of `scheduled`, `awaiting_consent`, `queued`, `sent`, `failed`, `unknown`, `canceled`.": (
+        "状态是 `scheduled`、`awaiting_consent`、`queued`、`sent`、`failed`、`unknown`、`canceled` 之一。"
     ),
     # GET /api/v1/subscriptions
     "Every template the user has reported on, with the credits left.": "用户上报过的每个模板，以及剩余额度。",
@@ -208,8 +208,33 @@ TEXTS = {
     "A user with their external_id, whether they shared a phone number, and their credits per template.": (
         "一个用户：其 external_id、是否提供了手机号，以及每个模板的额度。"
     ),
-    "For business code to decide before it sends (e.g. fall back to SMS without a credit).": (
-        "供业务代码在发送前做决定（例如没有额度时改发短信）。"
+    'Also their held messages per template (`waiting`), their main switch and "always keep" settings. For '
+    "business code to decide before it sends (e.g. fall back to SMS without a credit).": (
+        "还有每个模板暂存的消息数（`waiting`）、总开关和“总是保持”设置。供业务代码在发送前做决定"
+        "（例如没有额度时改发短信）。"
+    ),
+    # GET /api/v1/me/prompts, POST /api/v1/me/subscription-settings, GET /api/v1/apps/{appid}/quota
+    "The templates the subscribe button should ask for now.": "订阅按钮现在应当请求的模板。",
+    "Those with held messages first (oldest first), then the app's `prompt_templates` without a credit, in their "
+    "order; at most 5, never one-time and long-term together. None while the main switch is off.": (
+        "先是有暂存消息的模板（最早的在前），然后是该小程序 `prompt_templates` 中没有额度的模板，按列出的顺序；"
+        "最多 5 个，一次性与长期订阅从不混在一起。总开关关闭时不列出任何模板。"
+    ),
+    "Report `wx.getSetting({withSubscriptions: true})`'s `subscriptionsSetting`, as it came.": (
+        "原样上报 `wx.getSetting({withSubscriptions: true})` 返回的 `subscriptionsSetting`。"
+    ),
+    'Stored per user and template with the time seen. It never adds a credit: "always keep this choice" only hides '
+    "the popup, each one-time message still needs an accept. With `mainSwitch: false` sends to the user are refused "
+    "(409 `main_switch_off`, no WeChat call; held sends keep waiting) and `GET /api/v1/me/prompts` lists nothing.": (
+        "按用户和模板保存，并记下看到的时间。它从不增加额度：“总是保持以上选择”只是不再弹窗，每条一次性消息仍需一次同意。"
+        "`mainSwitch: false` 时，发给该用户的消息被拒绝（409 `main_switch_off`，不请求微信；暂存发送继续等待），"
+        "`GET /api/v1/me/prompts` 也不列出任何模板。"
+    ),
+    "WeChat's daily quota of `subscribe/send` for the app (getApiQuota).": (
+        "该小程序 `subscribe/send` 的微信每日额度（getApiQuota）。"
+    ),
+    "Read from WeChat at most once per 10 minutes across every process; `read_at` says when.": (
+        "所有进程合计每 10 分钟最多向微信读取一次；`read_at` 说明读取时间。"
     ),
     # /api/v1/users/{user_id}/external-id
     "Unbind the user's external_id (nothing happens when none is bound).": (

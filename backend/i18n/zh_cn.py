@@ -27,8 +27,11 @@ MESSAGES = {
     "Name the app: several apps are configured.": "请指明小程序（appid）：后端配置了多个小程序。",
     "The user has no send credit for this template.": "该用户对此模板没有剩余的发送额度。",
     "WeChat says the user refuses this template.": "微信表示该用户已拒收此模板的消息。",
+    "The user switched subscribe messages off in the mini program's settings.": (
+        "该用户已在小程序设置中关闭了订阅消息总开关。"
+    ),
     "Template data breaks WeChat's rules.": "模板数据不符合微信的规则。",
-    "Only a scheduled or queued message can be canceled.": "只能取消定时或排队中的消息。",
+    "Only a scheduled, queued or held message can be canceled.": "只能取消定时、排队中或等待授权的消息。",
     "WeChat refused the request.": "微信拒绝了该请求。",
     "This Idempotency-Key was used for another request.": "此 Idempotency-Key 已用于另一个请求。",
     "Too many requests; slow down.": "请求过于频繁，请降低频率。",

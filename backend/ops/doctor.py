@@ -25,10 +25,11 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
 
-from backend import i18n
+from backend import errors, i18n
 from backend.errors import DATABASE_ERRORS, database_first_line
 from backend.extensions import db
 from backend.models import Message, Subscription, Template
+from backend.ops import quota
 from backend.ops.texts import Text
 from backend.states import MessageStatus
 from backend.webhooks.runner import loggable_url
@@ -96,6 +97,13 @@ def run_checks(app: Flask) -> Iterator[Finding]:
             check_access_token(app, wx_app, appid)
             if store_ok
             else finding(SKIP, "access token", Text("needs its store (see above)"), appid=appid)
+        )
+    for wx_app in app.extensions["apps"]:
+        appid = _per_app(app, wx_app)
+        yield (
+            check_send_quota(wx_app, appid)
+            if store_ok and schema
+            else finding(SKIP, "send quota", Text("needs the database, migrated"), appid=appid)
         )
     migrated_first = Text("needs the database, migrated")
     yield check_templates() if schema else finding(SKIP, "templates synced", migrated_first)
@@ -251,6 +259,21 @@ def check_access_token(app: Flask, wx_app, appid: str | None = None) -> Finding:
         failed = Text("the shared token store ({store}) failed: {error}", store=store, error=type(exc).__name__)
         return finding(FAIL, check, failed, appid=appid)
     return finding(OK, check, Text("obtainable ({token_api})", token_api=wx_app.client.token_api), appid=appid)
+
+
+def check_send_quota(wx_app, appid: str | None = None) -> Finding:
+    """WeChat's quota of subscribe/send left today (getApiQuota, read at most every 10 minutes):
+    a warning under 10 %, since past it every send fails with 45009 until midnight (Beijing)."""
+    check = "send quota"
+    try:
+        left = quota.current(wx_app)
+    except errors.ApiError:
+        return finding(WARN, check, Text("WeChat did not tell (getApiQuota failed)"), appid=appid)
+    figures = Text("{remain} of {daily_limit} left today", remain=left.remain, daily_limit=left.daily_limit)
+    if left.low:
+        advice = Text("under 10 %: once it is spent every send fails with 45009 until midnight, Beijing time")
+        return finding(WARN, check, figures, advice, appid=appid)
+    return finding(OK, check, figures, appid=appid)
 
 
 def check_templates() -> Finding:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -94,7 +94,13 @@ def serve(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 (scraped from
 
 @bp.get("/metrics")
 def get_metrics():
-    return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)
+    text = generate_latest(registry())
+    gauges = current_app.extensions.get("metrics_gauges")  # read from the database (ops/gauges.py)
+    if gauges is not None:
+        scraped = CollectorRegistry(auto_describe=False)
+        scraped.register(gauges)
+        text += generate_latest(scraped)
+    return Response(text, mimetype=CONTENT_TYPE_LATEST)
 
 
 def init_metrics(app: Flask) -> None:

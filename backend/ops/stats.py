@@ -19,10 +19,11 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+from backend.consent import held
 from backend.consent.reports import push_is_authority
 from backend.extensions import db
 from backend.models import ConsentEvent, Message, Subscription, Template, utcnow
-from backend.ops import metrics
+from backend.ops import metrics, quota
 from backend.states import EventResult, EventSource, MessageStatus, Outcome, TemplateKind
 
 MAX_DAYS = 90
@@ -194,6 +195,31 @@ def credits_outstanding(app_id: str | None = None) -> dict[str, Any]:
     ).all()
     by_template = {template_id: int(total) for template_id, total in rows}
     return {"total": sum(by_template.values()), "by_template": by_template}
+
+
+def held_messages(app_id: str | None = None) -> int:
+    """Messages held for a credit (`if_no_credit: "wait"`), now."""
+    counts = held.held_counts()
+    return counts.get(app_id, 0) if app_id is not None else sum(counts.values())
+
+
+def send_quotas(app_id: str | None = None) -> list[dict[str, Any]]:
+    """WeChat's quota of subscribe/send per app as last read (ops/quota.py; no WeChat call here)."""
+    rows = []
+    for mini_program in current_app.extensions["apps"]:
+        if app_id is not None and mini_program.appid != app_id:
+            continue
+        known = quota.stored(mini_program.appid)
+        rows.append(
+            {
+                "appid": mini_program.appid,
+                "daily_limit": known.daily_limit if known else None,
+                "remain": known.remain if known else None,
+                "low": known.low if known else False,
+                "read_at": known.read_at.isoformat(timespec="seconds") if known else None,
+            }
+        )
+    return rows
 
 
 def known_templates(app_id: str | None = None) -> dict[str, tuple[str | None, str | None]]:
@@ -392,6 +418,8 @@ def dashboard(days: int, app_id: str | None = None) -> dict[str, Any]:
         ],
         "consent": consent_by_template(window, credits["by_template"], app_id),
         "credits": credits,
+        "held": held_messages(app_id),
+        "quotas": send_quotas(app_id),
         "sends": sends(window, app_id),
         "failures": recent_failures(app_id=app_id),
         "unknown": unknown_messages(app_id=app_id),

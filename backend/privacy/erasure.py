@@ -47,6 +47,7 @@ from backend.models import (
     IdempotencyRecord,
     Message,
     SendLease,
+    StandingSetting,
     User,
     WebhookEvent,
     utcnow,
@@ -56,7 +57,8 @@ from backend.users import sessions
 
 log = logging.getLogger(__name__)
 ERASED_OPENID = "~erased~{id}"  # "~" is in no openid WeChat issues, and the id keeps it unique per app
-OPEN = (MessageStatus.SCHEDULED, MessageStatus.QUEUED)  # a `sending` message is in a worker's hands
+# A `sending` message is in a worker's hands; a held one waits for a credit the person will never give.
+OPEN = (MessageStatus.SCHEDULED, MessageStatus.QUEUED, MessageStatus.AWAITING_CONSENT)
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ def _erase_rows(user: User) -> None:
     # Which devices a person follows says where they live: the bindings go, and so do the codes
     # they redeemed (an unredeemed code names a device, never a person).
     db.session.execute(sa.delete(DeviceBinding).where(DeviceBinding.user_id == user_id))
+    db.session.execute(sa.delete(StandingSetting).where(StandingSetting.user_id == user_id))
     db.session.execute(sa.delete(DeviceBindingCode).where(DeviceBindingCode.redeemed_by == user_id))
     db.session.execute(sa.delete(SendLease).where(SendLease.appid == app_id, SendLease.openid == openid))
     codes = [BindingCode.redeemed_by == user_id]

@@ -24,7 +24,7 @@ from backend.infra import idempotency
 from backend.models import Batch, Message, utcnow
 from backend.sending.later import initial_status
 from backend.sending.rows import message_row
-from backend.states import MessageStatus, message_outcome
+from backend.states import IfNoCredit, MessageStatus, message_outcome
 from backend.templates.catalog import get_template, refuse_if_banned
 from backend.templates.values import validate_data
 from backend.users import recipients
@@ -44,6 +44,8 @@ class BatchRequest:
     lang: str | None = None
     truncate: bool = False
     send_at: datetime | None = None  # its messages are `scheduled` until then
+    if_no_credit: str = IfNoCredit.FAIL
+    wait_until: datetime | None = None  # with "wait": a recipient without a credit is held until then
 
 
 def create_batch(mini_program: MiniProgram, request: BatchRequest, key: idempotency.Claim | None = None) -> Batch:
@@ -92,6 +94,7 @@ def create_batch(mini_program: MiniProgram, request: BatchRequest, key: idempote
                     lang=request.lang,
                     batch_id=batch.id,
                     send_at=send_at if user else None,
+                    wait_until=request.wait_until if user and request.if_no_credit == IfNoCredit.WAIT else None,
                 )
             )
         db.session.execute(sa.insert(Message), rows)

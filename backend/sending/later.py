@@ -22,6 +22,7 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from backend import errors, webhooks
 from backend.apps import MiniProgram
+from backend.consent import ledger
 from backend.db import work
 from backend.extensions import db
 from backend.infra import idempotency
@@ -31,7 +32,7 @@ from backend.states import MessageStatus
 
 log = logging.getLogger(__name__)
 
-CANCELABLE = (MessageStatus.SCHEDULED, MessageStatus.QUEUED)
+CANCELABLE = (MessageStatus.SCHEDULED, MessageStatus.AWAITING_CONSENT, MessageStatus.QUEUED)
 
 _messages = Message.__table__
 
@@ -83,7 +84,7 @@ def enqueue_committed(ids: list[int]) -> None:
 
 
 def cancel(public_id: str, appids: Iterable[str]) -> Message:
-    """`scheduled` or `queued` → `canceled` (one conditional UPDATE, so a worker's claim and a
+    """`scheduled`, `awaiting_consent` or `queued` → `canceled` (one conditional UPDATE, so a worker's claim and a
     cancel never both win), for a message of one of `appids` (the apps the caller may act for);
     404 for no such message, 409 not_cancelable otherwise."""
     appids = list(appids)
@@ -101,6 +102,8 @@ def cancel(public_id: str, appids: Iterable[str]) -> Message:
         ).first()
         if canceled is not None:  # message.canceled, in the cancel's unit of work (the outbox)
             webhooks.emit_messages("message.canceled", [canceled._mapping])
+            if canceled.credit_reserved:  # a released held message: the credit that released it comes back
+                ledger.current().refund(canceled.template_id, [canceled.user_id], detail={"message_id": public_id})
     message = db.session.scalar(sa.select(Message).where(Message.public_id == public_id, Message.app_id.in_(appids)))
     if message is None:
         raise errors.NotFound("No message with that id.")

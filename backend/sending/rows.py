@@ -45,12 +45,14 @@ def message_row(
     model_id: str | None = None,
     sn: str | None = None,
     outcome: str | None = None,
+    wait_until: datetime | None = None,
 ) -> dict[str, Any]:
     """The outbox row of one message of `mini_program`, every column named (`id` aside).
 
     `status`: `sending` (sent now: the credit is spent with the row), `queued` or `scheduled`
     (delivered later: spent at the claim), or `failed` with `outcome` (a batch recipient with no user).
-    `model_id` and `sn` make it a device message (docs/wechat.md §11c).
+    `model_id` and `sn` make it a device message (docs/wechat.md §11c). `wait_until`: held
+    without a credit until then (`if_no_credit: "wait"`, consent/held.py) instead of refused.
     """
     return dict.fromkeys(_COLUMNS) | {
         "public_id": new_public_id("msg"),
@@ -71,6 +73,8 @@ def message_row(
         # A message sent now is claimed by its own request as it is written.
         "claimed_at": now if status == MessageStatus.SENDING else None,
         "send_at": send_at,
+        "wait_until": wait_until,
+        "credit_reserved": False,
         "created_at": now,
         "updated_at": now,
     }

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from backend import errors, webhooks
 from backend.apps import MiniProgram
-from backend.consent import ledger, reports
+from backend.consent import held, ledger, reports, standing
 from backend.db import work
 from backend.extensions import db
 from backend.infra import idempotency
@@ -30,7 +30,7 @@ from backend.models import Message, Template, User, utcnow
 from backend.ops import metrics
 from backend.sending import device_delivery, send_lock
 from backend.sending.rows import message_row
-from backend.states import EventSource, MessageStatus, Outcome
+from backend.states import EventSource, IfNoCredit, MessageStatus, Outcome
 from backend.templates.catalog import get_template, is_banned, mark_banned, refuse_if_banned
 from backend.templates.kinds import kind_of
 from backend.templates.values import validate_data
@@ -38,6 +38,7 @@ from backend.wechat import errors as wx
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5  # deliveries of one batch message that WeChat's quota or -1 may defer
+DEFAULT_WAIT = timedelta(days=7)  # how long a held send waits when its caller names no wait_until
 
 
 @dataclass
@@ -50,6 +51,8 @@ class SendRequest:
     miniprogram_state: str | None = None
     lang: str | None = None
     truncate: bool = False
+    if_no_credit: str = IfNoCredit.FAIL
+    wait_until: datetime | None = None  # with "wait": held until then (consent/held.py)
 
 
 @dataclass(frozen=True)
@@ -98,15 +101,45 @@ def send_message(mini_program: MiniProgram, request: SendRequest, key: idempoten
 
     This is the function Python code beside the backend calls directly (inside an app context).
     `key`: the Idempotency-Key the request holds; the outbox row is written with it.
+    With `if_no_credit: "wait"` a send without a credit (or to a user whose main switch is off)
+    is held instead of refused: the result's message is `awaiting_consent`, nothing was called.
     """
     row, template = checked_row(mini_program, request, MessageStatus.SENDING, utcnow())
+    waits = request.if_no_credit == IfNoCredit.WAIT
+    if standing.switched_off(mini_program.appid, row["user_id"]):  # WeChat would refuse it: no call
+        if waits:
+            return SendResult(hold(row, request.wait_until, key), None)
+        raise errors.MainSwitchOff(details={"template_id": row["template_id"], "user_id": row["user_id"]})
     kind = kind_of(template, user_id=row["user_id"], template_id=request.template_id)
     turn = send_lock.Turn(mini_program.client.appid, row["openid"])
     try:
-        message, remaining = reserve(row, kind, key, turn)
+        try:
+            message, remaining = reserve(row, kind, key, turn)
+        except errors.ConsentRequired:
+            if not waits:
+                raise
+            return SendResult(hold(row, request.wait_until, key), None)
         return SendResult(deliver(mini_program, message, turn=turn), remaining)
     finally:
         turn.give_back()  # held, unless the settle gave it back
+
+
+def hold(row: dict[str, Any], wait_until: datetime, key: idempotency.Claim | None = None) -> Message:
+    """Write a send without a credit as held (`awaiting_consent` until `wait_until`), with the
+    Idempotency-Key's record, in one unit of work: the next credit for its (user, template)
+    releases it (consent/held.py). Nothing is spent and WeChat is not called."""
+    # Python callers may leave wait_until out: the API's default, 7 days.
+    wait_until = wait_until or utcnow() + DEFAULT_WAIT
+    row = {**row, "status": MessageStatus.AWAITING_CONSENT, "claimed_at": None, "wait_until": wait_until}
+    with work():
+        message_id = db.session.execute(
+            sa.insert(Message.__table__).returning(Message.__table__.c.id), row
+        ).scalar_one()
+        idempotency.record_effect(key, {"message": row["public_id"], "later": True})
+    held.note_held(row["app_id"])
+    message = Message(id=message_id, **row)
+    make_transient_to_detached(message)
+    return message
 
 
 def checked_row(
@@ -135,6 +168,7 @@ def checked_row(
         miniprogram_state=request.miniprogram_state,
         lang=request.lang,
         send_at=send_at,
+        wait_until=request.wait_until if request.if_no_credit == IfNoCredit.WAIT else None,
     )
     return row, template
 

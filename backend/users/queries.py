@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from backend.models import Subscription, User
 from backend.users import recipients
@@ -12,6 +12,10 @@ from backend.users import recipients
 class Account:
     user: User
     subscriptions: list[Subscription]
+    # Filled by the API from consent/ (users/ imports no other capability): held messages per
+    # template, and the "always keep" settings per template from wx.getSetting.
+    waiting: dict[str, int] = field(default_factory=dict)
+    always: dict[str, str] = field(default_factory=dict)
 
 
 def accounts(users: list[User]) -> list[Account]:

@@ -25,6 +25,7 @@ EVENT_TYPES = (
     "message.unknown",
     "message.delivered",
     "message.canceled",  # DELETE /api/v1/messages/<id> (sending/later.py)
+    "message.expired",  # a held message's wait_until came before a credit (consent/held.py)
     "subscription.updated",
     "batch.done",
     "user.data_revoked",  # WeChat's authorized_user_information_changes: the user withdrew some data

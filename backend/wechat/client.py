@@ -96,12 +96,14 @@ class WeChatClient:
 
         from backend.wechat.auth import AuthAPI
         from backend.wechat.device import DeviceAPI
+        from backend.wechat.quota import QuotaAPI
         from backend.wechat.subscribe import SubscribeAPI, TemplateAPI
 
         self.auth = AuthAPI(self)
         self.subscribe = SubscribeAPI(self)
         self.templates = TemplateAPI(self)
         self.device = DeviceAPI(self)
+        self.quota = QuotaAPI(self)
 
     def __repr__(self) -> str:  # never show the secret
         return f"<WeChatClient appid={self.appid} api_base={self.api_base}>"

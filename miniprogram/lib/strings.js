@@ -29,6 +29,11 @@ const en = {
   subscribeAllSet: 'You are all set',
   subscribeTurnOn: 'Turn notifications on',
   subscribeHint: 'Each time you allow a notification, we may send you one message of that kind.',
+  subscribeWaiting: '{count} waiting: allow them and they are sent to you at once.',
+  settingsTitle: 'Notifications are off',
+  settingsWhy:
+    'You switched off all notifications from this mini program in WeChat, so we cannot tell you when your order ships or anything else changes. Open Settings, then turn on “Receive notifications”.',
+  settingsOn: 'Notifications are on again. Thank you!',
   creditsTitle: 'Notifications you will get',
   creditsEmpty: 'No notifications are set up in this mini program.',
   creditsOneTime: 'One-time',
@@ -186,6 +191,11 @@ const zh_CN = {
   subscribeAllSet: '已全部订阅',
   subscribeTurnOn: '开启通知',
   subscribeHint: '每允许一次，我们可以向您发送一条该类通知。',
+  subscribeWaiting: '有 {count} 条通知正在等待：允许后会立即发送给您。',
+  settingsTitle: '通知已关闭',
+  settingsWhy:
+    '您已在微信中关闭了本小程序的全部通知，因此订单发货等变化我们都无法通知您。请打开设置，开启“接收通知”。',
+  settingsOn: '通知已重新开启，谢谢！',
   creditsTitle: '您将收到的通知',
   creditsEmpty: '本小程序尚未设置通知。',
   creditsOneTime: '一次性',

@@ -20,6 +20,8 @@ const OUTBOX_MAX_ENTRIES = 20
  * @typedef {{kind: string | null, ids: string[], blocked: 'main_switch_off' | null}} Plan
  * @typedef {{model_id: string, sn: string}} Device
  * @typedef {{key: string, body: {results: Record<string, string>, scene: string, device?: Device}, at: number}} OutboxEntry
+ * @typedef {{template_id: string, reason: 'waiting' | 'no_credit', waiting: number}} Prompt
+ * @typedef {{templates: Prompt[], main_switch: boolean | null}} Prompts
  */
 
 /**
@@ -109,6 +111,57 @@ function planPopup(templates, subscriptions, setting, limit) {
     .slice(0, Math.max(1, limit))
     .map((template) => template.id)
   return { kind, ids, blocked: null }
+}
+
+/**
+ * The popup the backend asks for (GET /api/v1/me/prompts): exactly its templates, in its
+ * order (held messages first), cut to what this client's popup takes. The backend already
+ * keeps them to one kind and to at most 5; a main switch off, here or as last reported
+ * there, means no popup at all: the settings page is the way.
+ * @param {Prompts} prompts
+ * @param {SubscriptionSetting | null} setting
+ * @param {number} limit
+ * @returns {Plan}
+ */
+function planFromPrompts(prompts, setting, limit) {
+  if ((setting && setting.mainSwitch === false) || (!setting && prompts.main_switch === false)) {
+    return { kind: null, ids: [], blocked: 'main_switch_off' }
+  }
+  const ids = (prompts.templates || []).slice(0, Math.max(1, limit)).map((prompt) => prompt.template_id)
+  const first = config.templates.find((template) => template.id === ids[0])
+  return { kind: ids.length ? (first ? first.kind : 'one_time') : null, ids, blocked: null }
+}
+
+/**
+ * The prompts after a report, without asking the backend again: an accepted template's
+ * accept went to one waiting message (or is a credit now), so it is asked for again only
+ * while more messages wait for it.
+ * @param {Prompts} prompts
+ * @param {Subscription[]} reported the report's answer
+ * @returns {Prompts}
+ */
+function afterReport(prompts, reported) {
+  const accepted = new Set((reported || []).filter((sub) => sub.status === 'accept').map((sub) => sub.template_id))
+  const templates = (prompts.templates || [])
+    .map((prompt) => (accepted.has(prompt.template_id) ? { ...prompt, waiting: Math.max(0, prompt.waiting - 1) } : prompt))
+    .filter((prompt) => !accepted.has(prompt.template_id) || prompt.waiting > 0)
+  return { ...prompts, templates }
+}
+
+/** @returns {Promise<Prompts>} the templates the backend would have the user asked for now */
+function fetchPrompts() {
+  return request('GET', '/api/v1/me/prompts')
+}
+
+/**
+ * Tell the backend what wx.getSetting said: the main switch and the "always keep" choices.
+ * The backend stores them (they never add a credit) and refuses sends while the switch is off.
+ * @param {SubscriptionSetting} setting
+ */
+function reportSetting(setting) {
+  return request('POST', '/api/v1/me/subscription-settings', {
+    data: { mainSwitch: setting.mainSwitch, itemSettings: setting.itemSettings || {} },
+  })
 }
 
 /**
@@ -286,6 +339,10 @@ function readSetting() {
 
 module.exports = {
   planPopup,
+  planFromPrompts,
+  afterReport,
+  fetchPrompts,
+  reportSetting,
   popupLimit,
   lowerPopupLimit,
   askWeChat,

@@ -10,8 +10,11 @@
  *
  * launch → login → phone → tap subscribe → the ledger shows the credit → a business send
  * through /api/v1/messages succeeds → a revoked session is renewed silently.
+ * A held send (`if_no_credit: "wait"`) makes the subscribe button ask for its template; the
+ * user's accept releases it, and WeChat delivers it.
  * And the link page: a binding code from business code, typed by the user, then a send by
- * the business system's own id.
+ * the business system's own id. And "my data": the privacy agreement before the phone
+ * button, the export, and "delete my data" erasing the user at the backend.
  */
 
 const crypto = require('crypto')
@@ -76,7 +79,14 @@ async function api(method, path, { token, key, data, header = {} } = {}) {
 beforeAll(async () => {
   appsFile = writeAppsFile([
     { appid: SHOP, secret: made('shop-secret'), name: 'Shop', api_keys: [SHOP_KEY] },
-    { appid: STAFF, secret: made('staff-secret'), name: 'Staff', api_keys: [API_KEY] },
+    {
+      appid: STAFF,
+      secret: made('staff-secret'),
+      name: 'Staff',
+      api_keys: [API_KEY],
+      // What the subscribe button asks for when nothing waits: config.js's templates.
+      prompt_templates: ['tmpl-order-shipped', 'tmpl-washer', 'tmpl-bus-arrival'],
+    },
   ])
   emulator = await startEmulator({ appsFile: appsFile.path })
   backend = await startBackend(emulator.url, { appsFile: appsFile.path })
@@ -283,4 +293,61 @@ test('my data: the export, the privacy agreement, then "delete my data" erases t
   })
   expect(again.statusCode).toBe(200)
   expect(again.data.user.id).not.toBe(userId)
+})
+test('a held send: the button asks for its template, the accept releases it, WeChat delivers it', async () => {
+  const openid = 'oE2eUser00000000000000000004'
+  const popups = []
+  const wx = createWx({
+    appId: STAFF,
+    transport: (req) => httpJson(req.method, req.url, { data: req.data, header: req.header, timeout: 15000 }),
+    loginCode: () => control('POST', '/login_codes', { openid }).then((issued) => issued.code),
+    popup: async (tmplIds) => {
+      popups.push(tmplIds)
+      const results = Object.fromEntries(tmplIds.map((id) => [id, 'accept']))
+      await control('POST', '/popup', { openid, results })
+      return { errMsg: 'requestSubscribeMessage:ok', ...results }
+    },
+  })
+  const mp = boot(wx)
+  mp.module('config').backendUrls.develop = backend.url
+  const page = mp.render('pages/index/index')
+  await page.instance.loading
+  await waitFor(() => page.instance.data.loaded || page.instance.data.notice.text, 20000)
+
+  // Business code sends without a credit, and waits for the user rather than failing.
+  const held = await api('POST', '/api/v1/messages', {
+    key: API_KEY,
+    data: {
+      openid,
+      template_id: 'tmpl-washer',
+      data: { time1: '2026-12-08 09:30', enum_string2: 'Balcony' },
+      if_no_credit: 'wait',
+    },
+  })
+  expect(held.statusCode).toBe(202)
+  expect(held.data.status).toBe('awaiting_consent')
+
+  // The page learns it from the backend's prompts: the held template first.
+  await page.instance.refresh()
+  const button = () => page.querySelector('#subscribe')
+  expect(button().instance.data.plan.ids).toEqual(['tmpl-washer', 'tmpl-order-shipped'])
+  expect(button().instance.data.hint).toBe('1 waiting: allow them and they are sent to you at once.')
+  await tap(button().querySelector('.subscribe__button'), wx)
+  await waitFor(() => /^Subscribed/.test(page.instance.data.notice.text), 10000)
+  expect(popups).toEqual([['tmpl-washer', 'tmpl-order-shipped']])
+
+  // The accept released the held message with its credit: WeChat got it, once.
+  let settled = null
+  for (const deadline = Date.now() + 10000; !settled && Date.now() < deadline; ) {
+    const record = await api('GET', `/api/v1/messages/${held.data.id}`, { key: API_KEY })
+    if (record.data.status === 'sent') settled = record.data
+    else await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  expect(settled).not.toBeNull()
+  expect(settled.wechat_msgid).toBeTruthy()
+  const delivered = (await control('GET', '/sent')).filter((message) => message.touser === openid)
+  expect(delivered).toHaveLength(1)
+  // Nothing waits any more: the backend's prompts name what is short, the washer's credit being spent.
+  await page.instance.refresh()
+  expect(button().instance.data.plan.ids).toEqual(['tmpl-washer'])
 })

@@ -7,6 +7,7 @@ from marshmallow import RAISE, fields, validate
 from backend.api.schemas.common import (
     ONE_RECIPIENT,
     AnswerSchema,
+    HoldFields,
     LaterSendFields,
     RecipientFields,
     SendOptionsSchema,
@@ -31,7 +32,7 @@ class RecipientSchema(RecipientFields):
     )
 
 
-class BatchSendSchema(SendOptionsSchema, LaterSendFields):
+class BatchSendSchema(SendOptionsSchema, LaterSendFields, HoldFields):
     """`POST /api/v1/batches`: the send options and up to 10,000 recipients."""
 
     data = fields.Dict(
@@ -60,8 +61,8 @@ class BatchSchema(AnswerSchema):
         keys=fields.String(),
         values=fields.Integer(),
         metadata={
-            "description": "Messages per outcome (scheduled, queued, sending, sent, unknown, canceled, or a "
-            "failed message's error code); they add up to total.",
+            "description": "Messages per outcome (scheduled, awaiting_consent, queued, sending, sent, unknown, "
+            "canceled, or a failed message's error code); they add up to total.",
         },
     )
     created_at = UtcDateTime(attribute="batch.created_at")
@@ -78,8 +79,8 @@ class BatchMessageSchema(AnswerSchema):
     outcome = fields.String(
         attribute="shown_outcome",
         metadata={
-            "description": "scheduled, queued, sending, sent, unknown or canceled, or for a failed message its "
-            "error code."
+            "description": "scheduled, awaiting_consent (held for a credit), queued, sending, sent, unknown or "
+            "canceled, or for a failed message its error code."
         },
     )
     errcode = fields.Integer(allow_none=True)

@@ -9,11 +9,13 @@ import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, post_load, validate, validates_schema
 
 from backend.api.pagination import encode_cursor
 from backend.errors import InvalidRequest
+from backend.sending.single import DEFAULT_WAIT
 from backend.settings import MINIPROGRAM_STATES
+from backend.states import IfNoCredit
 from backend.users.phones import to_e164
 
 TEMPLATE_ID = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="must be a WeChat template id")
@@ -124,6 +126,9 @@ class SendAt(fields.Field):
     """ISO 8601 with a UTC offset (a time without one is ambiguous: refused), at most
     MAX_SCHEDULE_AHEAD ahead; a time in the past is kept, and means now."""
 
+    ahead = MAX_SCHEDULE_AHEAD
+    too_far = "must be at most one year ahead"
+
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
         # Strictly the one form the contract shows: fromisoformat alone takes a space for the T,
         # a NUL in the fraction's place, and offsets with seconds, which no other party reads alike.
@@ -138,9 +143,25 @@ class SendAt(fields.Field):
             )
         if shape["offset"] is None:
             raise ValidationError("must carry a UTC offset (Z or +08:00): a time without one is ambiguous")
-        if moment - datetime.now(UTC) > MAX_SCHEDULE_AHEAD:
-            raise ValidationError("must be at most one year ahead")
+        if moment - datetime.now(UTC) > self.ahead:
+            raise ValidationError(self.too_far)
         return moment.astimezone(UTC)
+
+
+MAX_WAIT = timedelta(days=30)
+
+
+class WaitUntil(SendAt):
+    """A held send's deadline: ISO 8601 with a UTC offset, in the future, at most 30 days ahead."""
+
+    ahead = MAX_WAIT
+    too_far = "must be at most 30 days ahead"
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if moment <= datetime.now(UTC):
+            raise ValidationError("must be in the future")
+        return moment
 
 
 class UtcDateTime(fields.DateTime):
@@ -292,6 +313,44 @@ class LaterSendFields(Schema):
             "example": "2026-12-24T09:00:00+08:00",
         },
     )
+
+
+class HoldFields(Schema):
+    """`if_no_credit` and `wait_until`, for single sends and batches (docs/api.md, held sends)."""
+
+    if_no_credit = fields.String(
+        load_default=IfNoCredit.FAIL,
+        validate=validate.OneOf(list(IfNoCredit)),
+        metadata={
+            "description": "Without a credit: `fail` (409 consent_required, the default) or `wait`: the message is "
+            "held as `awaiting_consent` (202) and sent with the user's next credit for the template, or fails as "
+            "`wait_expired` at `wait_until`."
+        },
+    )
+    wait_until = WaitUntil(
+        load_default=None,
+        metadata={
+            "type": "string",
+            "format": "date-time",
+            "description": 'With `if_no_credit: "wait"`: how long a held message waits (ISO 8601 with a UTC '
+            "offset, in the future, at most 30 days ahead; default 7 days).",
+            "example": "2026-12-24T09:00:00+08:00",
+        },
+    )
+
+    @validates_schema
+    def wait_with_wait(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("wait_until") is not None and data.get("if_no_credit") != IfNoCredit.WAIT:
+            raise ValidationError('only with "if_no_credit": "wait"', "wait_until")
+        send_at = data.get("send_at")
+        if data.get("wait_until") is not None and send_at is not None and data["wait_until"] <= send_at:
+            raise ValidationError("must be after send_at", "wait_until")
+
+    @post_load
+    def default_wait(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if data.get("if_no_credit") == IfNoCredit.WAIT and data.get("wait_until") is None:
+            data["wait_until"] = max(datetime.now(UTC), data.get("send_at") or datetime.now(UTC)) + DEFAULT_WAIT
+        return data
 
 
 # -- the device (docs/wechat.md §11) ------------------------------------------------------

@@ -7,6 +7,7 @@ from marshmallow import RAISE, fields
 from backend.api.schemas.common import (
     ONE_RECIPIENT,
     AnswerSchema,
+    HoldFields,
     LaterSendFields,
     RecipientFields,
     SendOptionsSchema,
@@ -23,7 +24,7 @@ def shown_status(message) -> str:
     return MessageStatus.QUEUED if message.status == MessageStatus.SENDING else message.status
 
 
-class SendSchema(SendOptionsSchema, LaterSendFields, RecipientFields):
+class SendSchema(SendOptionsSchema, LaterSendFields, HoldFields, RecipientFields):
     """`POST /api/v1/messages`: a recipient (exactly one of openid, user_id, external_id,
     phone_number), plus the send options."""
 
@@ -53,6 +54,10 @@ class MessageSchema(AnswerSchema):
     created_at = UtcDateTime()
     sent_at = UtcDateTime(allow_none=True)
     send_at = UtcDateTime(allow_none=True, metadata={"description": "When a scheduled message is due; null otherwise."})
+    wait_until = UtcDateTime(
+        allow_none=True,
+        metadata={"description": 'For `if_no_credit: "wait"`: until when it waits for a credit; null otherwise.'},
+    )
     updated_at = UtcDateTime()
 
 

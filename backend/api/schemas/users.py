@@ -117,6 +117,27 @@ class AccountSchema(AnswerSchema):
         fields.Nested(SubscriptionSchema),
         metadata={"description": "Every template the user has answered, with the credits left."},
     )
+    main_switch = fields.Boolean(
+        attribute="user.main_switch",
+        allow_none=True,
+        metadata={
+            "description": "wx.getSetting's mainSwitch as the mini program last reported it: false, every subscribe "
+            "message is off (sends answer 409 main_switch_off); null, never reported."
+        },
+    )
+    waiting = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "Held messages (`awaiting_consent`) per template id: sent with the next credits."},
+    )
+    always = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={
+            "description": 'Templates whose "always keep this choice" the user ticked, with the kept answer; the '
+            "popup no longer shows for them, but each one-time message still needs an accept (no credit here)."
+        },
+    )
     created_at = UtcDateTime(attribute="user.created_at")
 
 

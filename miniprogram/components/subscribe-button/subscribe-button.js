@@ -1,10 +1,12 @@
 /**
- * The subscribe action. A tap asks wx.requestSubscribeMessage for the templates whose
- * credits are short (at most 5, one kind at a time: see lib/subscribe.js planPopup), then
- * reports the popup's result as it came to `/api/v1/subscriptions`.
+ * The subscribe action. A tap asks wx.requestSubscribeMessage for exactly the templates the
+ * backend's prompts name (GET /api/v1/me/prompts: those with messages waiting first, at most
+ * 5, one kind: lib/subscribe.js planFromPrompts); without them (the backend could not say)
+ * for the templates whose credits are short (planPopup). Then it reports the popup's result
+ * as it came to `/api/v1/subscriptions`: an accept there releases a waiting message.
  *
  * Properties: `subscriptions` (the backend's list), `setting` (lib/subscribe.js readSetting,
- * or null). Events:
+ * or null), `prompts` (the backend's prompts, or null). Events:
  * - `reported` {subscriptions}: the backend's answer for the reported templates;
  * - `notice` {level, text, action?}: words for the user; action 'openSettings' when the
  *   fix is in WeChat's settings page;
@@ -21,6 +23,7 @@ Component({
   properties: {
     subscriptions: { type: Array, value: [] },
     setting: { type: Object, value: /** @type {any} */ (null) },
+    prompts: { type: Object, value: /** @type {any} */ (null) },
     scene: { type: String, value: '' },
   },
 
@@ -33,7 +36,7 @@ Component({
   },
 
   observers: {
-    'subscriptions, setting'() {
+    'subscriptions, setting, prompts'() {
       this.replan()
     },
   },
@@ -46,16 +49,27 @@ Component({
 
   methods: {
     replan() {
-      const plan = subscribe.planPopup(
-        /** @type {any} */ (config.templates),
-        /** @type {any} */ (this.data.subscriptions),
-        /** @type {any} */ (this.data.setting),
-        subscribe.popupLimit(),
-      )
+      const prompts = /** @type {any} */ (this.data.prompts)
+      const setting = /** @type {any} */ (this.data.setting)
+      const plan = prompts
+        ? subscribe.planFromPrompts(prompts, setting, subscribe.popupLimit())
+        : subscribe.planPopup(
+            /** @type {any} */ (config.templates),
+            /** @type {any} */ (this.data.subscriptions),
+            setting,
+            subscribe.popupLimit(),
+          )
       let label = t('subscribeAllSet')
       if (plan.blocked) label = t('subscribeTurnOn')
       else if (plan.ids.length) label = t('subscribeButton', { count: plan.ids.length })
-      const hint = plan.ids.length && plan.kind === 'one_time' ? t('subscribeHint') : ''
+      // Messages waiting for this tap say more than the general hint.
+      const waiting = prompts
+        ? prompts.templates
+            .filter((/** @type {any} */ prompt) => plan.ids.includes(prompt.template_id))
+            .reduce((/** @type {number} */ sum, /** @type {any} */ prompt) => sum + (prompt.waiting || 0), 0)
+        : 0
+      let hint = plan.ids.length && plan.kind === 'one_time' ? t('subscribeHint') : ''
+      if (plan.ids.length && waiting) hint = t('subscribeWaiting', { count: waiting })
       this.setData({ plan, label, hint })
     },
 

@@ -37,6 +37,9 @@ Page({
     subscriptions: [],
     /** @type {any} */
     setting: null,
+    /** The backend's prompts (GET /api/v1/me/prompts), null when it could not say. */
+    /** @type {any} */
+    prompts: null,
     /** @type {Notice} */
     notice: noNotice(),
   },
@@ -74,23 +77,33 @@ Page({
     )
   },
 
-  /** Reports still waiting are sent first, so the credits shown include them. */
+  /**
+   * Reports still waiting are sent first, so the credits shown include them. What
+   * wx.getSetting says goes to the backend too (at launch, and each time the page shows):
+   * the backend refuses sends while the main switch is off, instead of spending a WeChat
+   * call on a certain refusal. A failed report of it is tried again next time.
+   */
   refresh() {
     const setting = subscribe.readSetting()
+    const reported = setting.then((standing) => standing && subscribe.reportSetting(standing).catch(() => null))
     const account = subscribe
       .flushOutbox()
       .catch(() => 0)
-      .then(() => Promise.all([request('GET', '/api/v1/me'), subscribe.listSubscriptions()]))
-    return Promise.all([account, setting]).then(
-      ([[me, subscriptions], standing]) => {
+      .then(() =>
+        Promise.all([request('GET', '/api/v1/me'), subscribe.listSubscriptions(), subscribe.fetchPrompts().catch(() => null)]),
+      )
+    return Promise.all([account, setting, reported]).then(
+      ([[me, subscriptions, prompts], standing]) => {
         this.setData({
           hasPhone: Boolean(me.has_phone),
           phoneNumber: me.phone_number || '',
           subscriptions,
           setting: standing,
+          prompts,
           loaded: true,
         })
         if (this.data.notice.action === 'refresh') this.clearNotice()
+        this.sendToSettingsIfOff(standing)
       },
       (error) => {
         this.showNotice({ level: 'error', text: describeError(error, 'load'), action: 'refresh' })
@@ -134,9 +147,31 @@ Page({
     this.setData({ hasPhone: true, phoneNumber: event.detail.phone_number || event.detail.pure_phone_number || '' })
   },
 
+  /**
+   * A user whose main switch is off gets nothing, and no popup can change that: the settings
+   * page says why and leads to WeChat's settings. Once per page load, so Back stays Back.
+   * @param {any} standing
+   */
+  sendToSettingsIfOff(standing) {
+    if (!standing || standing.mainSwitch !== false || this.sentToSettings) return
+    this.sentToSettings = true
+    wx.navigateTo({ url: '/pages/settings/settings' })
+  },
+
   /** @param {{detail: {subscriptions: any[]}}} event */
   onReported(event) {
-    this.setData({ subscriptions: subscribe.mergeSubscriptions(this.data.subscriptions, event.detail.subscriptions) })
+    const prompts = this.data.prompts
+    this.setData({
+      subscriptions: subscribe.mergeSubscriptions(this.data.subscriptions, event.detail.subscriptions),
+      // At once: each accept released one waiting message (or is a credit now).
+      prompts: prompts && subscribe.afterReport(prompts, event.detail.subscriptions),
+    })
+    if (!prompts) return // the backend has no prompts: the button plans from the credits
+    // Then the backend's word, which may name the other kind of template next.
+    return subscribe
+      .fetchPrompts()
+      .then((fresh) => this.setData({ prompts: fresh }))
+      .catch(() => {})
   },
 
   onOpenMyData() {

@@ -25,6 +25,9 @@ function createFakeBackend() {
   const tickets = [] // the devices each sn_ticket was issued for
   const deviceCodes = new Map() // code → device, until redeemed
   const boundDevices = new Set() // `${model_id} ${sn}` the user is bound to
+  const standing = { setting: null } // the last POST /api/v1/me/subscription-settings
+  /** GET /api/v1/me/prompts' answer; null: the route answers 404, as a backend without it would. */
+  let prompts = null
   let nextToken = 1
   let currentUserId = 1 // the openid's user; a new one after an erase, as the backend makes
 
@@ -107,6 +110,13 @@ function createFakeBackend() {
       deviceCodes.delete(code)
       boundDevices.add(`${device.model_id} ${device.sn}`)
       return { statusCode: 200, data: { appid: 'wx-fake', ...device, user_id: me.id, created_at: new Date().toISOString() } }
+    },
+    'GET /api/v1/me/prompts': () => (prompts ? { statusCode: 200, data: JSON.parse(JSON.stringify(prompts)) } : apiError(404, 'not_found')),
+    'POST /api/v1/me/subscription-settings': (req) => {
+      const body = req.data || {}
+      if (typeof body.mainSwitch !== 'boolean') return apiError(400, 'invalid_request', 'mainSwitch', { mainSwitch: 'required' })
+      standing.setting = { mainSwitch: body.mainSwitch, itemSettings: body.itemSettings || {} }
+      return { statusCode: 200, data: { main_switch: body.mainSwitch, always: body.itemSettings || {}, seen_at: new Date().toISOString() } }
     },
     'POST /api/v1/devices/sn-ticket': (req) => {
       const { model_id: modelId, sn } = req.data || {}
@@ -218,6 +228,11 @@ function createFakeBackend() {
     loseNextAnswer(route) {
       losing.add(route)
     },
+    /** What GET /api/v1/me/prompts answers from now on ({templates, main_switch}). */
+    setPrompts(answer) {
+      prompts = answer
+    },
+    standing,
     /** Every token stops working, as after a logout elsewhere or an expiry. */
     revokeTokens() {
       tokens.clear()

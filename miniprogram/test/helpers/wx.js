@@ -57,6 +57,7 @@ function createWx(options = {}) {
     setNavigationBarTitle: jest.fn(),
     stopPullDownRefresh: jest.fn(),
     navigateTo: jest.fn(),
+    navigateBack: jest.fn(),
 
     login: jest.fn(({ success, fail }) => {
       loginCount += 1
