@@ -37,7 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from backend.db import autocommit
+from backend.db import autocommit, compiled
 from backend.extensions import db
 from backend.models import ConsentEvent, Message, Subscription, User, utcnow
 from backend.ops import metrics
@@ -204,8 +204,9 @@ class Ledger:
     ) -> list[sa.Row]:
         # The audit rows first: a replayed push (its dedupe key taken) fails there, before anything moved.
         _insert_events(events)
-        upsert = _grant_upsert(self.insert, subscriptions, now, mint=mint, from_client=from_client)
-        return db.session.execute(upsert).all()
+        # Compiled once per shape: an upsert (and a multi-row VALUES) is never in SQLAlchemy's cache.
+        upsert = _sqlite_grant_statement(len(subscriptions), mint, from_client)
+        return upsert.run_in(db.session(), _subscription_params(subscriptions, now)).all()
 
     def spend(self, template_id: str, user_ids: Iterable[int], *, now: datetime | None = None) -> dict[int, int]:
         """One credit less for each of these users who has one left: {user id: credits left}."""
@@ -361,9 +362,8 @@ class PostgresLedger(Ledger):
         # One statement fails or succeeds whole: a replayed push's dedupe key undoes its upsert too.
         # Compiled once per shape: a multi-row VALUES is never in SQLAlchemy's statement cache.
         grant = _grant_statement(len(subscriptions), mint, from_client)
-        params = {"now": now}
-        for i, (subscription, event) in enumerate(zip(subscriptions, events, strict=True)):
-            params.update({f"s{i}_{name}": value for name, value in subscription.items()})
+        params = _subscription_params(subscriptions, now)
+        for i, event in enumerate(events):
             params.update({f"e{i}_{name}": value for name, value in event.items()})
         if alone:
             return grant.rows_alone(params)  # committed: its own transaction
@@ -468,11 +468,31 @@ def _grant_statement(count: int, mint: bool, from_client: bool) -> autocommit.Pr
     def row(prefix: str, table: sa.Table, columns: Iterable[str]) -> dict[str, sa.BindParameter]:
         return {name: sa.bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in columns}
 
-    subscriptions = [row(f"s{i}", _subscriptions, _SUBSCRIPTION_COLUMNS) for i in range(count)]
+    subscriptions = [_subscription_binds(i) for i in range(count)]
     events = [row(f"e{i}", _events, _EVENT_ROW) for i in range(count)]
     now = sa.bindparam("now", type_=_subscriptions.c.updated_at.type)
     upsert = _grant_upsert(postgresql.insert, subscriptions, now, mint=mint, from_client=from_client)
     return autocommit.Prepared(upsert.add_cte(sa.insert(_events).values(events).cte("audit")))
+
+
+def _subscription_params(subscriptions: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """The grant statements' parameters: `s{i}_{column}` for the i-th subscription, `now`."""
+    params: dict[str, Any] = {"now": now}
+    for i, subscription in enumerate(subscriptions):
+        params.update({f"s{i}_{name}": value for name, value in subscription.items()})
+    return params
+
+
+def _subscription_binds(i: int) -> dict[str, sa.BindParameter]:
+    return {name: sa.bindparam(f"s{i}_{name}", type_=_subscriptions.c[name].type) for name in _SUBSCRIPTION_COLUMNS}
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_grant_statement(count: int, mint: bool, from_client: bool) -> compiled.CompiledOnce:
+    """SQLite's upsert of `count` subscriptions, compiled once: parameters `s{i}_{column}`, `now`."""
+    subscriptions = [_subscription_binds(i) for i in range(count)]
+    now = sa.bindparam("now", type_=_subscriptions.c.updated_at.type)
+    return compiled.CompiledOnce(_grant_upsert(sqlite.insert, subscriptions, now, mint=mint, from_client=from_client))
 
 
 def _reserve_statement(rider: Rider | None = None) -> sa.Select:
