@@ -2,7 +2,8 @@
 hold on a loaded machine.
 
     .venv/bin/python bench/cpu_per_call.py [--calls N] [--rounds R] [--users U] [--database-url URL]
-        [--handwritten-database-url PG] [--redis-url URL] [--profile] [--dump DIR] [--only reports|sends]
+        [--handwritten-database-url PG] [--redis-url URL] [--profile] [--dump DIR] [--callgrind]
+        [--only reports|sends]
 
 WARNING: a PostgreSQL database given with --database-url or --handwritten-database-url is EMPTIED
 (DROP SCHEMA public CASCADE). The default runs ours on a new SQLite file.
@@ -10,10 +11,14 @@ WARNING: a PostgreSQL database given with --database-url or --handwritten-databa
 Wall-clock rates (bench/vs_handwritten.py) need a quiet machine; this script does not. Both apps
 run in this process behind Flask's test client (the same WSGI call for both), one call at a
 time, against one emulator in its own process (no latency), and each phase reports:
-- CPU ms per call: `time.process_time()` over N calls, the lowest of R rounds (a loaded machine
-  only adds to a round; the lowest is the one least disturbed);
+- CPU ms per call: `time.thread_time()` of the calling thread (which runs both apps' code) over N
+  calls, the lowest of R rounds (a loaded machine only adds to a round; the lowest is the one
+  least disturbed); background threads (SQLite's checkpoints, the webhook runner) are left out;
 - Python calls per call: function calls counted by cProfile in one more round, the same on an idle
   and on a loaded machine for the same code and inputs (a change that does less shows there first);
+- with --callgrind, instead: instructions per call, counted by valgrind's callgrind (the script
+  runs itself under it, counting only the measured calls): the same count on any load, the
+  figure to compare before and after a change (slow: use few calls, e.g. --calls 30 --rounds 1);
 - with --profile, where the CPU goes: the profiled round's own time by library and by part of
   the backend, as shares of the call (the profiler's overhead is spread alike).
 
@@ -31,6 +36,7 @@ import contextlib
 import cProfile
 import os
 import pstats
+import subprocess
 import sys
 import tempfile
 import time
@@ -64,7 +70,7 @@ Call = Callable[[int], None]
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=300, help="calls per round (300)")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per phase, the lowest kept (3)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per phase, the lowest kept (5)")
     parser.add_argument("--users", type=int, default=50, help="mini-program users (50)")
     parser.add_argument("--database-url", default=None, help="ours: PostgreSQL to EMPTY (default: a new SQLite file)")
     parser.add_argument(
@@ -75,6 +81,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis-url", default=None, help="ours with REDIS_URL (a Redis db this run may fill)")
     parser.add_argument("--profile", action="store_true", help="print where each phase's CPU goes")
     parser.add_argument("--dump", default=None, help="a folder for each phase's profile (pstats files)")
+    parser.add_argument("--callgrind", action="store_true", help="instructions per call, under valgrind")
     parser.add_argument("--only", choices=("reports", "sends"), default=None)
     return parser.parse_args()
 
@@ -135,23 +142,60 @@ def checked(response, status: int, what: str) -> None:
         raise SystemExit(f"{what}: HTTP {response.status_code} {response.get_data(as_text=True)[:300]}")
 
 
+UNDER_CALLGRIND = "WXSUB_BENCH_UNDER_CALLGRIND"  # set when this script runs itself under valgrind
+
+
+def run_under_callgrind() -> None:
+    """Run this script again under callgrind, instrumenting nothing until the measured calls."""
+    out = tempfile.mkdtemp(prefix="wxsub-callgrind-")
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        f"--callgrind-out-file={out}/cg.%p",
+        sys.executable,
+        *sys.argv,
+    ]
+    raise SystemExit(subprocess.run(command, env={**os.environ, UNDER_CALLGRIND: out}).returncode)
+
+
+def callgrind(*command: str) -> None:
+    subprocess.run(["callgrind_control", *command, str(os.getpid())], check=True, capture_output=True)
+
+
+def instructions(call: Call, start: int, calls: int) -> float:
+    """Instructions the process ran for `calls` calls, from a callgrind dump of just those."""
+    folder = Path(os.environ[UNDER_CALLGRIND])
+    callgrind("--zero")
+    for i in range(start, start + calls):
+        call(i)
+    callgrind("--dump")
+    newest = max(folder.glob("cg.*"), key=lambda path: path.stat().st_mtime_ns)
+    totals = [line for line in newest.read_text().splitlines() if line.startswith("summary:")]
+    return float(totals[0].split()[1])
+
+
+def warm(call: Call, start: int, calls: int) -> int:
+    for i in range(start, start + min(20, calls)):  # first compilations, pools, caches
+        call(i)
+    return start + min(20, calls)
+
+
 def measure(name: str, call: Call, start: int, calls: int, rounds: int) -> tuple[float, int]:
     """(lowest CPU ms per call over `rounds`, the next call number)."""
-    for i in range(start, start + min(20, calls)):  # warm: first compilations, pools, caches
-        call(i)
-    n = start + min(20, calls)
+    n = warm(call, start, calls)
     best = float("inf")
     for _ in range(rounds):
-        began = time.process_time()
+        began = time.thread_time()
         for i in range(n, n + calls):
             call(i)
-        best = min(best, (time.process_time() - began) * 1000 / calls)
+        best = min(best, (time.thread_time() - began) * 1000 / calls)
         n += calls
     return best, n
 
 
 def profiled(call: Call, start: int, calls: int) -> pstats.Stats:
-    profile = cProfile.Profile(time.process_time)  # CPU, not waits on the database or the emulator
+    profile = cProfile.Profile(time.thread_time)  # CPU, not waits on the database or the emulator
     profile.enable()
     for i in range(start, start + calls):
         call(i)
@@ -203,6 +247,8 @@ def backend_functions(stats: pstats.Stats, calls: int, top: int = 14) -> list[st
 
 def main() -> None:
     args = parse_args()
+    if args.callgrind and not os.environ.get(UNDER_CALLGRIND):
+        run_under_callgrind()
     handwritten_url = args.handwritten_database_url or (args.database_url if is_postgres(args.database_url) else None)
     for url in {args.database_url, handwritten_url} - {None}:
         if not is_postgres(url):
@@ -225,8 +271,11 @@ def main() -> None:
             response = ours.post("/api/v1/auth/login", json={"code": issued["code"]})
             checked(response, 200, "log-in")
             users.append((issued["openid"], {"Authorization": f"Bearer {response.json['token']}"}))
-        sends_of_ours = 2 * warm_and_rounds  # with and without an Idempotency-Key
-        sends_at_wechat = sends_of_ours + 2 * warm_and_rounds  # and the two hand-written kinds
+        # Call i of each phase goes to user i % users: each phase may give a user one call more
+        # than an even share, so each phase's credits get a user's share plus one.
+        per_phase = warm_and_rounds + args.users
+        sends_of_ours = 2 * per_phase  # with and without an Idempotency-Key
+        sends_at_wechat = sends_of_ours + 2 * per_phase  # and the two hand-written kinds
         if args.only != "reports":
             print(f"setup: {sends_at_wechat} credits at the emulator ...", flush=True)
             for i in range(sends_at_wechat):
@@ -277,8 +326,18 @@ def main() -> None:
             f"{', Redis' if args.redis_url else ''}; {args.calls} calls a round, lowest of {args.rounds} rounds; "
             f"load average now {os.getloadavg()[0]:.1f}"
         )
-        print(f"{'phase':<32} {'CPU ms/call':>11} {'Python calls/call':>18}")
         results = {}
+        if os.environ.get(UNDER_CALLGRIND):
+            callgrind("--instr=on")
+            overhead = instructions(lambda i: None, 0, 1)  # zeroing and dumping, done by this process
+            print(f"{'phase':<32} {'instructions/call (M)':>22}")
+            for name, call in phases:
+                n = warm(call, 0, args.calls)
+                results[name] = (instructions(call, n, args.calls) - overhead) / args.calls / 1e6
+                print(f"{name:<32} {results[name]:22.2f}", flush=True)
+            phases = []
+        else:
+            print(f"{'phase':<32} {'CPU ms/call':>11} {'Python calls/call':>18}")
         for name, call in phases:
             cpu, next_call = measure(name, call, 0, args.calls, args.rounds)
             stats = profiled(call, next_call, args.calls)
@@ -299,7 +358,7 @@ def main() -> None:
             ("send ours", "send token-per-send"),
         ):
             if ours_name in results and theirs_name in results:
-                print(f"CPU per call, {ours_name} / {theirs_name}: {results[ours_name] / results[theirs_name]:.2f}×")
+                print(f"per call, {ours_name} / {theirs_name}: {results[ours_name] / results[theirs_name]:.2f}×")
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

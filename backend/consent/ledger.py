@@ -311,8 +311,9 @@ class Ledger:
         user's answer is `accept`, nothing moves.
 
         In the session's transaction, which the caller commits. `alone`: nothing else is to be
-        written with it (no Idempotency-Key), so a database may commit it by itself, and write
-        `rider` in the same statement (told with `rider.reserved`; untold, it was not written).
+        written with it (no Idempotency-Key), so a database may commit it by itself. A database
+        may write `rider` in the same statement (told with `rider.reserved`; untold, it was not
+        written).
         """
         user_id, template_id = row["user_id"], row["template_id"]
         if kind == TemplateKind.ONE_TIME:
@@ -376,7 +377,7 @@ class PostgresLedger(Ledger):
     def reserve(
         self, row: dict[str, Any], *, kind: str, alone: bool, rider: Rider | None = None
     ) -> tuple[int, int | None] | None:
-        if kind != TemplateKind.ONE_TIME or not alone:
+        if kind != TemplateKind.ONE_TIME:
             return super().reserve(row, kind=kind, alone=alone)
         params = {
             **row,
@@ -386,18 +387,26 @@ class PostgresLedger(Ledger):
             "event_source": EventSource.SEND,
             "event_result": EventResult.SPENT,
         }
-        if rider is None:
-            reserved = self._reserve.run_alone(params)  # committed: its own transaction
-        else:
+        statement = self._reserve
+        if rider is not None:
             statement = self._reserve_with.get(rider.shape)
             if statement is None:
                 statement = self._reserve_with[rider.shape] = autocommit.Prepared(_reserve_statement(rider))
-            reserved = statement.run_alone({**params, **rider.params()})
-            if reserved is not None:
-                rider.reserved(reserved[2])
-                reserved = reserved[:2]
-        if reserved is not None:
+            params.update(rider.params())
+        if alone:
+            reserved = statement.run_alone(params)  # committed: its own transaction
+        else:  # a statement of the caller's unit (with the Idempotency-Key's record): rolled back with it
+            rows = statement.rows_in(db.session(), params)
+            reserved = tuple(rows[0]) if rows else None
+        if reserved is None:
+            return None
+        if rider is not None:
+            rider.reserved(reserved[2])  # not alone: taken if the unit commits (else given back for nothing)
+            reserved = reserved[:2]
+        if alone:
             metrics.record_credits(row["app_id"], CREDIT_CHANGES[EventResult.SPENT])
+        else:
+            _note(row["app_id"], EventResult.SPENT, 1)
         return reserved
 
     def settle(self, message_id: int, changes: dict[str, Any], rider: Rider | None = None) -> None:
