@@ -202,11 +202,13 @@ class Ledger:
         from_client: bool,
         alone: bool,
     ) -> list[sa.Row]:
-        # The audit rows first: a replayed push (its dedupe key taken) fails there, before anything moved.
-        _insert_events(events)
         # Compiled once per shape: an upsert (and a multi-row VALUES) is never in SQLAlchemy's cache.
-        upsert = _sqlite_grant_statement(len(subscriptions), mint, from_client)
-        return upsert.run_in(db.session(), _subscription_params(subscriptions, now)).all()
+        audit, upsert = _sqlite_grant_statements(len(subscriptions), mint, from_client)
+        params = _grant_params(subscriptions, events, now)
+        session = db.session()
+        # The audit rows first: a replayed push (its dedupe key taken) fails there, before anything moved.
+        audit.run_in(session, params)
+        return upsert.run_in(session, params).all()
 
     def spend(self, template_id: str, user_ids: Iterable[int], *, now: datetime | None = None) -> dict[int, int]:
         """One credit less for each of these users who has one left: {user id: credits left}."""
@@ -363,9 +365,7 @@ class PostgresLedger(Ledger):
         # One statement fails or succeeds whole: a replayed push's dedupe key undoes its upsert too.
         # Compiled once per shape: a multi-row VALUES is never in SQLAlchemy's statement cache.
         grant = _grant_statement(len(subscriptions), mint, from_client)
-        params = _subscription_params(subscriptions, now)
-        for i, event in enumerate(events):
-            params.update({f"e{i}_{name}": value for name, value in event.items()})
+        params = _grant_params(subscriptions, events, now)
         if alone:
             return grant.rows_alone(params)  # committed: its own transaction
         return grant.rows_in(db.session(), params)
@@ -469,39 +469,47 @@ _SUBSCRIPTION_COLUMNS = (
 )
 
 
-@functools.lru_cache(maxsize=64)
-def _grant_statement(count: int, mint: bool, from_client: bool) -> autocommit.Prepared:
-    """PostgreSQL's grant of `count` templates, with its audit rows as a CTE, compiled once:
-    parameters `s{i}_{column}` for the subscriptions, `e{i}_{column}` for the events, `now`."""
-
-    def row(prefix: str, table: sa.Table, columns: Iterable[str]) -> dict[str, sa.BindParameter]:
-        return {name: sa.bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in columns}
-
-    subscriptions = [_subscription_binds(i) for i in range(count)]
-    events = [row(f"e{i}", _events, _EVENT_ROW) for i in range(count)]
-    now = sa.bindparam("now", type_=_subscriptions.c.updated_at.type)
-    upsert = _grant_upsert(postgresql.insert, subscriptions, now, mint=mint, from_client=from_client)
-    return autocommit.Prepared(upsert.add_cte(sa.insert(_events).values(events).cte("audit")))
-
-
-def _subscription_params(subscriptions: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
-    """The grant statements' parameters: `s{i}_{column}` for the i-th subscription, `now`."""
+def _grant_params(subscriptions: list[dict[str, Any]], events: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """The grant statements' parameters: `s{i}_{column}` for the i-th subscription, `e{i}_{column}`
+    for its audit row, `now`."""
     params: dict[str, Any] = {"now": now}
-    for i, subscription in enumerate(subscriptions):
+    for i, (subscription, event) in enumerate(zip(subscriptions, events, strict=True)):
         params.update({f"s{i}_{name}": value for name, value in subscription.items()})
+        params.update({f"e{i}_{name}": value for name, value in event.items()})
     return params
 
 
-def _subscription_binds(i: int) -> dict[str, sa.BindParameter]:
-    return {name: sa.bindparam(f"s{i}_{name}", type_=_subscriptions.c[name].type) for name in _SUBSCRIPTION_COLUMNS}
+def _binds(prefix: str, table: sa.Table, columns: Iterable[str]) -> dict[str, sa.BindParameter]:
+    return {name: sa.bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in columns}
+
+
+def _grant_rows(count: int) -> tuple[list[dict[str, sa.BindParameter]], list[dict[str, sa.BindParameter]]]:
+    """The bind parameters of `count` subscriptions and of their audit rows."""
+    subscriptions = [_binds(f"s{i}", _subscriptions, _SUBSCRIPTION_COLUMNS) for i in range(count)]
+    return subscriptions, [_binds(f"e{i}", _events, _EVENT_ROW) for i in range(count)]
+
+
+_GRANT_NOW = sa.bindparam("now", type_=_subscriptions.c.updated_at.type)
 
 
 @functools.lru_cache(maxsize=64)
-def _sqlite_grant_statement(count: int, mint: bool, from_client: bool) -> compiled.CompiledOnce:
-    """SQLite's upsert of `count` subscriptions, compiled once: parameters `s{i}_{column}`, `now`."""
-    subscriptions = [_subscription_binds(i) for i in range(count)]
-    now = sa.bindparam("now", type_=_subscriptions.c.updated_at.type)
-    return compiled.CompiledOnce(_grant_upsert(sqlite.insert, subscriptions, now, mint=mint, from_client=from_client))
+def _grant_statement(count: int, mint: bool, from_client: bool) -> autocommit.Prepared:
+    """PostgreSQL's grant of `count` templates, with its audit rows as a CTE, compiled once
+    (parameters: `_grant_params`)."""
+    subscriptions, events = _grant_rows(count)
+    upsert = _grant_upsert(postgresql.insert, subscriptions, _GRANT_NOW, mint=mint, from_client=from_client)
+    return autocommit.Prepared(upsert.add_cte(sa.insert(_events).values(events).cte("audit")))
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_grant_statements(
+    count: int, mint: bool, from_client: bool
+) -> tuple[compiled.CompiledOnce, compiled.CompiledOnce]:
+    """SQLite's grant of `count` templates, compiled once: the audit rows' INSERT, then the upsert
+    (parameters: `_grant_params`)."""
+    subscriptions, events = _grant_rows(count)
+    upsert = _grant_upsert(sqlite.insert, subscriptions, _GRANT_NOW, mint=mint, from_client=from_client)
+    return compiled.CompiledOnce(sa.insert(_events).values(events)), compiled.CompiledOnce(upsert)
 
 
 def _reserve_statement(rider: Rider | None = None) -> sa.Select:
