@@ -76,7 +76,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--handwritten-database-url",
         default=None,
-        help="the hand-written report's PostgreSQL, EMPTIED (default: --database-url if PostgreSQL, else no such phase)",
+        help="the hand-written report's PostgreSQL, EMPTIED (default: --database-url if PostgreSQL, else none)",
     )
     parser.add_argument("--redis-url", default=None, help="ours with REDIS_URL (a Redis db this run may fill)")
     parser.add_argument("--profile", action="store_true", help="print where each phase's CPU goes")
@@ -284,7 +284,11 @@ def main() -> None:
 
         def report(i: int, key: bool = False) -> None:
             headers = {**users[i % args.users][1], **({"Idempotency-Key": uuid.uuid4().hex} if key else {})}
-            checked(ours.post("/api/v1/subscriptions", json={"results": {TEMPLATE_ID: "accept"}}, headers=headers), 200, "report")
+            checked(
+                ours.post("/api/v1/subscriptions", json={"results": {TEMPLATE_ID: "accept"}}, headers=headers),
+                200,
+                "report",
+            )
 
         def report_theirs(i: int) -> None:
             openid = users[i % args.users][0]
