@@ -139,6 +139,7 @@ def _listen_for_revocations() -> None:
         if app.extensions.get("revocation_listener") == os.getpid():
             return
         app.extensions["revocation_listener"] = os.getpid()
+        app.extensions["revocations_heard"] = threading.Event()  # set while subscribed
     listener = threading.Thread(target=_listen, args=(weakref.ref(app), link), daemon=True, name="session-revocations")
     listener.start()
 
@@ -156,11 +157,13 @@ def _listen(app_ref: weakref.ref[Flask], link) -> None:
             try:
                 pubsub.subscribe(REVOKED_CHANNEL)
                 _forget(app_ref, None)  # whatever was revoked before the subscription: read again
+                _heard(app_ref, True)
                 while app_ref() is not None:
                     message = pubsub.get_message(timeout=LISTEN_POLL)
                     if message is not None and message.get("type") == "message":
                         _forget(app_ref, message["data"])
             finally:
+                _heard(app_ref, False)
                 pubsub.close()
         except REDIS_DOWN_ERRORS as exc:
             log.warning("session revocations not heard", extra={"error": type(exc).__name__})
@@ -168,6 +171,13 @@ def _listen(app_ref: weakref.ref[Flask], link) -> None:
         except Exception:  # never let the thread die: the TTL still bounds a revocation
             log.exception("session revocation listener failed")
             time.sleep(link.retry_after)
+
+
+def _heard(app_ref: weakref.ref[Flask], subscribed: bool) -> None:
+    app = app_ref()
+    heard = app.extensions.get("revocations_heard") if app is not None else None
+    if heard is not None:
+        heard.set() if subscribed else heard.clear()
 
 
 def _forget(app_ref: weakref.ref[Flask], data: bytes | str | None) -> None:

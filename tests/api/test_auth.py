@@ -154,6 +154,8 @@ def test_a_logout_is_heard_at_once_by_another_app_through_redis(database_url, em
     with running_app(config) as here, running_app(config) as there:
         user = log_in(here.test_client(), emulator)
         other = there.test_client()
+        assert other.get("/api/v1/me", headers=user.auth).status_code == 200  # starts `there`'s listener
+        assert there.extensions["revocations_heard"].wait(10)  # subscribed (and every version forgotten)
         assert other.get("/api/v1/me", headers=user.auth).status_code == 200  # `there` holds the version
         assert here.test_client().post("/api/v1/auth/logout", headers=user.auth).status_code == 204
         for _ in range(400):  # the message's way through Redis: milliseconds (bounded wait, not a timing)

@@ -30,6 +30,10 @@ def test_a_logged_out_token_is_refused_by_other_processes_through_redis(database
         def status() -> int:
             return http.get(f"{server.url}/api/v1/me", headers=user.auth, timeout=10).status_code
 
+        assert [status() for _ in range(20)] == [200] * 20  # both workers start their listeners
+        # A listener forgets every version once subscribed: let them subscribe first, so that only
+        # the logout's message can void what the workers hold from here on (not a timing: a margin).
+        time.sleep(1.0)
         assert [status() for _ in range(20)] == [200] * 20  # both workers hold the version, most likely
         assert client.post("/api/v1/auth/logout", headers=user.auth).status_code == 204  # this process
         refused_in_a_row = 0
