@@ -112,6 +112,12 @@ class UserNotFound(ApiError):
     code, status, message = "user_not_found", 404, "No such user."
 
 
+class UserErased(ApiError):
+    """The user was erased (users/erasure.py): nothing of them is left to send to, read or bind."""
+
+    code, status, message = "user_erased", 410, "This user was erased."
+
+
 class AmbiguousRecipient(ApiError):
     """Several users of the app share the phone number a send names; `details.user_ids` lists
     them, so the caller can send by `user_id` or bind an `external_id` instead."""
@@ -288,8 +294,11 @@ def register_error_handlers(app: Flask) -> None:
         return error_response("internal_error", INTERNAL_ERROR_MESSAGE, 500)
 
 
-def describe_database_error(exc: BaseException) -> str:
+def database_first_line(exc: BaseException) -> str:
     """The driver's own first line (it names host and port, never the password)."""
     original = getattr(exc, "orig", None) or exc
-    first = next((line.strip() for line in str(original).splitlines() if line.strip()), type(original).__name__)
-    return f"cannot use the database: {first}"
+    return next((line.strip() for line in str(original).splitlines() if line.strip()), type(original).__name__)
+
+
+def describe_database_error(exc: BaseException) -> str:
+    return f"cannot use the database: {database_first_line(exc)}"

@@ -53,6 +53,38 @@ class User(TimestampMixin, db.Model):
     external_id: Mapped[str | None] = mapped_column(String(128))
     # phone_number in E.164 (backend/users/phones.py): a send by phone number is one indexed lookup.
     phone_e164: Mapped[str | None] = mapped_column(String(20), index=True)
+    # Set when the person was erased (backend/users/erasure.py): the row stays, anonymous, for the
+    # rows that count on it (messages, consent events); sends and reads by user_id answer 410.
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    # Every column holding something of the person besides the openid, cleared by an erase: a
+    # column added later that holds personal data is one more name here (users/erasure.py).
+    PERSONAL_COLUMNS = (
+        "unionid",
+        "session_key",
+        "phone_number",
+        "pure_phone_number",
+        "country_code",
+        "external_id",
+        "phone_e164",
+    )
+
+
+class Erasure(db.Model):
+    """The tombstone of an erased person: a keyed hash of (app, openid), never the openid itself.
+
+    Also appended to the erasure log outside the database (ERASURE_LOG), since a restore of an
+    older backup loses this row: `wx users erase --reapply` finds the person again by the hash.
+    """
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[str] = mapped_column(String(32))
+    # HMAC-SHA256 under ERASURE_KEY of "app_id\nopenid" (users/erasure.py subject_hash).
+    subject_hash: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)  # the anonymous row
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Template(TimestampMixin, db.Model):
@@ -130,6 +162,26 @@ class DeviceSubscription(TimestampMixin, db.Model):
     @property
     def device(self) -> dict[str, str]:
         return {"model_id": self.model_id, "sn": self.sn}
+
+
+class DeviceBinding(db.Model):
+    """A person who may follow a device: one row per (app, model_id, sn, user), made by business
+    code (directly or through a device binding code). With DEVICE_BINDING_REQUIRED only they get
+    the device's sn_ticket, report its popup and receive its messages (consent/device_bindings.py).
+    """
+
+    __tablename__ = "device_bindings"
+    __table_args__ = (UniqueConstraint("app_id", "model_id", "sn", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[str] = mapped_column(String(32))
+    model_id: Mapped[str] = mapped_column(String(128))
+    sn: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # When the last sn_ticket the backend handed this user for this device expires: a device
+    # report is believed only until then (WeChat pushes nothing for device popups).
+    ticket_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ConsentEvent(db.Model):
@@ -304,6 +356,23 @@ class BindingCode(db.Model):
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     app_id: Mapped[str] = mapped_column(String(32))  # redeemed by a user of this app only
     external_id: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    redeemed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DeviceBindingCode(db.Model):
+    """A single-use code that binds a device to the user who redeems it (a QR code on the device,
+    or shown by the business app). Only the code's SHA-256 is kept, as for `binding_codes`."""
+
+    __tablename__ = "device_binding_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    app_id: Mapped[str] = mapped_column(String(32))  # redeemed by a user of this app only
+    model_id: Mapped[str] = mapped_column(String(128))
+    sn: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     redeemed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

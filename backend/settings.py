@@ -64,8 +64,19 @@ def _comma_separated(raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+_FLAG_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def _flag(raw: str) -> bool:
+    try:
+        return _FLAG_WORDS[raw.lower()]
+    except KeyError:
+        raise ValueError("must be on or off (1, true, yes / 0, false, no)") from None
+
+
 KINDS: dict[str, Callable[[str], Any]] = {
     "text": _text,
+    "flag": _flag,
     "int": _whole_number,
     "float": _number,
     "list": _comma_separated,
@@ -334,6 +345,19 @@ SETTINGS: tuple[Setting, ...] = (
         kind="int",
         default=60,
     ),
+    Setting(
+        "DEVICE_BINDING_REQUIRED",
+        "access",
+        "Only users bound to a device (`PUT /api/v1/devices/<model_id>/<sn>/users/<user_id>` or a device "
+        "binding code) get its sn_ticket, report its popup and receive its messages; off: anyone logged in may.",
+        "只有绑定了设备的用户（`PUT /api/v1/devices/<model_id>/<sn>/users/<user_id>` 或设备绑定码）才能获取该设备的 "
+        "sn_ticket、上报其订阅弹窗结果并收到其消息；关闭时任何已登录用户都可以。",
+        kind="flag",
+        default=True,
+        dev_default=False,
+        unset_en="on (dev mode: off)",
+        unset_zh="开启（开发模式：关闭）",
+    ),
     # -- calls to WeChat ----------------------------------------------------------------------
     Setting(
         "WX_CONNECT_TIMEOUT",
@@ -493,6 +517,29 @@ SETTINGS: tuple[Setting, ...] = (
         kind="list",
         default=[],
         secret=True,
+    ),
+    Setting(
+        "ERASURE_KEY",
+        "privacy",
+        "Keys the hashes of erased people's openids in the tombstones and the erasure log; any long random "
+        "string. Never `DATA_KEY`, so that `wx keys rotate` leaves the erasure log readable.",
+        "为已删除用户的 openid 计算墓碑与删除日志中带密钥哈希的密钥；任意较长的随机字符串。"
+        "从不使用 `DATA_KEY`，因此 `wx keys rotate` 之后删除日志仍然可用。",
+        secret=True,
+        unset_en="derived from `SECRET_KEY`",
+        unset_zh="由 `SECRET_KEY` 派生",
+    ),
+    Setting(
+        "ERASURE_LOG",
+        "privacy",
+        "The file each erasure is appended to (one line: keyed hashes and the time, no personal data), kept "
+        "outside the database so that `wx users erase --reapply` can erase again after a restore; a relative "
+        "path is relative to the instance folder.",
+        "每次删除追加一行的文件（只有带密钥的哈希和时间，没有个人信息），放在数据库之外，"
+        "以便恢复备份后用 `wx users erase --reapply` 再次删除；相对路径相对于 instance 目录。",
+        default="erasures.log",
+        unset_en="`instance/erasures.log`",
+        unset_zh="`instance/erasures.log`",
     ),
 )
 

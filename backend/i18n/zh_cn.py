@@ -13,6 +13,10 @@ MESSAGES = {
     "WeChat blocked this user's login.": "微信拦截了该用户的登录。",
     "Not found.": "资源不存在。",
     "No such user.": "用户不存在。",
+    "This user was erased.": "该用户的数据已被删除。",
+    "The erasure log (ERASURE_LOG) can't be written; nothing was erased.": (
+        "无法写入删除日志（ERASURE_LOG）；没有删除任何数据。"
+    ),
     "No user with that {kind}.": "没有与该 {kind} 对应的用户。",
     "Several users have that phone number.": "有多个用户使用该手机号。",
     "That external_id is bound to another user.": "该 external_id 已绑定到另一个用户。",
@@ -70,6 +74,12 @@ MESSAGES = {
     ),
     # Device messages (backend/consent/sn_tickets.py)
     "WeChat does not accept this device's {field}.": "微信不接受该设备的 {field}。",
+    # Device bindings (backend/consent/device_bindings.py)
+    "No device of this model_id is bound in this mini program.": "本小程序中没有绑定任何该 model_id 的设备。",
+    "You are not bound to this device.": "你没有绑定该设备。",
+    "No sn_ticket for this device was handed to you recently: get one before the popup.": (
+        "最近没有向你发放该设备的 sn_ticket：请在弹出订阅窗口前先获取。"
+    ),
     # Device subscriptions and sends (backend/consent/device_subscriptions.py)
     "This template is not of the kind this endpoint takes.": "该模板的类型不适用于这个接口。",
     "{template_id} is not a device template of this mini program.": "{template_id} 不是本小程序的设备消息模板。",

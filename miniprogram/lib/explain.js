@@ -45,6 +45,8 @@ function phoneRefusal(detail) {
   const errMsg = detail.errMsg || ''
   // "getPhoneNumber:fail user deny" (or ":fail:user deny"): the user said no.
   if (/deny|cancel/i.test(errMsg)) return t('phoneDenied')
+  // errno 104: the user declined the privacy agreement (docs/wechat.md §13), which gates the button.
+  if (detail.errno === 104 || /privacy/i.test(errMsg)) return t('privacyDeclined')
   // errno 1400001: the mini program's paid quota of phone-number checks is used up.
   if (detail.errno === 1400001) return t('phoneQuota')
   // "fail no permission": the account may not use the button (e.g. not verified).
@@ -56,7 +58,7 @@ function phoneRefusal(detail) {
 }
 
 /**
- * @typedef {'login' | 'phone' | 'subscribe' | 'report' | 'load' | 'ticket' | 'link'} Context
+ * @typedef {'login' | 'phone' | 'subscribe' | 'report' | 'load' | 'ticket' | 'link' | 'bind' | 'data'} Context
  * @param {any} error an ApiError, NetworkError or WxApiError (lib/errors.js), or anything
  * @param {Context} context what the user was doing
  * @returns {string}
@@ -77,8 +79,10 @@ function describeError(error, context) {
     if (error.code === 'wechat_user_blocked') return t('loginBlocked')
     // POST /api/v1/devices/sn-ticket: WeChat refused the QR code's sn or model_id.
     if (error.code === 'invalid_request' && context === 'ticket') return t('deviceInvalid')
-    // Redeeming binding codes: the backend holds a user after 5 wrong ones in a minute.
-    if (error.code === 'rate_limited' && context === 'link') return t('linkTooManyTries')
+    // With device bindings required, the backend hands a device's ticket to bound users only.
+    if (error.code === 'forbidden' && context === 'ticket') return t('deviceNotBound')
+    // Redeeming binding codes (account or device): the backend holds a user after 5 wrong ones in a minute.
+    if (error.code === 'rate_limited' && (context === 'link' || context === 'bind')) return t('linkTooManyTries')
     const key = `api_${error.code}`
     if (has(key)) return t(/** @type {any} */ (key))
     if (error.status >= 500) return t('api_server_error')

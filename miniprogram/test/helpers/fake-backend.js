@@ -1,6 +1,7 @@
 /**
  * An in-memory backend that keeps to docs/api.md closely enough for the unit tests:
- * log-in, phone, /me, binding codes, subscriptions with credits and Idempotency-Key replays. It answers
+ * log-in, phone, /me, binding codes, device bindings (a device's ticket for bound users only, as
+ * outside dev mode), subscriptions with credits and Idempotency-Key replays. It answers
  * wx.request through the fake wx's transport. `backend.script(route, answer)` queues a
  * one-off answer for a route (an HTTP answer, or {errMsg} for a network failure), and
  * `backend.calls` records every request.
@@ -22,7 +23,10 @@ function createFakeBackend() {
   const scripted = new Map() // route → [answer, ...]
   const calls = []
   const tickets = [] // the devices each sn_ticket was issued for
+  const deviceCodes = new Map() // code → device, until redeemed
+  const boundDevices = new Set() // `${model_id} ${sn}` the user is bound to
   let nextToken = 1
+  let currentUserId = 1 // the openid's user; a new one after an erase, as the backend makes
 
   function user(req) {
     const token = (req.header.Authorization || '').replace(/^Bearer /, '')
@@ -37,14 +41,31 @@ function createFakeBackend() {
     return [...subs.entries()].filter(([key]) => key.startsWith(`${userId} `)).map(([, sub]) => ({ ...sub }))
   }
 
+  /**
+   * A code redeemed from `codes` (account or device ones: wrong guesses of both count together,
+   * 5 a minute, as the backend counts them): the code as the backend reads it, or the refusal.
+   */
+  function guess(req, codes) {
+    const typed = req.data && req.data.code
+    if (typeof typed !== 'string' || !typed) return { refused: apiError(400, 'invalid_request', 'code', { code: 'required' }) }
+    const now = Date.now()
+    while (bindingFailures.length && bindingFailures[0] <= now - 60000) bindingFailures.shift()
+    if (bindingFailures.length >= 5) return { refused: apiError(429, 'rate_limited', 'too many', { retry_after: 60 }) }
+    const code = typed.replace(/[\s-]/g, '').toUpperCase()
+    if (codes.has(code)) return { code }
+    bindingFailures.push(now)
+    return { refused: apiError(400, 'binding_code_invalid', 'The binding code is invalid, expired or already used.') }
+  }
+
   const routes = {
     'POST /api/v1/auth/login': (req) => {
       const code = req.data && req.data.code
       if (!code) return apiError(400, 'invalid_request', 'code is required', { code: 'required' })
-      if (!users.has(1)) users.set(1, { id: 1, has_phone: false, phone_number: null, external_id: null })
+      const id = currentUserId
+      if (!users.has(id)) users.set(id, { id, has_phone: false, phone_number: null, external_id: null })
       const token = `token-${nextToken++}`
-      tokens.set(token, 1)
-      return { statusCode: 200, data: { token, token_type: 'Bearer', expires_in: 604800, user: { id: 1, has_phone: users.get(1).has_phone } } }
+      tokens.set(token, id)
+      return { statusCode: 200, data: { token, token_type: 'Bearer', expires_in: 604800, user: { id, has_phone: users.get(id).has_phone } } }
     },
     'POST /api/v1/auth/phone': (req, me) => {
       me.has_phone = true
@@ -52,25 +73,47 @@ function createFakeBackend() {
       return { statusCode: 200, data: { phone_number: '13800001234', pure_phone_number: '13800001234', country_code: '86' } }
     },
     'GET /api/v1/me': (req, me) => ({ statusCode: 200, data: meBody(me) }),
+    'GET /api/v1/me/export': (req, me) => ({
+      statusCode: 200,
+      data: {
+        user: { id: me.id, app_id: 'wxd0000000000e0001', openid: 'oFakeUser', unionid: null, external_id: me.external_id || null, phone_number: me.phone_number, country_code: me.phone_number ? '86' : null, created_at: '2026-12-01T08:00:00.000Z', erased_at: null },
+        subscriptions: subscriptionsOf(me.id),
+        device_subscriptions: [],
+        consent_events: [],
+        messages: [],
+        webhook_events: [],
+        exported_at: '2026-12-08T03:00:00.000Z',
+      },
+    }),
+    'DELETE /api/v1/me': (req, me) => {
+      // The erase: the user's tokens stop working, and the same openid logs in as a new user.
+      for (const [token, id] of [...tokens]) if (id === me.id) tokens.delete(token)
+      users.delete(me.id)
+      currentUserId = me.id + 1
+      return { statusCode: 200, data: { id: me.id, erased_at: '2026-12-08T03:00:00.000Z' } }
+    },
     'POST /api/v1/me/binding': (req, me) => {
-      const typed = req.data && req.data.code
-      if (typeof typed !== 'string' || !typed) return apiError(400, 'invalid_request', 'code', { code: 'required' })
-      const now = Date.now()
-      while (bindingFailures.length && bindingFailures[0] <= now - 60000) bindingFailures.shift()
-      if (bindingFailures.length >= 5) return apiError(429, 'rate_limited', 'too many', { retry_after: 60 })
-      const code = typed.replace(/[\s-]/g, '').toUpperCase()
-      if (!bindingCodes.has(code)) {
-        bindingFailures.push(now)
-        return apiError(400, 'binding_code_invalid', 'The binding code is invalid, expired or already used.')
-      }
+      const { code, refused } = guess(req, bindingCodes)
+      if (refused) return refused
       me.external_id = bindingCodes.get(code)
       bindingCodes.delete(code)
       return { statusCode: 200, data: meBody(me) }
     },
     'GET /api/v1/subscriptions': (req, me) => ({ statusCode: 200, data: { subscriptions: subscriptionsOf(me.id) } }),
+    'POST /api/v1/me/devices': (req, me) => {
+      const { code, refused } = guess(req, deviceCodes)
+      if (refused) return refused
+      const device = deviceCodes.get(code)
+      deviceCodes.delete(code)
+      boundDevices.add(`${device.model_id} ${device.sn}`)
+      return { statusCode: 200, data: { appid: 'wx-fake', ...device, user_id: me.id, created_at: new Date().toISOString() } }
+    },
     'POST /api/v1/devices/sn-ticket': (req) => {
       const { model_id: modelId, sn } = req.data || {}
       if (!modelId || !sn) return apiError(400, 'invalid_request', 'model_id and sn are required')
+      if (!boundDevices.has(`${modelId} ${sn}`)) {
+        return apiError(403, 'forbidden', 'You are not bound to this device.', { device: 'not bound to this user' })
+      }
       tickets.push({ model_id: modelId, sn })
       return { statusCode: 200, data: { sn_ticket: `ticket-${tickets.length}`, expires_in: 300 } }
     },
@@ -182,6 +225,14 @@ function createFakeBackend() {
     /** A code the business system issued (`POST /api/v1/binding-codes`), single-use. */
     addBindingCode(code, externalId) {
       bindingCodes.set(code, externalId)
+    },
+    /** A device binding code the business issued (`POST /api/v1/device-binding-codes`), single-use. */
+    addDeviceCode(code, device) {
+      deviceCodes.set(code, { model_id: device.model_id, sn: device.sn })
+    },
+    /** The user is bound to the device already (business code bound them). */
+    bindDevice(device) {
+      boundDevices.add(`${device.model_id} ${device.sn}`)
     },
     /** Credits as the backend would hold them after earlier popups. */
     setSubscription(templateId, fields) {

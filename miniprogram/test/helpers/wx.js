@@ -130,6 +130,17 @@ function createWx(options = {}) {
           ),
       )
     }),
+    /**
+     * wx.scanCode: reads `wx.scanResult` (what the QR code holds); `wx.scanError` {errMsg}
+     * makes it fail (`scanCode:fail cancel` when the user closes the camera).
+     */
+    scanCode: jest.fn(({ success, fail }) => {
+      if (wx.scanError) later(fail, wx.scanError)
+      else later(success, { errMsg: 'scanCode:ok', result: wx.scanResult, scanType: 'QR_CODE', charSet: 'utf-8' })
+    }),
+    scanResult: '',
+    /** @type {{errMsg: string} | null} */
+    scanError: null,
     /** The default device popup answers with this, per template id. */
     devicePopupAnswer: 'accept',
     /** @type {{errMsg: string, errCode?: number} | null} */
@@ -143,6 +154,17 @@ function createWx(options = {}) {
       })
     }),
 
+    /** What the user answers wx.showModal: confirm unless a test says otherwise. */
+    modalConfirm: true,
+    showModal: jest.fn(({ success }) => {
+      later(success, { confirm: wx.modalConfirm, cancel: !wx.modalConfirm, errMsg: 'showModal:ok' })
+    }),
+    /** The listener the page registered with wx.onNeedPrivacyAuthorization (WeChat calls it). */
+    privacyListener: /** @type {any} */ (null),
+    onNeedPrivacyAuthorization: jest.fn((listener) => {
+      wx.privacyListener = listener
+    }),
+    openPrivacyContract: jest.fn(),
     openSetting: jest.fn(({ success, fail, complete }) => {
       if (wx.enforceGesture && !wx.gesture) {
         const res = { errMsg: 'openSetting:fail can only be invoked by user TAP gesture.' }
