@@ -296,6 +296,18 @@ SETTINGS: tuple[Setting, ...] = (
         unset_zh="开发模式以外必须设置",
     ),
     Setting(
+        "SESSION_VERSION_TTL",
+        "access",
+        "Seconds a process trusts a user's session-token version it read, so that a call with a session "
+        "token does not read the user: a logout or an erase takes effect in other processes within this time, "
+        "or at once through Redis when REDIS_URL is set.",
+        "进程信任已读到的用户会话 token 版本的秒数（这样带会话 token 的调用无需读取用户）："
+        "退出登录或删除用户在其他进程中最迟在这段时间内生效；设置了 REDIS_URL 时通过 Redis 立即生效。",
+        kind="float",
+        default=5.0,
+        positive=True,
+    ),
+    Setting(
         "BUSINESS_API_KEYS",
         "access",
         "Comma-separated keys that business callers send in `X-Api-Key`.",

@@ -37,7 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from backend.db import autocommit
+from backend.db import autocommit, compiled
 from backend.extensions import db
 from backend.models import ConsentEvent, Message, Subscription, User, utcnow
 from backend.ops import metrics
@@ -202,10 +202,13 @@ class Ledger:
         from_client: bool,
         alone: bool,
     ) -> list[sa.Row]:
+        # Compiled once per shape: an upsert (and a multi-row VALUES) is never in SQLAlchemy's cache.
+        audit, upsert = _sqlite_grant_statements(len(subscriptions), mint, from_client)
+        params = _grant_params(subscriptions, events, now)
+        session = db.session()
         # The audit rows first: a replayed push (its dedupe key taken) fails there, before anything moved.
-        _insert_events(events)
-        upsert = _grant_upsert(self.insert, subscriptions, now, mint=mint, from_client=from_client)
-        return db.session.execute(upsert).all()
+        audit.run_in(session, params)
+        return upsert.run_in(session, params).all()
 
     def spend(self, template_id: str, user_ids: Iterable[int], *, now: datetime | None = None) -> dict[int, int]:
         """One credit less for each of these users who has one left: {user id: credits left}."""
@@ -310,8 +313,9 @@ class Ledger:
         user's answer is `accept`, nothing moves.
 
         In the session's transaction, which the caller commits. `alone`: nothing else is to be
-        written with it (no Idempotency-Key), so a database may commit it by itself, and write
-        `rider` in the same statement (told with `rider.reserved`; untold, it was not written).
+        written with it (no Idempotency-Key), so a database may commit it by itself. A database
+        may write `rider` in the same statement (told with `rider.reserved`; untold, it was not
+        written).
         """
         user_id, template_id = row["user_id"], row["template_id"]
         if kind == TemplateKind.ONE_TIME:
@@ -361,10 +365,7 @@ class PostgresLedger(Ledger):
         # One statement fails or succeeds whole: a replayed push's dedupe key undoes its upsert too.
         # Compiled once per shape: a multi-row VALUES is never in SQLAlchemy's statement cache.
         grant = _grant_statement(len(subscriptions), mint, from_client)
-        params = {"now": now}
-        for i, (subscription, event) in enumerate(zip(subscriptions, events, strict=True)):
-            params.update({f"s{i}_{name}": value for name, value in subscription.items()})
-            params.update({f"e{i}_{name}": value for name, value in event.items()})
+        params = _grant_params(subscriptions, events, now)
         if alone:
             return grant.rows_alone(params)  # committed: its own transaction
         return grant.rows_in(db.session(), params)
@@ -376,7 +377,7 @@ class PostgresLedger(Ledger):
     def reserve(
         self, row: dict[str, Any], *, kind: str, alone: bool, rider: Rider | None = None
     ) -> tuple[int, int | None] | None:
-        if kind != TemplateKind.ONE_TIME or not alone:
+        if kind != TemplateKind.ONE_TIME:
             return super().reserve(row, kind=kind, alone=alone)
         params = {
             **row,
@@ -386,18 +387,26 @@ class PostgresLedger(Ledger):
             "event_source": EventSource.SEND,
             "event_result": EventResult.SPENT,
         }
-        if rider is None:
-            reserved = self._reserve.run_alone(params)  # committed: its own transaction
-        else:
+        statement = self._reserve
+        if rider is not None:
             statement = self._reserve_with.get(rider.shape)
             if statement is None:
                 statement = self._reserve_with[rider.shape] = autocommit.Prepared(_reserve_statement(rider))
-            reserved = statement.run_alone({**params, **rider.params()})
-            if reserved is not None:
-                rider.reserved(reserved[2])
-                reserved = reserved[:2]
-        if reserved is not None:
+            params.update(rider.params())
+        if alone:
+            reserved = statement.run_alone(params)  # committed: its own transaction
+        else:  # a statement of the caller's unit (with the Idempotency-Key's record): rolled back with it
+            rows = statement.rows_in(db.session(), params)
+            reserved = tuple(rows[0]) if rows else None
+        if reserved is None:
+            return None
+        if rider is not None:
+            rider.reserved(reserved[2])  # not alone: taken if the unit commits (else given back for nothing)
+            reserved = reserved[:2]
+        if alone:
             metrics.record_credits(row["app_id"], CREDIT_CHANGES[EventResult.SPENT])
+        else:
+            _note(row["app_id"], EventResult.SPENT, 1)
         return reserved
 
     def settle(self, message_id: int, changes: dict[str, Any], rider: Rider | None = None) -> None:
@@ -460,19 +469,47 @@ _SUBSCRIPTION_COLUMNS = (
 )
 
 
+def _grant_params(subscriptions: list[dict[str, Any]], events: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """The grant statements' parameters: `s{i}_{column}` for the i-th subscription, `e{i}_{column}`
+    for its audit row, `now`."""
+    params: dict[str, Any] = {"now": now}
+    for i, (subscription, event) in enumerate(zip(subscriptions, events, strict=True)):
+        params.update({f"s{i}_{name}": value for name, value in subscription.items()})
+        params.update({f"e{i}_{name}": value for name, value in event.items()})
+    return params
+
+
+def _binds(prefix: str, table: sa.Table, columns: Iterable[str]) -> dict[str, sa.BindParameter]:
+    return {name: sa.bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in columns}
+
+
+def _grant_rows(count: int) -> tuple[list[dict[str, sa.BindParameter]], list[dict[str, sa.BindParameter]]]:
+    """The bind parameters of `count` subscriptions and of their audit rows."""
+    subscriptions = [_binds(f"s{i}", _subscriptions, _SUBSCRIPTION_COLUMNS) for i in range(count)]
+    return subscriptions, [_binds(f"e{i}", _events, _EVENT_ROW) for i in range(count)]
+
+
+_GRANT_NOW = sa.bindparam("now", type_=_subscriptions.c.updated_at.type)
+
+
 @functools.lru_cache(maxsize=64)
 def _grant_statement(count: int, mint: bool, from_client: bool) -> autocommit.Prepared:
-    """PostgreSQL's grant of `count` templates, with its audit rows as a CTE, compiled once:
-    parameters `s{i}_{column}` for the subscriptions, `e{i}_{column}` for the events, `now`."""
-
-    def row(prefix: str, table: sa.Table, columns: Iterable[str]) -> dict[str, sa.BindParameter]:
-        return {name: sa.bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in columns}
-
-    subscriptions = [row(f"s{i}", _subscriptions, _SUBSCRIPTION_COLUMNS) for i in range(count)]
-    events = [row(f"e{i}", _events, _EVENT_ROW) for i in range(count)]
-    now = sa.bindparam("now", type_=_subscriptions.c.updated_at.type)
-    upsert = _grant_upsert(postgresql.insert, subscriptions, now, mint=mint, from_client=from_client)
+    """PostgreSQL's grant of `count` templates, with its audit rows as a CTE, compiled once
+    (parameters: `_grant_params`)."""
+    subscriptions, events = _grant_rows(count)
+    upsert = _grant_upsert(postgresql.insert, subscriptions, _GRANT_NOW, mint=mint, from_client=from_client)
     return autocommit.Prepared(upsert.add_cte(sa.insert(_events).values(events).cte("audit")))
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_grant_statements(
+    count: int, mint: bool, from_client: bool
+) -> tuple[compiled.CompiledOnce, compiled.CompiledOnce]:
+    """SQLite's grant of `count` templates, compiled once: the audit rows' INSERT, then the upsert
+    (parameters: `_grant_params`)."""
+    subscriptions, events = _grant_rows(count)
+    upsert = _grant_upsert(sqlite.insert, subscriptions, _GRANT_NOW, mint=mint, from_client=from_client)
+    return compiled.CompiledOnce(sa.insert(_events).values(events)), compiled.CompiledOnce(upsert)
 
 
 def _reserve_statement(rider: Rider | None = None) -> sa.Select:

@@ -108,7 +108,7 @@ def erase(user_id: int, *, reapplied: bool = False) -> Erased:
     with work():
         user = db.session.execute(sa.select(User).where(User.id == user_id).with_for_update()).scalar_one()
         erased = erase_in_unit(user, reapplied=reapplied)
-    sessions.forget_version(user_id)  # this process refuses their tokens at once, the others within VERSION_TTL
+    sessions.revoked(user_id)  # this process refuses their tokens at once, the others through Redis or within the TTL
     return erased
 
 

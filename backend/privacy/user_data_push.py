@@ -100,4 +100,4 @@ def apply(app_id: str, event: PushEvent) -> None:
         elif event.event == CANCELLATION:
             erasure.erase_in_unit(user)
     if event.event == CANCELLATION:
-        sessions.forget_version(user_id)
+        sessions.revoked(user_id)  # every process forgets their token version (sessions.py)

@@ -8,13 +8,16 @@ send takes the openid's turn first and waits (bounded, SEND_LOCK_WAIT seconds) f
 The turn is a lease with a short time-to-live (SEND_LOCK_TTL), so that a process that dies
 holding one blocks that user for seconds, not for ever; it is released by the token that
 took it, so a lease that ran out and passed to another sender is never released by the first.
-- Redis (REDIS_URL set): `SET key token NX PX ttl`, released by a compare-and-delete script.
-- Otherwise the database: one `send_leases` row per (appid, openid), taken with a single
-  conditional upsert on a connection of its own (no transaction is held across the call).
-  On PostgreSQL a send's turn rides on its reserve and its settle (consent/ledger.py, `Rider`):
-  the lease is taken in the reserve's statement, with the credit, and given back in the settle's,
-  so a send runs two statements, not four. When the turn is not free at the reserve, the sender
-  waits for it as any other; a send that did not settle alone gives it back by itself.
+- PostgreSQL, and SQLite without Redis: one `send_leases` row per (appid, openid), taken with a
+  single conditional upsert on a connection of its own (no transaction is held across the call).
+- SQLite with Redis (REDIS_URL set): `SET key token NX PX ttl`, released by a compare-and-delete
+  script, the database while Redis is down.
+
+On PostgreSQL a send's turn rides on its reserve and its settle (consent/ledger.py, `Rider`):
+the lease is taken in the reserve's statement, with the credit, and given back in the settle's,
+so a send runs two statements, not four (with an Idempotency-Key too: the reserve is then a
+statement of the key's transaction). When the turn is not free at the reserve, the sender waits
+for it as any other; a send that did not settle alone gives it back by itself.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from flask import Flask, current_app
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from backend.db import autocommit
+from backend.db import autocommit, compiled
 from backend.models import SendLease
 
 log = logging.getLogger(__name__)
@@ -103,11 +106,14 @@ class DatabaseLeases:
             table.c.token == sa.bindparam("token"),
         )
 
+        # An upsert: compiled once here, never in SQLAlchemy's statement cache (db/compiled.py).
+        self._take_compiled = compiled.CompiledOnce(self._take)
+
     def try_take(self, name: tuple[str, str], token: str, ttl: float) -> bool:
         now = time.time()
         params = {"appid": name[0], "openid": name[1], "token": token, "expires_at": now + ttl, "now": now}
         with self.engine.begin() as conn:
-            return conn.execute(self._take, params).scalar() == token
+            return self._take_compiled.run(conn, params).scalar() == token
 
     def release(self, name: tuple[str, str], token: str) -> None:
         with self.engine.begin() as conn:
@@ -207,9 +213,17 @@ class RedisOrDatabaseLeases:
 
 
 def init_app(app: Flask, engine: Engine) -> None:
-    """Choose the lease store once, at start-up: Redis when REDIS_URL is set, else the database."""
+    """Choose the lease store once, at start-up: PostgreSQL's rows, Redis on SQLite when REDIS_URL
+    is set, else SQLite's rows.
+
+    On PostgreSQL the turn rides on the send's two statements, so it costs no round trip of its
+    own; in Redis it would cost two (take, give back) per send. On SQLite every lease row is a
+    write transaction waiting for the one writer, so Redis keeps them off the database."""
     link = app.extensions.get("redis")
-    app.extensions["send_leases"] = RedisOrDatabaseLeases(link, engine) if link else database_leases(engine)
+    if link and engine.dialect.name != "postgresql":
+        app.extensions["send_leases"] = RedisOrDatabaseLeases(link, engine)
+    else:
+        app.extensions["send_leases"] = database_leases(engine)
 
 
 class Turn:

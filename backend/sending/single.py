@@ -180,8 +180,9 @@ def reserve(
 
     With an Idempotency-Key the unit also writes the message beside the key (raising
     KeyTaken, nothing spent, if another request with the key got there first). Without one,
-    nothing else is written with it: on PostgreSQL the ledger runs it as one statement alone,
-    which takes the recipient's `turn` too when it can (then `turn.held`).
+    nothing else is written with it: on PostgreSQL the ledger runs it as one statement alone.
+    Either way, on PostgreSQL that statement takes the recipient's `turn` too when it can (then
+    `turn.held`).
     """
     rider = turn.rider() if turn is not None and not turn.held else None
     with work():

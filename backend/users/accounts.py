@@ -85,8 +85,8 @@ def add_phone(mini_program: MiniProgram, user: User, code: str) -> User:
 
 
 def logout(user: User) -> None:
-    """Void every session token issued to the user so far: at once in this process, within
-    sessions.VERSION_TTL seconds in the others."""
+    """Void every session token issued to the user so far: at once in this process, in the others
+    as soon as Redis tells them, within SESSION_VERSION_TTL seconds without it."""
     with work():
         user.token_version += 1
-    sessions.forget_version(user.id)
+    sessions.revoked(user.id)

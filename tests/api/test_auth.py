@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import sqlalchemy as sa
 from itsdangerous import URLSafeTimedSerializer
@@ -124,18 +126,45 @@ def test_logout_voids_this_and_older_tokens(client, emulator, user):
 
 
 def test_a_logout_in_another_process_voids_tokens_within_the_bound(app, client, emulator, user, monkeypatch):
-    """Each process trusts a token version it read for sessions.VERSION_TTL seconds (docs/api.md):
-    a logout made elsewhere (the version bumped in the database) takes effect within that bound."""
+    """Each process trusts a token version it read for SESSION_VERSION_TTL seconds (docs/api.md):
+    a logout made elsewhere and not heard (no Redis) takes effect within that bound."""
+    ttl = app.config["SESSION_VERSION_TTL"]
     now = [1000.0]
     monkeypatch.setattr(sessions, "_clock", lambda: now[0])
     assert client.get("/api/v1/me", headers=user.auth).status_code == 200  # this process read the version
     with app.app_context(), work():  # another process's logout
         db.session.execute(sa.update(User).where(User.id == user.id).values(token_version=User.token_version + 1))
-    now[0] += sessions.VERSION_TTL - 0.1
+    now[0] += ttl - 0.1
     assert client.get("/api/v1/me", headers=user.auth).status_code == 200  # still within the bound
     now[0] += 0.2
     assert_error(client.get("/api/v1/me", headers=user.auth), 401, "unauthorized")
-    assert sessions.VERSION_TTL <= 5
+    assert ttl == sessions.VERSION_TTL <= 5
+
+
+@pytest.mark.redis
+def test_a_logout_is_heard_at_once_by_another_app_through_redis(database_url, emulator, monkeypatch):
+    """Two apps (as two processes) with Redis: a logout in one makes the other forget the version it
+    holds, though its cached version would never run out by itself here."""
+    from tests.conftest import REDIS_URL, app_config, running_app
+
+    if not REDIS_URL:
+        pytest.skip("TEST_REDIS_URL is not set")
+    monkeypatch.setattr(sessions, "_clock", lambda: 1000.0)
+    config = app_config(database_url, emulator.url, REDIS_URL=REDIS_URL)
+    with running_app(config) as here, running_app(config) as there:
+        user = log_in(here.test_client(), emulator)
+        other = there.test_client()
+        assert other.get("/api/v1/me", headers=user.auth).status_code == 200  # starts `there`'s listener
+        assert there.extensions["revocations_heard"].wait(10)  # subscribed (and every version forgotten)
+        assert other.get("/api/v1/me", headers=user.auth).status_code == 200  # `there` holds the version
+        assert here.test_client().post("/api/v1/auth/logout", headers=user.auth).status_code == 204
+        for _ in range(400):  # the message's way through Redis: milliseconds (bounded wait, not a timing)
+            if other.get("/api/v1/me", headers=user.auth).status_code == 401:
+                break
+            time.sleep(0.025)
+        else:
+            pytest.fail("the other app still takes a logged-out user's token")
+        assert_error(other.get("/api/v1/me", headers=user.auth), 401, "unauthorized")
 
 
 def test_a_logout_in_this_process_voids_tokens_at_once(client, emulator, user, monkeypatch):

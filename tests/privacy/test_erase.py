@@ -122,6 +122,36 @@ def test_session_tokens_of_an_erased_user_are_refused_by_other_processes(
     assert_error(other.get("/api/v1/subscriptions", headers=user.auth), 401, "unauthorized")
 
 
+@pytest.mark.redis
+def test_an_erase_is_heard_at_once_by_other_processes_through_redis(
+    database_url, emulator, receiver, erasure_log, monkeypatch
+):
+    """With Redis the other process forgets the erased user's version as soon as the message comes,
+    though its cached version would never run out by itself here (a frozen clock)."""
+    import time
+
+    from tests.conftest import REDIS_URL, running_app
+    from tests.test_webhooks import hooked_config
+
+    if not REDIS_URL:
+        pytest.skip("TEST_REDIS_URL is not set")
+    monkeypatch.setattr(sessions, "_clock", lambda: 1000.0)
+    config = hooked_config(database_url, emulator, receiver, ERASURE_LOG=str(erasure_log), REDIS_URL=REDIS_URL)
+    with running_app(config) as here, running_app(config) as there:
+        client, other = here.test_client(), there.test_client()
+        user = log_in(client, emulator)
+        assert other.get("/api/v1/subscriptions", headers=user.auth).status_code == 200  # starts its listener
+        assert there.extensions["revocations_heard"].wait(10)  # subscribed (every version forgotten)
+        assert other.get("/api/v1/subscriptions", headers=user.auth).status_code == 200  # its version is cached
+        assert client.delete("/api/v1/me", headers=user.auth).status_code == 200
+        for _ in range(400):  # the message's way through Redis (a bounded wait, not a timing)
+            if other.get("/api/v1/subscriptions", headers=user.auth).status_code == 401:
+                break
+            time.sleep(0.025)
+        else:
+            pytest.fail("the other process still takes an erased user's token")
+
+
 def test_delete_me_erases_the_caller(private_app, private, emulator, templates):
     person = a_person(private, emulator, "a")
     exported = private.get("/api/v1/me/export", headers=person.user.auth)
