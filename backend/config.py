@@ -59,6 +59,12 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
     if values["WX_ENCODING_AES_KEY"] is not None:
         check_encoding_aes_key(values["WX_ENCODING_AES_KEY"])
     check_webhook_settings(values["WEBHOOK_URL"], values["WEBHOOK_SECRET"])
+    if values["DATA_KEY"] is None and not dev_mode:
+        # Dev mode derives one from SECRET_KEY; in production a key derived from another secret
+        # would be lost (or leaked) with it, and phone numbers sealed with it with it.
+        raise ConfigError(
+            "DATA_KEY", f"is required outside dev mode (it seals phone numbers and session keys): {DATA_KEY_HINT}"
+        )
     check_data_keys(values["DATA_KEY"], values["DATA_KEYS_OLD"])
 
     app_settings(values)  # WX_APPS_FILE, or the one app: refused here, before anything starts

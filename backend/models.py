@@ -14,6 +14,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend.extensions import db
 from backend.states import BatchStatus, MessageStatus, TemplateKind, message_outcome
 
+# A value sealed by backend/infra/data_keys.py: "v1.<key id>.<base64url>" of a WeChat string of at
+# most 64 characters (nonce and tag included) fits with room to spare.
+SEALED_LENGTH = 255
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -42,17 +46,19 @@ class User(TimestampMixin, db.Model):
     app_id: Mapped[str] = mapped_column(String(32))  # the AppID of the mini program the user belongs to
     openid: Mapped[str] = mapped_column(String(64))
     unionid: Mapped[str | None] = mapped_column(String(64), index=True)
-    # WeChat's session_key: server side only, never serialised.
-    session_key: Mapped[str | None] = mapped_column(String(64))
-    phone_number: Mapped[str | None] = mapped_column(String(32))
-    pure_phone_number: Mapped[str | None] = mapped_column(String(32))
+    # WeChat's session_key, sealed with DATA_KEY (backend/users/personal.py): server side only, never serialised.
+    session_key: Mapped[str | None] = mapped_column(String(SEALED_LENGTH))
+    # The number as WeChat gave it, sealed (backend/users/personal.py): never in clear in the database.
+    phone_number: Mapped[str | None] = mapped_column(String(SEALED_LENGTH))
+    pure_phone_number: Mapped[str | None] = mapped_column(String(SEALED_LENGTH))
     country_code: Mapped[str | None] = mapped_column(String(8))
     # Bumped on logout: every session token carrying an older version stops working.
     token_version: Mapped[int] = mapped_column(Integer, default=0)
     # The business system's own id for the person (docs/api.md, Recipients); unique per app.
     external_id: Mapped[str | None] = mapped_column(String(128))
-    # phone_number in E.164 (backend/users/phones.py): a send by phone number is one indexed lookup.
-    phone_e164: Mapped[str | None] = mapped_column(String(20), index=True)
+    # HMAC-SHA256 of the number in E.164 under the data key (backend/users/personal.py): a send by
+    # phone_number is one indexed look-up, and the column gives the number to nobody without the key.
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class Template(TimestampMixin, db.Model):

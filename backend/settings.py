@@ -470,8 +470,8 @@ SETTINGS: tuple[Setting, ...] = (
         "静态加密手机号、session_key 与刷新令牌（AES-GCM）的密钥：32 字节的 base64，例如由 "
         '`python -c "import base64, os; print(base64.b64encode(os.urandom(32)).decode())"` 生成。',
         secret=True,
-        unset_en="dev mode: derived from `SECRET_KEY`",
-        unset_zh="开发模式：由 `SECRET_KEY` 派生",
+        unset_en="required outside dev mode (dev mode: derived from `SECRET_KEY`)",
+        unset_zh="开发模式以外必须设置（开发模式：由 `SECRET_KEY` 派生）",
     ),
     Setting(
         "DATA_KEYS_OLD",
