@@ -77,7 +77,14 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
         # Enough connections for every request thread and delivery thread of a process: a
         # smaller pool opens and closes connections under load (PostgreSQL's CPU doubled).
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": values["DB_POOL_SIZE"], "max_overflow": 20, "pool_recycle": 1800},
+        # hide_parameters: a database error's text (logged with its traceback) never shows the
+        # statement's values: an openid, a sealed number, a message's values.
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_size": values["DB_POOL_SIZE"],
+            "max_overflow": 20,
+            "pool_recycle": 1800,
+            "hide_parameters": True,
+        },
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,  # a batch of 10,000 recipients with their own data
     }
 

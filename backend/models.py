@@ -180,6 +180,7 @@ class Message(TimestampMixin, db.Model):
     __table_args__ = (
         Index("ix_messages_batch_status", "batch_id", "status"),
         Index("ix_messages_status_send_at", "status", "send_at"),
+        Index("ix_messages_created_at", "created_at"),  # retention: where the rows past it end (ops/retention.py)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -211,6 +212,8 @@ class Message(TimestampMixin, db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When a scheduled message is due (`send_at` of the request); None for one sent at once.
     send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When retention (RETAIN_MESSAGE_VALUES_DAYS) emptied `data`: status, errcode and dates stay.
+    data_purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @hybrid_property
     def shown_outcome(self) -> str:
@@ -337,3 +340,14 @@ class WebhookEvent(db.Model):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class RetentionCount(db.Model):
+    """Rows purged by retention so far, per kind (ops/retention.py), for the dashboard; the row of
+    kind `run` holds the time the last purge began, which one process at a time takes over."""
+
+    __tablename__ = "retention_counts"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)  # message_values, consent_events, ...
+    purged: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

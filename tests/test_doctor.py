@@ -25,6 +25,7 @@ CHECKS = [
     "configuration",
     "apps",
     "webhooks",
+    "retention",
     "database reachable",
     "database migrated",
     "redis",

@@ -15,6 +15,7 @@ import pytest
 
 from backend import i18n
 from backend.i18n.cli_zh_cn import TEXTS as ZH
+from backend.ops import cli_privacy
 from backend.ops import doctor as doctor_module
 from tests.test_doctor import CHECKS, deployment  # noqa: F401 (a fixture)
 
@@ -26,13 +27,14 @@ def placeholders(text: str) -> set[str]:
 
 
 def doctor_strings() -> set[str]:
-    """Every Text("...") of doctor.py (but those of placeholders only), the checks' names, the advice."""
-    tree = ast.parse(Path(doctor_module.__file__).read_text(encoding="utf-8"))
+    """Every Text("...") of doctor.py and cli_privacy.py (but those of placeholders only), the checks' names,
+    the advice."""
     texts = {
         node.args[0].value
-        for node in ast.walk(tree)
+        for module in (doctor_module, cli_privacy)
+        for node in ast.walk(ast.parse(Path(module.__file__).read_text(encoding="utf-8")))
         if isinstance(node, ast.Call)
-        and getattr(node.func, "id", None) == "Text"
+        and getattr(node.func, "id", None) in ("Text", "_echo")
         and node.args
         and isinstance(node.args[0], ast.Constant)
     }

@@ -233,7 +233,7 @@ def handle(app_id: str, message: PushEvent) -> set[str]:
                 with db.session.begin_nested():
                     _apply(app_id, message.event, user.id, item, dedupe_key(message, item), kind)
             except IntegrityError:
-                log.info("push replay ignored", extra={"event": message.event})
+                log.info("push replay ignored", extra={"event": message.event, "user_id": user.id})
     return unknown
 
 

@@ -98,4 +98,16 @@ TEXTS = {
     "WX_SECRET is empty": "WX_SECRET 为空",
     "this account may not use the token API": "该账号不能使用 token 接口",
     "the account is frozen": "账号已被冻结",
+    # wx keys rotate, wx retention run (backend/ops/cli_privacy.py), and doctor's retention line
+    "retention": "保留期限",
+    "{table}: {rows} rows read, {resealed} values sealed again, {rehashed} hashes written again": (
+        "{table}：读取 {rows} 行，重新加密 {resealed} 个值，重写 {rehashed} 个哈希"
+    ),
+    "every sealed value and look-up hash is under the current DATA_KEY: DATA_KEYS_OLD may now be emptied": (
+        "所有加密值和查找哈希都已使用当前的 DATA_KEY：现在可以清空 DATA_KEYS_OLD"
+    ),
+    "{kind}: {rows} rows purged": "{kind}：清除 {rows} 行",
+    "{setting} {days} days": "{setting} {days} 天",
+    "{setting} {days} days (apps of their own: {own})": "{setting} {days} 天（自行设置的小程序：{own}）",
+    "idempotency records {days} days": "幂等记录 {days} 天",
 }

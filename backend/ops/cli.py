@@ -15,7 +15,7 @@ from flask.cli import AppGroup, ScriptInfo
 
 from backend.api.schemas.common import LANGS
 from backend.errors import DATABASE_ERRORS, REDIS_DOWN_ERRORS, ApiError
-from backend.ops import logs, metrics
+from backend.ops import cli_privacy, logs, metrics
 from backend.settings import MINIPROGRAM_STATES
 from backend.users.phones import to_e164
 from backend.wechat import errors as wx_errors
@@ -50,6 +50,8 @@ class OutagesInOneLine(AppGroup):
 wx = OutagesInOneLine("wx", help="Work with WeChat through the backend.")
 templates = AppGroup("templates", help="The account's subscribe-message templates.")
 wx.add_command(templates)
+wx.add_command(cli_privacy.keys)
+wx.add_command(cli_privacy.retention)
 
 
 @templates.command("sync")
