@@ -68,8 +68,10 @@ def _event_explains_a_credit() -> sa.ColumnElement[bool]:
     """The event is the last grant of a (user, template) whose subscription still holds a credit."""
     later = _events.alias("later")
     grants = (later.c.credits_delta > 0) | (later.c.result == EventResult.ACCEPT)
-    last_grant = sa.select(sa.func.max(later.c.id)).where(
-        later.c.user_id == _events.c.user_id, later.c.template_id == _events.c.template_id, grants
+    last_grant = (
+        sa.select(sa.func.max(later.c.id))
+        .correlate(_events)
+        .where(later.c.user_id == _events.c.user_id, later.c.template_id == _events.c.template_id, grants)
     )
     subscription = Subscription.__table__
     holds_a_credit = (subscription.c.remaining > 0) | (
