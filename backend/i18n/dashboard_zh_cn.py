@@ -162,6 +162,5 @@ TEXTS = {
         "因超过现行保留期限而已清除的行数（<code>flask --app wsgi wx doctor</code> 会显示保留期限；"
         "<code>flask --app wsgi wx retention run</code> 立即清除）。"
     ),
-    "Kind": "类别",
     "Rows purged": "已清除行数",
 }
