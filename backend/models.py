@@ -142,7 +142,12 @@ class ConsentEvent(db.Model):
     """Append-only audit of every report, push and credit change; the ledger can be rebuilt from it."""
 
     __tablename__ = "consent_events"
-    __table_args__ = (UniqueConstraint("app_id", "dedupe_key", name="uq_consent_events_app_dedupe_key"),)
+    __table_args__ = (
+        UniqueConstraint("app_id", "dedupe_key", name="uq_consent_events_app_dedupe_key"),
+        # Retention's question per old event, "is it the last grant of its (user, template)?",
+        # answered by reading this index backwards from the newest event of the pair (ops/retention.py).
+        Index("ix_consent_events_pair", "user_id", "template_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     app_id: Mapped[str] = mapped_column(String(32))

@@ -68,10 +68,13 @@ def _event_explains_a_credit() -> sa.ColumnElement[bool]:
     """The event is the last grant of a (user, template) whose subscription still holds a credit."""
     later = _events.alias("later")
     grants = (later.c.credits_delta > 0) | (later.c.result == EventResult.ACCEPT)
+    # The newest grant of the pair: ix_consent_events_pair read backwards, stopping at the first one.
     last_grant = (
-        sa.select(sa.func.max(later.c.id))
+        sa.select(later.c.id)
         .correlate(_events)
         .where(later.c.user_id == _events.c.user_id, later.c.template_id == _events.c.template_id, grants)
+        .order_by(later.c.id.desc())
+        .limit(1)
     )
     subscription = Subscription.__table__
     holds_a_credit = (subscription.c.remaining > 0) | (

@@ -1,8 +1,9 @@
-"""retention: messages.data_purged_at, an index on messages.created_at, retention_counts
+"""retention: messages.data_purged_at, indexes for its batches, retention_counts
 
 Retention (backend/ops/retention.py) empties the values of old messages and deletes old consent
-events, webhook events and idempotency records in batches; the index finds where the old rows
-end, `data_purged_at` says which messages were emptied, `retention_counts` what was purged.
+events, webhook events and idempotency records in batches; the indexes find where the old rows
+end and the last grant of each (user, template), `data_purged_at` says which messages were
+emptied, `retention_counts` what was purged.
 
 Revision ID: d3a9f6b21c84
 Revises: c7e5a1d93b20
@@ -24,6 +25,8 @@ def upgrade():
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('data_purged_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index('ix_messages_created_at', ['created_at'], unique=False)
+    with op.batch_alter_table('consent_events', schema=None) as batch_op:
+        batch_op.create_index('ix_consent_events_pair', ['user_id', 'template_id', 'id'], unique=False)
     op.create_table(
         'retention_counts',
         sa.Column('kind', sa.String(length=32), nullable=False),
@@ -35,6 +38,8 @@ def upgrade():
 
 def downgrade():
     op.drop_table('retention_counts')
+    with op.batch_alter_table('consent_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_consent_events_pair')
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index('ix_messages_created_at')
         batch_op.drop_column('data_purged_at')
