@@ -147,6 +147,14 @@ def test_a_purge_goes_in_batches(short_app, emulator, monkeypatch):
     assert len(deletes) == 3  # 2 + 2 + 1
 
 
+def test_a_slow_batch_makes_the_next_one_smaller_and_a_quick_one_larger():
+    assert retention.next_size(1000, 0.2) == 500
+    assert retention.next_size(60, 0.2) == retention.MIN_BATCH
+    assert retention.next_size(500, 0.001) == 1000
+    assert retention.next_size(1000, 0.001) == 1000
+    assert retention.next_size(400, 0.03) == 400
+
+
 def test_one_process_at_a_time_purges(short_app):
     with short_app.app_context():
         assert retention.claim_run(3600)
