@@ -44,16 +44,26 @@ def _is_sealed(value):
     return value.startswith('v1.') and value.count('.') >= 2
 
 
-def _pages(conn, columns):
-    """The users rows in pages of BATCH, by id."""
+def _rewrite(conn, read, convert, written):
+    """Each users row, BATCH at a time by id: the columns `read` given to `convert`, which answers
+    the values of the columns `written`."""
     last = 0
     while True:
         rows = conn.execute(
-            sa.select(users.c.id, *columns).where(users.c.id > last).order_by(users.c.id).limit(BATCH)
+            sa.select(users.c.id, *(users.c[name] for name in read))
+            .where(users.c.id > last)
+            .order_by(users.c.id)
+            .limit(BATCH)
         ).all()
         if not rows:
             return
-        yield rows
+        updates = [{'uid': row.id, **{f'v_{name}': value for name, value in convert(row).items()}} for row in rows]
+        conn.execute(
+            users.update()
+            .where(users.c.id == sa.bindparam('uid'))
+            .values(**{name: sa.bindparam(f'v_{name}') for name in written}),
+            updates,
+        )
         last = rows[-1].id
 
 
@@ -65,24 +75,13 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_users_phone_hash'), ['phone_hash'], unique=False)
 
     keys = DataKeys.from_config(current_app.config)
-    conn = op.get_bind()
-    columns = [users.c[name] for name in (*SEALED, 'phone_e164')]
-    for rows in _pages(conn, columns):
-        updates = []
-        for row in rows:
-            values = {
-                name: keys.seal(getattr(row, name)) if getattr(row, name) and not _is_sealed(getattr(row, name))
-                else getattr(row, name)
-                for name in SEALED
-            }
-            values['phone_hash'] = keys.lookup_hash(row.phone_e164) if row.phone_e164 else None
-            updates.append({'uid': row.id, **{f'v_{name}': value for name, value in values.items()}})
-        conn.execute(
-            users.update()
-            .where(users.c.id == sa.bindparam('uid'))
-            .values(**{name: sa.bindparam(f'v_{name}') for name in (*SEALED, 'phone_hash')}),
-            updates,
-        )
+
+    def sealed(row):
+        values = {name: keys.seal(value) if value and not _is_sealed(value) else value
+                  for name, value in ((name, getattr(row, name)) for name in SEALED)}
+        return {**values, 'phone_hash': keys.lookup_hash(row.phone_e164) if row.phone_e164 else None}
+
+    _rewrite(op.get_bind(), (*SEALED, 'phone_e164'), sealed, (*SEALED, 'phone_hash'))
 
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_users_phone_e164'))
@@ -95,24 +94,13 @@ def downgrade():
         batch_op.create_index(batch_op.f('ix_users_phone_e164'), ['phone_e164'], unique=False)
 
     keys = DataKeys.from_config(current_app.config)
-    conn = op.get_bind()
-    columns = [users.c[name] for name in (*SEALED, 'country_code')]
-    for rows in _pages(conn, columns):
-        updates = []
-        for row in rows:
-            values = {
-                name: keys.open(getattr(row, name)) if getattr(row, name) and _is_sealed(getattr(row, name))
-                else getattr(row, name)
-                for name in SEALED
-            }
-            values['phone_e164'] = to_e164(values['phone_number'], row.country_code)
-            updates.append({'uid': row.id, **{f'v_{name}': value for name, value in values.items()}})
-        conn.execute(
-            users.update()
-            .where(users.c.id == sa.bindparam('uid'))
-            .values(**{name: sa.bindparam(f'v_{name}') for name in (*SEALED, 'phone_e164')}),
-            updates,
-        )
+
+    def opened(row):
+        values = {name: keys.open(value) if value and _is_sealed(value) else value
+                  for name, value in ((name, getattr(row, name)) for name in SEALED)}
+        return {**values, 'phone_e164': to_e164(values['phone_number'], row.country_code)}
+
+    _rewrite(op.get_bind(), (*SEALED, 'country_code'), opened, (*SEALED, 'phone_e164'))
 
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_users_phone_hash'))
