@@ -288,8 +288,11 @@ def register_error_handlers(app: Flask) -> None:
         return error_response("internal_error", INTERNAL_ERROR_MESSAGE, 500)
 
 
-def describe_database_error(exc: BaseException) -> str:
+def database_first_line(exc: BaseException) -> str:
     """The driver's own first line (it names host and port, never the password)."""
     original = getattr(exc, "orig", None) or exc
-    first = next((line.strip() for line in str(original).splitlines() if line.strip()), type(original).__name__)
-    return f"cannot use the database: {first}"
+    return next((line.strip() for line in str(original).splitlines() if line.strip()), type(original).__name__)
+
+
+def describe_database_error(exc: BaseException) -> str:
+    return f"cannot use the database: {database_first_line(exc)}"

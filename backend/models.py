@@ -138,6 +138,26 @@ class DeviceSubscription(TimestampMixin, db.Model):
         return {"model_id": self.model_id, "sn": self.sn}
 
 
+class DeviceBinding(db.Model):
+    """A person who may follow a device: one row per (app, model_id, sn, user), made by business
+    code (directly or through a device binding code). With DEVICE_BINDING_REQUIRED only they get
+    the device's sn_ticket, report its popup and receive its messages (consent/device_bindings.py).
+    """
+
+    __tablename__ = "device_bindings"
+    __table_args__ = (UniqueConstraint("app_id", "model_id", "sn", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[str] = mapped_column(String(32))
+    model_id: Mapped[str] = mapped_column(String(128))
+    sn: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # When the last sn_ticket the backend handed this user for this device expires: a device
+    # report is believed only until then (WeChat pushes nothing for device popups).
+    ticket_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class ConsentEvent(db.Model):
     """Append-only audit of every report, push and credit change; the ledger can be rebuilt from it."""
 
@@ -318,6 +338,23 @@ class BindingCode(db.Model):
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     app_id: Mapped[str] = mapped_column(String(32))  # redeemed by a user of this app only
     external_id: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    redeemed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DeviceBindingCode(db.Model):
+    """A single-use code that binds a device to the user who redeems it (a QR code on the device,
+    or shown by the business app). Only the code's SHA-256 is kept, as for `binding_codes`."""
+
+    __tablename__ = "device_binding_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    app_id: Mapped[str] = mapped_column(String(32))  # redeemed by a user of this app only
+    model_id: Mapped[str] = mapped_column(String(128))
+    sn: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     redeemed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

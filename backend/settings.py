@@ -64,8 +64,19 @@ def _comma_separated(raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+_FLAG_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def _flag(raw: str) -> bool:
+    try:
+        return _FLAG_WORDS[raw.lower()]
+    except KeyError:
+        raise ValueError("must be on or off (1, true, yes / 0, false, no)") from None
+
+
 KINDS: dict[str, Callable[[str], Any]] = {
     "text": _text,
+    "flag": _flag,
     "int": _whole_number,
     "float": _number,
     "list": _comma_separated,
@@ -321,6 +332,19 @@ SETTINGS: tuple[Setting, ...] = (
         "每个用户每分钟上报订阅结果、获取手机号和获取设备票据（sn_ticket）的次数（各自分别计数）；0：不限。",
         kind="int",
         default=60,
+    ),
+    Setting(
+        "DEVICE_BINDING_REQUIRED",
+        "access",
+        "Only users bound to a device (`PUT /api/v1/devices/<model_id>/<sn>/users/<user_id>` or a device "
+        "binding code) get its sn_ticket, report its popup and receive its messages; off: anyone logged in may.",
+        "只有绑定了设备的用户（`PUT /api/v1/devices/<model_id>/<sn>/users/<user_id>` 或设备绑定码）才能获取该设备的 "
+        "sn_ticket、上报其订阅弹窗结果并收到其消息；关闭时任何已登录用户都可以。",
+        kind="flag",
+        default=True,
+        dev_default=False,
+        unset_en="on (dev mode: off)",
+        unset_zh="开启（开发模式：关闭）",
     ),
     # -- calls to WeChat ----------------------------------------------------------------------
     Setting(

@@ -31,6 +31,7 @@ class EventSource(StrEnum):
     CLIENT = "client"  # the mini program's report
     PUSH = "push"  # WeChat's signed push
     SEND = "send"  # a send spent, returned or lost credits
+    BUSINESS = "business"  # business code: an unbind from a device ends its subscriptions
 
 
 class EventResult(StrEnum):

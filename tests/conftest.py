@@ -23,6 +23,12 @@ from wxemu.defaults import DEV_APPID, DEV_SECRET
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 
+# The command line speaks the machine's language (backend/ops/texts.py): the suite's English
+# assertions hold whatever the developer's locale is; a test of the Chinese sets LANG itself.
+for _locale in ("LC_ALL", "LC_MESSAGES"):
+    os.environ.pop(_locale, None)
+os.environ["LANG"] = "C.UTF-8"
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "after_all_others: run after every other test of the session")

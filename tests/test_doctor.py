@@ -20,6 +20,8 @@ SECRETS = {
     "DATA_KEY": TEST_DATA_KEY,
     "BUSINESS_API_KEYS": ["test-api-key"],
 }
+# Outside dev mode its default is on (the tests' environment is dev mode, where it is off).
+PRODUCTION = {**SECRETS, "DEVICE_BINDING_REQUIRED": True}
 ENGLISH = {"LC_ALL": "C.UTF-8"}  # whatever the developer's LANG (LANG=zh_CN.UTF-8: tests/test_doctor_i18n.py)
 CHECKS = [
     "configuration",
@@ -43,7 +45,7 @@ def deployment(database_url, emulator):
     apps = []
 
     def build(**overrides):
-        app = create_app(app_config(database_url, emulator.url, DEV_MODE=False, **{**SECRETS, **overrides}))
+        app = create_app(app_config(database_url, emulator.url, DEV_MODE=False, **{**PRODUCTION, **overrides}))
         with app.app_context():
             upgrade()
         apps.append(app)
@@ -89,6 +91,14 @@ def test_with_redis_it_is_checked(deployment):
         pytest.skip("TEST_REDIS_URL is not set")
     status, lines = doctor(deployment(REDIS_URL=REDIS_URL))
     assert status == 0 and lines["redis"] == "ok   redis", lines
+
+
+def test_device_bindings_off_outside_dev_mode_is_a_warning(deployment):
+    status, lines = doctor(deployment(DEVICE_BINDING_REQUIRED=False))
+    assert status == 0
+    assert lines["configuration"] == (
+        "warn configuration: DEVICE_BINDING_REQUIRED is off: anyone logged in may follow any device"
+    )
 
 
 def test_a_wrong_secret_says_so(deployment):
@@ -161,7 +171,7 @@ def test_unknown_messages_are_counted(deployment, emulator, templates):
 
 
 def test_a_database_without_schema_asks_for_an_upgrade(database_url, emulator):
-    app = create_app(app_config(database_url, emulator.url, DEV_MODE=False, **SECRETS))
+    app = create_app(app_config(database_url, emulator.url, DEV_MODE=False, **PRODUCTION))
     status, lines = doctor(app)
     assert status == 1
     assert lines["database migrated"] == "FAIL database migrated: no schema yet: run flask --app wsgi db upgrade"
@@ -172,7 +182,7 @@ def test_a_database_without_schema_asks_for_an_upgrade(database_url, emulator):
 
 def test_a_database_that_does_not_answer(emulator, unused_port):
     url = f"postgresql+psycopg://nobody@127.0.0.1:{unused_port}/none?connect_timeout=1"
-    status, lines = doctor(create_app(app_config(url, emulator.url, DEV_MODE=False, **SECRETS)))
+    status, lines = doctor(create_app(app_config(url, emulator.url, DEV_MODE=False, **PRODUCTION)))
     assert status == 1
     assert lines["database reachable"].startswith("FAIL database reachable: cannot use the database: connection")
     assert "check DATABASE_URL" in lines["database reachable"]

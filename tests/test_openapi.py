@@ -94,7 +94,14 @@ def test_every_operation_documents_its_auth_and_its_errors(spec):
             # One success answer; a send also answers 202 when it is delivered later.
             assert len(successes) == 1 or (where, successes) == ("POST /api/v1/messages", {"201", "202"}), where
             if path.startswith("/api/"):
-                business = ("/messages", "/batches", "/users", "/binding-codes", "/device-messages")
+                business = (
+                    "/messages",
+                    "/batches",
+                    "/users",
+                    "/binding-codes",
+                    "/device-binding-codes",
+                    "/device-messages",
+                )
                 expected = {"apiKey"} if any(part in path for part in business) else {"bearerAuth"}
                 if path == "/api/v1/auth/login":
                     expected = set()
@@ -287,6 +294,16 @@ def test_success_answers_match_the_document(app, client, emulator, templates, us
     device_sent = client.post("/api/v1/device-messages", json=device_send, headers=key)
     conforms(device_sent, "POST", "/api/v1/device-messages", 201)
     assert [m["status"] for m in device_sent.json["messages"]] == ["sent"]
+    bindings = f"/api/v1/devices/{device['model_id']}/{device['sn']}/users"
+    bound = client.put(f"{bindings}/{user.id}", headers=key)
+    conforms(bound, "PUT", "/api/v1/devices/{model_id}/{sn}/users/{user_id}", 200)
+    conforms(client.get(bindings, headers=key), "GET", "/api/v1/devices/{model_id}/{sn}/users", 200)
+    unbound = client.delete(f"{bindings}/{user.id}", headers=key)
+    conforms(unbound, "DELETE", "/api/v1/devices/{model_id}/{sn}/users/{user_id}", 204)
+    device_code = client.post("/api/v1/device-binding-codes", json=device, headers=key)
+    conforms(device_code, "POST", "/api/v1/device-binding-codes", 201)
+    device_redeemed = client.post("/api/v1/me/devices", json={"code": device_code.json["code"]}, headers=auth)
+    assert conforms(device_redeemed, "POST", "/api/v1/me/devices", 200).json["user_id"] == user.id
 
     sent = client.post(
         "/api/v1/messages",

@@ -41,7 +41,7 @@ def test_each_entry_is_complete():
     assert len({setting.name for setting in SETTINGS}) == len(SETTINGS)
     for setting in SETTINGS:
         assert re.fullmatch(r"[A-Z][A-Z0-9_]+", setting.name)
-        assert setting.group in GROUPS and setting.kind in ("text", "int", "float", "list")
+        assert setting.group in GROUPS and setting.kind in ("text", "flag", "int", "float", "list")
         assert setting.en and not CJK.search(setting.en.split("(")[0]), setting.name
         assert CJK.search(setting.zh), f"{setting.name} has no Chinese text"
         assert bool(setting.unset_en) == bool(setting.unset_zh), setting.name

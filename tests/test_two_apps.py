@@ -187,3 +187,25 @@ def test_invalidating_one_apps_token_refreshes_that_app_only(two_apps, emulator,
     assert send(client, KEY_A, openid=alice[A]["openid"]).status_code == 201  # 40001, refreshed, sent
     assert send(client, KEY_B, openid=alice[B]["openid"]).status_code == 201
     assert client_of(two_apps, A).tokens.fetches == 2 and client_of(two_apps, B).tokens.fetches == 1
+
+
+def test_devices_are_bound_within_one_app(two_apps, alice):  # noqa: F811
+    """A key of app A can't bind, unbind or list a user of app B; a device code of A binds nobody in B."""
+    client = two_apps.test_client()
+    in_a, in_b = alice[A]["user"]["id"], alice[B]["user"]["id"]
+    device = "/api/v1/devices/washer-model-1/SN-0001/users"
+    assert_error(client.put(f"{device}/{in_b}", headers={"X-Api-Key": KEY_A}), 404, "user_not_found")
+    assert_error(client.delete(f"{device}/{in_b}", headers={"X-Api-Key": KEY_A}), 404, "user_not_found")
+    bound = client.put(f"{device}/{in_a}", headers={"X-Api-Key": KEY_A})
+    assert bound.status_code == 200 and bound.json["appid"] == A
+    assert client.put(f"{device}/{in_b}", headers={"X-Api-Key": ALL_APPS_KEY}).json["appid"] == B  # its user's app
+    assert [b["user_id"] for b in client.get(device, headers={"X-Api-Key": KEY_B}).json["users"]] == [in_b]
+    both = client.get(device, headers={"X-Api-Key": ALL_APPS_KEY}).json["users"]
+    assert sorted((b["appid"], b["user_id"]) for b in both) == sorted([(A, in_a), (B, in_b)])
+
+    body = {"model_id": "washer-model-1", "sn": "SN-0002"}
+    code = client.post("/api/v1/device-binding-codes", json=body, headers={"X-Api-Key": KEY_A}).json["code"]
+    auth_b = {"Authorization": f"Bearer {alice[B]['token']}"}
+    assert_error(client.post("/api/v1/me/devices", json={"code": code}, headers=auth_b), 400, "binding_code_invalid")
+    refused = client.post("/api/v1/device-binding-codes", json={**body, "appid": B}, headers={"X-Api-Key": KEY_A})
+    assert_error(refused, 403, "forbidden")

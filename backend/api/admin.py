@@ -38,8 +38,7 @@ DEFAULT_DAYS = 14
 WINDOW_CHOICES = (1, 7, 14, 30, 90)
 LANGUAGE_COOKIE = "wxsub_admin_lang"
 LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
-# The page's switch: each language named in itself.
-LANGUAGE_CHOICES = ((i18n.CHINESE, "中文"), (i18n.ENGLISH, "English"))
+LANGUAGE_CHOICES = i18n.LANGUAGE_CHOICES
 # The charts' strings (the page's script draws them): handed to it translated.
 CHART_TEXTS = (
     "day (UTC)",

@@ -157,8 +157,9 @@ def list_messages():
 @api_key_required
 @doc(200, MessageSchema, auth=API_KEY, errors=[error(NotFound, when="No message with that id.")])
 def get_message(message_id: str):
-    """A message's record: its status (`scheduled`, `queued`, `sent`, `failed`, `unknown`, `canceled`), errcode
-    and timestamps."""
+    """A message's record: its status, errcode and timestamps.
+
+    The status is one of `scheduled`, `queued`, `sent`, `failed`, `unknown`, `canceled`."""
     # A message of an app the key may not act for is no message here: 404, not 403 (nothing leaks).
     return queries.message(g.apps, message_id)
 

@@ -5,7 +5,8 @@ the errors it can answer and how it authenticates (`@doc`, right above the view 
 under its guards). `@doc` also runs what it says: it loads the request body with the body's
 schema into the view's `body` argument, and dumps what the view returns with the schema of the
 status it answers; so the document is true of the API by construction. The summary and
-description are the view's docstring. `build_spec(app)` walks `app.url_map`, so a path or
+description are the view's docstring (in Chinese too: `translated_spec`, from
+backend/i18n/openapi_zh_cn.py). `build_spec(app)` walks `app.url_map`, so a path or
 method comes from the router itself; a view without `@doc` is left out, and
 tests/test_openapi.py fails on it.
 
@@ -16,6 +17,7 @@ codes share in one operation list every code, with an example of each.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import re
@@ -30,6 +32,7 @@ from flask import Flask, Response
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from backend import i18n
 from backend.api.guards import json_body
 from backend.api.schemas.common import dump, load
 from backend.errors import (
@@ -425,6 +428,31 @@ def build_spec(app: Flask, server_url: str = "/") -> dict[str, Any]:
     sometimes_absent = {name: set(getattr(cls, "sometimes_absent", ())) for name, cls in schema_classes.items()}
     _require_dumped_fields(document, sometimes_absent)
     return document
+
+
+def prose(document: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """(holder, key) of each text a reader of /docs reads first: the document's title and
+    description, each operation's summary and description."""
+    places = [(document["info"], "title"), (document["info"], "description")]
+    for operations in document["paths"].values():
+        for method in METHODS:
+            if method in operations:
+                places += [(operations[method], "summary"), (operations[method], "description")]
+    return [(holder, key) for holder, key in places if holder.get(key)]
+
+
+def catalogue_key(text: str) -> str:
+    """How OPENAPI_CATALOGUES keys a text: its whitespace collapsed, so a re-wrapped docstring keeps it."""
+    return " ".join(text.split())
+
+
+def translated_spec(document: dict[str, Any], language: str) -> dict[str, Any]:
+    """A copy of `document` whose prose is in `language` where the catalogue has it (else English)."""
+    translated = copy.deepcopy(document)
+    catalogue = i18n.OPENAPI_CATALOGUES.get(language, {})
+    for holder, key in prose(translated):
+        holder[key] = catalogue.get(catalogue_key(holder[key]), holder[key])
+    return translated
 
 
 def openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:

@@ -71,6 +71,7 @@ def create_report(body: dict):
 @login_required
 @doc(200, SubscriptionListSchema, auth=BEARER)
 def list_subscriptions():
-    """Every template the user has reported on, with the credits left; device subscriptions
-    (one per template and device) carry `device` and `audio`."""
+    """Every template the user has reported on, with the credits left.
+
+    Device subscriptions (one per template and device) carry `device` and `audio`."""
     return reports.list_subscriptions(g.user) + device_subscriptions.list_subscriptions(g.user)

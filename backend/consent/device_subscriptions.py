@@ -7,8 +7,10 @@ remembers the device a user subscribed on and answers 9800006 to a send for anot
 - `accept` and `acceptWithAudio` make it active (the latter with `audio`, a voice reminder);
   `reject` ends it; `ban` and `filter` record the choice and change no subscription (§11d).
 - No push is documented for device subscriptions, so the mini program's report is the only
-  source, even when WX_TOKEN is set. A forged accept costs one WeChat call: WeChat answers
-  43101, and that revokes the subscription (sending/device_delivery.py).
+  source, even when WX_TOKEN is set. With DEVICE_BINDING_REQUIRED it is believed only from a
+  user bound to the device whom the backend handed its ticket (consent/device_bindings.py);
+  a bound user's forged accept costs one WeChat call: WeChat answers 43101, and that revokes
+  the subscription (sending/device_delivery.py).
 - Device templates are refused on the ordinary endpoints and the others here (WrongTemplateKind),
   before any send: `wx.requestSubscribeMessage` itself refuses device templates (20013, §11b).
 """
@@ -21,6 +23,7 @@ import sqlalchemy as sa
 
 from backend import errors
 from backend.apps import MiniProgram
+from backend.consent import device_bindings
 from backend.consent.ledger import record_events, upsertable_insert
 from backend.db import work
 from backend.extensions import db
@@ -106,6 +109,7 @@ def record_report(
     device_templates(mini_program, results)  # before the transaction: the look-up may call gettemplate
     subscriptions = []
     with work():
+        device_bindings.check_report(mini_program, user.id, model_id, sn)  # 422 / 403 before anything is written
         for template_id, (choice, audio) in results.items():
             changes = choice in _CHANGING  # ban and filter change no subscription (§11d)
             subscription = _row(user, template_id, model_id, sn, SubscriptionStatus.REJECT if changes else choice)
@@ -140,10 +144,16 @@ def revoke(
 
 
 def active_users(
-    app_id: str, template_id: str, model_id: str, sn: str, user_ids: Iterable[int] | None = None
+    app_id: str,
+    template_id: str,
+    model_id: str,
+    sn: str,
+    user_ids: Iterable[int] | None = None,
+    *,
+    bound_only: bool = False,
 ) -> list[int]:
-    """The users of `app_id` (of `user_ids`, or all) whose subscription to the template on this
-    device is active, in ascending order."""
+    """The users of `app_id` (of `user_ids`, or all; with `bound_only`, only those bound to the
+    device) whose subscription to the template on this device is active, in ascending order."""
     query = sa.select(DeviceSubscription.user_id).where(
         DeviceSubscription.app_id == app_id,
         DeviceSubscription.template_id == template_id,
@@ -151,6 +161,8 @@ def active_users(
         DeviceSubscription.sn == sn,
         DeviceSubscription.status == SubscriptionStatus.ACCEPT,
     )
+    if bound_only:
+        query = query.where(device_bindings.bound_filter(app_id, model_id, sn, DeviceSubscription.user_id))
     if user_ids is None:
         return sorted(db.session.scalars(query))
     wanted = sorted(set(user_ids))

@@ -1,11 +1,12 @@
 """The language of the API's error messages: English, or Simplified Chinese when the client asks.
 
 Only an error's `message` is translated, and only when the response is written: its `code`, its
-`details`, the logs and the CLI stay English. The dashboard's page (/admin) has a catalogue of
-its own, DASHBOARD_CATALOGUES, translated the same way, and so has `wx doctor` (CLI_CATALOGUES),
-in the language of the machine's locale (LANG). Each catalogue maps an English message template,
-exactly as the code raises it, to its translation; a message missing from the catalogue is
-answered in English, and `Content-Language` says so.
+`details` and the logs stay English. The dashboard's page (/admin) has a catalogue of its own,
+DASHBOARD_CATALOGUES, translated the same way, and so has every `flask wx` command
+(CLI_CATALOGUES, backend/ops/texts.py), in the language of the machine's locale (LANG), and
+the API document that /docs shows (OPENAPI_CATALOGUES, `/openapi.json?lang=zh-CN`). Each
+catalogue maps an English message template, exactly as the code raises it, to its translation;
+a message missing from the catalogue is answered in English, and `Content-Language` says so.
 """
 
 from __future__ import annotations
@@ -15,14 +16,18 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from backend.i18n import cli_zh_cn, dashboard_zh_cn, zh_cn
+from backend.i18n import cli_zh_cn, dashboard_zh_cn, openapi_zh_cn, zh_cn
 
 ENGLISH = "en"
 CHINESE = "zh-CN"
 CATALOGUES: dict[str, Mapping[str, str]] = {CHINESE: zh_cn.MESSAGES}
 LANGUAGES = (ENGLISH, *CATALOGUES)
+# A page's language switch (/admin, /docs): each language named in itself.
+LANGUAGE_CHOICES = ((CHINESE, "中文"), (ENGLISH, "English"))
 DASHBOARD_CATALOGUES: dict[str, Mapping[str, str]] = {CHINESE: dashboard_zh_cn.TEXTS}
 CLI_CATALOGUES: dict[str, Mapping[str, str]] = {CHINESE: cli_zh_cn.TEXTS}
+# The API document's prose, keyed with its whitespace collapsed (see openapi_zh_cn).
+OPENAPI_CATALOGUES: dict[str, Mapping[str, str]] = {CHINESE: openapi_zh_cn.TEXTS}
 
 # Tags written in Traditional characters: their readers did not ask for Simplified Chinese.
 _TRADITIONAL = {"hant", "tw", "hk", "mo"}

@@ -70,6 +70,12 @@ MESSAGES = {
     ),
     # Device messages (backend/consent/sn_tickets.py)
     "WeChat does not accept this device's {field}.": "微信不接受该设备的 {field}。",
+    # Device bindings (backend/consent/device_bindings.py)
+    "No device of this model_id is bound in this mini program.": "本小程序中没有绑定任何该 model_id 的设备。",
+    "You are not bound to this device.": "你没有绑定该设备。",
+    "No sn_ticket for this device was handed to you recently: get one before the popup.": (
+        "最近没有向你发放该设备的 sn_ticket：请在弹出订阅窗口前先获取。"
+    ),
     # Device subscriptions and sends (backend/consent/device_subscriptions.py)
     "This template is not of the kind this endpoint takes.": "该模板的类型不适用于这个接口。",
     "{template_id} is not a device template of this mini program.": "{template_id} 不是本小程序的设备消息模板。",

@@ -13,17 +13,32 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, ScriptInfo
 
+from backend import i18n
 from backend.api.schemas.common import LANGS
-from backend.errors import DATABASE_ERRORS, REDIS_DOWN_ERRORS, ApiError
-from backend.ops import cli_privacy, logs, metrics
+from backend.errors import DATABASE_ERRORS, REDIS_DOWN_ERRORS, ApiError, database_first_line
+from backend.ops import logs, metrics
+from backend.ops.texts import SaidCommand, SaidHelp, Text, say, speak_through_click
 from backend.settings import MINIPROGRAM_STATES
 from backend.users.phones import to_e164
 from backend.wechat import errors as wx_errors
 
 
-class OutagesInOneLine(AppGroup):
+class SaidGroup(SaidHelp, AppGroup):
+    """A group of commands whose --help, and its commands', follow the machine's language."""
+
+    command_class = SaidCommand
+
+
+SaidGroup.group_class = SaidGroup  # wx.group(...) makes one too
+
+
+class OutagesInOneLine(SaidGroup):
     """Commands that end in one `Error: ...` line, not a traceback, when the database, Redis or
-    WeChat can't be used: the line names the setting to check."""
+    WeChat can't be used: the line names the setting to check.
+
+    What a command prints for a person goes through `say(...)` (backend/ops/texts.py): Chinese
+    under a Chinese locale, from backend/i18n/cli_zh_cn.py; JSON for scripts stays as it is.
+    """
 
     def invoke(self, ctx: click.Context):
         if not ctx.ensure_object(ScriptInfo).load_app().testing:  # pytest captures the logs of a test run
@@ -31,27 +46,40 @@ class OutagesInOneLine(AppGroup):
         try:
             return super().invoke(ctx)
         except DATABASE_ERRORS as exc:
-            from backend.errors import describe_database_error
-
-            raise click.ClickException(f"DATABASE_URL: {describe_database_error(exc)}") from None
+            error = database_first_line(exc)
+            raise click.ClickException(say("DATABASE_URL: cannot use the database: {error}", error=error)) from None
         except REDIS_DOWN_ERRORS as exc:
             address = ctx.ensure_object(ScriptInfo).load_app().extensions["redis"].address  # made already
             raise click.ClickException(
-                f"REDIS_URL: Redis at {address} does not answer ({type(exc).__name__})"
+                say(
+                    "REDIS_URL: Redis at {address} does not answer ({error})", address=address, error=type(exc).__name__
+                )
             ) from None
         except wx_errors.WeChatTransportError as exc:
             raise click.ClickException(
-                f"WX_API_BASE: WeChat does not answer ({exc.api or 'a call'}): check the network and WX_API_BASE"
+                say(
+                    "WX_API_BASE: WeChat does not answer ({api}): check the network and WX_API_BASE",
+                    api=exc.api or Text("a call"),
+                )
             ) from None
         except wx_errors.WeChatAPIError as exc:  # errmsg is redacted; it names what WeChat refused
-            raise click.ClickException(f"WeChat refused {exc.api}: errcode {exc.errcode} {exc.errmsg}") from None
+            raise click.ClickException(
+                say(
+                    "WeChat refused {api}: errcode {errcode} {errmsg}",
+                    api=exc.api,
+                    errcode=exc.errcode,
+                    errmsg=exc.errmsg,
+                )
+            ) from None
 
 
 wx = OutagesInOneLine("wx", help="Work with WeChat through the backend.")
-templates = AppGroup("templates", help="The account's subscribe-message templates.")
+templates = SaidGroup("templates", help="The account's subscribe-message templates.")
 wx.add_command(templates)
-wx.add_command(cli_privacy.keys)
-wx.add_command(cli_privacy.retention)
+keys = SaidGroup("keys", help="The data keys that seal personal data at rest (DATA_KEY, DATA_KEYS_OLD).")
+wx.add_command(keys)
+retention = SaidGroup("retention", help="Purge what the retention in force no longer keeps.")
+wx.add_command(retention)
 
 
 @templates.command("sync")
@@ -76,7 +104,9 @@ def _chosen_apps(appid: str | None) -> list:
     app = registry.get(appid)
     if app is None:
         known = ", ".join(a.appid for a in registry)
-        raise click.BadParameter(f"{appid!r} is not a configured app ({known})", param_hint="--app")
+        raise click.BadParameter(
+            say("{appid!r} is not a configured app ({known})", appid=appid, known=known), param_hint="--app"
+        )
     return [app]
 
 
@@ -84,7 +114,7 @@ def _one_app(appid: str | None):
     """The app `--app` names; without it, the only app (a usage error with several)."""
     registry = current_app.extensions["apps"]
     if appid is None and len(registry) > 1:
-        raise click.UsageError("several apps are configured: choose one with --app APPID")
+        raise click.UsageError(say("several apps are configured: choose one with --app APPID"))
     return _chosen_apps(appid)[0]
 
 
@@ -100,25 +130,25 @@ def list_apps() -> None:
     for mini_program in current_app.extensions["apps"]:
         cached = mini_program.client.tokens.store.read()
         if cached is None:
-            token = "no token yet"
+            token = say("no token yet")
         elif cached.expires_at > time.time():
-            token = f"token valid {int(cached.expires_at - time.time())} s"
+            token = say("token valid {seconds} s", seconds=int(cached.expires_at - time.time()))
         else:
-            token = "token expired"
-        push = (
-            "push " + ("safe mode" if mini_program.encoding_aes_key else "plaintext")
-            if mini_program.push_token
-            else "no push"
-        )
+            token = say("token expired")
+        if not mini_program.push_token:
+            push = say("no push")
+        else:
+            push = say("push safe mode") if mini_program.encoding_aes_key else say("push plaintext")
         templates, credits = totals.get(mini_program.appid, (0, 0))
-        counts = f"{templates} templates  {credits} credits outstanding"
+        counts = say("{templates} templates  {credits} credits outstanding", templates=templates, credits=credits)
         click.echo(f"{mini_program.appid}  {mini_program.name}  {push}  {token}  {counts}")
 
 
 def _fail(exc: ApiError) -> None:
     """Print the API's error shape on stdout, as a script calling the command expects, and end in
-    one `Error: ...` line on stderr with exit status 1, as every command does."""
-    body = exc.body()
+    one `Error: ...` line on stderr with exit status 1, as every command does. The message is in
+    the machine's language, as the API's is in the client's; the code stays."""
+    body = exc.body(i18n.language_of_environment())
     click.echo(json.dumps(body, ensure_ascii=False))
     raise click.ClickException(f"{body['error']['code']}: {body['error']['message']}")
 
@@ -128,7 +158,7 @@ def _parse_data(pairs: tuple[str, ...]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not key=value", param_hint="--data")
+            raise click.BadParameter(say("{pair!r} is not key=value", pair=pair), param_hint="--data")
         data[key] = value
     return data
 
@@ -161,14 +191,18 @@ def _recipient(given: dict, where: str) -> dict:
     """Exactly one of the recipient fields (docs/api.md, Recipients), the phone number in E.164."""
     named = {name: value for name, value in given.items() if value not in (None, "")}
     if len(named) != 1:
-        raise click.BadParameter("give exactly one of openid, user_id, external_id or phone_number", param_hint=where)
+        raise click.BadParameter(
+            say("give exactly one of openid, user_id, external_id or phone_number"), param_hint=where
+        )
     if "phone_number" in named:
         named["phone_number"] = to_e164(named["phone_number"])
         if named["phone_number"] is None:
-            raise click.BadParameter(f"{given['phone_number']!r} is not a phone number", param_hint=where)
+            raise click.BadParameter(
+                say("{value!r} is not a phone number", value=given["phone_number"]), param_hint=where
+            )
     if "user_id" in named:
         if not str(named["user_id"]).isdigit():
-            raise click.BadParameter(f"{given['user_id']!r} is not a user id", param_hint=where)
+            raise click.BadParameter(say("{value!r} is not a user id", value=given["user_id"]), param_hint=where)
         named["user_id"] = int(named["user_id"])
     return named
 
@@ -245,12 +279,14 @@ def run_worker(burst: bool, metrics_port: int | None) -> None:
 
     app = current_app._get_current_object()
     if not app.config.get("REDIS_URL"):
-        raise click.UsageError("REDIS_URL is not set; without Redis the web process delivers batches itself.")
+        raise click.UsageError(say("REDIS_URL is not set; without Redis the web process delivers batches itself."))
     if metrics_port is not None:
         try:
             metrics.serve(metrics_port)
         except OSError as exc:
-            raise click.ClickException(f"--metrics-port {metrics_port}: {exc.strerror}") from None
+            raise click.ClickException(
+                say("--metrics-port {port}: {error}", port=metrics_port, error=exc.strerror)
+            ) from None
     threading.Thread(target=sweep_forever, args=(app,), daemon=True, name="sweeper").start()
     webhooks.start_runner(app)  # with WEBHOOK_URL: workers deliver webhooks too
     # RQ's own connection, without our short time-outs: it waits on the queue (BLPOP), and it
@@ -261,7 +297,9 @@ def run_worker(burst: bool, metrics_port: int | None) -> None:
         SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection).work(burst=burst)
     except REDIS_DOWN_ERRORS as exc:
         address = app.extensions["redis"].address
-        raise click.ClickException(f"Redis at {address} does not answer ({type(exc).__name__})") from None
+        raise click.ClickException(
+            say("REDIS_URL: Redis at {address} does not answer ({error})", address=address, error=type(exc).__name__)
+        ) from None
 
 
 @wx.command("sweep")
@@ -283,7 +321,8 @@ def list_unknown() -> None:
 
     unknown = sa.select(Message).where(Message.status == MessageStatus.UNKNOWN).order_by(Message.id)
     for message in db.session.scalars(unknown):
-        click.echo(f"{message.public_id}  user {message.user_id}  {message.template_id}  {message.updated_at:%F %T}")
+        user = say("user {id}", id=message.user_id)
+        click.echo(f"{message.public_id}  {user}  {message.template_id}  {message.updated_at:%F %T}")
 
 
 @wx.command("webhooks")
@@ -298,20 +337,22 @@ def webhook_deliveries(replay_id: str | None, replay_all_failing: bool) -> None:
     from backend import webhooks
 
     if replay_id and replay_all_failing:
-        raise click.UsageError("give --replay ID or --replay-all-failing, not both")
+        raise click.UsageError(say("give --replay ID or --replay-all-failing, not both"))
     if replay_id or replay_all_failing:
         replayed = webhooks.replay(replay_id)
         if replay_id and not replayed:
-            raise click.ClickException(f"no failing or dead webhook event {replay_id}")
-        click.echo(f"{replayed} event(s) due again")
+            raise click.ClickException(say("no failing or dead webhook event {id}", id=replay_id))
+        click.echo(say("{count} event(s) due again", count=replayed))
         return
     problems = webhooks.problem_deliveries()
-    click.echo(f"{problems['failing']} failing, {problems['dead']} dead")
+    click.echo(say("{failing} failing, {dead} dead", failing=problems["failing"], dead=problems["dead"]))
     for event in problems["events"]:
-        retry = f"next try {event['next_attempt_at'][:19]}" if event["next_attempt_at"] else "gave up"
+        at = event["next_attempt_at"]
+        retry = say("next try {at}", at=at[:19]) if at else say("gave up")
+        attempts = say("{count} attempts", count=event["attempts"])
+        # The type and the status are values, as the API shows them: they stay for grep.
         click.echo(
-            f"{event['id']}  {event['type']:20}  {event['status']:7}  {event['attempts']} attempts  "
-            f"{event['last_error'] or ''}  {retry}"
+            f"{event['id']}  {event['type']:20}  {event['status']:7}  {attempts}  {event['last_error'] or ''}  {retry}"
         )
 
 
@@ -356,7 +397,8 @@ def send_batch(csv_file, appid, template_id, pairs, page, miniprogram_state, lan
     reader = csv.DictReader(csv_file)
     for row in reader:
         data = {k: v for k, v in row.items() if k not in RECIPIENT_FIELDS and v != ""}
-        named = _recipient({name: row.get(name) for name in RECIPIENT_FIELDS}, f"CSV_FILE line {reader.line_num}")
+        where = say("CSV_FILE line {line}", line=reader.line_num)
+        named = _recipient({name: row.get(name) for name in RECIPIENT_FIELDS}, where)
         recipients.append({**named, "data": data})
     request = BatchRequest(
         template_id=template_id,
@@ -371,11 +413,11 @@ def send_batch(csv_file, appid, template_id, pairs, page, miniprogram_state, lan
         batch = create_batch(_one_app(appid), request)
     except ApiError as exc:
         _fail(exc)
-    click.echo(f"batch {batch.public_id}: {batch.total} recipients")
+    click.echo(say("batch {id}: {total} recipients", id=batch.public_id, total=batch.total))
     if not wait:
         return
     settled = 0
-    with click.progressbar(length=batch.total, label="delivering") as bar:
+    with click.progressbar(length=batch.total, label=say("delivering")) as bar:
         while settled < batch.total:
             time.sleep(0.5)
             counts = batch_counts(batch.id)
@@ -388,11 +430,53 @@ def send_batch(csv_file, appid, template_id, pairs, page, miniprogram_state, lan
     unreached = counts.get(Outcome.WECHAT_UNAVAILABLE, 0) + counts.get(MessageStatus.UNKNOWN, 0)
     if unreached:  # an outage, not the users' choices (consent_required...): the one line and exit 1
         raise click.ClickException(
-            f"WX_API_BASE: WeChat did not answer for {unreached} of {batch.total} messages: check the network"
+            say(
+                "WX_API_BASE: WeChat did not answer for {unreached} of {total} messages: check the network",
+                unreached=unreached,
+                total=batch.total,
+            )
         )
 
 
+@keys.command("rotate")
+def rotate_keys() -> None:
+    """Seal every sealed value and write every look-up hash again under the current DATA_KEY.
+
+    In batches of 1,000 rows; a row already under the current key is left alone, so running it
+    again (or after an interruption) is safe. Afterwards DATA_KEYS_OLD may be emptied.
+    """
+    from backend.ops.key_rotation import rotate
+    from backend.users.personal import data_keys
+
+    for table, counts in rotate(data_keys()).items():
+        click.echo(
+            say(
+                "{table}: {rows} rows read, {resealed} values sealed again, {rehashed} hashes written again",
+                table=table,
+                rows=counts.rows,
+                resealed=counts.resealed,
+                rehashed=counts.rehashed,
+            )
+        )
+    click.echo(
+        say("every sealed value and look-up hash is under the current DATA_KEY: DATA_KEYS_OLD may now be emptied")
+    )
+
+
+@retention.command("run")
+def run_retention() -> None:
+    """Purge now what the retention in force no longer keeps, as the worker does every RETENTION_INTERVAL.
+
+    In batches of at most 1,000 rows, each its own short transaction; prints the rows purged per kind.
+    """
+    from backend.ops.retention import purge
+
+    for kind, rows in purge().items():
+        click.echo(say("{kind}: {rows} rows purged", kind=kind, rows=rows))
+
+
 def register_cli(app: Flask) -> None:
+    speak_through_click()  # its usage errors in the machine's language too
     app.cli.add_command(wx)
     # Flask-Migrate's `flask db …`, the same commands under the same one-line rule.
     migrations = app.cli.commands["db"]

@@ -15,9 +15,8 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import psycopg
 import redis
@@ -27,10 +26,11 @@ from alembic.script import ScriptDirectory
 from flask import Flask
 
 from backend import i18n
-from backend.errors import DATABASE_ERRORS, describe_database_error
+from backend.errors import DATABASE_ERRORS, database_first_line
 from backend.extensions import db
 from backend.models import Message, Subscription, Template
 from backend.ops.retention import IDEMPOTENCY_DAYS, retention_in_force
+from backend.ops.texts import Text
 from backend.states import MessageStatus
 from backend.webhooks.runner import loggable_url
 from backend.webhooks.targets import targets
@@ -51,27 +51,6 @@ TOKEN_ADVICE = {
     50007: "the account is frozen",
 }
 _IP = re.compile(r"invalid ip (\S+)")
-
-
-@dataclass(frozen=True)
-class Text:
-    """An English template and its values, said in a language only when printed."""
-
-    template: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-    def __init__(self, template: str, **params: Any) -> None:
-        object.__setattr__(self, "template", template)
-        object.__setattr__(self, "params", params)
-
-    def say(self, language: str) -> str:
-        params = {
-            name: value.say(language) if isinstance(value, Text) else value for name, value in self.params.items()
-        }
-        return i18n.translate(self.template, language, params, catalogues=i18n.CLI_CATALOGUES).text
-
-    def __str__(self) -> str:
-        return self.say(i18n.ENGLISH)
 
 
 UPGRADE = Text("run flask --app wsgi db upgrade")
@@ -134,6 +113,9 @@ def check_configuration(app: Flask) -> Finding:
         remarks.append(Text("dev mode (WX_APPID and WX_SECRET unset): the backend talks to {base}", base=base))
     if not app.config["BUSINESS_API_KEYS"]:
         remarks.append(Text("no BUSINESS_API_KEYS: business callers cannot send"))
+    if not app.config["DEV_MODE"] and not app.config["DEVICE_BINDING_REQUIRED"]:
+        # WeChat pushes nothing for device popups: without bindings, any report is believed.
+        remarks.append(Text("DEVICE_BINDING_REQUIRED is off: anyone logged in may follow any device"))
     return finding(WARN if remarks else OK, "configuration", *remarks)
 
 
@@ -206,7 +188,7 @@ def check_database(app: Flask) -> tuple[Finding, Finding]:
         with db.engine.connect() as conn:
             current = set(MigrationContext.configure(conn).get_current_heads())
     except DATABASE_ERRORS as exc:
-        problem = describe_database_error(exc)
+        problem = Text("cannot use the database: {error}", error=database_first_line(exc))
         advice = Text("{problem}: check DATABASE_URL and that the server is running", problem=problem)
         return (
             finding(FAIL, "database reachable", advice),

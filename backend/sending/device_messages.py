@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from backend import errors
 from backend.apps import MiniProgram
-from backend.consent import device_subscriptions
+from backend.consent import device_bindings, device_subscriptions
 from backend.db import work
 from backend.delivery import outbox
 from backend.extensions import db
@@ -123,7 +123,11 @@ def _resolve(app_id: str, recipients: list[dict[str, Any]]) -> tuple[list[User],
 def _audience(app_id: str, request: DeviceSendRequest) -> tuple[list[tuple[int, str]], list[dict[str, Any]]]:
     """(user id, openid) of each recipient of `app_id` to send to, and the skipped ones."""
     if request.recipients is None:
-        subscribed = device_subscriptions.active_users(app_id, request.template_id, request.model_id, request.sn)
+        # Without recipients, only the people bound to the device when bindings are required: a
+        # subscription of anyone else came from before bindings were (or an unbind raced it).
+        subscribed = device_subscriptions.active_users(
+            app_id, request.template_id, request.model_id, request.sn, bound_only=device_bindings.required()
+        )
         openids = {}
         for start in range(0, len(subscribed), 500):
             chunk = subscribed[start : start + 500]

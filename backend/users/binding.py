@@ -74,7 +74,7 @@ def _binding() -> Iterator[None]:
         raise errors.ExternalIdTaken() from None
 
 
-def _hash(code: str) -> str:
+def code_hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
@@ -85,18 +85,57 @@ def _normalise(typed: str) -> str | None:
     return code
 
 
+def new_code() -> tuple[str, str]:
+    """A fresh code and the SHA-256 to store in its place (the code is shown once, never kept)."""
+    code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+    return code, code_hash(code)
+
+
+def hash_of_typed(typed: str) -> str | None:
+    """The stored form of a code as a person typed or scanned it; None when it can't be a code."""
+    code = _normalise(typed)
+    return code_hash(code) if code is not None else None
+
+
 def create_code(app_id: str, external_id: str, expires_in: int) -> tuple[str, datetime]:
     """A new single-use code for `external_id` in `app_id`, and when it expires."""
-    code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+    code, hashed = new_code()
     now = utcnow()
     expires_at = now + timedelta(seconds=expires_in)
     # Each new code prunes the long-expired ones (expires_at is indexed): the table stays small.
     with work():
         db.session.execute(sa.delete(BindingCode).where(BindingCode.expires_at < now - KEEP_EXPIRED))
-        db.session.add(
-            BindingCode(app_id=app_id, code_hash=_hash(code), external_id=external_id, expires_at=expires_at)
-        )
+        db.session.add(BindingCode(app_id=app_id, code_hash=hashed, external_id=external_id, expires_at=expires_at))
     return code, expires_at
+
+
+@contextmanager
+def counted_guess(user_id: int, client_ip: str) -> Iterator[None]:
+    """Redeem one code inside this block: the redemption is a guess, counted before the code is
+    looked at, per user and per client IP (guesses spread over many accounts), each in one step
+    with its limit (ratelimit.attempt), so at most MAX_FAILURES concurrent guesses of one user
+    are checked. RateLimited when either limit is reached. A block that raises
+    BindingCodeInvalid leaves both counted; one that ends cleanly (a right code) or fails for
+    another reason (a conflict, the database: no guess was refused) gives both back.
+
+    Account codes and device codes share these counts: a guess is a guess, whichever it is for.
+    """
+    guess = ratelimit.attempt(RATE_SCOPE, str(user_id), MAX_FAILURES)
+    try:
+        from_ip = ratelimit.attempt(IP_RATE_SCOPE, client_ip, MAX_IP_FAILURES)
+    except errors.RateLimited:
+        guess.succeeded()  # not checked: not this user's failure
+        raise
+    try:
+        yield
+    except errors.BindingCodeInvalid:
+        raise  # both attempts stay counted as failures
+    except BaseException:
+        guess.succeeded()
+        from_ip.succeeded()
+        raise
+    guess.succeeded()
+    from_ip.succeeded()
 
 
 def redeem(user: User, typed: str, client_ip: str) -> User:
@@ -108,48 +147,30 @@ def redeem(user: User, typed: str, client_ip: str) -> User:
     MAX_FAILURES of those in a minute from the user, or MAX_IP_FAILURES from `client_ip`
     (counted in Redis, per process while it is down).
     """
-    # Counted before the code is looked at, per user and per client IP (guesses spread over
-    # many accounts), each in one step with its limit: at most MAX_FAILURES concurrent guesses
-    # of one user are checked. A right code gives both back.
-    guess = ratelimit.attempt(RATE_SCOPE, str(user.id), MAX_FAILURES)
-    try:
-        from_ip = ratelimit.attempt(IP_RATE_SCOPE, client_ip, MAX_IP_FAILURES)
-    except errors.RateLimited:
-        guess.succeeded()  # not checked: not this user's failure
-        raise
-    code = _normalise(typed)
-    try:
-        # One unit: the code is used up with the binding it makes, or not at all.
-        with _binding():
-            external_id = _use_up(code, user) if code is not None else None
-            if external_id is None:
-                raise errors.BindingCodeInvalid()
-            if user.external_id != external_id:
-                db.session.execute(
-                    sa.update(User)
-                    .where(User.app_id == user.app_id, User.external_id == external_id, User.id != user.id)
-                    .values(external_id=None)
-                )
-                user.external_id = external_id
-    except errors.BindingCodeInvalid:
-        raise  # both attempts stay counted as failures
-    except Exception:
-        guess.succeeded()  # not a wrong code (a conflict, the database): no guess was refused
-        from_ip.succeeded()
-        raise
-    guess.succeeded()
-    from_ip.succeeded()
+    hashed = hash_of_typed(typed)
+    # One unit: the code is used up with the binding it makes, or not at all.
+    with counted_guess(user.id, client_ip), _binding():
+        external_id = _use_up(hashed, user) if hashed is not None else None
+        if external_id is None:
+            raise errors.BindingCodeInvalid()
+        if user.external_id != external_id:
+            db.session.execute(
+                sa.update(User)
+                .where(User.app_id == user.app_id, User.external_id == external_id, User.id != user.id)
+                .values(external_id=None)
+            )
+            user.external_id = external_id
     return user
 
 
-def _use_up(code: str, user: User) -> str | None:
+def _use_up(hashed: str, user: User) -> str | None:
     """Mark the code redeemed by `user`; its external_id, or None when it is unknown, expired or
     used. One conditional UPDATE: two redemptions of one code can't both see it unused."""
     now = utcnow()
     return db.session.scalar(
         sa.update(BindingCode)
         .where(
-            BindingCode.code_hash == _hash(code),
+            BindingCode.code_hash == hashed,
             BindingCode.app_id == user.app_id,  # a code of another app is no code here
             BindingCode.redeemed_at.is_(None),
             BindingCode.expires_at > now,

@@ -8,7 +8,7 @@ the Flask app (`flask db upgrade`, or the upgrade at start-up), so `current_app.
 interrupted half-way, then run again) is left as it is.
 
 Revision ID: c7e5a1d93b20
-Revises: b4d8e2f61a73
+Revises: d7e3a9c5b108
 Create Date: 2026-12-08 03:40:00.000000
 
 """
@@ -22,7 +22,7 @@ from backend.users.phones import to_e164
 
 # revision identifiers, used by Alembic.
 revision = 'c7e5a1d93b20'
-down_revision = 'b4d8e2f61a73'
+down_revision = 'd7e3a9c5b108'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 /**
  * Device subscribe messages on the phone's side (docs/wechat.md §11): which device a page
- * was opened for, its sn_ticket from the backend, the device popup, and the state of each
- * device template for that device. Reports go through lib/subscribe.js `report`, with the
+ * was opened for, binding the user to it with a device binding code, its sn_ticket from the
+ * backend, the device popup, and the state of each device template for that device. Reports go through lib/subscribe.js `report`, with the
  * device beside the results, so they share its outbox.
  */
 
@@ -33,29 +33,64 @@ function text(value) {
 }
 
 /**
- * The device a page was opened for: `?model_id=&sn=` as the device's QR code carries them,
- * or inside `q` (the whole URL of a QR code of an ordinary link, 扫普通链接二维码). Null when
- * either is missing.
+ * The page's query as the QR code gave it: `?model_id=&sn=&code=` directly, or inside `q`
+ * (the whole URL of a QR code of an ordinary link, 扫普通链接二维码).
+ * @param {Record<string, string | undefined>} query the page's onLoad query
+ * @returns {Record<string, string | undefined>}
+ */
+function queryParams(query) {
+  const params = query || {}
+  const url = text(params.q)
+  return url && url.indexOf('?') >= 0 ? paramsOf(url) : params
+}
+
+/**
+ * The parameters of a URL's query (or of `a=1&b=2`).
+ * @param {string} url
+ * @returns {Record<string, string>}
+ */
+function paramsOf(url) {
+  /** @type {Record<string, string>} */
+  const params = {}
+  url
+    .slice(url.indexOf('?') + 1)
+    .split('&')
+    .forEach((pair) => {
+      const [name, value = ''] = pair.split('=')
+      params[name] = value
+    })
+  return params
+}
+
+/**
+ * The device a page was opened for, or null when either of model_id and sn is missing.
  * @param {Record<string, string | undefined>} query the page's onLoad query
  * @returns {Device | null}
  */
 function deviceFromQuery(query) {
-  /** @type {Record<string, string | undefined>} */
-  let params = query || {}
-  const url = text(params.q)
-  if (url && url.indexOf('?') >= 0) {
-    params = {}
-    url
-      .slice(url.indexOf('?') + 1)
-      .split('&')
-      .forEach((pair) => {
-        const [name, value = ''] = pair.split('=')
-        params[name] = value
-      })
-  }
+  const params = queryParams(query)
   const model_id = text(params.model_id)
   const sn = text(params.sn)
   return model_id && sn ? { model_id, sn } : null
+}
+
+/**
+ * The device binding code the device's QR code carries (`code=`), or ''.
+ * @param {Record<string, string | undefined>} query the page's onLoad query
+ */
+function bindingCodeFromQuery(query) {
+  return text(queryParams(query).code)
+}
+
+/**
+ * The code in what wx.scanCode read: a URL or query with `code=` (the device's QR code), or
+ * the code itself (a code printed as a QR code of its own).
+ * @param {string} scanned
+ */
+function codeFromScan(scanned) {
+  const read = text(scanned)
+  if (/[?&]code=/.test(read) || /^code=/.test(read)) return text(paramsOf(read).code)
+  return read
 }
 
 /**
@@ -76,6 +111,30 @@ function deviceModel(modelId) {
 async function fetchTicket(device) {
   const body = await request('POST', '/api/v1/devices/sn-ticket', { data: { model_id: device.model_id, sn: device.sn } })
   return { value: String(body.sn_ticket), expiresAt: Date.now() + Number(body.expires_in || 0) * 1000 - TICKET_MARGIN_MS }
+}
+
+/**
+ * Bind this user to the device of a device binding code (`POST /api/v1/me/devices`): the
+ * binding, `{model_id, sn, ...}`. The backend hands a device's ticket to bound users only.
+ * @param {string} code
+ * @returns {Promise<Device>}
+ */
+async function redeemCode(code) {
+  return request('POST', '/api/v1/me/devices', { data: { code } })
+}
+
+/**
+ * What wx.scanCode read (the camera, or an image from the album).
+ * @returns {Promise<string>}
+ */
+function scan() {
+  return new Promise((resolve, reject) => {
+    wx.scanCode({
+      scanType: ['qrCode'],
+      success: (res) => resolve(String(res.result || '')),
+      fail: (err) => reject(new WxApiError('scanCode', err && err.errMsg, '')),
+    })
+  })
 }
 
 /** @param {Ticket | null} ticket */
@@ -164,6 +223,10 @@ function mergeDeviceSubscriptions(current, fresh) {
 
 module.exports = {
   deviceFromQuery,
+  bindingCodeFromQuery,
+  codeFromScan,
+  redeemCode,
+  scan,
   deviceModel,
   fetchTicket,
   ticketUsable,

@@ -56,7 +56,7 @@ function phoneRefusal(detail) {
 }
 
 /**
- * @typedef {'login' | 'phone' | 'subscribe' | 'report' | 'load' | 'ticket' | 'link'} Context
+ * @typedef {'login' | 'phone' | 'subscribe' | 'report' | 'load' | 'ticket' | 'link' | 'bind'} Context
  * @param {any} error an ApiError, NetworkError or WxApiError (lib/errors.js), or anything
  * @param {Context} context what the user was doing
  * @returns {string}
@@ -77,8 +77,10 @@ function describeError(error, context) {
     if (error.code === 'wechat_user_blocked') return t('loginBlocked')
     // POST /api/v1/devices/sn-ticket: WeChat refused the QR code's sn or model_id.
     if (error.code === 'invalid_request' && context === 'ticket') return t('deviceInvalid')
-    // Redeeming binding codes: the backend holds a user after 5 wrong ones in a minute.
-    if (error.code === 'rate_limited' && context === 'link') return t('linkTooManyTries')
+    // With device bindings required, the backend hands a device's ticket to bound users only.
+    if (error.code === 'forbidden' && context === 'ticket') return t('deviceNotBound')
+    // Redeeming binding codes (account or device): the backend holds a user after 5 wrong ones in a minute.
+    if (error.code === 'rate_limited' && (context === 'link' || context === 'bind')) return t('linkTooManyTries')
     const key = `api_${error.code}`
     if (has(key)) return t(/** @type {any} */ (key))
     if (error.status >= 500) return t('api_server_error')

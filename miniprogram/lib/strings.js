@@ -79,6 +79,12 @@ const en = {
   deviceOnAudio: 'On, with a voice reminder',
   deviceOff: 'Off',
   deviceNotYet: 'Not set up',
+  deviceNotBound: 'This device is not linked to you yet. Scan the code on the device, or type the code that came with it.',
+  deviceCodePlaceholder: 'Device code, e.g. 7KQ2M9XD4HWP',
+  deviceScan: 'Scan',
+  deviceBindButton: 'Link device',
+  deviceBound: 'This device is linked to you.',
+  deviceCodeOtherDevice: 'That code belongs to another device. Scan the code on this device.',
 
   // wx.requestSubscribeDeviceMessage errCodes (docs/wechat.md §11b); others as for sub*
   dev19720726: "This device's pass was not accepted. We are getting a new one: tap again in a moment.",
@@ -196,6 +202,12 @@ const zh_CN = {
   deviceOnAudio: '已开启，含语音提醒',
   deviceOff: '未开启',
   deviceNotYet: '尚未设置',
+  deviceNotBound: '该设备尚未与您绑定。请扫描设备上的二维码，或输入随设备附带的绑定码。',
+  deviceCodePlaceholder: '设备绑定码，例如 7KQ2M9XD4HWP',
+  deviceScan: '扫码',
+  deviceBindButton: '绑定设备',
+  deviceBound: '设备已与您绑定。',
+  deviceCodeOtherDevice: '该绑定码属于另一台设备，请扫描本设备上的二维码。',
 
   dev19720726: '设备票据校验未通过，正在重新获取，请稍后再点一次。',
   dev19720727: '设备票据已过期，正在重新获取，请稍后再点一次。',

@@ -12,8 +12,10 @@ const WASHER = { model_id: 'washer-model-1', sn: 'SN-0001' }
 const DONE = 'tmpl-laundry-done'
 const FAULT = 'tmpl-washer-fault'
 
-function start(options = {}) {
+/** The app with the user already bound to the washer, unless `bound: false`. */
+function start({ bound = true, ...options } = {}) {
   const backend = createFakeBackend()
+  if (bound) backend.bindDevice(WASHER)
   const wx = createWx({ transport: backend.transport, ...options })
   const mp = boot(wx)
   return { backend, wx, mp }
@@ -192,6 +194,112 @@ describe('the tap', () => {
     await tap(button(page), wx)
     await waitFor(() => noticeText(page))
     expect(noticeText(page)).toBe('Please update WeChat to get notifications from this device.')
+  })
+})
+
+describe('linking the device (device bindings)', () => {
+  const CODE = '7KQ2M9XD4HWP'
+
+  test("the QR code's device binding code is redeemed before the ticket is asked for", async () => {
+    const { backend, mp } = start({ bound: false })
+    backend.addDeviceCode(CODE, WASHER)
+    const page = await openDevice(mp, { ...WASHER, code: CODE })
+    const order = backend.calls.map((call) => call.route).filter((route) => /me\/devices|sn-ticket/.test(route))
+    expect(order).toEqual(['POST /api/v1/me/devices', 'POST /api/v1/devices/sn-ticket'])
+    expect(backend.routes('POST /api/v1/me/devices')[0].data).toEqual({ code: CODE })
+    expect(page.instance.data.ticketReady).toBe(true)
+    expect(page.instance.data.needsBinding).toBe(false)
+    expect(noticeText(page)).toBe('')
+  })
+
+  test('the code may come inside q, with the device, as from a QR code of a link', async () => {
+    const { backend, mp } = start({ bound: false })
+    backend.addDeviceCode(CODE, WASHER)
+    const q = encodeURIComponent(`https://example.com/device?model_id=washer-model-1&sn=SN-0001&code=${CODE}`)
+    const page = await openDevice(mp, { q })
+    expect(backend.routes('POST /api/v1/me/devices')[0].data).toEqual({ code: CODE })
+    expect(page.instance.data.ticketReady).toBe(true)
+  })
+
+  test('a user bound already is not bothered by a used code of the QR code', async () => {
+    const { backend, mp } = start() // bound earlier: the QR code's code was used then
+    const page = await openDevice(mp, { ...WASHER, code: CODE })
+    expect(backend.routes('POST /api/v1/me/devices')).toHaveLength(1)
+    expect(page.instance.data.ticketReady).toBe(true)
+    expect(noticeText(page)).toBe('')
+  })
+
+  test('not bound and no code: the form to link it, no popup possible', async () => {
+    const { backend, mp } = start({ bound: false })
+    const page = await openDevice(mp)
+    expect(backend.routes('POST /api/v1/devices/sn-ticket')).toHaveLength(1)
+    expect(page.instance.data.needsBinding).toBe(true)
+    expect(page.instance.data.ticketReady).toBe(false)
+    expect(noticeText(page)).toBe(
+      'This device is not linked to you yet. Scan the code on the device, or type the code that came with it.',
+    )
+    expect(page.querySelector('.device__code')).toBeTruthy()
+    expect(page.instance.data.label).toBe('Getting ready…') // the button stays disabled: no ticket
+  })
+
+  test('a code used by someone else: says so, with the form', async () => {
+    const { mp } = start({ bound: false })
+    const page = await openDevice(mp, { ...WASHER, code: CODE })
+    expect(page.instance.data.needsBinding).toBe(true)
+    expect(noticeText(page)).toBe(
+      'That code is not valid: it may be mistyped, expired or already used. Please ask for a new one.',
+    )
+  })
+
+  test('scanning the device (wx.scanCode) links it, then the ticket comes and the tap works', async () => {
+    const { backend, wx, mp } = start({ bound: false })
+    const page = await openDevice(mp)
+    backend.addDeviceCode(CODE, WASHER)
+    wx.scanResult = `https://example.com/device?model_id=washer-model-1&sn=SN-0001&code=${CODE}`
+    await page.instance.onScan()
+    expect(wx.scanCode).toHaveBeenCalledTimes(1)
+    expect(backend.routes('POST /api/v1/me/devices')[0].data).toEqual({ code: CODE })
+    await waitFor(() => page.instance.data.ticketReady)
+    expect(page.instance.data.needsBinding).toBe(false)
+    expect(noticeText(page)).toBe('This device is linked to you.')
+    await tap(button(page), wx)
+    await waitFor(() => backend.routes('POST /api/v1/subscriptions').length)
+    expect(backend.routes('POST /api/v1/subscriptions')[0].data.device).toEqual(WASHER)
+  })
+
+  test('a typed code (any case, with dashes) links it; a closed camera says nothing', async () => {
+    const { backend, wx, mp } = start({ bound: false })
+    const page = await openDevice(mp)
+    wx.scanError = { errMsg: 'scanCode:fail cancel' }
+    await page.instance.onScan()
+    expect(noticeText(page)).toMatch(/not linked to you yet/)
+    backend.addDeviceCode(CODE, WASHER)
+    page.instance.onCodeInput({ detail: { value: ' 7kq2-m9xd-4hwp ' } })
+    await page.instance.onBind()
+    await waitFor(() => page.instance.data.ticketReady)
+    expect(backend.routes('POST /api/v1/me/devices')[0].data).toEqual({ code: '7kq2-m9xd-4hwp' })
+    expect(page.instance.data.codeInput).toBe('')
+  })
+
+  test("another device's code: says so and asks for no ticket", async () => {
+    const { backend, mp } = start({ bound: false })
+    const page = await openDevice(mp)
+    backend.addDeviceCode(CODE, { ...WASHER, sn: 'SN-0002' })
+    page.instance.onCodeInput({ detail: { value: CODE } })
+    await page.instance.onBind()
+    expect(noticeText(page)).toBe('That code belongs to another device. Scan the code on this device.')
+    expect(backend.routes('POST /api/v1/devices/sn-ticket')).toHaveLength(1)
+    expect(page.instance.data.needsBinding).toBe(true)
+  })
+
+  test('too many wrong codes: the wait is said, in Chinese too', async () => {
+    const { backend, mp } = start({ bound: false, language: 'zh_CN' })
+    const page = await openDevice(mp)
+    backend.script('POST /api/v1/me/devices', apiError(429, 'rate_limited', 'too many', { retry_after: 60 }))
+    page.instance.onCodeInput({ detail: { value: CODE } })
+    await page.instance.onBind()
+    expect(noticeText(page)).toBe('错误次数过多，请等一分钟后再试。')
+    expect(page.instance.data.words.bind).toBe('绑定设备')
   })
 })
 

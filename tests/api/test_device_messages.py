@@ -37,7 +37,16 @@ def device(emulator) -> None:
     emulator.control("POST", "/devices", **WASHER_DEVICE)
 
 
+@pytest.fixture(autouse=True)
+def bindings_required(app):
+    """As outside dev mode: the users here are bound to their devices before the device page."""
+    app.config["DEVICE_BINDING_REQUIRED"] = True
+
+
 def ticket(client, user, sn: str = SN) -> str:
+    """The device page of a user bound to the device (business code bound them first)."""
+    bound = client.put(f"/api/v1/devices/{WASHER_MODEL}/{sn}/users/{user.id}", headers=API_KEY)
+    assert bound.status_code == 200, bound.json
     response = client.post("/api/v1/devices/sn-ticket", json={"model_id": WASHER_MODEL, "sn": sn}, headers=user.auth)
     assert response.status_code == 200, response.json
     return response.json["sn_ticket"]
@@ -58,6 +67,8 @@ def subscribe(client, emulator, user, results: dict, sn: str = SN, reported_sn: 
         results=results,
     )["result"]
     assert popup["errMsg"] == "requestSubscribeDeviceMessage:ok", popup
+    if reported_sn:  # bound to that device too, and handed its ticket: the backend believes the report
+        ticket(client, user, reported_sn)
     device = {"model_id": WASHER_MODEL, "sn": reported_sn or sn}
     response = report(client, user, popup, device=device)  # the raw success object, errMsg included
     assert response.status_code == 200, response.json
@@ -267,6 +278,7 @@ def test_ban_and_filter_leave_an_accept_as_it_was(client, emulator, device, user
 def test_a_retried_device_report_with_its_key_is_replayed(client, app, emulator, device, user):
     body = {"results": {LAUNDRY_DONE: "acceptWithAudio"}, "device": {"model_id": WASHER_MODEL, "sn": SN}}
     headers = {**user.auth, "Idempotency-Key": "device-popup-1"}
+    ticket(client, user)
     first = client.post("/api/v1/subscriptions", json=body, headers=headers)
     second = client.post("/api/v1/subscriptions", json=body, headers=headers)
     assert first.status_code == second.status_code == 200

@@ -414,10 +414,10 @@ def test_users_need_exactly_one_good_filter(client, query):
 # -- PostgreSQL + Redis ----------------------------------------------------------------------
 
 
-def guessing_app(database_url, emulator, redis_url: str | None):
+def guessing_app(database_url, emulator, redis_url: str | None, **overrides):
     if redis_url:
         redis.Redis.from_url(redis_url).flushdb()
-    app = create_app(app_config(database_url, emulator.url, REDIS_URL=redis_url, RATE_LIMIT_LOGIN=0))
+    app = create_app(app_config(database_url, emulator.url, REDIS_URL=redis_url, RATE_LIMIT_LOGIN=0, **overrides))
     with app.app_context():
         db.create_all()
     return app

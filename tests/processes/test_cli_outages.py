@@ -68,9 +68,9 @@ def base_env(folder, database_url: str) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize(("down", "name"), CASES, ids=[f"{down}-{name}" for down, name in CASES])
-def test_a_command_fails_in_one_line(database, down, name):
-    env = dict(database)
+def run_with_one_down(env: dict[str, str], down: str, name: str) -> tuple[int, str, list[str]]:
+    """The command `name` run with the service `down` down: (exit status, stdout, stderr's lines)."""
+    env = dict(env)
     if down == "database":
         env["DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/wxsub"
     if down == "redis":
@@ -88,6 +88,30 @@ def test_a_command_fails_in_one_line(database, down, name):
         pytest.fail(f"{name} did not stop with {down} down\n{err}")
     assert "Traceback" not in err, err
     assert proc.returncode != 0, out
-    lines = [line for line in err.splitlines() if line.strip()]  # log lines may come before it
-    assert lines and lines[-1].startswith("Error: "), err
-    assert [line for line in lines if line.startswith("Error")] == lines[-1:], err
+    return proc.returncode, out, [line for line in err.splitlines() if line.strip()]  # log lines may come first
+
+
+@pytest.mark.parametrize(("down", "name"), CASES, ids=[f"{down}-{name}" for down, name in CASES])
+def test_a_command_fails_in_one_line(database, down, name):
+    _, _, lines = run_with_one_down(database, down, name)
+    assert lines and lines[-1].startswith("Error: "), lines
+    assert [line for line in lines if line.startswith("Error")] == lines[-1:], lines
+
+
+# Under a Chinese locale the one line is Chinese; the setting to check keeps its name.
+CHINESE_CASES = {
+    ("database", "apps"): "错误：DATABASE_URL：无法使用数据库：",
+    ("wechat", "templates sync"): "错误：WX_API_BASE：微信没有响应（",
+    ("wechat", "send-batch"): "错误：WX_API_BASE：1 条消息中有 1 条微信没有响应：请检查网络",
+    ("redis", "worker"): "错误：REDIS_URL：redis://127.0.0.1:",
+    ("database", "webhooks replay"): "错误：DATABASE_URL：无法使用数据库：",
+}
+
+
+@pytest.mark.parametrize(("down", "name"), CHINESE_CASES, ids=[f"{down}-{name}" for down, name in CHINESE_CASES])
+def test_a_command_fails_in_one_chinese_line(database, down, name):
+    _, _, lines = run_with_one_down({**database, "LANG": "zh_CN.UTF-8"}, down, name)
+    assert lines and lines[-1].startswith(CHINESE_CASES[down, name]), lines
+    assert [line for line in lines if line.startswith(("错误", "Error"))] == lines[-1:], lines
+    if down == "redis":
+        assert lines[-1].endswith("上的 Redis 没有响应（ConnectionError）"), lines

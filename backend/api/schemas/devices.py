@@ -5,18 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_dump, validate, validates_schema
 
 from backend.api.schemas.common import (
     NO_NUL,
     OPENID,
     USER_ID,
     AnswerSchema,
+    DeviceSchema,
     SendOptionsSchema,
+    UtcDateTime,
     model_id_field,
     sn_field,
 )
 from backend.api.schemas.messages import shown_status
+from backend.api.schemas.users import BindingCodeSchema, CodeOptionsSchema, RedeemSchema
 from backend.states import BatchStatus, MessageStatus, Outcome
 
 MAX_DEVICE_RECIPIENTS = 10_000
@@ -157,3 +160,40 @@ class DeviceSendResultSchema(AnswerSchema):
         values=fields.Integer(),
         metadata={"description": "Messages per outcome, as `GET /api/v1/batches/{batch_id}` (202)."},
     )
+
+
+# -- device bindings: the people who may follow a device ---------------------------------------
+
+
+class DeviceBindingSchema(AnswerSchema):
+    """A user bound to a device: `PUT /api/v1/devices/{model_id}/{sn}/users/{user_id}`,
+    `POST /api/v1/me/devices`, and each item of the device's list."""
+
+    appid = fields.String(attribute="app_id")
+    model_id = fields.String()
+    sn = fields.String()
+    user_id = fields.Integer()
+    created_at = UtcDateTime(metadata={"description": "When the user was bound."})
+
+
+class DeviceBindingListSchema(AnswerSchema):
+    """`GET /api/v1/devices/{model_id}/{sn}/users`: `{"users": [...]}`, oldest binding first."""
+
+    users = fields.List(fields.Nested(DeviceBindingSchema))
+
+    @pre_dump
+    def wrap(self, bindings: list[Any], **kwargs: Any) -> dict[str, Any]:
+        return {"users": bindings}
+
+
+class DeviceBindingCodeRequestSchema(DeviceSchema, CodeOptionsSchema):
+    """`POST /api/v1/device-binding-codes`: the device whose code to print or show."""
+
+
+class DeviceBindingCodeSchema(BindingCodeSchema):
+    """`POST /api/v1/device-binding-codes`'s answer: the code (for the device's QR code, or to
+    show in the business app) and when it expires."""
+
+
+class DeviceRedeemSchema(RedeemSchema):
+    """`POST /api/v1/me/devices`: the code scanned from the device's QR code, or typed."""

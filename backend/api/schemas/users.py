@@ -33,8 +33,8 @@ class ExternalIdSchema(Schema):
     )
 
 
-class BindingCodeRequestSchema(ExternalIdSchema):
-    """`POST /api/v1/binding-codes`."""
+class CodeOptionsSchema(Schema):
+    """What every binding-code request may add: the app, and how long the code lives."""
 
     appid = fields.String(
         load_default=None,
@@ -48,6 +48,10 @@ class BindingCodeRequestSchema(ExternalIdSchema):
         validate=validate.Range(min=60, max=MAX_BINDING_CODE_TTL),
         metadata={"description": f"Seconds the code is valid, 60 to {MAX_BINDING_CODE_TTL} (7 days)."},
     )
+
+
+class BindingCodeRequestSchema(ExternalIdSchema, CodeOptionsSchema):
+    """`POST /api/v1/binding-codes`."""
 
 
 class RedeemSchema(Schema):

@@ -1,8 +1,13 @@
 /**
- * The device page, opened from the QR code on a device (`?model_id=&sn=`): the state of
+ * The device page, opened from the QR code on a device (`?model_id=&sn=&code=`): the state of
  * each of the device's notifications for this user, and a button that asks for them with
  * wx.requestSubscribeDeviceMessage (docs/wechat.md §11). The page gets the device's
  * sn_ticket from the backend as soon as it opens, so that the tap can show the popup at once.
+ *
+ * The backend hands a device's ticket only to users bound to it (docs/api.md, device
+ * bindings). So the page first redeems the device binding code of the QR code, when it has
+ * one; a user still not bound (403) is shown a form to scan the device's code (wx.scanCode)
+ * or type it, and the ticket is asked for again once the device is linked.
  */
 
 const subscribe = require('../../lib/subscribe')
@@ -15,6 +20,8 @@ const { noNotice, noticeData } = require('../../lib/notice')
 const SCENE = 'device'
 /** What a notice's button does, and its label. */
 const ACTIONS = { retryLogin: 'retry', retryTicket: 'retry', refresh: 'retry' }
+/** A scan the user closed: nothing to say. */
+const CANCELED = /cancel/
 /** Words for a template's state (lib/device.js templateState). */
 const STATE_WORDS = { audio: 'deviceOnAudio', on: 'deviceOn', off: 'deviceOff', ban: 'creditsBanned', none: 'deviceNotYet' }
 
@@ -40,6 +47,13 @@ Page({
     /** @type {{value: string, expiresAt: number}} */
     ticket: { value: '', expiresAt: 0 },
     ticketReady: false,
+    /** The device binding code from the QR code, redeemed once the user is logged in. */
+    pendingCode: '',
+    /** The ticket was refused (403): the user is not bound to the device; the form shows. */
+    needsBinding: false,
+    binding: false,
+    codeInput: '',
+    words: { placeholder: '', scan: '', bind: '' },
     /** @type {any[]} */
     subscriptions: [],
     /** @type {{id: string, title: string, state: string, stateText: string}[]} */
@@ -67,6 +81,8 @@ Page({
       templates: model.templates,
       deviceName: t('deviceName', { name: pick(model.title), sn: opened.sn }),
       signingInText: t('signingIn'),
+      pendingCode: device.bindingCodeFromQuery(query),
+      words: { placeholder: t('deviceCodePlaceholder'), scan: t('deviceScan'), bind: t('deviceBindButton') },
     })
     this.rebuild()
     return this.start(false)
@@ -90,7 +106,7 @@ Page({
     return (again ? app.relogin() : app.whenLoggedIn()).then(
       () => {
         this.setData({ signingIn: false, ready: true })
-        return Promise.all([this.renewTicket(), this.refresh()])
+        return Promise.all([this.bindThenTicket(), this.refresh()])
       },
       /** @param {unknown} error */
       (error) => {
@@ -100,22 +116,97 @@ Page({
     )
   },
 
-  /** A fresh ticket from the backend; until it is here the button waits. */
-  renewTicket() {
+  /**
+   * The QR code's device binding code first, if it has one, then the ticket. A code that fails
+   * (used already, e.g. by this user on an earlier scan) is said only if the ticket is refused.
+   */
+  bindThenTicket() {
+    const code = this.data.pendingCode
+    if (!code) return this.renewTicket()
+    this.setData({ pendingCode: '' })
+    return device.redeemCode(code).then(
+      (bound) => this.renewTicket(this.otherDevice(bound) ? t('deviceCodeOtherDevice') : ''),
+      /** @param {any} error */
+      (error) => this.renewTicket(describeError(error, 'bind')),
+    )
+  },
+
+  /** @param {{model_id: string, sn: string}} bound the binding a code made */
+  otherDevice(bound) {
+    return bound.model_id !== this.data.device.model_id || bound.sn !== this.data.device.sn
+  },
+
+  /**
+   * A fresh ticket from the backend; until it is here the button waits. Refused because the
+   * user is not bound to the device: the form to link it shows, with `why` when a code failed.
+   * @param {string} [why]
+   */
+  renewTicket(why = '') {
     this.setData({ ticketReady: false })
     this.rebuild()
     return device.fetchTicket(this.data.device).then(
       (ticket) => {
-        this.setData({ ticket, ticketReady: true })
+        this.setData({ ticket, ticketReady: true, needsBinding: false })
         this.rebuild()
         if (this.data.notice.action === 'retryTicket') this.clearNotice()
       },
       /** @param {any} error */
       (error) => {
+        if (error && error.kind === 'api' && error.code === 'forbidden') {
+          this.setData({ needsBinding: true })
+          this.showNotice({ level: why ? 'error' : 'info', text: why || describeError(error, 'ticket') })
+          return
+        }
         const action = isRetryable(error) ? 'retryTicket' : ''
         this.showNotice({ level: 'error', text: describeError(error, 'ticket'), action })
       },
     )
+  },
+
+  /** @param {{detail: {value: string}}} event */
+  onCodeInput(event) {
+    this.setData({ codeInput: event.detail.value })
+  },
+
+  onBind() {
+    return this.link(this.data.codeInput.trim())
+  },
+
+  /** The device's QR code through the camera (or an image of it). */
+  onScan() {
+    if (this.data.binding) return
+    return device.scan().then(
+      (scanned) => this.link(device.codeFromScan(scanned)),
+      /** @param {any} error */
+      (error) => {
+        if (!CANCELED.test(String(error && error.message))) this.showNotice({ level: 'error', text: describeError(error, 'bind') })
+      },
+    )
+  },
+
+  /**
+   * Redeem a device binding code for this device, then ask for the ticket.
+   * @param {string} code
+   */
+  link(code) {
+    if (!code || this.data.binding) return
+    this.setData({ binding: true })
+    return device
+      .redeemCode(code)
+      .then(
+        (bound) => {
+          if (this.otherDevice(bound)) {
+            this.showNotice({ level: 'error', text: t('deviceCodeOtherDevice') })
+            return
+          }
+          this.setData({ codeInput: '' })
+          this.showNotice({ level: 'success', text: t('deviceBound') })
+          return this.renewTicket()
+        },
+        /** @param {any} error */
+        (error) => this.showNotice({ level: 'error', text: describeError(error, 'bind') }),
+      )
+      .then(() => this.setData({ binding: false }))
   },
 
   /** Reports still waiting are sent first, so the states shown include them. */

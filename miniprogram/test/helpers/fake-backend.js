@@ -1,6 +1,7 @@
 /**
  * An in-memory backend that keeps to docs/api.md closely enough for the unit tests:
- * log-in, phone, /me, binding codes, subscriptions with credits and Idempotency-Key replays. It answers
+ * log-in, phone, /me, binding codes, device bindings (a device's ticket for bound users only, as
+ * outside dev mode), subscriptions with credits and Idempotency-Key replays. It answers
  * wx.request through the fake wx's transport. `backend.script(route, answer)` queues a
  * one-off answer for a route (an HTTP answer, or {errMsg} for a network failure), and
  * `backend.calls` records every request.
@@ -22,6 +23,8 @@ function createFakeBackend() {
   const scripted = new Map() // route → [answer, ...]
   const calls = []
   const tickets = [] // the devices each sn_ticket was issued for
+  const deviceCodes = new Map() // code → device, until redeemed
+  const boundDevices = new Set() // `${model_id} ${sn}` the user is bound to
   let nextToken = 1
 
   function user(req) {
@@ -35,6 +38,22 @@ function createFakeBackend() {
 
   function subscriptionsOf(userId) {
     return [...subs.entries()].filter(([key]) => key.startsWith(`${userId} `)).map(([, sub]) => ({ ...sub }))
+  }
+
+  /**
+   * A code redeemed from `codes` (account or device ones: wrong guesses of both count together,
+   * 5 a minute, as the backend counts them): the code as the backend reads it, or the refusal.
+   */
+  function guess(req, codes) {
+    const typed = req.data && req.data.code
+    if (typeof typed !== 'string' || !typed) return { refused: apiError(400, 'invalid_request', 'code', { code: 'required' }) }
+    const now = Date.now()
+    while (bindingFailures.length && bindingFailures[0] <= now - 60000) bindingFailures.shift()
+    if (bindingFailures.length >= 5) return { refused: apiError(429, 'rate_limited', 'too many', { retry_after: 60 }) }
+    const code = typed.replace(/[\s-]/g, '').toUpperCase()
+    if (codes.has(code)) return { code }
+    bindingFailures.push(now)
+    return { refused: apiError(400, 'binding_code_invalid', 'The binding code is invalid, expired or already used.') }
   }
 
   const routes = {
@@ -53,24 +72,27 @@ function createFakeBackend() {
     },
     'GET /api/v1/me': (req, me) => ({ statusCode: 200, data: meBody(me) }),
     'POST /api/v1/me/binding': (req, me) => {
-      const typed = req.data && req.data.code
-      if (typeof typed !== 'string' || !typed) return apiError(400, 'invalid_request', 'code', { code: 'required' })
-      const now = Date.now()
-      while (bindingFailures.length && bindingFailures[0] <= now - 60000) bindingFailures.shift()
-      if (bindingFailures.length >= 5) return apiError(429, 'rate_limited', 'too many', { retry_after: 60 })
-      const code = typed.replace(/[\s-]/g, '').toUpperCase()
-      if (!bindingCodes.has(code)) {
-        bindingFailures.push(now)
-        return apiError(400, 'binding_code_invalid', 'The binding code is invalid, expired or already used.')
-      }
+      const { code, refused } = guess(req, bindingCodes)
+      if (refused) return refused
       me.external_id = bindingCodes.get(code)
       bindingCodes.delete(code)
       return { statusCode: 200, data: meBody(me) }
     },
     'GET /api/v1/subscriptions': (req, me) => ({ statusCode: 200, data: { subscriptions: subscriptionsOf(me.id) } }),
+    'POST /api/v1/me/devices': (req, me) => {
+      const { code, refused } = guess(req, deviceCodes)
+      if (refused) return refused
+      const device = deviceCodes.get(code)
+      deviceCodes.delete(code)
+      boundDevices.add(`${device.model_id} ${device.sn}`)
+      return { statusCode: 200, data: { appid: 'wx-fake', ...device, user_id: me.id, created_at: new Date().toISOString() } }
+    },
     'POST /api/v1/devices/sn-ticket': (req) => {
       const { model_id: modelId, sn } = req.data || {}
       if (!modelId || !sn) return apiError(400, 'invalid_request', 'model_id and sn are required')
+      if (!boundDevices.has(`${modelId} ${sn}`)) {
+        return apiError(403, 'forbidden', 'You are not bound to this device.', { device: 'not bound to this user' })
+      }
       tickets.push({ model_id: modelId, sn })
       return { statusCode: 200, data: { sn_ticket: `ticket-${tickets.length}`, expires_in: 300 } }
     },
@@ -182,6 +204,14 @@ function createFakeBackend() {
     /** A code the business system issued (`POST /api/v1/binding-codes`), single-use. */
     addBindingCode(code, externalId) {
       bindingCodes.set(code, externalId)
+    },
+    /** A device binding code the business issued (`POST /api/v1/device-binding-codes`), single-use. */
+    addDeviceCode(code, device) {
+      deviceCodes.set(code, { model_id: device.model_id, sn: device.sn })
+    },
+    /** The user is bound to the device already (business code bound them). */
+    bindDevice(device) {
+      boundDevices.add(`${device.model_id} ${device.sn}`)
     },
     /** Credits as the backend would hold them after earlier popups. */
     setSubscription(templateId, fields) {

@@ -172,10 +172,11 @@ async function startEmulator({ appsFile } = {}) {
  * by `flask db upgrade`: in dev mode (no AppID / AppSecret), or serving the apps of `appsFile`
  * (WX_APPS_FILE, with a SECRET_KEY made up for this run).
  * @param {string} emulatorUrl
- * @param {{apiKey?: string, appsFile?: string}} options `apiKey`: a business key for every app
- *   (BUSINESS_API_KEYS); the apps file may give each app its own
+ * @param {{apiKey?: string, appsFile?: string, env?: Record<string, string>}} options `apiKey`: a
+ *   business key for every app (BUSINESS_API_KEYS); the apps file may give each app its own;
+ *   `env` more settings (e.g. DEVICE_BINDING_REQUIRED, which dev mode turns off)
  */
-async function startBackend(emulatorUrl, { apiKey = '', appsFile } = {}) {
+async function startBackend(emulatorUrl, { apiKey = '', appsFile, env: extra = {} } = {}) {
   requireVenv()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wxsub-e2e-'))
   const env = {
@@ -187,6 +188,7 @@ async function startBackend(emulatorUrl, { apiKey = '', appsFile } = {}) {
     WX_TOKEN: '',
     REDIS_URL: '',
     PYTHONPATH: REPO,
+    ...extra,
   }
   if (appsFile) {
     Object.assign(env, {

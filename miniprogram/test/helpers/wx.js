@@ -130,6 +130,17 @@ function createWx(options = {}) {
           ),
       )
     }),
+    /**
+     * wx.scanCode: reads `wx.scanResult` (what the QR code holds); `wx.scanError` {errMsg}
+     * makes it fail (`scanCode:fail cancel` when the user closes the camera).
+     */
+    scanCode: jest.fn(({ success, fail }) => {
+      if (wx.scanError) later(fail, wx.scanError)
+      else later(success, { errMsg: 'scanCode:ok', result: wx.scanResult, scanType: 'QR_CODE', charSet: 'utf-8' })
+    }),
+    scanResult: '',
+    /** @type {{errMsg: string} | null} */
+    scanError: null,
     /** The default device popup answers with this, per template id. */
     devicePopupAnswer: 'accept',
     /** @type {{errMsg: string, errCode?: number} | null} */
