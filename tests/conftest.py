@@ -88,7 +88,11 @@ def emulator(emulator_server) -> Emulator:
     emu.reset()
     yield emu
     # What the emulator handed out, for tests/test_logs_personal_data.py to look for in the logs.
-    for call in emu.calls("jscode2session"):
+    try:
+        calls = emu.calls("jscode2session")
+    except requests.RequestException:  # a test that broke the emulator on purpose has its own verdict
+        calls = []
+    for call in calls:
         personal_data.session_keys.add(call.get("session_key") or "")
         personal_data.openids.add(call.get("openid") or "")
 
