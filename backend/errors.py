@@ -112,6 +112,12 @@ class UserNotFound(ApiError):
     code, status, message = "user_not_found", 404, "No such user."
 
 
+class UserErased(ApiError):
+    """The user was erased (users/erasure.py): nothing of them is left to send to, read or bind."""
+
+    code, status, message = "user_erased", 410, "This user was erased."
+
+
 class AmbiguousRecipient(ApiError):
     """Several users of the app share the phone number a send names; `details.user_ids` lists
     them, so the caller can send by `user_id` or bind an `external_id` instead."""

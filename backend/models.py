@@ -59,6 +59,38 @@ class User(TimestampMixin, db.Model):
     # HMAC-SHA256 of the number in E.164 under the data key (backend/users/personal.py): a send by
     # phone_number is one indexed look-up, and the column gives the number to nobody without the key.
     phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Set when the person was erased (backend/users/erasure.py): the row stays, anonymous, for the
+    # rows that count on it (messages, consent events); sends and reads by user_id answer 410.
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    # Every column holding something of the person besides the openid, cleared by an erase: a
+    # column added later that holds personal data is one more name here (users/erasure.py).
+    PERSONAL_COLUMNS = (
+        "unionid",
+        "session_key",
+        "phone_number",
+        "pure_phone_number",
+        "country_code",
+        "external_id",
+        "phone_hash",
+    )
+
+
+class Erasure(db.Model):
+    """The tombstone of an erased person: a keyed hash of (app, openid), never the openid itself.
+
+    Also appended to the erasure log outside the database (ERASURE_LOG), since a restore of an
+    older backup loses this row: `wx users erase --reapply` finds the person again by the hash.
+    """
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[str] = mapped_column(String(32))
+    # HMAC-SHA256 under ERASURE_KEY of "app_id\nopenid" (users/erasure.py subject_hash).
+    subject_hash: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)  # the anonymous row
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Template(TimestampMixin, db.Model):

@@ -549,6 +549,29 @@ SETTINGS: tuple[Setting, ...] = (
         default=3600,
         positive=True,
     ),
+    Setting(
+        "ERASURE_KEY",
+        "privacy",
+        "Keys the hashes of erased people's openids in the tombstones and the erasure log; any long random "
+        "string. Never `DATA_KEY`, so that `wx keys rotate` leaves the erasure log readable.",
+        "为已删除用户的 openid 计算墓碑与删除日志中带密钥哈希的密钥；任意较长的随机字符串。"
+        "从不使用 `DATA_KEY`，因此 `wx keys rotate` 之后删除日志仍然可用。",
+        secret=True,
+        unset_en="derived from `SECRET_KEY`",
+        unset_zh="由 `SECRET_KEY` 派生",
+    ),
+    Setting(
+        "ERASURE_LOG",
+        "privacy",
+        "The file each erasure is appended to (one line: keyed hashes and the time, no personal data), kept "
+        "outside the database so that `wx users erase --reapply` can erase again after a restore; a relative "
+        "path is relative to the instance folder.",
+        "每次删除追加一行的文件（只有带密钥的哈希和时间，没有个人信息），放在数据库之外，"
+        "以便恢复备份后用 `wx users erase --reapply` 再次删除；相对路径相对于 instance 目录。",
+        default="erasures.log",
+        unset_en="`instance/erasures.log`",
+        unset_zh="`instance/erasures.log`",
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}

@@ -46,6 +46,10 @@ class EventResult(StrEnum):
     REVOKED = "revoked"  # credits set to 0: a change event or a 43101
     SENT_EVENT = "sent_event"  # subscribe_msg_sent_event: WeChat's word on a delivery
     IGNORED = "ignored"  # a push event that changes nothing
+    # WeChat's user-data push (authorized_user_information_changes, privacy/user_data_push.py):
+    DATA_REVOKED = "data_revoked"  # user_authorization_revoke: the user withdrew some data (RevokeInfo)
+    ACCOUNT_CLOSED = "account_closed"  # user_authorization_cancellation: the person was erased
+    INFO_MODIFIED = "info_modified"  # user_info_modified: recorded, nothing held needs it
 
 
 class MessageStatus(StrEnum):

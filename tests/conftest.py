@@ -7,6 +7,7 @@ tests need TEST_REDIS_URL. Under CI a missing one is an error, not a skip.
 from __future__ import annotations
 
 import os
+import tempfile
 from contextlib import contextmanager
 
 import pytest
@@ -21,6 +22,8 @@ from wxemu import run_in_thread
 from wxemu.defaults import DEV_APPID, DEV_SECRET
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+# Erasures made by tests are logged here, never in the project's instance folder.
+ERASURE_LOG = os.path.join(tempfile.mkdtemp(prefix="wxsub-tests-"), "erasures.log")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 
 # The command line speaks the machine's language (backend/ops/texts.py): the suite's English
@@ -136,6 +139,7 @@ def app_config(database_url: str, emulator_url: str, **overrides) -> dict:
         "WX_READ_TIMEOUT": 2.0,
         "REDIS_URL": None,
         "BUSINESS_API_KEYS": ["test-api-key"],
+        "ERASURE_LOG": ERASURE_LOG,
         **overrides,
     }
 

@@ -28,6 +28,7 @@ CHECKS = [
     "apps",
     "webhooks",
     "retention",
+    "erasure log",
     "database reachable",
     "database migrated",
     "redis",
@@ -192,3 +193,14 @@ def test_a_database_that_does_not_answer(emulator, unused_port):
         "templates synced",
         "unknown messages",
     ]
+
+
+def test_an_erasure_log_that_cannot_be_written_fails(deployment, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    app = deployment(ERASURE_LOG=str(blocker / "erasures.log"))
+    with app.app_context():
+        from backend.ops.doctor import check_erasure_log
+
+        found = check_erasure_log(app)
+    assert found.status == "FAIL" and "erases answer 503" in found.line("en")

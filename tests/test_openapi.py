@@ -23,7 +23,7 @@ from schemathesis import GenerationMode
 from schemathesis import checks as st_checks
 from schemathesis.errors import FailureGroup  # a BaseExceptionGroup, not an Exception
 
-from tests.helpers import API_KEY, GOOD_DATA, LAUNDRY_DATA, LONG_TERM, ONE_TIME, WASHER_DEVICE, reconfigure
+from tests.helpers import API_KEY, GOOD_DATA, LAUNDRY_DATA, LONG_TERM, ONE_TIME, WASHER_DEVICE, log_in, reconfigure
 from wxemu.pusher import PushTarget, event_message, signed_request
 
 # Routes that are deliberately not in the document. Everything else the router knows must be.
@@ -385,6 +385,14 @@ def test_success_answers_match_the_document(app, client, emulator, templates, us
 
     conforms(client.post("/api/v1/auth/logout", headers=auth), "POST", "/api/v1/auth/logout", 204)
     conforms(client.get("/api/v1/me", headers=auth), "GET", "/api/v1/me", 401)
+
+    exported = client.get(f"/api/v1/users/{user.id}/export", headers=key)
+    conforms(exported, "GET", f"{one_user}/export", 200)
+    someone = log_in(client, emulator)
+    conforms(client.get("/api/v1/me/export", headers=someone.auth), "GET", "/api/v1/me/export", 200)
+    conforms(client.delete("/api/v1/me", headers=someone.auth), "DELETE", "/api/v1/me", 200)
+    conforms(client.delete(f"/api/v1/users/{user.id}", headers=key), "DELETE", one_user, 200)
+    conforms(client.get(f"/api/v1/users/{user.id}", headers=key), "GET", one_user, 410)
 
     successes = {
         (method.upper(), path, int(status))

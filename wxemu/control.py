@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify, request
 
 from wxemu.catalog import LONG_TERM, ONE_TIME
 from wxemu.dispatch import current_state
-from wxemu.pusher import FORMATS, MODES, PushTarget, event_message
+from wxemu.pusher import FORMATS, MODES, USER_DATA_EVENTS, PushTarget, event_message, user_data_message
 from wxemu.state import Account, Keyword, Template
 
 bp = Blueprint("emulator_control", __name__, url_prefix="/_emulator")
@@ -361,6 +361,35 @@ def change_setting():
     item = {"TemplateId": template.pri_id, "SubscribeStatusString": "reject"}
     status = account.pusher.push_now(event_message(openid, "subscribe_msg_change_event", [item]))
     return jsonify(subscriptions=subscriptions, push_status=status)
+
+
+@bp.post("/user-data")
+def push_user_data_change():
+    """WeChat tells the mini program a user's data changed (authorized_user_information_changes):
+    {"openid", "event", "revoke_info"?, "create_time"?, "stray_spaces"?, "appid"?}.
+
+    `event`: user_info_modified, user_authorization_revoke (with `revoke_info`, e.g. "8": the
+    phone number) or user_authorization_cancellation (the account was closed). `create_time`
+    repeats a push as WeChat's retry does; `stray_spaces` writes the JSON keys as WeChat's own
+    sample does (`" OpenID"`). Pushed at once to the app's push target.
+    """
+    body = _body()
+    openid = _req_str(body, "openid")
+    event = _req_str(body, "event")
+    if event not in USER_DATA_EVENTS:
+        raise ControlError(f"event must be one of {USER_DATA_EVENTS}")
+    revoke_info = body.get("revoke_info", "")
+    if not isinstance(revoke_info, str | int) or isinstance(revoke_info, bool):
+        raise ControlError("revoke_info must be a string or a number")
+    state = current_state()
+    with state.lock:
+        account = _account(body)
+        if event == "user_authorization_cancellation":
+            account.users.pop(openid, None)  # the WeChat account is gone
+    message = user_data_message(account.appid, openid, event, str(revoke_info), _opt_int(body, "create_time"))
+    if body.get("stray_spaces"):
+        message = {f" {key} " if key in ("OpenID", "AppID", "RevokeInfo") else key: v for key, v in message.items()}
+    return jsonify(push_status=account.pusher.push_now(message))
 
 
 @bp.post("/push")

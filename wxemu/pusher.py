@@ -26,6 +26,9 @@ WRAPPERS = {
     "subscribe_msg_change_event": "SubscribeMsgChangeEvent",
     "subscribe_msg_sent_event": "SubscribeMsgSentEvent",
 }
+# The account WeChat pushes user-data changes from: their FromUserName, never the user (docs/wechat.md §13).
+PLATFORM_ACCOUNT = "owAqB1v0ahK_Xlc7GshIDdf2yf7E"
+USER_DATA_EVENTS = ("user_info_modified", "user_authorization_revoke", "user_authorization_cancellation")
 # In JSON these are strings; in XML bare numbers (docs/wechat.md §7).
 NUMERIC = {"CreateTime", "PopupScene", "MsgID", "ErrorCode"}
 MODES = ("plain", "compat", "safe")
@@ -53,10 +56,31 @@ def event_message(openid: str, event: str, items: list[dict], create_time: int |
     }
 
 
+def user_data_message(
+    appid: str, openid: str, event: str, revoke_info: str = "", create_time: int | None = None
+) -> dict:
+    """authorized_user_information_changes as WeChat pushes it: the user is `OpenID`."""
+    message = {
+        "ToUserName": ORIGINAL_ID,
+        "FromUserName": PLATFORM_ACCOUNT,
+        "CreateTime": create_time or int(time.time()),
+        "MsgType": "event",
+        "Event": event,
+        "OpenID": openid,
+        "AppID": appid,
+    }
+    if revoke_info:
+        message["RevokeInfo"] = revoke_info
+    return message
+
+
 def to_json(message: dict) -> str:
-    """JSON as WeChat sends it: numbers as strings, a one-item List as a bare object."""
-    items = [{k: str(v) for k, v in item.items()} for item in message["List"]]
-    body = {**message, "CreateTime": str(message["CreateTime"]), "List": items[0] if len(items) == 1 else items}
+    """JSON as WeChat sends it: numbers as strings, a one-item List as a bare object. A key written
+    with spaces around it (`" OpenID"`, as in WeChat's own sample of the user-data push) is kept so."""
+    body = {**message, "CreateTime": str(message["CreateTime"])}
+    if "List" in message:
+        items = [{k: str(v) for k, v in item.items()} for item in message["List"]]
+        body["List"] = items[0] if len(items) == 1 else items
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -67,7 +91,9 @@ def _xml_field(name: str, value: object) -> str:
 
 
 def to_xml(message: dict) -> str:
-    head = "".join(_xml_field(k, v) for k, v in message.items() if k != "List")
+    head = "".join(_xml_field(k.strip(), v) for k, v in message.items() if k != "List")
+    if "List" not in message:
+        return f"<xml>{head}</xml>"
     items = "".join(
         "<List>" + "".join(_xml_field(k, v) for k, v in item.items()) + "</List>" for item in message["List"]
     )

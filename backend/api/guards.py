@@ -43,6 +43,8 @@ def current_user() -> User:
     user = db.session.get(User, g.user.id)
     if user is None:  # users are never deleted; a token of a user that is gone is no token
         raise Unauthorized("The session token is invalid.")
+    if user.erased_at is not None:  # another process erased them within its VERSION_TTL (sessions.py)
+        raise Unauthorized("The session token was revoked; log in again.")
     return user
 
 

@@ -19,6 +19,7 @@ from backend.errors import (
     NotCancelable,
     NotFound,
     RateLimited,
+    UserErased,
     UserNotFound,
     WeChatRejected,
     WeChatUnavailable,
@@ -100,6 +101,7 @@ def _answer_from_message(effect: dict) -> Replay | None:
     ],
     errors=[
         UserNotFound,
+        error(UserErased, when="The `user_id` names a user who was erased."),
         AmbiguousRecipient,
         error(WrongTemplateKind, when="A device template: those go to `POST /api/v1/device-messages`."),
         ConsentRequired,
@@ -155,7 +157,15 @@ def list_messages():
 
 @bp.get("/messages/<message_id>")
 @api_key_required
-@doc(200, MessageSchema, auth=API_KEY, errors=[error(NotFound, when="No message with that id.")])
+@doc(
+    200,
+    MessageSchema,
+    auth=API_KEY,
+    errors=[
+        error(NotFound, when="No message with that id."),
+        error(UserErased, when="The message's recipient was erased: its values and recipient are gone."),
+    ],
+)
 def get_message(message_id: str):
     """A message's record: its status, errcode and timestamps.
 

@@ -19,17 +19,25 @@ from backend.api.schemas.users import (
     RedeemSchema,
     UserLookupSchema,
 )
-from backend.errors import BindingCodeInvalid, ExternalIdTaken, InvalidRequest, RateLimited, UserNotFound
+from backend.errors import (
+    BindingCodeInvalid,
+    ExternalIdTaken,
+    InvalidRequest,
+    RateLimited,
+    UserErased,
+    UserNotFound,
+)
 from backend.users import binding, queries, recipients
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1")
 
 NO_USER = error(UserNotFound, when="No user with that user_id.")
+ERASED = error(UserErased, when="The user was erased.")
 
 
 @bp.get("/users/<int:user_id>")
 @api_key_required
-@doc(200, AccountSchema, auth=API_KEY, errors=[NO_USER])
+@doc(200, AccountSchema, auth=API_KEY, errors=[NO_USER, ERASED])
 def get_user(user_id: int):
     """A user with their external_id, whether they shared a phone number, and their credits per template.
 
@@ -62,7 +70,7 @@ def find_users():
 
 @bp.put("/users/<int:user_id>/external-id")
 @api_key_required
-@doc(200, AccountSchema, body=ExternalIdSchema, auth=API_KEY, errors=[NO_USER, ExternalIdTaken])
+@doc(200, AccountSchema, body=ExternalIdSchema, auth=API_KEY, errors=[NO_USER, ERASED, ExternalIdTaken])
 def bind_external_id(user_id: int, body: dict):
     """Bind the business system's id to the user: from then on a send may name them by `external_id`."""
     return queries.account(binding.bind(g.apps, user_id, body["external_id"]))
@@ -70,7 +78,7 @@ def bind_external_id(user_id: int, body: dict):
 
 @bp.delete("/users/<int:user_id>/external-id")
 @api_key_required
-@doc(204, auth=API_KEY, errors=[NO_USER])
+@doc(204, auth=API_KEY, errors=[NO_USER, ERASED])
 def unbind_external_id(user_id: int):
     """Unbind the user's external_id (nothing happens when none is bound)."""
     binding.unbind(g.apps, user_id)

@@ -31,10 +31,11 @@ from backend import errors, webhooks
 from backend.apps import MiniProgram
 from backend.consent import ledger, reports
 from backend.consent.ledger import ensure_user, record_events, upsertable_insert
-from backend.db import work
+from backend.db import end_read, work
 from backend.extensions import db
 from backend.models import Message, PushQuery
 from backend.ops import metrics
+from backend.privacy import erasure, user_data_push
 from backend.states import EventResult, EventSource, SubscriptionStatus
 from backend.templates import catalog
 from backend.templates.catalog import stored_template
@@ -208,10 +209,18 @@ def handle(app_id: str, message: PushEvent) -> set[str]:
     Those were applied as one-time; `look_up_templates` asks WeChat about them, after the answer.
     """
     unknown: set[str] = set()
+    if message.event in user_data_push.EVENTS:  # authorized_user_information_changes (docs/wechat.md §13)
+        user_data_push.apply(app_id, message)
+        return unknown
     if message.event not in EVENT_LISTS or not message.openid:
         detail = {"event": message.event, "msg_type": message.msg_type}
         with work():
             record_events(app_id, [None], None, EventSource.PUSH, EventResult.IGNORED, detail=detail)
+        return unknown
+    if message.event != "subscribe_msg_popup_event" and erasure.is_tombstoned(app_id, message.openid):
+        # An erased person's late events (a sent event, a change): no user is made again for them.
+        # A popup is the same openid using the mini program anew: a new user, as a log-in makes.
+        end_read()
         return unknown
     # Two units. The user (a push may come before the user ever logged in) is committed by itself
     # first: a new user's row stays locked until its unit ends, and a login or another push for

@@ -10,6 +10,33 @@ no code says any more.
 """
 
 TEXTS = {
+    # wx users erase / export (personal data)
+    "One person's data: erase it, export it (docs/api.md, Personal data).": (
+        "某个人的数据：删除、导出（docs/zh-CN/api.md，个人信息）。"
+    ),
+    'Erase one person (PIPL art. 47) and print {"id", "erased_at"}; erasing again changes nothing.\n\n'
+    "After restoring a backup taken before some erasures: `--reapply` erases every person of the erasure log "
+    'again, and prints {"erased": how many}.': (
+        '删除一个人（《个人信息保护法》第 47 条）并打印 {"id", "erased_at"}；再次删除不做任何改动。\n\n'
+        "恢复了在某些删除之前做的备份后：`--reapply` 再次删除删除日志中的每个人，并打印 "
+        '{"erased": 人数}。'
+    ),
+    "Print everything held about one person as one JSON document (PIPL art. 45).": (
+        "以一个 JSON 文档打印后端保存的某个人的全部信息（《个人信息保护法》第 45 条）。"
+    ),
+    "The user's app (required with several apps).": "该用户所在的小程序（有多个小程序时必填）。",
+    "The user's openid.": "该用户的 openid。",
+    "The business system's id bound to the user.": "与该用户绑定的业务系统 id。",
+    "The user's id.": "该用户的 id。",
+    "Erase again every person of the erasure log found in this database.": (
+        "再次删除删除日志中、在本数据库里找到的每个人。"
+    ),
+    "With --reapply: this erasure log (default: ERASURE_LOG).": (
+        "与 --reapply 一起使用：读取此删除日志（默认：ERASURE_LOG）。"
+    ),
+    "give exactly one of them": "只能且必须给出其中一个",
+    "--reapply takes no --openid, --external-id or --user-id": "--reapply 不接受 --openid、--external-id 或 --user-id",
+    "--from goes with --reapply": "--from 只能与 --reapply 一起使用",
     # The checks' names
     "configuration": "配置",
     "apps": "小程序",
@@ -22,6 +49,9 @@ TEXTS = {
     "push configured": "消息推送已配置",
     "unknown messages": "结果未知的消息",
     "webhooks": "Webhook",
+    "erasure log": "删除日志",
+    "{path} (made at the first erase)": "{path}（首次删除时创建）",
+    "{path} can't be written: erases answer 503 (ERASURE_LOG)": "{path} 无法写入：删除会返回 503（ERASURE_LOG）",
     # What they say
     "not configured (no WEBHOOK_URL, no webhook_url in WX_APPS_FILE): no events": (
         "未配置（没有 WEBHOOK_URL，WX_APPS_FILE 中也没有 webhook_url）：不产生事件"

@@ -93,9 +93,10 @@ TEXTS = {
     "ticket within its lifetime.": (
         "把它作为 `snTicket` 传给 `wx.requestSubscribeDeviceMessage`，并带上相同的 `modelId` 和 `sn`。一个 ticket "
         "对该设备和任何用户有效 5 分钟；只要还剩至少一分钟，就会再次发出同一个。微信不接受的 `sn` 或 `model_id` 返回 "
-        "422 `invalid_request`，并指出该字段。开启 DEVICE_BINDING_REQUIRED（开发模式以外默认开启）时，只有绑定了该设备的"
-        "用户才能拿到它（否则 403 `forbidden`），并且每次发放都会记录：只有在 ticket 有效期内拿到过它的用户，其设备弹窗"
-        "上报才被采信。"
+        "422 `invalid_request`，并指出该字段。"
+        "开启 DEVICE_BINDING_REQUIRED（开发模式以外默认开启）时，只有绑定了该设备的用户才能拿到它"
+        "（否则 403 `forbidden`），并且每次发放都会记录："
+        "只有在 ticket 有效期内拿到过它的用户，其设备弹窗上报才被采信。"
     ),
     # Device bindings: PUT/DELETE/GET /api/v1/devices/{model_id}/{sn}/users, codes, POST /api/v1/me/devices
     "A single-use code that binds the device to whoever redeems it in the mini program.": (
@@ -122,6 +123,27 @@ TEXTS = {
     ),
     "Redeem a device binding code: the logged-in user is bound to the code's device.": (
         "兑换设备绑定码：当前登录的用户与绑定码对应的设备绑定。"
+    ),
+    # Personal data: DELETE /api/v1/users/{user_id}, GET …/export, DELETE /api/v1/me, GET /api/v1/me/export
+    "Erase the person (PIPL art. 47): nothing of theirs stays in any table.": (
+        "删除此人（《个人信息保护法》第 47 条）：任何表中都不再留有其个人信息。"
+    ),
+    "Their pending and scheduled messages are canceled, their session tokens stop working, and a `user.erased` "
+    "webhook carries their external_id. Erasing again answers the same, and changes nothing.": (
+        "其待发送和定时的消息被取消，会话 token 失效，并由 `user.erased` webhook 带上其 external_id。"
+        "再次删除返回相同的应答，不做任何改动。"
+    ),
+    "Everything held about the person, as one JSON document (PIPL art. 45).": (
+        "以一个 JSON 文档给出后端保存的此人全部信息（《个人信息保护法》第 45 条）。"
+    ),
+    'Erase the logged-in user (the mini program\'s "delete my data").': (
+        "删除当前登录的用户（小程序的“删除我的数据”）。"
+    ),
+    "As `DELETE /api/v1/users/{user_id}` does; their session token stops working with it.": (
+        "与 `DELETE /api/v1/users/{user_id}` 相同；其会话 token 随之失效。"
+    ),
+    'Everything held about the logged-in user (the mini program\'s "my data" page).': (
+        "后端保存的当前登录用户的全部信息（小程序的“我的数据”页面）。"
     ),
     # GET /api/v1/me, POST /api/v1/me/binding
     "The logged-in user.": "当前登录的用户。",

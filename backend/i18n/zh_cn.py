@@ -13,6 +13,10 @@ MESSAGES = {
     "WeChat blocked this user's login.": "微信拦截了该用户的登录。",
     "Not found.": "资源不存在。",
     "No such user.": "用户不存在。",
+    "This user was erased.": "该用户的数据已被删除。",
+    "The erasure log (ERASURE_LOG) can't be written; nothing was erased.": (
+        "无法写入删除日志（ERASURE_LOG）；没有删除任何数据。"
+    ),
     "No user with that {kind}.": "没有与该 {kind} 对应的用户。",
     "Several users have that phone number.": "有多个用户使用该手机号。",
     "That external_id is bound to another user.": "该 external_id 已绑定到另一个用户。",

@@ -7,15 +7,25 @@ nothing in the backend may import it (tests/test_imports.py).
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
+import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import AppGroup, ScriptInfo
 
 from backend import i18n
 from backend.api.schemas.common import LANGS
-from backend.errors import DATABASE_ERRORS, REDIS_DOWN_ERRORS, ApiError, database_first_line
+from backend.errors import (
+    DATABASE_ERRORS,
+    REDIS_DOWN_ERRORS,
+    ApiError,
+    UserErased,
+    UserNotFound,
+    database_first_line,
+)
+from backend.extensions import db
 from backend.ops import logs, metrics
 from backend.ops.texts import SaidCommand, SaidHelp, Text, say, speak_through_click
 from backend.settings import MINIPROGRAM_STATES
@@ -253,6 +263,92 @@ def send(
             }
         )
     )
+
+
+users = SaidGroup("users", help="One person's data: erase it, export it (docs/api.md, Personal data).")
+wx.add_command(users)
+
+
+def _person(appid: str | None, openid: str | None, external_id: str | None, user_id: int | None):
+    """The user the options name, of the app `--app` names (or the only app); erased ones too.
+
+    An openid erased before is found by its tombstone: erasing it again answers as the first time."""
+    from backend.models import Erasure, User
+    from backend.privacy import erasure
+
+    given = {"openid": openid, "external_id": external_id, "user_id": user_id}
+    named = {name: value for name, value in given.items() if value not in (None, "")}
+    if len(named) != 1:
+        raise click.BadParameter(say("give exactly one of them"), param_hint="--openid / --external-id / --user-id")
+    mini_program = _one_app(appid)
+    ((kind, value),) = named.items()
+    column = {"openid": User.openid, "external_id": User.external_id, "user_id": User.id}[kind]
+    query = sa.select(User).where(User.app_id == mini_program.appid, column == value)
+    user = db.session.scalar(query)
+    if user is None and kind == "openid":
+        subject = erasure.subject_hash(mini_program.appid, value)
+        tombstone = sa.select(Erasure.user_id).where(
+            Erasure.app_id == mini_program.appid, Erasure.subject_hash == subject
+        )
+        erased_id = db.session.scalar(tombstone.order_by(Erasure.id.desc()).limit(1))
+        user = db.session.get(User, erased_id) if erased_id is not None else None
+    if user is None:
+        _fail(UserNotFound("No user with that {kind}.", params={"kind": kind}))
+    return user
+
+
+def person_options(command):
+    options = [
+        click.option("--app", "appid", metavar="APPID", help="The user's app (required with several apps)."),
+        click.option("--openid", help="The user's openid."),
+        click.option("--external-id", help="The business system's id bound to the user."),
+        click.option("--user-id", type=int, help="The user's id."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@users.command("erase")
+@person_options
+@click.option("--reapply", is_flag=True, help="Erase again every person of the erasure log found in this database.")
+@click.option(
+    "--from",
+    "log_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="With --reapply: this erasure log (default: ERASURE_LOG).",
+)
+def erase_user(appid, openid, external_id, user_id, reapply, log_file) -> None:
+    """Erase one person (PIPL art. 47) and print {"id", "erased_at"}; erasing again changes nothing.
+
+    After restoring a backup taken before some erasures: `--reapply` erases every person of the
+    erasure log again, and prints {"erased": how many}.
+    """
+    from backend.privacy import erasure
+
+    if reapply:
+        if openid or external_id or user_id:
+            raise click.UsageError(say("--reapply takes no --openid, --external-id or --user-id"))
+        path = log_file or erasure.log_path()
+        erased = erasure.reapply(erasure.read_log(path)) if os.path.exists(path) else []
+        click.echo(json.dumps({"erased": len(erased)}))
+        return
+    if log_file:
+        raise click.UsageError(say("--from goes with --reapply"))
+    user = _person(appid, openid, external_id, user_id)
+    click.echo(json.dumps(erasure.erased_answer(erasure.erase(user.id))))
+
+
+@users.command("export")
+@person_options
+def export_user(appid, openid, external_id, user_id) -> None:
+    """Print everything held about one person as one JSON document (PIPL art. 45)."""
+    from backend.privacy import export
+
+    user = _person(appid, openid, external_id, user_id)
+    if user.erased_at is not None:
+        _fail(UserErased(details={"user_id": user.id}))
+    click.echo(json.dumps(export.export(user), ensure_ascii=False, indent=2))
 
 
 @wx.command("worker")

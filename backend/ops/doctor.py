@@ -82,6 +82,7 @@ def run_checks(app: Flask) -> Iterator[Finding]:
     yield check_apps(app)
     yield check_webhooks(app)
     yield check_retention(app)
+    yield check_erasure_log(app)
     reachable, migrated = check_database(app)
     yield reachable
     yield migrated
@@ -180,6 +181,20 @@ def check_retention(app: Flask) -> Finding:
             parts.append(Text("{setting} {days} days", setting=setting, days=days["*"]))
     parts.append(Text("idempotency records {days} days", days=IDEMPOTENCY_DAYS))
     return finding(OK, "retention", *parts)
+
+
+def check_erasure_log(app: Flask) -> Finding:
+    """The erasure log can be appended to: while it can't, every erase answers 503 (privacy/erasure.py)."""
+    path = os.path.join(app.instance_path, app.config["ERASURE_LOG"])
+    folder = os.path.dirname(path) or "."
+    existing = path if os.path.exists(path) else folder
+    if os.path.isdir(folder) and os.access(existing, os.W_OK):
+        return finding(OK, "erasure log", Text("{path}", path=path))
+    if not os.path.exists(folder):
+        parent = os.path.dirname(folder) or "."
+        if os.path.isdir(parent) and os.access(parent, os.W_OK):
+            return finding(OK, "erasure log", Text("{path} (made at the first erase)", path=path))
+    return finding(FAIL, "erasure log", Text("{path} can't be written: erases answer 503 (ERASURE_LOG)", path=path))
 
 
 def check_database(app: Flask) -> tuple[Finding, Finding]:

@@ -100,7 +100,11 @@ def _resolve(app_id: str, recipients: list[dict[str, Any]]) -> tuple[list[User],
             by_id.update(
                 (u.id, u)
                 for u in db.session.scalars(
-                    sa.select(User).where(User.app_id == app_id, User.id.in_(user_ids[start : start + 500]))
+                    sa.select(User).where(
+                        User.app_id == app_id,
+                        User.id.in_(user_ids[start : start + 500]),
+                        User.erased_at.is_(None),  # an erased person is nobody to tell: user_not_found
+                    )
                 )
             )
     users: dict[int, User] = {}

@@ -12,9 +12,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from backend.errors import NotFound
+from backend.errors import NotFound, UserErased
 from backend.extensions import db
-from backend.models import Batch, Message
+from backend.models import Batch, Message, User
 from backend.sending import batches, device_messages
 
 
@@ -43,6 +43,8 @@ def message(app_ids: Iterable[str], public_id: str) -> Message:
     )
     if found is None:
         raise NotFound("No message with that id.")
+    if found.user_id is not None and db.session.scalar(sa.select(User.erased_at).where(User.id == found.user_id)):
+        raise UserErased(details={"message_id": public_id})  # its values and recipient are gone
     return found
 
 

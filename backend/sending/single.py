@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -67,25 +66,25 @@ class Recipient:
 _users = User.__table__
 # Within the app: a user_id of another app is no user here (404), like an openid of another app.
 _APP = _users.c.app_id == sa.bindparam("app_id")
-_USER_BY_ID = sa.select(_users.c.id, _users.c.openid).where(_APP, _users.c.id == sa.bindparam("key"))
-_USER_BY_OPENID = sa.select(_users.c.id, _users.c.openid).where(_APP, _users.c.openid == sa.bindparam("key"))
-RECIPIENT_CACHE_SIZE = 50_000
+_RECIPIENT = (_users.c.id, _users.c.openid, _users.c.erased_at)
+_USER_BY_ID = sa.select(*_RECIPIENT).where(_APP, _users.c.id == sa.bindparam("key"))
+_USER_BY_OPENID = sa.select(*_RECIPIENT).where(_APP, _users.c.openid == sa.bindparam("key"))
 
 
 def find_recipient(app_id: str, openid: str | None = None, user_id: int | None = None) -> Recipient:
-    """The id and openid of `app_id`'s user; remembered by the process (users are never deleted or renamed)."""
-    key = (app_id, "id", user_id) if user_id is not None else (app_id, "openid", openid)
-    cache = current_app.extensions.setdefault("recipient_cache", {})
-    recipient = cache.get(key)
-    if recipient is None:
-        query = _USER_BY_ID if user_id is not None else _USER_BY_OPENID
-        row = db.session.execute(query, {"app_id": app_id, "key": key[2]}).first()
-        if row is None:
-            raise errors.UserNotFound("No user with that openid or user_id; they must log in or subscribe first.")
-        if len(cache) >= RECIPIENT_CACHE_SIZE:
-            cache.clear()
-        recipient = cache[key] = Recipient(row.id, row.openid, app_id)
-    return recipient
+    """The id and openid of `app_id`'s user, read from the database on every send.
+
+    Not remembered by the process: an erase (privacy/erasure.py) renames the user's openid and
+    marks the row in whichever process runs it, and a remembered entry elsewhere would go on
+    answering for the erased person. One primary-key or unique-index read per send.
+    """
+    query, key = (_USER_BY_ID, user_id) if user_id is not None else (_USER_BY_OPENID, openid)
+    row = db.session.execute(query, {"app_id": app_id, "key": key}).first()
+    if row is None:
+        raise errors.UserNotFound("No user with that openid or user_id; they must log in or subscribe first.")
+    if row.erased_at is not None:  # only a user_id still names an erased user (the openid was renamed)
+        raise errors.UserErased(details={"user_id": row.id})
+    return Recipient(row.id, row.openid, app_id)
 
 
 @dataclass

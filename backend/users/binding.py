@@ -34,12 +34,16 @@ MAX_IP_FAILURES = 20  # wrong codes per client IP, whoever the users, in the las
 IP_RATE_SCOPE = "binding-ip"
 
 
-def get_user(app_ids: Iterable[str], user_id: int) -> User:
-    """The user with this id, when it is a user of one of `app_ids` (the apps the caller may act for)."""
+def get_user(app_ids: Iterable[str], user_id: int, *, erased: bool = False) -> User:
+    """The user with this id, when it is a user of one of `app_ids` (the apps the caller may act for).
+
+    An erased user is 410 `user_erased`, unless `erased` (the erase itself, which is idempotent)."""
     # users.id is a 32-bit integer on PostgreSQL: a larger id can't exist (and would be a 500).
     user = db.session.get(User, user_id) if 0 < user_id < 2**31 else None
     if user is None or user.app_id not in set(app_ids):
         raise errors.UserNotFound("No user with that {kind}.", params={"kind": "user_id"})
+    if user.erased_at is not None and not erased:
+        raise errors.UserErased(details={"user_id": user_id})
     return user
 
 

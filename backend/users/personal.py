@@ -66,6 +66,14 @@ def pure_phone_of(user: User) -> str | None:
     return data_keys().open_optional(user.pure_phone_number)
 
 
+def numbers_of(user: User) -> list[str]:
+    """The user's number in each spelling a document may hold it (as WeChat gave it, without the
+    country code, in E.164), opened: what an erase looks for in stored JSON."""
+    number, pure = phone_of(user), pure_phone_of(user)
+    spellings = (number, pure, to_e164(number, user.country_code) if number else None)
+    return sorted({spelling for spelling in spellings if spelling})
+
+
 def seal_session_key(session_key: str | None) -> str | None:
     return data_keys().seal_optional(session_key)
 

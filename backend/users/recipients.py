@@ -61,7 +61,8 @@ def find(app_id: str, keys: Iterable[Key]) -> dict[Key, list[Match]]:
         for start in range(0, len(ordered), CHUNK):
             rows = db.session.execute(
                 sa.select(User.id, User.openid, column.label("key"))
-                .where(User.app_id == app_id, column.in_(ordered[start : start + CHUNK]))
+                # An erased user is no recipient (only its user_id still matches): user_not_found.
+                .where(User.app_id == app_id, column.in_(ordered[start : start + CHUNK]), User.erased_at.is_(None))
                 .order_by(User.id)
             )
             for row in rows:

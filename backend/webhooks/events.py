@@ -27,6 +27,8 @@ EVENT_TYPES = (
     "message.canceled",  # DELETE /api/v1/messages/<id> (sending/later.py)
     "subscription.updated",
     "batch.done",
+    "user.data_revoked",  # WeChat's authorized_user_information_changes: the user withdrew some data
+    "user.erased",  # the person was erased (users/erasure.py); its payload is emptied once delivered
 )
 
 _events = WebhookEvent.__table__

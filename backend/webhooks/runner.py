@@ -44,6 +44,7 @@ PROBLEMS = (WebhookStatus.FAILING, WebhookStatus.DEAD)  # what an operator looks
 # Seconds before the next attempt after the 1st, 2nd, ... failure; the last one repeats.
 BACKOFF = (5, 30, 120, 600, 3600, 6 * 3600)
 GIVE_UP_AFTER = timedelta(days=3)
+PAYLOAD_DROPPED_WHEN_DONE = ("user.erased",)  # events whose data is personal: emptied once delivered or dead
 POLL_INTERVAL = 1.0  # seconds between two looks at the outbox when nothing was due
 PER_ITERATION = 100  # events one `deliver_due` posts at most, so a runner's loop comes round
 LEASE_MARGIN = 30  # seconds a claim outlasts the receiver's time-outs (connecting, then answering)
@@ -168,6 +169,10 @@ def _settle(event: Mapping[str, Any], error: str | None, now: datetime, receiver
                 "gave_up": retry_at is None,
             },
         )
+    if event["type"] in PAYLOAD_DROPPED_WHEN_DONE and values["status"] in (WebhookStatus.DELIVERED, WebhookStatus.DEAD):
+        # user.erased names the person (external_id) so the business can erase them too; once it
+        # was delivered or given up, keeping it would keep what the erase removed.
+        values["payload"] = {"type": event["type"], "timestamp": event["payload"].get("timestamp"), "data": {}}
     with work():
         db.session.execute(
             sa.update(_events)

@@ -31,7 +31,17 @@ EVENT_LISTS = {  # XML wraps the List items in an element named after the event
     "subscribe_msg_sent_event": "SubscribeMsgSentEvent",
 }
 # The fields read, each with its longest value: an openid is 28 characters, a template id 43.
-MESSAGE_FIELDS = {"FromUserName": 64, "CreateTime": 12, "MsgType": 32, "Event": 64}
+# OpenID, AppID and RevokeInfo: the user-data push (authorized_user_information_changes, docs/wechat.md §13),
+# whose user is `OpenID`; its FromUserName is WeChat's push account.
+MESSAGE_FIELDS = {
+    "FromUserName": 64,
+    "CreateTime": 12,
+    "MsgType": 32,
+    "Event": 64,
+    "OpenID": 64,
+    "AppID": 32,
+    "RevokeInfo": 64,
+}
 ITEM_FIELDS = {
     "TemplateId": 64,
     "SubscribeStatusString": 16,
@@ -96,6 +106,10 @@ class PushEvent:
     create_time: str
     msg_type: str
     items: tuple[Mapping[str, str], ...] = ()
+    # The user-data push only (docs/wechat.md §13): the user, the mini program, what was withdrawn.
+    user_openid: str = ""
+    appid: str = ""
+    revoke_info: str = ""
 
 
 def check_timestamp(timestamp: str | None, now: float) -> None:
@@ -153,7 +167,20 @@ def parse_body(raw: bytes | str) -> dict[str, Any]:
         raise PushUnreadable(Refusal.UNREADABLE) from None
     if not isinstance(body, dict):
         raise PushUnreadable(Refusal.NOT_AN_OBJECT)
-    return body
+    return _trimmed_keys(body)
+
+
+def _trimmed_keys(body: dict[str, Any]) -> dict[str, Any]:
+    """Keys with surrounding spaces trimmed: WeChat's own JSON sample of the user-data push has
+    `" OpenID"` (docs/wechat.md §13). A List's items likewise."""
+    trimmed: dict[str, Any] = {}
+    for key, value in body.items():
+        if isinstance(value, dict):
+            value = {k.strip(): v for k, v in value.items()}
+        elif isinstance(value, list):
+            value = [{k.strip(): v for k, v in item.items()} if isinstance(item, dict) else item for item in value]
+        trimmed[key.strip()] = value
+    return trimmed
 
 
 def _xml_to_dict(element) -> dict[str, Any]:
@@ -183,6 +210,9 @@ def read_event(message: Mapping[str, Any]) -> PushEvent:
         create_time=create_time,
         msg_type=fields["MsgType"],
         items=tuple(_item(item) for item in items),
+        user_openid=fields["OpenID"].strip(),
+        appid=fields["AppID"].strip(),
+        revoke_info=fields["RevokeInfo"].strip(),
     )
 
 

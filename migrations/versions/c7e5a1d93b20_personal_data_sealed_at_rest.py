@@ -8,7 +8,7 @@ the Flask app (`flask db upgrade`, or the upgrade at start-up), so `current_app.
 interrupted half-way, then run again) is left as it is.
 
 Revision ID: c7e5a1d93b20
-Revises: d7e3a9c5b108
+Revises: e5a1c7d93b20
 Create Date: 2026-12-08 03:40:00.000000
 
 """
@@ -22,7 +22,7 @@ from backend.users.phones import to_e164
 
 # revision identifiers, used by Alembic.
 revision = 'c7e5a1d93b20'
-down_revision = 'd7e3a9c5b108'
+down_revision = 'e5a1c7d93b20'
 branch_labels = None
 depends_on = None
 

@@ -45,6 +45,8 @@ function phoneRefusal(detail) {
   const errMsg = detail.errMsg || ''
   // "getPhoneNumber:fail user deny" (or ":fail:user deny"): the user said no.
   if (/deny|cancel/i.test(errMsg)) return t('phoneDenied')
+  // errno 104: the user declined the privacy agreement (docs/wechat.md §13), which gates the button.
+  if (detail.errno === 104 || /privacy/i.test(errMsg)) return t('privacyDeclined')
   // errno 1400001: the mini program's paid quota of phone-number checks is used up.
   if (detail.errno === 1400001) return t('phoneQuota')
   // "fail no permission": the account may not use the button (e.g. not verified).
@@ -56,7 +58,7 @@ function phoneRefusal(detail) {
 }
 
 /**
- * @typedef {'login' | 'phone' | 'subscribe' | 'report' | 'load' | 'ticket' | 'link' | 'bind'} Context
+ * @typedef {'login' | 'phone' | 'subscribe' | 'report' | 'load' | 'ticket' | 'link' | 'bind' | 'data'} Context
  * @param {any} error an ApiError, NetworkError or WxApiError (lib/errors.js), or anything
  * @param {Context} context what the user was doing
  * @returns {string}

@@ -230,4 +230,9 @@ function updateUser(changes) {
   if (session) saveSession({ ...session, user: { ...session.user, ...changes } })
 }
 
-module.exports = { request, login, currentUser, updateUser, backendUrl, SESSION_KEY }
+/** Forget the stored session without a new log-in (after `DELETE /api/v1/me` erased the user). */
+function forgetSession() {
+  clearSession()
+}
+
+module.exports = { request, login, currentUser, updateUser, forgetSession, backendUrl, SESSION_KEY }

@@ -228,3 +228,59 @@ test('link page: a binding code from business code → typed by the user → a s
   expect(sent.statusCode).toBe(201)
   expect(sent.data.user_id).toBe(found.data.users[0].id)
 })
+
+test('my data: the export, the privacy agreement, then "delete my data" erases the user at the backend', async () => {
+  const openid = 'oE2eUser00000000000000000003'
+  const wx = createWx({
+    appId: STAFF,
+    transport: (req) => httpJson(req.method, req.url, { data: req.data, header: req.header, timeout: 15000 }),
+    loginCode: () => control('POST', '/login_codes', { openid }).then((issued) => issued.code),
+  })
+  const mp = boot(wx)
+  mp.module('config').backendUrls.develop = backend.url
+
+  // The home page: WeChat asks for the privacy agreement before the phone button; the user agrees.
+  const home = mp.render('pages/index/index')
+  await home.instance.loading
+  await waitFor(() => home.instance.data.ready || home.instance.data.notice.text, 20000)
+  const agreed = jest.fn()
+  wx.privacyListener(agreed, { referrer: 'getPhoneNumber' })
+  const popup = home.querySelector('#privacy')
+  await waitFor(() => popup.querySelector('.privacy__agree'))
+  popup.querySelector('.privacy__agree').dispatchEvent('agreeprivacyauthorization', {})
+  await waitFor(() => agreed.mock.calls.length === 1)
+  expect(agreed).toHaveBeenCalledWith({ event: 'agree', buttonId: 'privacy-agree' })
+  const { code: phoneCode } = await control('POST', '/phone_codes', { openid, phone_number: '13700001111' })
+  await tap(home.querySelector('#phone').querySelector('.phone__button'), wx, 'getphonenumber', {
+    detail: { errMsg: 'getPhoneNumber:ok', code: phoneCode },
+  })
+  await waitFor(() => home.instance.data.hasPhone, 10000)
+
+  // My data: the export, as the backend holds it.
+  const page = mp.render('pages/mydata/mydata')
+  await page.instance.loading
+  await waitFor(() => !page.instance.data.loading, 20000)
+  const exported = JSON.parse(page.instance.data.json)
+  expect(exported.user).toMatchObject({ openid, phone_number: '13700001111' })
+  const userId = exported.user.id
+  expect((await api('GET', `/api/v1/users/${userId}`, { key: API_KEY })).statusCode).toBe(200)
+
+  // Delete my data: confirmed, erased at the backend, signed out.
+  const token = JSON.parse(wx.storage.get('wxsub.session')).token
+  await tap(page.querySelector('.mydata__delete'), wx)
+  await waitFor(() => page.instance.data.erased, 10000)
+  expect(wx.storage.has('wxsub.session')).toBe(false)
+  const gone = await api('GET', `/api/v1/users/${userId}`, { key: API_KEY })
+  expect(gone.statusCode).toBe(410)
+  expect(gone.data.error.code).toBe('user_erased')
+  expect((await api('GET', '/api/v1/me', { token })).statusCode).toBe(401)
+  const byPhone = await api('GET', '/api/v1/users?phone_number=13700001111', { key: API_KEY })
+  expect(byPhone.data.users).toEqual([])
+
+  // Opening the mini program again starts afresh: a new user.
+  const again = await api('POST', '/api/v1/auth/login', {
+    data: { code: (await control('POST', '/login_codes', { openid })).code, appid: STAFF },
+  })
+  expect(again.statusCode).toBe(200)
+  expect(again.data.user.id).not.toBe(userId)
+})

@@ -128,3 +128,30 @@ class AccountListSchema(AnswerSchema):
     @pre_dump
     def wrap(self, accounts: list[Any], **kwargs: Any) -> dict[str, Any]:
         return {"users": accounts}
+
+
+class ErasedSchema(AnswerSchema):
+    """`DELETE /api/v1/users/{user_id}` and `DELETE /api/v1/me`: the erased user."""
+
+    id = fields.Integer(metadata={"description": "The user id, which stays (anonymous)."})
+    erased_at = fields.String(metadata={"description": "When the person was erased (the first time), ISO 8601 UTC."})
+
+
+class ExportSchema(AnswerSchema):
+    """`GET /api/v1/users/{user_id}/export`: everything held about the person (backend/privacy/export.py)."""
+
+    user = fields.Dict(
+        metadata={
+            "description": "id, app_id, openid, unionid, external_id, phone_number, country_code, created_at, "
+            "erased_at."
+        }
+    )
+    subscriptions = fields.List(fields.Dict(), metadata={"description": "Per template: status and credits."})
+    device_subscriptions = fields.List(fields.Dict(), metadata={"description": "Per template and device."})
+    device_bindings = fields.List(fields.Dict(), metadata={"description": "The devices the person may follow."})
+    consent_events = fields.List(
+        fields.Dict(), metadata={"description": "Every popup answer, push and credit move, with its scene."}
+    )
+    messages = fields.List(fields.Dict(), metadata={"description": "Every message with its values and outcome."})
+    webhook_events = fields.List(fields.Dict(), metadata={"description": "Webhook events that name the person."})
+    exported_at = fields.String(metadata={"description": "When this document was made, ISO 8601 UTC."})

@@ -26,6 +26,7 @@ Page({
     signingInText: '',
     /** The way to pages/link: binding the business system's account. */
     linkLabel: '',
+    myDataLabel: '',
     /** Logged in: the rest of the page can show. */
     ready: false,
     /** The credits have been read once: until then the subscribe button can't know what is short. */
@@ -42,7 +43,7 @@ Page({
 
   onLoad() {
     wx.setNavigationBarTitle({ title: t('pageTitle') })
-    this.setData({ signingInText: t('signingIn'), linkLabel: t('linkEntry') })
+    this.setData({ signingInText: t('signingIn'), linkLabel: t('linkEntry'), myDataLabel: t('myDataEntry') })
     return this.start(false)
   },
 
@@ -136,6 +137,10 @@ Page({
   /** @param {{detail: {subscriptions: any[]}}} event */
   onReported(event) {
     this.setData({ subscriptions: subscribe.mergeSubscriptions(this.data.subscriptions, event.detail.subscriptions) })
+  },
+
+  onOpenMyData() {
+    wx.navigateTo({ url: '/pages/mydata/mydata' })
   },
 
   onOpenLink() {

@@ -26,6 +26,7 @@ function createFakeBackend() {
   const deviceCodes = new Map() // code → device, until redeemed
   const boundDevices = new Set() // `${model_id} ${sn}` the user is bound to
   let nextToken = 1
+  let currentUserId = 1 // the openid's user; a new one after an erase, as the backend makes
 
   function user(req) {
     const token = (req.header.Authorization || '').replace(/^Bearer /, '')
@@ -60,10 +61,11 @@ function createFakeBackend() {
     'POST /api/v1/auth/login': (req) => {
       const code = req.data && req.data.code
       if (!code) return apiError(400, 'invalid_request', 'code is required', { code: 'required' })
-      if (!users.has(1)) users.set(1, { id: 1, has_phone: false, phone_number: null, external_id: null })
+      const id = currentUserId
+      if (!users.has(id)) users.set(id, { id, has_phone: false, phone_number: null, external_id: null })
       const token = `token-${nextToken++}`
-      tokens.set(token, 1)
-      return { statusCode: 200, data: { token, token_type: 'Bearer', expires_in: 604800, user: { id: 1, has_phone: users.get(1).has_phone } } }
+      tokens.set(token, id)
+      return { statusCode: 200, data: { token, token_type: 'Bearer', expires_in: 604800, user: { id, has_phone: users.get(id).has_phone } } }
     },
     'POST /api/v1/auth/phone': (req, me) => {
       me.has_phone = true
@@ -71,6 +73,25 @@ function createFakeBackend() {
       return { statusCode: 200, data: { phone_number: '13800001234', pure_phone_number: '13800001234', country_code: '86' } }
     },
     'GET /api/v1/me': (req, me) => ({ statusCode: 200, data: meBody(me) }),
+    'GET /api/v1/me/export': (req, me) => ({
+      statusCode: 200,
+      data: {
+        user: { id: me.id, app_id: 'wxd0000000000e0001', openid: 'oFakeUser', unionid: null, external_id: me.external_id || null, phone_number: me.phone_number, country_code: me.phone_number ? '86' : null, created_at: '2026-12-01T08:00:00.000Z', erased_at: null },
+        subscriptions: subscriptionsOf(me.id),
+        device_subscriptions: [],
+        consent_events: [],
+        messages: [],
+        webhook_events: [],
+        exported_at: '2026-12-08T03:00:00.000Z',
+      },
+    }),
+    'DELETE /api/v1/me': (req, me) => {
+      // The erase: the user's tokens stop working, and the same openid logs in as a new user.
+      for (const [token, id] of [...tokens]) if (id === me.id) tokens.delete(token)
+      users.delete(me.id)
+      currentUserId = me.id + 1
+      return { statusCode: 200, data: { id: me.id, erased_at: '2026-12-08T03:00:00.000Z' } }
+    },
     'POST /api/v1/me/binding': (req, me) => {
       const { code, refused } = guess(req, bindingCodes)
       if (refused) return refused

@@ -189,6 +189,7 @@ async function startBackend(emulatorUrl, { apiKey = '', appsFile, env: extra = {
     REDIS_URL: '',
     PYTHONPATH: REPO,
     ...extra,
+    ERASURE_LOG: path.join(dir, 'erasures.log'), // never the project's instance folder
   }
   if (appsFile) {
     Object.assign(env, {

@@ -154,6 +154,17 @@ function createWx(options = {}) {
       })
     }),
 
+    /** What the user answers wx.showModal: confirm unless a test says otherwise. */
+    modalConfirm: true,
+    showModal: jest.fn(({ success }) => {
+      later(success, { confirm: wx.modalConfirm, cancel: !wx.modalConfirm, errMsg: 'showModal:ok' })
+    }),
+    /** The listener the page registered with wx.onNeedPrivacyAuthorization (WeChat calls it). */
+    privacyListener: /** @type {any} */ (null),
+    onNeedPrivacyAuthorization: jest.fn((listener) => {
+      wx.privacyListener = listener
+    }),
+    openPrivacyContract: jest.fn(),
     openSetting: jest.fn(({ success, fail, complete }) => {
       if (wx.enforceGesture && !wx.gesture) {
         const res = { errMsg: 'openSetting:fail can only be invoked by user TAP gesture.' }
