@@ -49,6 +49,7 @@ bench: install  ## benchmarks that print figures (see docs/benchmarks.md); they 
 	$(BIN)/python bench/vs_handwritten.py
 	$(BIN)/python bench/apps_spread.py
 	$(BIN)/python bench/cpu_per_call.py
+	$(BIN)/python bench/retention_purge.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache miniprogram/node_modules

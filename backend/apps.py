@@ -33,8 +33,11 @@ _FILE_KEYS = frozenset(
         "webhook_url",
         "webhook_secret",
         "prompt_templates",
+        *(name.lower() for name in ("RETAIN_MESSAGE_VALUES_DAYS", "RETAIN_EVENTS_DAYS", "RETAIN_WEBHOOK_EVENTS_DAYS")),
     }
 )
+# Retention settings an app of the file may set for itself (key: the setting's name in lower case).
+RETENTION_SETTINGS = ("RETAIN_MESSAGE_VALUES_DAYS", "RETAIN_EVENTS_DAYS", "RETAIN_WEBHOOK_EVENTS_DAYS")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class MiniProgramSettings:
     webhook_secret: str | None = field(default=None, repr=False)
     # The templates its mini program should ask for when the user has no credit (GET /api/v1/me/prompts).
     prompt_templates: tuple[str, ...] = ()
+    # Its own retention, in days, by setting name (RETENTION_SETTINGS); the others are the global ones.
+    retention: tuple[tuple[str, int], ...] = ()
 
 
 class MiniProgram:
@@ -200,6 +205,14 @@ def _read_app(entry: Any, index: int, config: Mapping[str, Any]) -> MiniProgramS
         check_webhook_settings(webhook_url, webhook_secret, "webhook_url", "webhook_secret")
     except ConfigError as exc:  # names the key, never shows the secret
         raise ConfigError("WX_APPS_FILE", f"{where}: {exc}") from None
+    retention = {}
+    for name in RETENTION_SETTINGS:
+        days = entry.get(name.lower())
+        if days is None:
+            continue
+        if isinstance(days, bool) or not isinstance(days, int) or days <= 0:
+            raise ConfigError("WX_APPS_FILE", f"{where}: {name.lower()} must be a whole number of days, more than 0")
+        retention[name] = days
     return MiniProgramSettings(
         appid=appid,
         secret=secret,
@@ -211,6 +224,7 @@ def _read_app(entry: Any, index: int, config: Mapping[str, Any]) -> MiniProgramS
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
         prompt_templates=tuple(t.strip() for t in prompts),
+        retention=tuple(retention.items()),
     )
 
 

@@ -59,6 +59,12 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
     if values["WX_ENCODING_AES_KEY"] is not None:
         check_encoding_aes_key(values["WX_ENCODING_AES_KEY"])
     check_webhook_settings(values["WEBHOOK_URL"], values["WEBHOOK_SECRET"])
+    if values["DATA_KEY"] is None and not dev_mode:
+        # Dev mode derives one from SECRET_KEY; in production a key derived from another secret
+        # would be lost (or leaked) with it, and phone numbers sealed with it with it.
+        raise ConfigError(
+            "DATA_KEY", f"is required outside dev mode (it seals phone numbers and session keys): {DATA_KEY_HINT}"
+        )
     check_data_keys(values["DATA_KEY"], values["DATA_KEYS_OLD"])
 
     app_settings(values)  # WX_APPS_FILE, or the one app: refused here, before anything starts
@@ -71,7 +77,14 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
         # Enough connections for every request thread and delivery thread of a process: a
         # smaller pool opens and closes connections under load (PostgreSQL's CPU doubled).
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": values["DB_POOL_SIZE"], "max_overflow": 20, "pool_recycle": 1800},
+        # hide_parameters: a database error's text (logged with its traceback) never shows the
+        # statement's values: an openid, a sealed number, a message's values.
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_size": values["DB_POOL_SIZE"],
+            "max_overflow": 20,
+            "pool_recycle": 1800,
+            "hide_parameters": True,
+        },
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,  # a batch of 10,000 recipients with their own data
     }
 

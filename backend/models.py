@@ -14,6 +14,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend.extensions import db
 from backend.states import BatchStatus, MessageStatus, TemplateKind, message_outcome
 
+# A value sealed by backend/infra/data_keys.py: "v1.<key id>.<base64url>" of a WeChat string of at
+# most 64 characters (nonce and tag included) fits with room to spare.
+SEALED_LENGTH = 255
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -42,17 +46,19 @@ class User(TimestampMixin, db.Model):
     app_id: Mapped[str] = mapped_column(String(32))  # the AppID of the mini program the user belongs to
     openid: Mapped[str] = mapped_column(String(64))
     unionid: Mapped[str | None] = mapped_column(String(64), index=True)
-    # WeChat's session_key: server side only, never serialised.
-    session_key: Mapped[str | None] = mapped_column(String(64))
-    phone_number: Mapped[str | None] = mapped_column(String(32))
-    pure_phone_number: Mapped[str | None] = mapped_column(String(32))
+    # WeChat's session_key, sealed with DATA_KEY (backend/users/personal.py): server side only, never serialised.
+    session_key: Mapped[str | None] = mapped_column(String(SEALED_LENGTH))
+    # The number as WeChat gave it, sealed (backend/users/personal.py): never in clear in the database.
+    phone_number: Mapped[str | None] = mapped_column(String(SEALED_LENGTH))
+    pure_phone_number: Mapped[str | None] = mapped_column(String(SEALED_LENGTH))
     country_code: Mapped[str | None] = mapped_column(String(8))
     # Bumped on logout: every session token carrying an older version stops working.
     token_version: Mapped[int] = mapped_column(Integer, default=0)
     # The business system's own id for the person (docs/api.md, Recipients); unique per app.
     external_id: Mapped[str | None] = mapped_column(String(128))
-    # phone_number in E.164 (backend/users/phones.py): a send by phone number is one indexed lookup.
-    phone_e164: Mapped[str | None] = mapped_column(String(20), index=True)
+    # HMAC-SHA256 of the number in E.164 under the data key (backend/users/personal.py): a send by
+    # phone_number is one indexed look-up, and the column gives the number to nobody without the key.
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     # wx.getSetting's mainSwitch as the mini program last reported it (consent/standing.py);
     # None until it reports. False: every subscribe message is off, sends are refused.
     main_switch: Mapped[bool | None] = mapped_column()
@@ -71,7 +77,7 @@ class User(TimestampMixin, db.Model):
         "pure_phone_number",
         "country_code",
         "external_id",
-        "phone_e164",
+        "phone_hash",
         "main_switch",
         "settings_seen_at",
     )
@@ -211,7 +217,12 @@ class ConsentEvent(db.Model):
     """Append-only audit of every report, push and credit change; the ledger can be rebuilt from it."""
 
     __tablename__ = "consent_events"
-    __table_args__ = (UniqueConstraint("app_id", "dedupe_key", name="uq_consent_events_app_dedupe_key"),)
+    __table_args__ = (
+        UniqueConstraint("app_id", "dedupe_key", name="uq_consent_events_app_dedupe_key"),
+        # Retention's question per old event, "is it the last grant of its (user, template)?",
+        # answered by reading this index backwards from the newest event of the pair (ops/retention.py).
+        Index("ix_consent_events_pair", "user_id", "template_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     app_id: Mapped[str] = mapped_column(String(32))
@@ -267,6 +278,7 @@ class Message(TimestampMixin, db.Model):
             postgresql_where=sa.text("status = 'awaiting_consent'"),
             sqlite_where=sa.text("status = 'awaiting_consent'"),
         ),
+        Index("ix_messages_created_at", "created_at"),  # retention: where the rows past it end (ops/retention.py)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -303,6 +315,8 @@ class Message(TimestampMixin, db.Model):
     # A held message released with the credit that released it already spent (consent/held.py):
     # the claim takes no other, and clears this (a requeue after a deferral gave the credit back).
     credit_reserved: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # When retention (RETAIN_MESSAGE_VALUES_DAYS) emptied `data`: status, errcode and dates stay.
+    data_purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @hybrid_property
     def shown_outcome(self) -> str:
@@ -462,3 +476,14 @@ class WebhookEvent(db.Model):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class RetentionCount(db.Model):
+    """Rows purged by retention so far, per kind (ops/retention.py), for the dashboard; the row of
+    kind `run` holds the time the last purge began, which one process at a time takes over."""
+
+    __tablename__ = "retention_counts"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)  # message_values, consent_events, ...
+    purged: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -516,8 +516,8 @@ SETTINGS: tuple[Setting, ...] = (
         "静态加密手机号、session_key 与刷新令牌（AES-GCM）的密钥：32 字节的 base64，例如由 "
         '`python -c "import base64, os; print(base64.b64encode(os.urandom(32)).decode())"` 生成。',
         secret=True,
-        unset_en="dev mode: derived from `SECRET_KEY`",
-        unset_zh="开发模式：由 `SECRET_KEY` 派生",
+        unset_en="required outside dev mode (dev mode: derived from `SECRET_KEY`)",
+        unset_zh="开发模式以外必须设置（开发模式：由 `SECRET_KEY` 派生）",
     ),
     Setting(
         "DATA_KEYS_OLD",
@@ -527,6 +527,49 @@ SETTINGS: tuple[Setting, ...] = (
         kind="list",
         default=[],
         secret=True,
+    ),
+    Setting(
+        "RETAIN_MESSAGE_VALUES_DAYS",
+        "privacy",
+        "Days a message keeps its values (`data`); after that it keeps its status, errcode and dates only "
+        "(`retain_message_values_days` per app in `WX_APPS_FILE`).",
+        "消息保留其取值（`data`）的天数；之后只保留状态、errcode 和时间（在 `WX_APPS_FILE` 中可按小程序设置 "
+        "`retain_message_values_days`）。",
+        kind="int",
+        default=180,
+        positive=True,
+    ),
+    Setting(
+        "RETAIN_EVENTS_DAYS",
+        "privacy",
+        "Days consent events (reports and pushes) are kept; never the last one that explains a credit the user "
+        "still has (`retain_events_days` per app).",
+        "授权事件（上报与推送）保留的天数；用户仍持有的额度所依据的最后一条事件永不删除（可按小程序设置 "
+        "`retain_events_days`）。",
+        kind="int",
+        default=365,
+        positive=True,
+    ),
+    Setting(
+        "RETAIN_WEBHOOK_EVENTS_DAYS",
+        "privacy",
+        "Days delivered (and given-up) webhook events are kept, payload included (`retain_webhook_events_days` "
+        "per app).",
+        "已投递（及已放弃）的 Webhook 事件连同其内容保留的天数（可按小程序设置 `retain_webhook_events_days`）。",
+        kind="int",
+        default=30,
+        positive=True,
+    ),
+    Setting(
+        "RETENTION_INTERVAL",
+        "privacy",
+        "Seconds between two purges of what retention allows no longer (by `flask wx worker`, or by the web "
+        "process without Redis); one process purges at a time.",
+        "两次按保留期清除数据之间的秒数（由 `flask wx worker` 执行，没有 Redis 时由 Web 进程执行）；"
+        "同一时间只有一个进程清除。",
+        kind="int",
+        default=3600,
+        positive=True,
     ),
     Setting(
         "ERASURE_KEY",

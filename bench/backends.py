@@ -24,6 +24,7 @@ from tests.servers import Server, backend_env, gunicorn
 from wxemu.defaults import DEV_APPID, DEV_SECRET
 
 BENCH_SECRET_KEY = "bench-secret-key-not-for-production-0123456789"  # outside dev mode: 32+ characters
+BENCH_DATA_KEY = "YmVuY2gtZGF0YS1rZXktbm90LWZvci1wcm9kdWN0aW8="  # outside dev mode: 32 bytes of base64
 
 
 @dataclass
@@ -107,7 +108,9 @@ def start_backend(
     With `apps_file` (the emulator hosting its apps too) it serves those apps: user i logs in to
     `appids[i % len(appids)]`, and sends name their user's app.
     """
-    apps_env = {"WX_APPS_FILE": apps_file, "SECRET_KEY": BENCH_SECRET_KEY} if apps_file else {}
+    apps_env = (
+        {"WX_APPS_FILE": apps_file, "SECRET_KEY": BENCH_SECRET_KEY, "DATA_KEY": BENCH_DATA_KEY} if apps_file else {}
+    )
     one_app = {"WX_APPID": DEV_APPID, "WX_SECRET": DEV_SECRET}
     if apps_file:  # the file's apps instead of the one app of the variables
         one_app = dict.fromkeys(ONE_APP_VARIABLES)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from backend import create_app
 from backend.extensions import db
+from tests import personal_data
 from tests.helpers import ENUM_TEMPLATE, LONG_TERM, ONE_TIME, MiniProgramUser, log_in
 from wxemu import run_in_thread
 from wxemu.defaults import DEV_APPID, DEV_SECRET
@@ -33,6 +34,8 @@ os.environ["LANG"] = "C.UTF-8"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "after_all_others: run after every other test of the session")
+    personal_data.start_collecting()
     if os.environ.get("CI"):
         missing = [
             name for name, value in (("TEST_DATABASE_URL", POSTGRES_URL), ("TEST_REDIS_URL", REDIS_URL)) if not value
@@ -50,6 +53,8 @@ class Emulator:
         self.http = requests.Session()
 
     def control(self, method: str, path: str, **body):
+        if path == "/phone_codes" and body.get("phone_number"):
+            personal_data.phones.add(str(body["phone_number"]))
         response = self.http.request(method, f"{self.url}/_emulator{path}", json=body or None, timeout=10)
         response.raise_for_status()
         return response.json() if response.content else None
@@ -62,7 +67,9 @@ class Emulator:
         return [call for call in calls if api is None or call["api"] == api]
 
     def login_code(self, **user) -> dict:
-        return self.control("POST", "/login_codes", **user)
+        issued = self.control("POST", "/login_codes", **user)
+        personal_data.openids.add(issued["openid"])
+        return issued
 
     def template(self, **template) -> dict:
         return self.control("POST", "/templates", **template)
@@ -82,7 +89,20 @@ def emulator_server():
 def emulator(emulator_server) -> Emulator:
     emu = Emulator(emulator_server)
     emu.reset()
-    return emu
+    yield emu
+    # What the emulator handed out, for tests/test_logs_personal_data.py to look for in the logs.
+    try:
+        calls = emu.calls("jscode2session")
+    except requests.RequestException:  # a test that broke the emulator on purpose has its own verdict
+        calls = []
+    for call in calls:
+        personal_data.session_keys.add(call.get("session_key") or "")
+        personal_data.openids.add(call.get("openid") or "")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The check of every log line of the run goes last: it reads what all the others logged."""
+    items.sort(key=lambda item: item.get_closest_marker("after_all_others") is not None)
 
 
 def _database_params() -> list:

@@ -6,6 +6,8 @@ import threading
 from dataclasses import dataclass
 
 API_KEY = {"X-Api-Key": "test-api-key"}
+# DATA_KEY for any configuration outside dev mode (32 bytes of base64); no real data is sealed with it.
+TEST_DATA_KEY = "dGVzdC1kYXRhLWtleS1ub3QtZm9yLXByb2R1Y3Rpb24="
 ONE_TIME = {
     "priTmplId": "tmpl-order-shipped",
     "title": "Order shipped",

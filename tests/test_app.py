@@ -13,7 +13,7 @@ from backend.config import load_config
 from backend.extensions import db
 from backend.settings import ConfigError
 from tests.conftest import app_config
-from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, assert_error
+from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, TEST_DATA_KEY, assert_error
 from wxemu.defaults import DEV_APPID
 
 
@@ -24,7 +24,7 @@ class TestConfig:
         assert config["WX_API_BASE"].startswith("http://127.0.0.1")
 
     def test_production_defaults(self):
-        production = {"WX_APPID": "wx1", "WX_SECRET": "s", "SECRET_KEY": "k" * 32}
+        production = {"WX_APPID": "wx1", "WX_SECRET": "s", "SECRET_KEY": "k" * 32, "DATA_KEY": TEST_DATA_KEY}
         config = load_config({**production, "BUSINESS_API_KEYS": "a, b,,c"})
         assert not config["DEV_MODE"]
         assert config["WX_API_BASE"] == "https://api.weixin.qq.com"
@@ -37,6 +37,10 @@ class TestConfig:
             ({"WX_APPID": "wx1"}, "WX_SECRET"),
             ({"WX_SECRET": "s"}, "WX_APPID"),
             ({"WX_APPID": "wx1", "WX_SECRET": "s"}, "SECRET_KEY"),
+            ({"WX_APPID": "wx1", "WX_SECRET": "s", "SECRET_KEY": "k" * 32}, "^DATA_KEY is required outside dev mode"),
+            ({"DATA_KEY": "not-base64!"}, "^DATA_KEY is not base64"),
+            ({"DATA_KEY": "c2hvcnQ="}, "^DATA_KEY decodes to 5 bytes"),
+            ({"DATA_KEYS_OLD": f"{TEST_DATA_KEY},c2hvcnQ="}, "^DATA_KEYS_OLD decodes to 5 bytes"),
             ({"WX_MINIPROGRAM_STATE": "beta"}, "WX_MINIPROGRAM_STATE"),
             ({"WX_ENCODING_AES_KEY": "short"}, "WX_ENCODING_AES_KEY"),
             ({"WX_READ_TIMEOUT": "soon"}, "WX_READ_TIMEOUT"),

@@ -26,7 +26,7 @@ from backend.templates.catalog import get_template
 from backend.wechat.crypto import signature
 from tests.api.pushing import AES_KEY, popup
 from tests.conftest import REDIS_URL, app_config, running_app
-from tests.helpers import GOOD_DATA, ONE_TIME, assert_error, reconfigure
+from tests.helpers import GOOD_DATA, ONE_TIME, TEST_DATA_KEY, assert_error, reconfigure
 from tests.test_webhooks import Receiver
 from wxemu.defaults import DEV_APPID
 from wxemu.pusher import PushTarget, signed_request
@@ -69,7 +69,7 @@ def write(tmp_path, text: str = APPS_FILE):
 
 
 def environ(path: str | None, **extra) -> dict[str, str]:
-    values = {"SECRET_KEY": "k" * 40, "DATABASE_URL": "sqlite:///x.sqlite3", **extra}
+    values = {"SECRET_KEY": "k" * 40, "DATA_KEY": TEST_DATA_KEY, "DATABASE_URL": "sqlite:///x.sqlite3", **extra}
     if path:
         values["WX_APPS_FILE"] = path
     return values
@@ -85,7 +85,9 @@ def test_the_apps_file_gives_each_app_its_keys(tmp_path):
 
 
 def test_one_app_from_the_variables_as_before():
-    config = load_config({"WX_APPID": A, "WX_SECRET": SECRET_A, "WX_TOKEN": TOKEN_A, "SECRET_KEY": "k" * 40})
+    config = load_config(
+        {"WX_APPID": A, "WX_SECRET": SECRET_A, "WX_TOKEN": TOKEN_A, "SECRET_KEY": "k" * 40, "DATA_KEY": TEST_DATA_KEY}
+    )
     [app] = app_settings(config)
     assert (app.appid, app.secret, app.token, app.api_keys) == (A, SECRET_A, TOKEN_A, ())
 

@@ -9,7 +9,7 @@ from flask_migrate import upgrade
 from backend import create_app
 from backend.extensions import db
 from tests.conftest import REDIS_URL, app_config
-from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, log_in, report
+from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, TEST_DATA_KEY, accept, log_in, report
 
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 SECRETS = {
@@ -17,6 +17,7 @@ SECRETS = {
     "WX_ENCODING_AES_KEY": AES_KEY,
     "SECRET_KEY": "a-session-signing-key-of-32-chars-or-more",
     "ADMIN_PASSWORD": "admin-password-value",
+    "DATA_KEY": TEST_DATA_KEY,
     "BUSINESS_API_KEYS": ["test-api-key"],
 }
 # Outside dev mode its default is on (the tests' environment is dev mode, where it is off).
@@ -26,6 +27,7 @@ CHECKS = [
     "configuration",
     "apps",
     "webhooks",
+    "retention",
     "erasure log",
     "database reachable",
     "database migrated",
@@ -67,6 +69,7 @@ def doctor(app, *args: str) -> tuple[int, dict[str, str]]:
 
 def secret_values(app) -> list[str]:
     values = [app.config["WX_SECRET"], SECRETS["WX_TOKEN"], AES_KEY, SECRETS["SECRET_KEY"], SECRETS["ADMIN_PASSWORD"]]
+    values.append(SECRETS["DATA_KEY"])
     with app.app_context():
         values.append(app.extensions["apps"].only().client.tokens.get())  # the access token
     return [*values, *SECRETS["BUSINESS_API_KEYS"]]

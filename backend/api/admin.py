@@ -27,7 +27,7 @@ from backend import i18n, webhooks
 from backend.api.guards import client_ip
 from backend.errors import InvalidRequest, NotFound, error_response
 from backend.infra import ratelimit
-from backend.ops import stats
+from backend.ops import retention, stats
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 log = logging.getLogger(__name__)
@@ -191,7 +191,11 @@ def get_dashboard_data():
 
 
 def _dashboard(days: int, app_id: str | None) -> dict:
-    return {**stats.dashboard(days, app_id), "webhooks": webhooks.problem_deliveries()}
+    return {
+        **stats.dashboard(days, app_id),
+        "webhooks": webhooks.problem_deliveries(),
+        "retention": retention.purged_totals(),
+    }
 
 
 @bp.get("/api/consent")

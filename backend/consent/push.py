@@ -244,7 +244,7 @@ def handle(app_id: str, message: PushEvent) -> set[str]:
                 with db.session.begin_nested():
                     released += _apply(app_id, message.event, user.id, item, dedupe_key(message, item), kind, holding)
             except IntegrityError:
-                log.info("push replay ignored", extra={"event": message.event})
+                log.info("push replay ignored", extra={"event": message.event, "user_id": user.id})
     held.enqueue(released)  # committed with the credits that released them
     return unknown
 

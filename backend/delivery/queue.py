@@ -27,7 +27,7 @@ from flask import Flask
 
 from backend.delivery import due, outbox
 from backend.infra.redis_link import RedisLink
-from backend.ops import quota
+from backend.ops import quota, retention
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +133,10 @@ def build_queue(app: Flask) -> ThreadQueue | RQQueue:
 def sweep_forever(app: Flask, stop: threading.Event | None = None) -> None:
     """Every DUE_SCAN_INTERVAL: queue the due scheduled messages and expire held ones past their
     wait_until; every HELD_SCAN_INTERVAL: release held messages a credit allows; every SWEEP_INTERVAL
-    seconds: requeue lost messages, mark abandoned sends unknown. Until `stop` is set."""
+    seconds: requeue lost messages, mark abandoned sends unknown; beside it, retention's purges
+    (ops/retention.py). Until `stop` is set."""
     stop = stop or threading.Event()
+    threading.Thread(target=retention.retain_forever, args=(app, stop), daemon=True, name="retention").start()
     next_sweep = time.monotonic() + app.config["SWEEP_INTERVAL"]
     next_held_scan = time.monotonic()
     failing = False  # a database that is down is logged once, not twice a second

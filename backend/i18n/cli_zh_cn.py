@@ -290,4 +290,32 @@ TEXTS = {
     "Options": "选项",
     "Commands": "命令",
     "default: {default}": "默认：{default}",
+    # wx keys rotate, wx retention run, and wx doctor's retention line
+    "retention": "保留期限",
+    "{table}: {rows} rows read, {resealed} values sealed again, {rehashed} hashes written again": (
+        "{table}：读取 {rows} 行，重新加密 {resealed} 个值，重写 {rehashed} 个哈希"
+    ),
+    "every sealed value and look-up hash is under the current DATA_KEY: DATA_KEYS_OLD may now be emptied": (
+        "所有加密值和查找哈希都已使用当前的 DATA_KEY：现在可以清空 DATA_KEYS_OLD"
+    ),
+    "{kind}: {rows} rows purged": "{kind}：清除 {rows} 行",
+    "{setting} {days} days": "{setting} {days} 天",
+    "{setting} {days} days (apps of their own: {own})": "{setting} {days} 天（自行设置的小程序：{own}）",
+    "idempotency records {days} days": "幂等记录 {days} 天",
+    "The data keys that seal personal data at rest (DATA_KEY, DATA_KEYS_OLD).": (
+        "静态加密个人信息所用的数据密钥（DATA_KEY、DATA_KEYS_OLD）。"
+    ),
+    "Seal every sealed value and write every look-up hash again under the current DATA_KEY.\n\nIn batches of "
+    "1,000 rows; a row already under the current key is left alone, so running it again (or after an "
+    "interruption) is safe. Afterwards DATA_KEYS_OLD may be emptied.": (
+        "用当前的 DATA_KEY 重新加密每个加密值、重写每个查找哈希。\n\n"
+        "每批 1,000 行；已经使用当前密钥的行保持不动，所以再次运行（或中断后运行）是安全的。"
+        "完成后可以清空 DATA_KEYS_OLD。"
+    ),
+    "Purge what the retention in force no longer keeps.": "清除现行保留期限不再保留的数据。",
+    "Purge now what the retention in force no longer keeps, as the worker does every RETENTION_INTERVAL.\n\n"
+    "In batches of at most 1,000 rows, each its own short transaction; prints the rows purged per kind.": (
+        "立即清除现行保留期限不再保留的数据，与 worker 每隔 RETENTION_INTERVAL 所做的相同。\n\n"
+        "每批最多 1,000 行，每批是一个独立的短事务；按类别输出清除的行数。"
+    ),
 }

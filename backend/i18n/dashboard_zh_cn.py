@@ -160,4 +160,12 @@ TEXTS = {
     "WeChat did not answer after the request went out: it may have been delivered. The credit stays spent.": (
         "请求发出后微信没有应答：消息可能已经送达。额度仍算花掉。"
     ),
+    # Retention
+    "Retention": "保留期限",
+    "Rows purged so far because the retention in force no longer keeps them (<code>flask --app wsgi wx doctor</code> "
+    "prints it; <code>flask --app wsgi wx retention run</code> purges at once).": (
+        "因超过现行保留期限而已清除的行数（<code>flask --app wsgi wx doctor</code> 会显示保留期限；"
+        "<code>flask --app wsgi wx retention run</code> 立即清除）。"
+    ),
+    "Rows purged": "已清除行数",
 }

@@ -86,6 +86,10 @@ class OutagesInOneLine(SaidGroup):
 wx = OutagesInOneLine("wx", help="Work with WeChat through the backend.")
 templates = SaidGroup("templates", help="The account's subscribe-message templates.")
 wx.add_command(templates)
+keys = SaidGroup("keys", help="The data keys that seal personal data at rest (DATA_KEY, DATA_KEYS_OLD).")
+wx.add_command(keys)
+retention = SaidGroup("retention", help="Purge what the retention in force no longer keeps.")
+wx.add_command(retention)
 
 
 @templates.command("sync")
@@ -528,6 +532,43 @@ def send_batch(csv_file, appid, template_id, pairs, page, miniprogram_state, lan
                 total=batch.total,
             )
         )
+
+
+@keys.command("rotate")
+def rotate_keys() -> None:
+    """Seal every sealed value and write every look-up hash again under the current DATA_KEY.
+
+    In batches of 1,000 rows; a row already under the current key is left alone, so running it
+    again (or after an interruption) is safe. Afterwards DATA_KEYS_OLD may be emptied.
+    """
+    from backend.ops.key_rotation import rotate
+    from backend.users.personal import data_keys
+
+    for table, counts in rotate(data_keys()).items():
+        click.echo(
+            say(
+                "{table}: {rows} rows read, {resealed} values sealed again, {rehashed} hashes written again",
+                table=table,
+                rows=counts.rows,
+                resealed=counts.resealed,
+                rehashed=counts.rehashed,
+            )
+        )
+    click.echo(
+        say("every sealed value and look-up hash is under the current DATA_KEY: DATA_KEYS_OLD may now be emptied")
+    )
+
+
+@retention.command("run")
+def run_retention() -> None:
+    """Purge now what the retention in force no longer keeps, as the worker does every RETENTION_INTERVAL.
+
+    In batches of at most 1,000 rows, each its own short transaction; prints the rows purged per kind.
+    """
+    from backend.ops.retention import purge
+
+    for kind, rows in purge().items():
+        click.echo(say("{kind}: {rows} rows purged", kind=kind, rows=rows))
 
 
 def register_cli(app: Flask) -> None:

@@ -30,6 +30,7 @@ from backend.errors import DATABASE_ERRORS, database_first_line
 from backend.extensions import db
 from backend.models import Message, Subscription, Template
 from backend.ops import quota
+from backend.ops.retention import IDEMPOTENCY_DAYS, retention_in_force
 from backend.ops.texts import Text
 from backend.states import MessageStatus
 from backend.webhooks.runner import loggable_url
@@ -81,6 +82,7 @@ def run_checks(app: Flask) -> Iterator[Finding]:
     yield check_configuration(app)
     yield check_apps(app)
     yield check_webhooks(app)
+    yield check_retention(app)
     yield check_erasure_log(app)
     reachable, migrated = check_database(app)
     yield reachable
@@ -172,6 +174,21 @@ def check_webhooks(app: Flask) -> Finding:
     return finding(
         OK, "webhooks", *(Text("{appid} to {where}", appid=appid, where=where(r)) for appid, r in receivers.items())
     )
+
+
+def check_retention(app: Flask) -> Finding:
+    """The retention in force (the storage period the mini program's privacy guide declares)."""
+    parts = []
+    for setting, days in retention_in_force(app.config, app.extensions["apps"]).items():
+        own = ", ".join(f"{appid} {value}" for appid, value in days.items() if appid != "*")
+        if own:
+            parts.append(
+                Text("{setting} {days} days (apps of their own: {own})", setting=setting, days=days["*"], own=own)
+            )
+        else:
+            parts.append(Text("{setting} {days} days", setting=setting, days=days["*"]))
+    parts.append(Text("idempotency records {days} days", days=IDEMPOTENCY_DAYS))
+    return finding(OK, "retention", *parts)
 
 
 def check_erasure_log(app: Flask) -> Finding:

@@ -1,4 +1,11 @@
-"""One JSON object a line on stderr, with the request id, and never a secret: one format per process."""
+"""One JSON object a line on stderr, with the request id, and never a secret: one format per process.
+
+Never personal data either (docs/operations.md, "Logs"): no phone number, no session key, no
+whole openid. A log line that needs to say which user names them by `user_id`, or by the openid
+cut to its first 6 and last 4 characters (`cut_openid`). As a safety net the formatter cuts any
+field named `openid` and hides fields named like a phone number or a session key, whatever a
+caller passed; tests/test_logs_personal_data.py reads every line the test suite logs.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,30 @@ from flask import Flask, Response, g, has_request_context, request
 from backend.wechat.errors import redact
 
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+OPENID_SHOWN = (6, 4)  # characters kept at the start and at the end of an openid in a log line
+_OPENID_FIELDS = frozenset({"openid", "unionid"})
+_HIDDEN_FIELDS = frozenset({"phone_number", "pure_phone_number", "phone", "phoneNumber", "session_key"})
+CUT = "…"
+
+
+def cut_openid(openid: str | None) -> str | None:
+    """An openid as a log line may show it: its first 6 and last 4 characters (a short test id: 2)."""
+    if openid is None or CUT in openid:
+        return openid
+    head, tail = OPENID_SHOWN
+    if len(openid) <= head + tail + 4:
+        return f"{openid[:2]}{CUT}"
+    return f"{openid[:head]}{CUT}{openid[-tail:]}"
+
+
+def _shown(name: str, value):
+    if name in _OPENID_FIELDS and isinstance(value, str):
+        return cut_openid(value)
+    if name in _HIDDEN_FIELDS and value is not None:
+        return "***"
+    return value
+
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -27,7 +58,7 @@ class JsonFormatter(logging.Formatter):
         }
         if has_request_context() and "request_id" in g:
             entry["request_id"] = g.request_id
-        entry.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
+        entry.update({k: _shown(k, v) for k, v in vars(record).items() if k not in _RESERVED})
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, default=str, ensure_ascii=False)

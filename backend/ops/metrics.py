@@ -39,6 +39,8 @@ REDIS_FALLBACKS = Counter(
 )
 # Refused pushes leave no row (anyone can send them): they are counted here, by reason.
 PUSH_REFUSALS = Counter("wxsub_push_refusals_total", "Message pushes refused, by reason.", ["appid", "reason"])
+# Retention's purges (ops/retention.py), by kind: message_values, consent_events, webhook_events, idempotency.
+RETENTION_PURGED = Counter("wxsub_retention_purged_total", "Rows purged by retention, by kind.", ["kind"])
 WECHAT_LATENCY = Histogram(
     "wxsub_wechat_call_seconds",
     "Latency of calls to WeChat's server API.",
@@ -74,6 +76,11 @@ def record_redis_fallback(use: str) -> None:
 
 def record_push_refusal(appid: str, reason: str) -> None:
     PUSH_REFUSALS.labels(appid, reason).inc()
+
+
+def record_purged(kind: str, rows: int) -> None:
+    if rows:
+        RETENTION_PURGED.labels(kind).inc(rows)
 
 
 def registry() -> CollectorRegistry:

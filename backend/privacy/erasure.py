@@ -53,7 +53,7 @@ from backend.models import (
     utcnow,
 )
 from backend.states import MessageStatus
-from backend.users import sessions
+from backend.users import personal, sessions
 
 log = logging.getLogger(__name__)
 ERASED_OPENID = "~erased~{id}"  # "~" is in no openid WeChat issues, and the id keeps it unique per app
@@ -203,9 +203,10 @@ def naming(column: sa.ColumnElement, user: User) -> sa.ColumnElement[bool]:
     unionid, external_id or phone number. The same test on SQLite and PostgreSQL (json is kept as written)."""
     text = sa.cast(column, sa.Text)
     tests = [text.contains(f'"user_id": {user.id},'), text.contains(f'"user_id": {user.id}}}')]
-    # Not every personal column: a country code ("86") or a sealed value would match anything or nothing.
-    for name in ("openid", "unionid", "external_id", "phone_e164", "pure_phone_number"):
-        value = getattr(user, name, None)
+    # Not every personal column: a country code ("86") or a sealed value would match anything or
+    # nothing; the phone number is looked for opened, in each of its spellings (users/personal.py).
+    names = [getattr(user, name, None) for name in ("openid", "unionid", "external_id")]
+    for value in (*names, *personal.numbers_of(user)):
         if value:
             tests.append(text.contains(json.dumps(value)[1:-1], autoescape=True))
     return sa.or_(*tests)

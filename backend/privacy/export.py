@@ -23,6 +23,7 @@ from backend.models import (
     utcnow,
 )
 from backend.privacy.erasure import iso, naming
+from backend.users import personal
 
 EXPORT_KEYS = (
     "user",
@@ -38,10 +39,12 @@ EXPORT_KEYS = (
 
 def export(user: User) -> dict[str, Any]:
     """The export of `user` (of any app the caller may act for; the caller checked)."""
-    user_fields = ("id", "app_id", "openid", "unionid", "external_id", "phone_number", "country_code")
+    user_fields = ("id", "app_id", "openid", "unionid", "external_id")
     document: dict[str, Any] = {
         "user": {
             **{name: getattr(user, name) for name in user_fields},
+            "phone_number": personal.phone_of(user),  # stored sealed: the person gets it in clear
+            "country_code": user.country_code,
             "created_at": iso(user.created_at),
             "erased_at": iso(user.erased_at),
         },

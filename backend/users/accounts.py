@@ -13,18 +13,20 @@ from backend.apps import MiniProgram
 from backend.consent.ledger import ensure_user
 from backend.db import work
 from backend.models import User
-from backend.users import sessions
-from backend.users.phones import to_e164
+from backend.users import personal, sessions
 from backend.wechat import errors as wx
 
 log = logging.getLogger(__name__)
 
 # What each answer gives that is stored, and its column: WeChat's strings must fit (below).
 _users = User.__table__.c
-SESSION_FIELDS = {"openid": _users.openid, "unionid": _users.unionid, "session_key": _users.session_key}
+# session_key and the phone numbers are stored sealed (users/personal.py): their limit is what
+# WeChat documents and a sealed value of that length fits its column, not the column's own length.
+_WECHAT_STRING = sa.String(64)
+SESSION_FIELDS = {"openid": _users.openid, "unionid": _users.unionid, "session_key": sa.Column(_WECHAT_STRING)}
 PHONE_FIELDS = {
-    "phoneNumber": _users.phone_number,
-    "purePhoneNumber": _users.pure_phone_number,
+    "phoneNumber": sa.Column(sa.String(32)),
+    "purePhoneNumber": sa.Column(sa.String(32)),
     "countryCode": _users.country_code,
 }
 
@@ -67,7 +69,7 @@ def login(mini_program: MiniProgram, code: str) -> User:
             mini_program.appid,
             session["openid"],
             unionid=session.get("unionid"),
-            session_key=session.get("session_key"),
+            session_key=personal.seal_session_key(session.get("session_key")),
         )
     return user
 
@@ -77,10 +79,7 @@ def add_phone(mini_program: MiniProgram, user: User, code: str) -> User:
     info = _wechat_call(mini_program.client.auth.get_phone_number, code, user.openid)
     _fits("getuserphonenumber", info, PHONE_FIELDS)
     with work():
-        user.phone_number = info.get("phoneNumber")
-        user.pure_phone_number = info.get("purePhoneNumber")
-        user.country_code = info.get("countryCode")
-        user.phone_e164 = to_e164(user.phone_number, user.country_code)  # what sends by phone_number look up
+        personal.store_phone(user, info)  # sealed, with the hash sends by phone_number look up
     return user
 
 

@@ -18,13 +18,14 @@ import sqlalchemy as sa
 from backend import errors
 from backend.extensions import db
 from backend.models import Subscription, User
+from backend.users import personal
 
 KINDS = ("openid", "user_id", "external_id", "phone_number")
 _COLUMNS = {
     "openid": User.openid,
     "user_id": User.id,
     "external_id": User.external_id,
-    "phone_number": User.phone_e164,
+    "phone_number": User.phone_hash,  # compared by keyed hash (users/personal.py), never in clear
 }
 CHUNK = 500  # values per IN (...): well under every database's bound-parameter limit
 
@@ -54,7 +55,9 @@ def find(app_id: str, keys: Iterable[Key]) -> dict[Key, list[Match]]:
     found: dict[Key, list[Match]] = {}
     for kind, values in wanted.items():
         column = _COLUMNS[kind]
-        ordered = sorted(values)
+        # A phone number is looked for by its hashes (under every key still accepted), each mapped back.
+        by_stored = personal.hashes_of(values) if kind == "phone_number" else {value: value for value in values}
+        ordered = sorted(by_stored)
         for start in range(0, len(ordered), CHUNK):
             rows = db.session.execute(
                 sa.select(User.id, User.openid, column.label("key"))
@@ -63,7 +66,9 @@ def find(app_id: str, keys: Iterable[Key]) -> dict[Key, list[Match]]:
                 .order_by(User.id)
             )
             for row in rows:
-                found.setdefault((kind, row.key), []).append(Match(row.id, row.openid))
+                found.setdefault((kind, by_stored[row.key]), []).append(Match(row.id, row.openid))
+    for key, matches in found.items():  # a user found under two keys' hashes is one match
+        found[key] = sorted(set(matches), key=lambda match: match.user_id)
     return found
 
 
@@ -117,7 +122,9 @@ _LOOKUP_COLUMNS = {**_COLUMNS, "unionid": User.unionid}
 def users_where(app_ids: Iterable[str], kind: str, value: Any) -> list[User]:
     """The users of these apps whose `kind` (openid, external_id, phone_number in E.164, unionid)
     is `value`: a unionid names the same person in each app."""
-    query = sa.select(User).where(User.app_id.in_(sorted(app_ids)), _LOOKUP_COLUMNS[kind] == value)
+    column = _LOOKUP_COLUMNS[kind]
+    condition = column.in_(personal.phone_hashes(value)) if kind == "phone_number" else column == value
+    query = sa.select(User).where(User.app_id.in_(sorted(app_ids)), condition)
     return list(db.session.scalars(query.order_by(User.id)))
 
 

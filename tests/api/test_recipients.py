@@ -15,6 +15,7 @@ from backend import create_app
 from backend.extensions import db
 from backend.models import BindingCode, User
 from backend.users import binding
+from backend.users.personal import phone_hashes
 from tests.conftest import REDIS_URL, app_config
 from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept, assert_error, at_once, log_in, send
 from wxemu.defaults import DEV_APPID
@@ -194,7 +195,7 @@ def test_a_batch_finds_its_recipients_with_one_query_per_kind(app, client, emula
                     "app_id": DEV_APPID,
                     "openid": f"o-{n}",
                     "external_id": f"EMP-{n}",
-                    "phone_e164": f"+86139000000{n:02d}",
+                    "phone_hash": phone_hashes(f"+86139000000{n:02d}")[0],
                     "token_version": 0,
                 }
                 for n in range(40)
@@ -504,7 +505,9 @@ def test_the_migration_fills_phone_e164_from_the_stored_numbers(database_url, em
                     ),
                     {"openid": openid, "number": number, "country": country, "now": datetime.now().astimezone()},
                 )
-        upgrade()
+        upgrade(
+            revision="7b3e9d4c2a61"
+        )  # the revision that added phone_e164 (sealed since: tests/test_data_at_rest.py)
         with db.engine.connect() as conn:
             found = dict(conn.execute(sa.text("SELECT openid, phone_e164 FROM users")).all())
         db.engine.dispose()

@@ -55,7 +55,7 @@ def user_data_push(emulator, openid: str, event: str, **extra) -> int:
 def phone_of(app, user_id: int) -> tuple:
     with app.app_context():
         row = db.session.execute(
-            sa.select(User.phone_number, User.pure_phone_number, User.phone_e164).where(User.id == user_id)
+            sa.select(User.phone_number, User.pure_phone_number, User.phone_hash).where(User.id == user_id)
         ).one()
         return tuple(row)
 

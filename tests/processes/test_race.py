@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from backend.extensions import db
 from backend.models import Message, Subscription
 from tests.api.pushing import popup
-from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, accept
+from tests.helpers import API_KEY, GOOD_DATA, ONE_TIME, TEST_DATA_KEY, accept
 from tests.servers import backend_env, gunicorn
 from tests.test_apps import (
     AES_A,
@@ -74,7 +74,12 @@ def test_two_apps_at_once_spend_exactly_their_own_10_credits(two_apps, emulator,
             assert granted.status_code == 200
     start = threading.Barrier(2 * SENDERS)
     env = backend_env(
-        database_url, emulator.url, WX_APPS_FILE=write(tmp_path), BUSINESS_API_KEYS=ALL_APPS_KEY, SECRET_KEY="k" * 40
+        database_url,
+        emulator.url,
+        WX_APPS_FILE=write(tmp_path),
+        BUSINESS_API_KEYS=ALL_APPS_KEY,
+        SECRET_KEY="k" * 40,
+        DATA_KEY=TEST_DATA_KEY,
     )
 
     with gunicorn(env, workers=2, threads=8) as server:

@@ -16,17 +16,25 @@ import sqlalchemy as sa
 from backend.ops.startup import check_or_exit, create_app_or_exit
 from backend.settings import BY_NAME, SETTINGS
 from tests.conftest import POSTGRES_URL, reset_postgres
+from tests.helpers import TEST_DATA_KEY
 from tests.servers import BIN, ROOT
 
 pytestmark = pytest.mark.slow
 
 GOOD_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-PRODUCTION = {"WX_APPID": "wx1234567890abcdef", "WX_SECRET": "an-app-secret", "SECRET_KEY": "s" * 32}
+PRODUCTION = {
+    "WX_APPID": "wx1234567890abcdef",
+    "WX_SECRET": "an-app-secret",
+    "SECRET_KEY": "s" * 32,
+    "DATA_KEY": TEST_DATA_KEY,
+}
 RUN_SECONDS = 60  # a bound, not a timing: a start-up that does not fail would otherwise serve forever
 
 MISTAKES = {
     "short SECRET_KEY": ({**PRODUCTION, "SECRET_KEY": "eight-ch-secret"}, "SECRET_KEY"),
     "missing SECRET_KEY": ({**PRODUCTION, "SECRET_KEY": ""}, "SECRET_KEY"),
+    "missing DATA_KEY": ({**PRODUCTION, "DATA_KEY": ""}, "DATA_KEY"),
+    "DATA_KEY not base64": ({**PRODUCTION, "DATA_KEY": "a-data-key-that-is-not-base64!"}, "DATA_KEY"),
     "AES key of 42 characters": ({"WX_ENCODING_AES_KEY": GOOD_AES_KEY[:-1]}, "WX_ENCODING_AES_KEY"),
     "AES key not base64": ({"WX_ENCODING_AES_KEY": "!" * 43}, "WX_ENCODING_AES_KEY"),
     "AppID without AppSecret": ({"WX_APPID": "wx1234567890abcdef"}, "WX_SECRET"),

@@ -8,6 +8,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from backend.api.schemas.common import AnswerSchema, appid_field
 from backend.models import User
+from backend.users import personal
 
 
 class CodeSchema(Schema):
@@ -38,7 +39,9 @@ class UserSchema(AnswerSchema):
 
 
 class MeSchema(UserSchema):
-    phone_number = fields.String(allow_none=True, metadata={"description": "null until the user shared it."})
+    phone_number = fields.Function(
+        personal.phone_of, allow_none=True, metadata={"type": "string", "description": "null until the user shared it."}
+    )
     external_id = fields.String(
         allow_none=True, metadata={"description": "The business system's id the user is linked to; null until bound."}
     )
@@ -65,6 +68,8 @@ class LoginSchema(AnswerSchema):
 class PhoneSchema(AnswerSchema):
     """`POST /api/v1/auth/phone`'s answer: the number WeChat gave, now stored on the user."""
 
-    phone_number = fields.String(metadata={"description": "With the country code, e.g. +86 13800000000."})
-    pure_phone_number = fields.String()
+    phone_number = fields.Function(
+        personal.phone_of, metadata={"type": "string", "description": "With the country code, e.g. +86 13800000000."}
+    )
+    pure_phone_number = fields.Function(personal.pure_phone_of, metadata={"type": "string"})
     country_code = fields.String()

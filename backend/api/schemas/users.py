@@ -110,7 +110,7 @@ class AccountSchema(AnswerSchema):
         attribute="user.external_id", allow_none=True, metadata={"description": "null until bound."}
     )
     has_phone = fields.Function(
-        lambda account: bool(account.user.phone_e164),
+        lambda account: bool(account.user.phone_hash),
         metadata={"type": "boolean", "description": "Whether a send by `phone_number` can find the user."},
     )
     subscriptions = fields.List(

@@ -191,7 +191,13 @@ async function startBackend(emulatorUrl, { apiKey = '', appsFile, env: extra = {
     ...extra,
     ERASURE_LOG: path.join(dir, 'erasures.log'), // never the project's instance folder
   }
-  if (appsFile) Object.assign(env, { WX_APPS_FILE: appsFile, SECRET_KEY: crypto.randomBytes(32).toString('hex') })
+  if (appsFile) {
+    Object.assign(env, {
+      WX_APPS_FILE: appsFile,
+      SECRET_KEY: crypto.randomBytes(32).toString('hex'),
+      DATA_KEY: crypto.randomBytes(32).toString('base64'),
+    })
+  }
   await new Promise((resolve, reject) => {
     execFile(
       path.join(VENV_BIN, 'flask'),
