@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from wxemu.catalog import LONG_TERM, ONE_TIME
+from wxemu.component_api import API_NAMES as COMPONENT_API_NAMES
 from wxemu.dispatch import current_state
 from wxemu.pusher import FORMATS, MODES, PushTarget, event_message
 from wxemu.state import Account, Keyword, Template
@@ -30,6 +31,7 @@ API_NAMES = frozenset(
         "getcategory",
         "getsnticket",
         "device_subscribe_send",
+        *COMPONENT_API_NAMES,
     }
 )
 FAULT_KINDS = ("errcode", "http_status", "late_ms", "drop")

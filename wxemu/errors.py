@@ -42,6 +42,14 @@ ERRMSG: dict[int, str] = {
     47001: "data format error",
     47003: "argument invalid!",
     48001: "api unauthorized",
+    # Third-party platforms (docs/wechat.md §14).
+    61003: "component is not authorized by this account",
+    61004: "access clientip is not registered",
+    61005: "component ticket is expired",
+    61006: "component ticket is invalid",
+    61007: "api is unauthorized to component",
+    61010: "code is expired",
+    61023: "refresh_token is invalid",
     # Device messages (docs/wechat.md §11): getsnticket's and the device send's own codes.
     9800001: "sn长度不能超过128字节",
     9800002: "sn包含非法字符",
