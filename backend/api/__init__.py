@@ -28,7 +28,19 @@ class NoCookieSessions(SessionInterface):
 def register_blueprints(app: Flask) -> None:
     app.session_interface = NoCookieSessions()
     app.before_request(_refuse_nul)
-    from backend.api import admin, auth, batches, devices, docs, health, messages, push, subscriptions, users
+    from backend.api import (
+        admin,
+        auth,
+        batches,
+        component,
+        devices,
+        docs,
+        health,
+        messages,
+        push,
+        subscriptions,
+        users,
+    )
 
-    for module in (health, auth, subscriptions, devices, messages, batches, users, push, admin, docs):
+    for module in (health, auth, subscriptions, devices, messages, batches, users, push, component, admin, docs):
         app.register_blueprint(module.bp)

@@ -39,7 +39,8 @@ def push_app(appid: str | None) -> MiniProgram:
     """
     apps = current_app.extensions["apps"]
     mini_program = apps.get(appid) if appid is not None else (apps.only() if len(apps) == 1 else None)
-    if mini_program is None or not mini_program.push_token:
+    # A platform's merchant app has its pushes at /wechat/component/push/<appid>, in the platform's keys.
+    if mini_program is None or not mini_program.push_token or mini_program.push_appid != mini_program.appid:
         raise NotFound()
     return mini_program
 

@@ -126,6 +126,18 @@ def build_queue(app: Flask) -> ThreadQueue | RQQueue:
     return ThreadQueue(app)
 
 
+def _platform_sweep(app: Flask) -> None:
+    """With a third-party platform: waiting messages of revoked merchant apps fail (within SWEEP_INTERVAL,
+    30 s by default, when the revoke itself could not fail them), and their users are erased once
+    COMPONENT_UNAUTHORIZED_RETAIN_DAYS have passed."""
+    if app.extensions["apps"].platform is None:
+        return
+    from backend.component import events
+
+    events.fail_waiting_of_frozen_apps()
+    events.erase_users_of_revoked_apps(app.config["COMPONENT_UNAUTHORIZED_RETAIN_DAYS"])
+
+
 def sweep_forever(app: Flask, stop: threading.Event | None = None) -> None:
     """Every DUE_SCAN_INTERVAL: queue the due scheduled messages; every SWEEP_INTERVAL
     seconds: requeue lost messages, mark abandoned sends unknown. Until `stop` is set."""
@@ -139,6 +151,7 @@ def sweep_forever(app: Flask, stop: threading.Event | None = None) -> None:
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + app.config["SWEEP_INTERVAL"]
                     outbox.sweep()
+                    _platform_sweep(app)
                 failing = False
             except Exception:
                 if not failing:

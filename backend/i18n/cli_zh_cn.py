@@ -6,6 +6,26 @@ string that is missing.
 """
 
 TEXTS = {
+    # wx component, wx keys (backend/ops/platform_cli.py)
+    "no third-party platform is configured: set WX_COMPONENT_*": "未配置第三方平台：请设置 WX_COMPONENT_*",
+    "WeChat refused this machine's IP (61004): add it to the platform's whitelist": (
+        "微信拒绝了本机 IP（61004）：请把它加入第三方平台的白名单"
+    ),
+    "no valid component_verify_ticket yet: WeChat pushes one every 10 minutes": (
+        "还没有有效的 component_verify_ticket：微信每 10 分钟推送一次"
+    ),
+    "{appid} authorized: {state}": "{appid} 已授权：{state}",
+    "{appid} refresh token recovered": "{appid} 的刷新令牌已恢复",
+    "{appid} not listed by WeChat: it must authorize the platform again": (
+        "{appid} 不在微信返回的授权方列表中：需要重新授权本平台"
+    ),
+    "{appid!r} is not an app of this backend": "{appid!r} 不是本后端服务的小程序",
+    "{key_id} for {appid}: {key}": "{key_id}（用于 {appid}）：{key}",
+    "keep it now: it is stored only as a hash": "请立即保存：后端只保存它的哈希",
+    "revoked {at}": "已于 {at} 吊销",
+    "live": "有效",
+    "no live key {key_id}": "没有有效的密钥 {key_id}",
+    "{key_id} revoked": "{key_id} 已吊销",
     # The checks' names
     "configuration": "配置",
     "apps": "小程序",

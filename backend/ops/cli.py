@@ -88,8 +88,9 @@ def _one_app(appid: str | None):
 
 @wx.command("apps")
 def list_apps() -> None:
-    """The apps this backend serves: appid, name, push configured, the state of each access token,
-    its templates and its credits outstanding (one-time credits not yet spent)."""
+    """The apps this backend serves, one line each: appid, its state (`configured` for an app of the
+    configuration; a platform's merchant app is `authorized`, `frozen` or `no set 18`), name, push
+    configured, the state of its access token, its templates and its credits outstanding."""
     import time
 
     from backend.ops.stats import per_app_totals
@@ -110,7 +111,8 @@ def list_apps() -> None:
         )
         templates, credits = totals.get(mini_program.appid, (0, 0))
         counts = f"{templates} templates  {credits} credits outstanding"
-        click.echo(f"{mini_program.appid}  {mini_program.name}  {push}  {token}  {counts}")
+        name = f"  {mini_program.name}" if mini_program.name != mini_program.appid else ""
+        click.echo(f"{mini_program.appid}  {mini_program.state_word}{name}  {push}  {token}  {counts}")
 
 
 def _fail(exc: ApiError) -> None:
@@ -391,6 +393,10 @@ def send_batch(csv_file, appid, template_id, pairs, page, miniprogram_state, lan
 
 
 def register_cli(app: Flask) -> None:
+    from backend.ops import platform_cli
+
+    wx.add_command(platform_cli.component)
+    wx.add_command(platform_cli.keys)
     app.cli.add_command(wx)
     # Flask-Migrate's `flask db …`, the same commands under the same one-line rule.
     migrations = app.cli.commands["db"]

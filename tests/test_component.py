@@ -1,0 +1,315 @@
+"""A third-party platform end to end over HTTP against the emulator (docs/wechat.md §14).
+
+The backend serves no app of its own here: only merchants' mini programs that authorize the
+platform. The emulator pushes tickets and authorizations to the backend's authorization event URL
+and each merchant's subscribe events to its message URL (`$APPID$`), all in the platform's keys.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from backend.extensions import db
+from backend.models import AuthorizedApp, ComponentTicket, User, utcnow
+from tests.conftest import app_config, running_app
+from tests.helpers import GOOD_DATA, ONE_TIME, assert_error
+from wxemu.component import DEFAULT_COMPONENT
+
+API_KEY = {"X-Api-Key": "test-api-key"}
+DATA_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+MERCHANTS = ("wxm0000000000a0001", "wxm0000000000a0002", "wxm0000000000a0003")
+T1 = ONE_TIME["priTmplId"]
+
+
+def platform_config(database_url: str, emulator_url: str, **overrides) -> dict:
+    return app_config(
+        database_url,
+        emulator_url,
+        WX_APPID=None,
+        WX_SECRET=None,
+        WX_COMPONENT_APPID=DEFAULT_COMPONENT["appid"],
+        WX_COMPONENT_SECRET=DEFAULT_COMPONENT["secret"],
+        WX_COMPONENT_TOKEN=DEFAULT_COMPONENT["token"],
+        WX_COMPONENT_AES_KEY=DEFAULT_COMPONENT["encoding_aes_key"],
+        DATA_KEY=DATA_KEY,
+        **overrides,
+    )
+
+
+@pytest.fixture
+def app(database_url, emulator):
+    with running_app(platform_config(database_url, emulator.url)) as app:
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def platform(app, emulator, live_backend):
+    """The emulator's component pointed at the backend, with a ticket delivered."""
+    emulator.control(
+        "POST",
+        "/component",
+        auth_url=f"{live_backend}/wechat/component/auth",
+        message_url=f"{live_backend}/wechat/component/push/$APPID$",
+    )
+    assert emulator.control("POST", "/component/ticket")["push_status"] == 200
+    return app.extensions["apps"].platform
+
+
+def wait_for(condition, seconds: float = 10.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def app_row(app, appid: str) -> AuthorizedApp | None:
+    with app.app_context():
+        row = db.session.get(AuthorizedApp, appid)
+        db.session.expunge_all()
+        return row
+
+
+def authorize(app, emulator, appid: str, func_ids=(18,)) -> dict:
+    """The merchant authorizes in the emulator; the backend completes it from the `authorized` push."""
+    before = app_row(app, appid)
+    answer = emulator.control("POST", "/component/authorize", appid=appid, func_ids=list(func_ids))
+    assert answer["push_status"] == 200
+    wait_for(
+        lambda: (row := app_row(app, appid)) is not None and (before is None or row.updated_at > before.updated_at)
+    )
+    emulator.control("POST", "/templates", appid=appid, **ONE_TIME)
+    return answer
+
+
+def log_in(client, emulator, appid: str) -> dict:
+    issued = emulator.control("POST", "/login_codes", appid=appid)
+    response = client.post("/api/v1/auth/login", json={"code": issued["code"], "appid": appid})
+    assert response.status_code == 200, response.json
+    return {**response.json, "openid": issued["openid"]}
+
+
+_last_grant: dict[str, int] = {}
+
+
+def grant(emulator, appid: str, openid: str) -> None:
+    """The user accepts once; WeChat pushes it to the platform's message URL for this app.
+
+    A push's replay key holds its CreateTime in seconds: a second popup of the same user within the
+    same second would be WeChat's retry, so the next one waits for the next second."""
+    while _last_grant.get(openid) == int(time.time()):
+        time.sleep(0.05)
+    _last_grant[openid] = int(time.time())
+    answer = emulator.control("POST", "/popup", appid=appid, openid=openid, results={T1: "accept"})
+    assert answer["push_status"] == 200
+
+
+def send(client, appid: str, user_id: int, headers=API_KEY):
+    body = {"appid": appid, "user_id": user_id, "template_id": T1, "data": GOOD_DATA}
+    return client.post("/api/v1/messages", json=body, headers=headers)
+
+
+def test_three_merchants_authorize_log_in_and_send_one_revokes_and_comes_back(app, client, emulator, platform):
+    users = {}
+    for appid in MERCHANTS:  # one after another, each usable at once
+        authorize(app, emulator, appid)
+        users[appid] = log_in(client, emulator, appid)
+        grant(emulator, appid, users[appid]["openid"])
+        response = send(client, appid, users[appid]["user"]["id"])
+        assert response.status_code == 201, response.json
+    # The platform's refresh tokens are sealed at rest, never in clear.
+    row = app_row(app, MERCHANTS[0])
+    assert row.refresh_token.startswith("v1.") and "refreshtoken@@@" not in row.refresh_token
+    assert row.func_ids == [18]
+
+    # The second merchant revokes: its sends are refused at once, without a WeChat call; the others go on.
+    revoked = MERCHANTS[1]
+    emulator.control("POST", "/component/revoke", appid=revoked)
+    sends_before = len(emulator.calls("subscribe_send"))
+    details = assert_error(send(client, revoked, users[revoked]["user"]["id"]), 409, "app_unauthorized")
+    assert details["appid"] == revoked
+    assert len(emulator.calls("subscribe_send")) == sends_before
+    old_session = {"Authorization": f"Bearer {users[revoked]['token']}"}
+    assert_error(client.get("/api/v1/me", headers=old_session), 401, "unauthorized")  # sessions end with it
+    issued = emulator.control("POST", "/login_codes", appid=revoked)
+    login = client.post("/api/v1/auth/login", json={"code": issued["code"], "appid": revoked})
+    assert_error(login, 409, "app_unauthorized")
+    for appid in (MERCHANTS[0], MERCHANTS[2]):
+        grant(emulator, appid, users[appid]["openid"])
+        assert send(client, appid, users[appid]["user"]["id"]).status_code == 201
+
+    # It authorizes again: the session of before the revoke stays dead, its credit is kept, and the
+    # next send refreshes the authorizer token once (the token the emulator issued before is dead).
+    authorize(app, emulator, revoked)
+    assert client.get("/api/v1/me", headers=old_session).status_code == 401
+    grant(emulator, revoked, users[revoked]["openid"])
+    refreshes = len(emulator.calls("api_authorizer_token")) + len(emulator.calls("api_query_auth"))
+    response = send(client, revoked, users[revoked]["user"]["id"])
+    assert response.status_code == 201, response.json
+    after = len(emulator.calls("api_authorizer_token")) + len(emulator.calls("api_query_auth"))
+    assert after - refreshes <= 1
+
+
+def test_reauthorization_kills_the_live_token_and_the_next_send_refreshes_once(app, client, emulator, platform):
+    appid = MERCHANTS[0]
+    authorize(app, emulator, appid)
+    user = log_in(client, emulator, appid)
+    grant(emulator, appid, user["openid"])
+    assert send(client, appid, user["user"]["id"]).status_code == 201
+    grant(emulator, appid, user["openid"])
+    # Re-authorized without the backend hearing of it (the push is lost): the live token dies (40001).
+    emulator.control("POST", "/component/authorize", appid=appid, push=False)
+    refreshes = len(emulator.calls("api_authorizer_token"))
+    response = send(client, appid, user["user"]["id"])
+    # 40001 → one refresh with the stored refresh token, which the re-authorization replaced: 61023 →
+    # recovered from the authorizer list → sent.
+    assert response.status_code == 201, response.json
+    assert 1 <= len(emulator.calls("api_authorizer_token")) - refreshes <= 2
+    assert len(emulator.calls("api_get_authorizer_list")) == 1
+
+
+def test_an_app_without_set_18_is_listed_but_refuses_sends_and_log_ins(app, client, emulator, platform):
+    appid = MERCHANTS[0]
+    authorize(app, emulator, appid, func_ids=(17,))
+    issued = emulator.control("POST", "/login_codes", appid=appid)
+    calls = len(emulator.calls())
+    login = client.post("/api/v1/auth/login", json={"code": issued["code"], "appid": appid})
+    details = assert_error(login, 409, "app_unauthorized")
+    assert details["state"] == "no set 18"
+    assert len(emulator.calls()) == calls  # decided here, no WeChat call
+
+
+def test_a_lost_refresh_token_is_recovered_by_wx_component_recover(app, client, emulator, platform):
+    appid = MERCHANTS[0]
+    authorize(app, emulator, appid)
+    user = log_in(client, emulator, appid)
+    grant(emulator, appid, user["openid"])
+    # The token the backend holds dies and its refresh token is no longer valid (61023), while the
+    # authorizer list can't be read (61004): the refresh token is marked lost.
+    emulator.control("POST", "/component/refresh_tokens/replace", appid=appid)
+    emulator.control("POST", "/tokens/invalidate", appid=appid)
+    emulator.fault(api="api_get_authorizer_list", errcode=61004)
+    response = send(client, appid, user["user"]["id"])
+    assert response.status_code == 503, response.json
+    assert "whitelist" in response.json["error"]["message"]  # 61004: add this machine's IP
+    assert app_row(app, appid).refresh_token_lost_at is None  # a failing list call marks nothing lost
+    with app.app_context():  # the self-recovery waits 10 minutes per app: the next send finds it lost
+        db.session.execute(sa.update(AuthorizedApp).values(recovered_at=utcnow()))
+        db.session.commit()
+    response = send(client, appid, user["user"]["id"])
+    details = assert_error(response, 503, "service_unavailable")
+    assert details["appid"] == appid and "wx component recover" in response.json["error"]["message"]
+    assert app_row(app, appid).refresh_token_lost_at is not None
+
+    emulator.control("DELETE", "/faults")
+    result = app.test_cli_runner().invoke(args=["wx", "component", "recover"])
+    assert result.exit_code == 0, result.output
+    assert appid in result.output
+    assert app_row(app, appid).refresh_token_lost_at is None
+    grant(emulator, appid, user["openid"])
+    assert send(client, appid, user["user"]["id"]).status_code == 201
+
+
+def test_tokens_still_come_after_a_ticket_push_missed_for_11_hours(app, client, emulator, platform):
+    appid = MERCHANTS[0]
+    authorize(app, emulator, appid)
+    emulator.control("POST", "/clock", advance=11 * 3600)  # every token has expired; no push since
+    user = log_in(client, emulator, appid)  # a new component token from the 11-hour-old ticket
+    assert user["user"]["id"]
+    emulator.control("POST", "/clock", advance=2 * 3600)  # now past the ticket's 12 hours: 61005
+    issued = emulator.control("POST", "/login_codes", appid=appid)
+    response = client.post("/api/v1/auth/login", json={"code": issued["code"], "appid": appid})
+    assert_error(response, 503, "service_unavailable")
+    assert response.headers["Retry-After"]
+    assert len(emulator.calls("api_start_push_ticket")) == 1
+    wait_for(lambda: (ticket := _ticket(app)) is not None and ticket.bad_since is None)  # the push came
+    assert log_in(client, emulator, appid)["user"]["id"]
+
+
+def _ticket(app) -> ComponentTicket | None:
+    with app.app_context():
+        row = db.session.scalar(sa.select(ComponentTicket))
+        db.session.expunge_all()
+        return row
+
+
+def test_keys_act_for_their_merchant_only(app, client, emulator, platform):
+    first, second = MERCHANTS[0], MERCHANTS[1]
+    for appid in (first, second):
+        authorize(app, emulator, appid)
+    user_of_second = log_in(client, emulator, second)
+    runner = app.test_cli_runner()
+    added = runner.invoke(args=["wx", "keys", "add", "--app", first])
+    assert added.exit_code == 0, added.output
+    key = next(word for word in added.output.split() if word.startswith("wxk_"))
+    mine = {"X-Api-Key": key}
+    assert_error(client.get(f"/api/v1/users/{user_of_second['user']['id']}", headers=mine), 404, "user_not_found")
+    assert_error(send(client, second, user_of_second["user"]["id"], headers=mine), 403, "forbidden")
+    by_openid = {"openid": user_of_second["openid"]}
+    assert client.get("/api/v1/users", query_string=by_openid, headers=mine).json["users"] == []
+    assert len(client.get("/api/v1/users", query_string=by_openid, headers=API_KEY).json["users"]) == 1
+    listed = runner.invoke(args=["wx", "keys", "list"])
+    key_id = next(word for word in listed.output.split() if word.startswith("key_"))
+    assert key not in listed.output  # shown once, stored as a hash
+    assert runner.invoke(args=["wx", "keys", "revoke", key_id]).exit_code == 0
+    assert_error(client.get("/api/v1/users", query_string=by_openid, headers=mine), 401, "unauthorized")
+
+
+def test_pushes_to_the_platform_are_verified_with_its_keys(app, client, emulator, platform):
+    # An `authorized` push for an app: the app is unknown until its tokens were fetched, then listed.
+    authorize(app, emulator, MERCHANTS[0])
+    result = app.test_cli_runner().invoke(args=["wx", "apps"])
+    assert f"{MERCHANTS[0]}  authorized" in result.output
+    # Unsigned: refused, nothing recorded.
+    response = client.post("/wechat/component/auth", data=b"<xml></xml>", content_type="text/xml")
+    assert response.status_code == 403
+    # A push for an app the backend doesn't know, in the platform's keys: success, nothing recorded.
+    stranger = "wxm00000000000unknown"
+    emulator.control("POST", "/component/authorize", appid=stranger, push=False)
+    emulator.control("POST", "/templates", appid=stranger, **ONE_TIME)
+    openid = emulator.control("POST", "/users", appid=stranger)["openid"]
+    answer = emulator.control("POST", "/popup", appid=stranger, openid=openid, results={T1: "accept"})
+    assert answer["push_status"] == 200
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(User).where(User.app_id == stranger)) == 0
+
+
+def test_the_authorization_link_redirects_to_wechat_with_a_fresh_pre_auth_code(app, client, emulator, platform):
+    response = client.get("/wechat/component/authorize", base_url="https://platform.example.com")
+    assert response.status_code == 302
+    assert response.headers["Cache-Control"] == "no-store"
+    location = response.headers["Location"]
+    assert location.startswith("https://mp.weixin.qq.com/cgi-bin/componentloginpage?")
+    assert "auth_type=2" in location and "pre_auth_code=preauthcode" in location
+    assert "redirect_uri=https%3A%2F%2Fplatform.example.com%2Fwechat%2Fcomponent%2Fauthorized" in location
+    pre_auth_code = location.split("pre_auth_code=")[1].split("&")[0]
+    from urllib.parse import unquote
+
+    code = emulator.control(
+        "POST", "/component/authorize", appid=MERCHANTS[2], pre_auth_code=unquote(pre_auth_code), push=False
+    )["authorization_code"]
+    page = client.get(
+        "/wechat/component/authorized", query_string={"auth_code": code}, headers={"Accept-Language": "zh-CN"}
+    )
+    assert page.status_code == 200 and MERCHANTS[2] in page.text and "已授权" in page.text
+    assert app_row(app, MERCHANTS[2]).state == "authorized"
+
+
+def test_no_ticket_yet_answers_503_with_retry_after_and_never_calls_for_a_token(app, client, emulator):
+    emulator.control("POST", "/component/authorize", appid=MERCHANTS[0], push=False)
+    response = client.get("/wechat/component/authorize")
+    assert_error(response, 503, "service_unavailable")
+    assert int(response.headers["Retry-After"]) > 0
+    assert emulator.calls("api_component_token") == []
+    # Log-in for an appid never authorized: 404 without a WeChat call.
+    assert_error(client.post("/api/v1/auth/login", json={"code": "x", "appid": MERCHANTS[0]}), 404, "app_not_found")
