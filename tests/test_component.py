@@ -7,11 +7,15 @@ and each merchant's subscribe events to its message URL (`$APPID$`), all in the 
 
 from __future__ import annotations
 
+import threading
 import time
+from datetime import UTC, datetime, timedelta
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
 
+from backend import create_app
 from backend.extensions import db
 from backend.models import AuthorizedApp, ComponentTicket, User, utcnow
 from tests.conftest import app_config, running_app
@@ -313,3 +317,80 @@ def test_no_ticket_yet_answers_503_with_retry_after_and_never_calls_for_a_token(
     assert emulator.calls("api_component_token") == []
     # Log-in for an appid never authorized: 404 without a WeChat call.
     assert_error(client.post("/api/v1/auth/login", json={"code": "x", "appid": MERCHANTS[0]}), 404, "app_not_found")
+
+
+def test_two_processes_refreshing_one_authorizer_token_make_one_wechat_call(
+    app, database_url, emulator, platform, latency
+):
+    appid = MERCHANTS[0]
+    authorize(app, emulator, appid)
+    other = create_app(platform_config(database_url, emulator.url))  # a second process's registry and clients
+    emulator.control("POST", "/tokens/invalidate", appid=appid)
+    before = len(emulator.calls("api_authorizer_token"))
+    clients = [flask_app.extensions["apps"].get(appid).client for flask_app in (app, other)]
+    dead = [client.tokens.get() for client in clients]
+    assert dead[0] == dead[1]  # both hold the one shared token, now dead at WeChat
+    barrier = threading.Barrier(2)
+
+    def refresh(client):
+        barrier.wait()
+        client.tokens.invalidate(dead[0])  # each saw 40001: compare-then-expire
+        return client.tokens.get()
+
+    with ThreadPoolExecutor(2) as pool:
+        fresh = list(pool.map(refresh, clients))
+    assert fresh[0] == fresh[1] != dead[0]
+    assert len(emulator.calls("api_authorizer_token")) - before == 1
+    with other.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def latency(emulator):
+    emulator.control("POST", "/latency", ms=100)  # a refresh takes a while: the other process waits for it
+
+
+def test_a_revoke_fails_the_apps_queued_and_scheduled_messages_at_once(app, client, emulator, platform):
+    appid, other = MERCHANTS[0], MERCHANTS[1]
+    for merchant in (appid, other):
+        authorize(app, emulator, merchant)
+    users = {merchant: log_in(client, emulator, merchant) for merchant in (appid, other)}
+    in_a_day = datetime.now(UTC) + timedelta(days=1)
+    later = {"send_at": in_a_day.isoformat()}
+    ids = {}
+    for merchant in (appid, other):
+        body = {"appid": merchant, "user_id": users[merchant]["user"]["id"], "template_id": T1, "data": GOOD_DATA}
+        response = client.post("/api/v1/messages", json={**body, **later}, headers=API_KEY)
+        assert response.status_code == 202, response.json
+        ids[merchant] = response.json["id"]
+    emulator.control("POST", "/component/revoke", appid=appid)
+    gone = client.get(f"/api/v1/messages/{ids[appid]}", headers=API_KEY).json
+    assert (gone["status"], gone["outcome"]) == ("failed", "app_unauthorized")
+    kept = client.get(f"/api/v1/messages/{ids[other]}", headers=API_KEY).json
+    assert kept["status"] == "scheduled"
+
+
+def test_a_push_whose_decrypted_appid_is_not_the_platforms_is_refused(app, client, emulator, platform):
+    from wxemu.pusher import PushTarget, event_message, signed_request
+
+    authorize(app, emulator, MERCHANTS[0])
+    target = PushTarget(
+        url="",
+        token=DEFAULT_COMPONENT["token"],
+        appid=MERCHANTS[0],  # encrypted for the merchant's appid, not the platform's
+        encoding_aes_key=DEFAULT_COMPONENT["encoding_aes_key"],
+        format="xml",
+        mode="safe",
+    )
+    message = event_message(
+        "o" + "x" * 27,
+        "subscribe_msg_popup_event",
+        [{"TemplateId": T1, "SubscribeStatusString": "accept", "PopupScene": 0}],
+    )
+    query, body, content_type = signed_request(target, message)
+    response = client.post(
+        f"/wechat/component/push/{MERCHANTS[0]}", query_string=query, data=body.encode(), content_type=content_type
+    )
+    assert_error(response, 403, "push_refused")
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
