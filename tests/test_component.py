@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from backend.models import AuthorizedApp, ComponentTicket, User, utcnow
 from tests.conftest import app_config, running_app
 from tests.helpers import GOOD_DATA, ONE_TIME, assert_error
 from wxemu.component import DEFAULT_COMPONENT
+from wxemu.pusher import PushTarget, event_message, signed_request
 
 API_KEY = {"X-Api-Key": "test-api-key"}
 DATA_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
@@ -297,8 +299,6 @@ def test_the_authorization_link_redirects_to_wechat_with_a_fresh_pre_auth_code(a
     assert "auth_type=2" in location and "pre_auth_code=preauthcode" in location
     assert "redirect_uri=https%3A%2F%2Fplatform.example.com%2Fwechat%2Fcomponent%2Fauthorized" in location
     pre_auth_code = location.split("pre_auth_code=")[1].split("&")[0]
-    from urllib.parse import unquote
-
     code = emulator.control(
         "POST", "/component/authorize", appid=MERCHANTS[2], pre_auth_code=unquote(pre_auth_code), push=False
     )["authorization_code"]
@@ -371,8 +371,6 @@ def test_a_revoke_fails_the_apps_queued_and_scheduled_messages_at_once(app, clie
 
 
 def test_a_push_whose_decrypted_appid_is_not_the_platforms_is_refused(app, client, emulator, platform):
-    from wxemu.pusher import PushTarget, event_message, signed_request
-
     authorize(app, emulator, MERCHANTS[0])
     target = PushTarget(
         url="",
@@ -394,3 +392,59 @@ def test_a_push_whose_decrypted_appid_is_not_the_platforms_is_refused(app, clien
     assert_error(response, 403, "push_refused")
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+
+
+def test_the_platforms_urls_answer_as_the_document_says(app, client, emulator, platform):
+    from tests.test_openapi import Conformance
+
+    conforms = Conformance(app, client)
+    redirect = client.get("/wechat/component/authorize")
+    conforms(redirect, "GET", "/wechat/component/authorize", 302)
+    pre_auth_code = parse_qs(urlsplit(redirect.headers["Location"]).query)["pre_auth_code"][0]
+    code = emulator.control(
+        "POST", "/component/authorize", appid=MERCHANTS[0], pre_auth_code=pre_auth_code, push=False
+    )["authorization_code"]
+    done = client.get("/wechat/component/authorized", query_string={"auth_code": code})
+    assert MERCHANTS[0] in conforms(done, "GET", "/wechat/component/authorized", 200).text
+    again = client.get("/wechat/component/authorized", query_string={"auth_code": code})  # used already
+    conforms(again, "GET", "/wechat/component/authorized", 400)
+
+    ticket = {"AppId": DEFAULT_COMPONENT["appid"], "CreateTime": "1", "InfoType": "component_verify_ticket"}
+    query, body = _auth_event({**ticket, "ComponentVerifyTicket": "ticket@@@from-the-test"})
+    pushed = client.post("/wechat/component/auth", query_string=query, data=body, content_type="text/xml")
+    conforms(pushed, "POST", "/wechat/component/auth", 200)
+    assert _ticket(app).ticket == "ticket@@@from-the-test"
+
+    openid = emulator.control("POST", "/users", appid=MERCHANTS[0])["openid"]
+    emulator.control("POST", "/templates", appid=MERCHANTS[0], **ONE_TIME)
+    target = PushTarget(
+        url="",
+        token=DEFAULT_COMPONENT["token"],
+        appid=DEFAULT_COMPONENT["appid"],
+        encoding_aes_key=DEFAULT_COMPONENT["encoding_aes_key"],
+        format="json",
+        mode="safe",
+    )
+    item = {"TemplateId": T1, "SubscribeStatusString": "accept", "PopupScene": 0}
+    query, body, content_type = signed_request(target, event_message(openid, "subscribe_msg_popup_event", [item]))
+    url = f"/wechat/component/push/{MERCHANTS[0]}"
+    pushed = client.post(url, query_string=query, data=body.encode(), content_type=content_type)
+    conforms(pushed, "POST", "/wechat/component/push/{appid}", 200)
+
+
+def _auth_event(message: dict) -> tuple[dict, bytes]:
+    """A push to the authorization event URL as WeChat makes it: XML, encrypted, signed with the platform's Token."""
+    from wxemu import crypto
+
+    token, key, appid = (DEFAULT_COMPONENT[name] for name in ("token", "encoding_aes_key", "appid"))
+    inner = "<xml>" + "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in message.items()) + "</xml>"
+    encrypted = crypto.encrypt(key, appid, inner)
+    timestamp, nonce = str(int(time.time())), "12345"
+    query = {
+        "signature": crypto.sign(token, timestamp, nonce),
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "encrypt_type": "aes",
+        "msg_signature": crypto.sign(token, timestamp, nonce, encrypted),
+    }
+    return query, f"<xml><AppId>{appid}</AppId><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>".encode()

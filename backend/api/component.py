@@ -17,7 +17,7 @@ import time
 from html import escape
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, make_response, redirect, request
+from flask import Blueprint, current_app, make_response, request
 
 from backend import i18n
 from backend.api.openapi import doc, error, query
@@ -153,9 +153,8 @@ def authorization_link():
             "auth_type": AUTH_TYPE_MINI_PROGRAMS,
         }
     )
-    response = redirect(f"{LOGIN_PAGE}?{query_string}", code=302)
-    response.headers["Cache-Control"] = "no-store"  # a pre-auth code is single-use
-    return response
+    # No body (the browser follows Location); a pre-auth code is single-use, so never cached.
+    return make_response(("", 302, {"Location": f"{LOGIN_PAGE}?{query_string}", "Cache-Control": "no-store"}))
 
 
 DONE_PAGE = ("The mini program {appid} has authorized the platform.", "小程序 {appid} 已授权本第三方平台。")
