@@ -312,7 +312,7 @@ def platform_error(exc: wx_errors.PlatformError) -> ApiError:
     details: dict[str, Any] = {"appid": exc.appid} if exc.appid else {}
     if exc.errcode:
         details["errcode"] = exc.errcode
-    if isinstance(exc, wx_errors.AppUnauthorized):  # 61003 revoked, 61007 set not granted
+    if isinstance(exc, wx_errors.AppNotAuthorized):  # 61003 revoked, 61007 set not granted
         return AppUnauthorized(details=details)
     if isinstance(exc, wx_errors.PlatformIPRefused):  # 61004
         return ServiceUnavailable(

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from backend import create_app
 from backend.extensions import db
+from backend.ops import doctor
 from backend.models import AuthorizedApp, ComponentTicket, User, utcnow
 from tests.conftest import app_config, running_app
 from tests.helpers import GOOD_DATA, ONE_TIME, assert_error
@@ -448,3 +449,20 @@ def _auth_event(message: dict) -> tuple[dict, bytes]:
         "msg_signature": crypto.sign(token, timestamp, nonce, encrypted),
     }
     return query, f"<xml><AppId>{appid}</AppId><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>".encode()
+
+
+def test_doctor_names_the_platforms_ticket_whitelist_and_lost_refresh_tokens(app, client, emulator, platform):
+    appid = MERCHANTS[0]
+    authorize(app, emulator, appid)
+    with app.app_context():
+        db.session.execute(sa.update(AuthorizedApp).values(refresh_token_lost_at=utcnow()))
+        db.session.commit()
+    emulator.fault(api="api_component_token", errcode=61004)
+    with app.app_context():  # the platform's checks (the rest of wx doctor is tests/test_doctor.py's)
+        findings = list(doctor.check_platform(app, schema=True))
+    lines = [item.line("en") for item in findings]
+    assert lines[0].startswith("ok   platform ticket: received")
+    assert lines[1] == "FAIL platform token: errcode 61004: add this machine's IP to the platform's whitelist"
+    assert f"refresh token lost for {appid}: run flask --app wsgi wx component recover" in lines[2]
+    assert "1 authorized, 0 frozen, 0 without set 18" in lines[2]
+    assert "请把本机 IP 加入第三方平台的白名单" in findings[1].line("zh-CN")

@@ -37,7 +37,7 @@ def doctor_strings() -> set[str]:
         and isinstance(node.args[0], ast.Constant)
     }
     texts = {text for text in texts if re.sub(r"\{\w+\}", "", text).strip()}
-    return texts | set(CHECKS) | set(doctor_module.TOKEN_ADVICE.values())
+    return texts | set(CHECKS) | set(doctor_module.PLATFORM_CHECKS) | set(doctor_module.TOKEN_ADVICE.values())
 
 
 def test_the_pattern_finds_the_strings():
@@ -51,8 +51,29 @@ def test_every_doctor_string_has_its_chinese_form(english):
     assert ZH[english] != english
 
 
-def test_the_catalogue_holds_only_strings_doctor_says():
-    assert sorted(set(ZH) - doctor_strings()) == []
+def platform_cli_strings() -> set[str]:
+    """Every say("...") of backend/ops/platform_cli.py (`wx component`, `wx keys`): the same catalogue."""
+    from backend.ops import platform_cli
+
+    tree = ast.parse(Path(platform_cli.__file__).read_text(encoding="utf-8"))
+    return {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == "say"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+
+
+@pytest.mark.parametrize("english", sorted(platform_cli_strings()))
+def test_every_platform_command_string_has_its_chinese_form(english):
+    assert english in ZH, f"add {english!r} to backend/i18n/cli_zh_cn.py"
+    assert placeholders(ZH[english]) == placeholders(english)
+
+
+def test_the_catalogue_holds_only_strings_the_commands_say():
+    assert sorted(set(ZH) - doctor_strings() - platform_cli_strings()) == []
 
 
 @pytest.mark.parametrize(

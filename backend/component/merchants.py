@@ -139,6 +139,15 @@ class Platform:
         app = self._apps[appid] = MerchantApp(settings, client, self)
         return app
 
+    def lost_refresh_tokens(self) -> list[str]:
+        """The apps whose refresh token WeChat refused and the authorizer list did not replace (61023)."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.scalars(
+                    sa.select(_apps.c.appid).where(_apps.c.refresh_token_lost_at.is_not(None)).order_by("appid")
+                )
+            )
+
     # -- changes of state ---------------------------------------------------------------
 
     def save_authorization(self, info: dict[str, Any]) -> str:

@@ -38,6 +38,23 @@ TEXTS = {
     "push configured": "消息推送已配置",
     "unknown messages": "结果未知的消息",
     "webhooks": "Webhook",
+    "platform ticket": "第三方平台 ticket",
+    "platform token": "第三方平台令牌",
+    "merchant apps": "商家小程序",
+    "none configured: only a third-party platform's merchant apps": "未配置：只有第三方平台的商家小程序",
+    "none yet: check that WeChat reaches {url}": "还没有：请检查微信能否访问 {url}",
+    "refused by WeChat (61005/61006): a new push was asked for": "被微信拒绝（61005/61006）：已请求重新推送",
+    "received {seconds} s ago": "{seconds} 秒前收到",
+    "obtainable": "可获取",
+    "errcode 61004: add this machine's IP to the platform's whitelist": (
+        "errcode 61004：请把本机 IP 加入第三方平台的白名单"
+    ),
+    "{authorized} authorized, {frozen} frozen, {no_set_18} without set 18": (
+        "{authorized} 个已授权，{frozen} 个已冻结，{no_set_18} 个没有权限集 18"
+    ),
+    "refresh token lost for {appids}: run flask --app wsgi wx component recover": (
+        "{appids} 的刷新令牌丢失：请运行 flask --app wsgi wx component recover"
+    ),
     # What they say
     "not configured (no WEBHOOK_URL, no webhook_url in WX_APPS_FILE): no events": (
         "未配置（没有 WEBHOOK_URL，WX_APPS_FILE 中也没有 webhook_url）：不产生事件"

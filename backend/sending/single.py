@@ -296,7 +296,7 @@ def _settle_failure(
         )
     if isinstance(exc, wx.PlatformError):  # a platform's chain: 61003/61007, 61004, no ticket, 61023 lost
         _refund(message)
-        unauthorized = isinstance(exc, wx.AppUnauthorized)
+        unauthorized = isinstance(exc, wx.AppNotAuthorized)
         outcome = Outcome.APP_UNAUTHORIZED if unauthorized else Outcome.WECHAT_UNAVAILABLE
         _settle(message, MessageStatus.FAILED, outcome=outcome, **fields)
         error = errors.platform_error(exc)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from backend.wechat.errors import (
-    AppUnauthorized,
+    AppNotAuthorized,
     PlatformIPRefused,
     RefreshTokenLost,
     TicketUnavailable,
@@ -62,7 +62,7 @@ def platform_error(exc: WeChatAPIError, appid: str | None = None) -> WeChatError
     if exc.errcode == 61004:  # the caller's IP is not in the platform's whitelist
         return PlatformIPRefused(str(exc), appid=appid, errcode=61004, api=exc.api)
     if exc.errcode in UNAUTHORIZED:
-        return AppUnauthorized(str(exc), appid=appid, errcode=exc.errcode, api=exc.api)
+        return AppNotAuthorized(str(exc), appid=appid, errcode=exc.errcode, api=exc.api)
     return exc
 
 
@@ -109,7 +109,7 @@ class ComponentClient:
     def translate(self, exc: WeChatAPIError, appid: str | None) -> WeChatError:
         """`platform_error`, telling the backend when WeChat says `appid` is not authorized (61003/61007)."""
         error = platform_error(exc, appid)
-        if isinstance(error, AppUnauthorized) and appid and self.on_unauthorized is not None:
+        if isinstance(error, AppNotAuthorized) and appid and self.on_unauthorized is not None:
             self.on_unauthorized(appid, exc.errcode or 61003)
         return error
 

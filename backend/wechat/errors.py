@@ -99,7 +99,7 @@ class PlatformError(WeChatError):
         self.appid = appid
 
 
-class AppUnauthorized(PlatformError):
+class AppNotAuthorized(PlatformError):
     """61003 (the merchant did not authorize, or revoked) or 61007 (permission set not granted)."""
 
 
