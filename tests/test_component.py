@@ -18,8 +18,8 @@ import sqlalchemy as sa
 
 from backend import create_app
 from backend.extensions import db
-from backend.ops import doctor
 from backend.models import AuthorizedApp, ComponentTicket, User, utcnow
+from backend.ops import doctor
 from tests.conftest import app_config, running_app
 from tests.helpers import GOOD_DATA, ONE_TIME, assert_error
 from wxemu.component import DEFAULT_COMPONENT
