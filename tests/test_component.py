@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from backend import create_app
 from backend.extensions import db
 from backend.models import AuthorizedApp, ComponentTicket, User, utcnow
-from backend.ops import doctor
+from backend.ops import doctor, stats
 from tests.conftest import app_config, running_app
 from tests.helpers import GOOD_DATA, ONE_TIME, assert_error
 from wxemu.component import DEFAULT_COMPONENT
@@ -466,3 +466,23 @@ def test_doctor_names_the_platforms_ticket_whitelist_and_lost_refresh_tokens(app
     assert f"refresh token lost for {appid}: run flask --app wsgi wx component recover" in lines[2]
     assert "1 authorized, 0 frozen, 0 without set 18" in lines[2]
     assert "请把本机 IP 加入第三方平台的白名单" in findings[1].line("zh-CN")
+
+
+def test_wx_apps_and_the_dashboard_give_each_merchant_one_state_word(app, client, emulator, platform):
+    authorize(app, emulator, MERCHANTS[0])
+    authorize(app, emulator, MERCHANTS[1], func_ids=(17,))
+    authorize(app, emulator, MERCHANTS[2])
+    emulator.control("POST", "/component/revoke", appid=MERCHANTS[2])
+    lines = app.test_cli_runner().invoke(args=["wx", "apps"]).output.splitlines()
+    assert [line.split("  ")[:2] for line in lines] == [
+        [MERCHANTS[0], "authorized"],
+        [MERCHANTS[1], "no set 18"],
+        [MERCHANTS[2], "frozen"],
+    ]
+    with app.test_request_context():
+        shown = stats.dashboard(7)["apps"]
+    assert [(item["appid"], item["state"]) for item in shown] == [
+        (MERCHANTS[0], "authorized"),
+        (MERCHANTS[1], "no set 18"),
+        (MERCHANTS[2], "frozen"),
+    ]

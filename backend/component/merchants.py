@@ -25,6 +25,7 @@ from backend.models import AuthorizedApp, utcnow
 from backend.wechat import WeChatClient
 from backend.wechat.component import AuthorizerTokenSource, ComponentClient, ComponentTokenSource
 
+STATE_WORDS = ("authorized", "frozen", "no set 18")  # what `wx apps` and the dashboard show for one
 STATE_TTL = 1.0  # seconds a process trusts the states it read
 MESSAGES_SET = 18  # subscribe messages, phone numbers, templates and log-in (docs/wechat.md §14)
 _apps = AuthorizedApp.__table__

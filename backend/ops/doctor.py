@@ -28,6 +28,7 @@ from alembic.script import ScriptDirectory
 from flask import Flask
 
 from backend import i18n
+from backend.component.merchants import STATE_WORDS
 from backend.errors import DATABASE_ERRORS, describe_database_error
 from backend.extensions import db
 from backend.models import Message, Subscription, Template
@@ -295,7 +296,7 @@ def check_platform(app: Flask, schema: bool) -> Iterator[Finding]:
         yield finding(FAIL, "platform token", Text("{error}", error=exc))
     apps = platform.all()
     lost = platform.lost_refresh_tokens()
-    counts = {word: sum(1 for merchant in apps if merchant.state_word == word) for word in MERCHANT_STATES}
+    counts = {word: sum(1 for merchant in apps if merchant.state_word == word) for word in STATE_WORDS}
     summary = Text(
         "{authorized} authorized, {frozen} frozen, {no_set_18} without set 18",
         authorized=counts["authorized"],
@@ -309,9 +310,6 @@ def check_platform(app: Flask, schema: bool) -> Iterator[Finding]:
         yield finding(FAIL, "merchant apps", summary, lost_text)
     else:
         yield finding(OK, "merchant apps", summary)
-
-
-MERCHANT_STATES = ("authorized", "frozen", "no set 18")
 
 
 def _utc(moment: datetime) -> datetime:

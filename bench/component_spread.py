@@ -1,0 +1,220 @@
+"""Sends spread over 1, 20 and 200 merchant apps of a third-party platform: rate and CPU per send.
+
+    .venv/bin/python bench/component_spread.py [--apps 1,20,200] [--calls N] [--rounds R]
+        [--concurrency C] [--workers W] [--threads T] [--users U] [--latency-ms MS] [--database-url URL]
+
+WARNING: it empties one PostgreSQL database per configuration, named after --database-url's with
+`_component<N>` appended (created when missing).
+
+bench/apps_spread.py's measurement, with the apps coming from authorizations instead of an apps
+file: one emulator (its own process, 20 ms latency) playing the open platform, PostgreSQL, and one
+backend per configuration (W workers x T threads, gthread; default 2 x 16) configured as a platform
+only (WX_COMPONENT_*, no app of its own). Before its users log in, N merchant apps authorize the
+platform one after another (the emulator pushes the ticket and each `authorized` to the backend's
+authorization event URL, the backend completes each with api_query_auth). U users (400) per
+backend, user u logged in to merchant u % N through the component jscode2session; credits given at
+WeChat by the emulator's popups, pushed to the platform's message URL. Then R rounds of sends, the
+order rotating: each send names its user's app, so they go round-robin over the merchants, each on
+its own authorizer token. It prints rate, p50 and p99, CPU per send by process, and each
+configuration's CPU per send against one merchant's (the goal: no more with 20 or 200).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+
+from bench.apps_spread import GOAL, _cpu_per_send, _short  # noqa: E402
+from bench.backends import give_wechat_credits, start_backend  # noqa: E402
+from bench.client_throughput import (  # noqa: E402
+    CpuMeter,
+    check_loopback,
+    cpu_table,
+    failures_note,
+    machine,
+    process_cpu,
+    stop_on_sigterm,
+    table,
+    tree_cpu,
+)
+from bench.send_throughput import (  # noqa: E402
+    DEFAULT_DATABASE_URL,
+    Http,
+    combined,
+    measure,
+    postgres_server_pid,
+    reset_schema,
+    warm_up,
+)
+from tests.helpers import ONE_TIME  # noqa: E402
+from tests.servers import emulator_process  # noqa: E402
+from wxemu.component import DEFAULT_COMPONENT  # noqa: E402
+
+DATA_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # a bench's: never a real one
+PLATFORM_ENV = {
+    "WX_COMPONENT_APPID": DEFAULT_COMPONENT["appid"],
+    "WX_COMPONENT_SECRET": DEFAULT_COMPONENT["secret"],
+    "WX_COMPONENT_TOKEN": DEFAULT_COMPONENT["token"],
+    "WX_COMPONENT_AES_KEY": DEFAULT_COMPONENT["encoding_aes_key"],
+    "DATA_KEY": DATA_KEY,
+}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--apps", default="1,20,200", help="the configurations: merchant apps per backend (1,20,200)")
+    parser.add_argument("--calls", type=int, default=1500, help="sends per phase (1500)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds, order rotating (2)")
+    parser.add_argument("--concurrency", type=int, default=32, help="concurrent callers (32)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers, every backend (2)")
+    parser.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker, every backend (16)")
+    parser.add_argument("--users", type=int, default=400, help="mini-program users per backend (400)")
+    parser.add_argument("--latency-ms", type=int, default=20, help="latency the emulator injects (20)")
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="PostgreSQL base name (see WARNING)")
+    args = parser.parse_args()
+    args.apps = sorted({int(n) for n in args.apps.split(",")})
+    if args.apps[0] < 1 or args.users < args.apps[-1]:
+        parser.error("--apps must be positive and --users at least the largest number of apps")
+    return args
+
+
+def merchants(count: int) -> list[str]:
+    return [f"wxmerch{n:011d}" for n in range(1, count + 1)]
+
+
+def database_for(url: str, count: int) -> str:
+    target = sa.engine.make_url(url)
+    return target.set(database=f"{target.database}_component{count}").render_as_string(hide_password=False)
+
+
+def authorize_all(http: Http, emulator_url: str, appids: list[str], database_url: str):
+    """A callback for start_backend: the platform pointed at `backend_url`, a ticket pushed, every merchant
+    authorized one after another (each completed by the backend before the next)."""
+
+    def run(backend_url: str) -> None:
+        control = http.session().post
+        urls = {
+            "auth_url": f"{backend_url}/wechat/component/auth",
+            "message_url": f"{backend_url}/wechat/component/push/$APPID$",
+        }
+        control(f"{emulator_url}/_emulator/component", json=urls).raise_for_status()
+        control(f"{emulator_url}/_emulator/component/ticket").raise_for_status()
+        for appid in appids:
+            control(f"{emulator_url}/_emulator/component/authorize", json={"appid": appid}).raise_for_status()
+            control(f"{emulator_url}/_emulator/templates", json={**ONE_TIME, "appid": appid}).raise_for_status()
+        _wait_for_rows(database_url, len(appids))
+
+    return run
+
+
+def _wait_for_rows(database_url: str, count: int, seconds: float = 120.0) -> None:
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                if conn.scalar(sa.text("SELECT count(*) FROM authorized_apps")) >= count:
+                    return
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
+    raise SystemExit(f"the backend did not complete {count} authorizations in {seconds:.0f} s")
+
+
+def main() -> None:
+    args = parse_args()
+    stop_on_sigterm()
+    check_loopback(args.database_url)
+    conc, calls = args.concurrency, args.calls
+    warm = 2 * conc
+    per_config = warm + args.rounds * calls
+    each = -(-per_config // args.users)  # credits per user
+
+    with contextlib.ExitStack() as stack:
+        http = Http()
+        stack.callback(http.close)
+        emulator = stack.enter_context(emulator_process())
+        control = http.session().post
+        control(f"{emulator.url}/_emulator/latency", json={"ms": args.latency_ms}).raise_for_status()
+
+        print(f"machine: {machine()}")
+        print(
+            f"setup: {len(args.apps)} platform backends ({', '.join(map(str, args.apps))} merchant apps) under "
+            f"gunicorn {args.workers} workers x {args.threads} threads (gthread), PostgreSQL; emulator in its own "
+            f"process with {args.latency_ms} ms latency; {conc} concurrent callers; {calls} sends per phase "
+            f"after {warm} warm-up sends; {args.users} users per backend",
+            flush=True,
+        )
+        backends = {}
+        for count in args.apps:
+            database_url = database_for(args.database_url, count)
+            reset_schema(database_url)
+            name = f"{count} merchant" + ("s" if count > 1 else "")
+            backend = start_backend(
+                stack,
+                name,
+                database_url,
+                emulator,
+                http,
+                users=args.users,
+                concurrency=conc,
+                workers=args.workers,
+                threads=args.threads,
+                appids=merchants(count),
+                platform_env=PLATFORM_ENV,
+                before_logins=authorize_all(http, emulator.url, merchants(count), database_url),
+            )
+            users = backend.users
+            openids, owners = [u["openid"] for u in users], [u["appid"] for u in users]
+            give_wechat_credits(http, emulator, openids, each, conc, appids=owners)  # pushed to the platform
+            backends[f"sends {name}"] = backend
+
+        postmaster = postgres_server_pid(database_for(args.database_url, args.apps[0]))
+        meter = CpuMeter(
+            {
+                "bench": lambda: process_cpu(os.getpid()),
+                **{_short(name): backend.cpu for name, backend in backends.items()},
+                "postgres": lambda: tree_cpu(postmaster),
+                "emulator": lambda: tree_cpu(emulator.proc.pid),
+            }
+        )
+        for name, backend in backends.items():
+            warm_up(name, backend.send, warm, conc)
+        measured = {name: [] for name in backends}
+        for round_ in range(args.rounds):
+            names = list(backends)
+            order = names[round_ % len(names) :] + names[: round_ % len(names)]
+            for name in order:
+                offset = warm + round_ * calls
+                measured[name].append(measure(f"{name} #{round_ + 1}", backends[name].send, offset, calls, conc, meter))
+
+        rows = [row for runs in measured.values() for row in runs]
+        totals = {name: combined(name, runs) for name, runs in measured.items()}
+        rows += list(totals.values())
+        print()
+        print(table([phase for phase, _ in rows]))
+        print(failures_note([phase for phase, _ in rows]))
+        print()
+        print(cpu_table(rows))
+        print("(gunicorn-<N> = master + workers of the platform serving N merchant apps; postgres = the whole server)")
+        print()
+        one, *others = totals
+        for name in others:
+            for what, groups in (("backend", ()), ("backend + postgres + emulator", ("postgres", "emulator"))):
+                ratio = _cpu_per_send(name, totals[name], groups) / _cpu_per_send(one, totals[one], groups)
+                verdict = "met" if ratio <= GOAL else "NOT met"
+                print(f"CPU per send of the {what}, {name} / {one}: {ratio:.2f}   (goal <= {GOAL}: {verdict})")
+
+
+if __name__ == "__main__":
+    main()
