@@ -144,7 +144,9 @@ def login_app(appid: Any) -> MiniProgram:
         raise InvalidRequest(
             "Name the app: several apps are configured.", {"appid": "required: several apps are configured"}
         )
-    return apps.only()
+    mini_program = apps.only()
+    require_authorized(mini_program)
+    return mini_program
 
 
 # No body of this API nests more than a few levels; deeper JSON is refused outright, so that
