@@ -7,8 +7,9 @@ WARNING: it empties one PostgreSQL database per configuration, named after --dat
 `_component<N>` appended (created when missing).
 
 bench/apps_spread.py's measurement, with the apps coming from authorizations instead of an apps
-file: one emulator (its own process, 20 ms latency) playing the open platform, PostgreSQL, and one
-backend per configuration (W workers x T threads, gthread; default 2 x 16) configured as a platform
+file: PostgreSQL, and per configuration one emulator (its own process, 20 ms latency) playing the
+open platform (a platform pushes to one backend's URLs, so each backend has its own) and one backend
+(W workers x T threads, gthread; default 2 x 16) configured as a platform
 only (WX_COMPONENT_*, no app of its own). Before its users log in, N merchant apps authorize the
 platform one after another (the emulator pushes the ticket and each `authorized` to the backend's
 authorization event URL, the backend completes each with api_query_auth). U users (400) per
@@ -143,16 +144,15 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         http = Http()
         stack.callback(http.close)
-        emulator = stack.enter_context(emulator_process())
         control = http.session().post
-        control(f"{emulator.url}/_emulator/latency", json={"ms": args.latency_ms}).raise_for_status()
+        emulators = []
 
         print(f"machine: {machine()}")
         print(
             f"setup: {len(args.apps)} platform backends ({', '.join(map(str, args.apps))} merchant apps) under "
-            f"gunicorn {args.workers} workers x {args.threads} threads (gthread), PostgreSQL; emulator in its own "
-            f"process with {args.latency_ms} ms latency; {conc} concurrent callers; {calls} sends per phase "
-            f"after {warm} warm-up sends; {args.users} users per backend",
+            f"gunicorn {args.workers} workers x {args.threads} threads (gthread), PostgreSQL; an emulator per "
+            f"backend in its own process with {args.latency_ms} ms latency; {conc} concurrent callers; "
+            f"{calls} sends per phase after {warm} warm-up sends; {args.users} users per backend",
             flush=True,
         )
         backends = {}
@@ -160,6 +160,9 @@ def main() -> None:
             database_url = database_for(args.database_url, count)
             reset_schema(database_url)
             name = f"{count} merchant" + ("s" if count > 1 else "")
+            emulator = stack.enter_context(emulator_process())
+            control(f"{emulator.url}/_emulator/latency", json={"ms": args.latency_ms}).raise_for_status()
+            emulators.append(emulator)
             backend = start_backend(
                 stack,
                 name,
@@ -185,7 +188,7 @@ def main() -> None:
                 "bench": lambda: process_cpu(os.getpid()),
                 **{_short(name): backend.cpu for name, backend in backends.items()},
                 "postgres": lambda: tree_cpu(postmaster),
-                "emulator": lambda: tree_cpu(emulator.proc.pid),
+                "emulator": lambda: sum(tree_cpu(emulator.proc.pid) for emulator in emulators),
             }
         )
         for name, backend in backends.items():
@@ -206,7 +209,10 @@ def main() -> None:
         print(failures_note([phase for phase, _ in rows]))
         print()
         print(cpu_table(rows))
-        print("(gunicorn-<N> = master + workers of the platform serving N merchant apps; postgres = the whole server)")
+        print(
+            "(gunicorn-<N> = master + workers of the platform serving N merchant apps; postgres = the whole server; "
+            "emulator = the three emulators)"
+        )
         print()
         one, *others = totals
         for name in others:

@@ -486,3 +486,18 @@ def test_wx_apps_and_the_dashboard_give_each_merchant_one_state_word(app, client
         (MERCHANTS[1], "no set 18"),
         (MERCHANTS[2], "frozen"),
     ]
+
+
+def test_a_merchants_user_shares_a_phone_number_through_the_authorizer_token(app, client, emulator, platform):
+    appid = MERCHANTS[0]
+    authorize(app, emulator, appid)
+    user = log_in(client, emulator, appid)
+    code = emulator.control(
+        "POST", "/phone_codes", appid=appid, openid=user["openid"], phone_number="13800138000"
+    )["code"]
+    auth = {"Authorization": f"Bearer {user['token']}"}
+    response = client.post("/api/v1/auth/phone", json={"code": code}, headers=auth)
+    assert response.status_code == 200, response.json
+    assert response.json["pure_phone_number"] == "13800138000"
+    phone_calls = emulator.calls("getuserphonenumber")
+    assert phone_calls and phone_calls[-1]["errcode"] == 0

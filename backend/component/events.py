@@ -54,6 +54,8 @@ def receive(platform: Platform, message: Mapping[str, Any]) -> Callable[[Flask],
         code = message.get("AuthorizationCode")
         if isinstance(code, str) and code:
             return lambda flask_app: complete_after_answer(flask_app, platform, code)
+        if info_type == "updateauthorized" and isinstance(appid, str) and appid:  # the sets changed: re-read them
+            return lambda flask_app: reread_sets_after_answer(flask_app, platform, appid)
         return None
     if info_type == "unauthorized" and isinstance(appid, str) and appid:
         revoke(platform, appid)
@@ -74,6 +76,18 @@ def complete_after_answer(flask_app: Flask, platform: Platform, authorization_co
             complete(platform, authorization_code)
         except WeChatError as exc:  # a replayed push's code is used already; the redirect or the CLI can finish it
             log.warning("authorization not completed", extra={"errcode": exc.errcode})
+
+
+def reread_sets_after_answer(flask_app: Flask, platform: Platform, appid: str) -> None:
+    """`updateauthorized` without a code: the app's permission sets from `api_get_authorizer_info`."""
+    with flask_app.app_context():
+        try:
+            info = platform.component.authorizer_info(appid)["authorization_info"]
+        except WeChatError as exc:
+            log.warning("permission sets not re-read", extra={"appid": appid, "errcode": exc.errcode})
+            return
+        sets = [int(item["funcscope_category"]["id"]) for item in info.get("func_info") or []]
+        platform.update_sets(appid, sets)
 
 
 def revoke(platform: Platform, appid: str) -> None:
