@@ -151,40 +151,48 @@ def main() -> None:
             backends[f"sends {name}"] = backend
 
         postmaster = postgres_server_pid(database_for(args.database_url, args.apps[0]))
-        meter = CpuMeter(
-            {
-                "bench": lambda: process_cpu(os.getpid()),
-                **{_short(name): backend.cpu for name, backend in backends.items()},
-                "postgres": lambda: tree_cpu(postmaster),
-                "emulator": lambda: tree_cpu(emulator.proc.pid),
-            }
-        )
-        for name, backend in backends.items():
-            warm_up(name, backend.send, warm, conc)
-        measured = {name: [] for name in backends}
-        for round_ in range(args.rounds):
-            names = list(backends)
-            order = names[round_ % len(names) :] + names[: round_ % len(names)]
-            for name in order:
-                offset = warm + round_ * calls
-                measured[name].append(measure(f"{name} #{round_ + 1}", backends[name].send, offset, calls, conc, meter))
+        run_and_report(backends, args, postmaster, lambda: tree_cpu(emulator.proc.pid), "serving N apps")
 
-        rows = [row for runs in measured.values() for row in runs]
-        totals = {name: combined(name, runs) for name, runs in measured.items()}
-        rows += list(totals.values())
-        print()
-        print(table([phase for phase, _ in rows]))
-        print(failures_note([phase for phase, _ in rows]))
-        print()
-        print(cpu_table(rows))
-        print("(gunicorn-<N> = master + workers of the backend serving N apps; postgres = the whole server)")
-        print()
-        one, *others = totals
-        for name in others:
-            for what, groups in (("backend", ()), ("backend + postgres + emulator", ("postgres", "emulator"))):
-                ratio = _cpu_per_send(name, totals[name], groups) / _cpu_per_send(one, totals[one], groups)
-                verdict = "met" if ratio <= GOAL else "NOT met"
-                print(f"CPU per send of the {what}, {name} / {one}: {ratio:.2f}   (goal <= {GOAL}: {verdict})")
+
+def run_and_report(backends: dict, args: argparse.Namespace, postmaster: int, emulator_cpu, serving: str) -> None:
+    """Warm up every backend, run R rounds of sends with the order rotating, print the tables and each
+    configuration's CPU per send against the first's (bench/component_spread.py uses it too)."""
+    conc, calls = args.concurrency, args.calls
+    warm = 2 * conc
+    meter = CpuMeter(
+        {
+            "bench": lambda: process_cpu(os.getpid()),
+            **{_short(name): backend.cpu for name, backend in backends.items()},
+            "postgres": lambda: tree_cpu(postmaster),
+            "emulator": emulator_cpu,
+        }
+    )
+    for name, backend in backends.items():
+        warm_up(name, backend.send, warm, conc)
+    measured = {name: [] for name in backends}
+    for round_ in range(args.rounds):
+        names = list(backends)
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
+        for name in order:
+            offset = warm + round_ * calls
+            measured[name].append(measure(f"{name} #{round_ + 1}", backends[name].send, offset, calls, conc, meter))
+
+    rows = [row for runs in measured.values() for row in runs]
+    totals = {name: combined(name, runs) for name, runs in measured.items()}
+    rows += list(totals.values())
+    print()
+    print(table([phase for phase, _ in rows]))
+    print(failures_note([phase for phase, _ in rows]))
+    print()
+    print(cpu_table(rows))
+    print(f"(gunicorn-<N> = master + workers of the backend {serving}; postgres = the whole server)")
+    print()
+    one, *others = totals
+    for name in others:
+        for what, groups in (("backend", ()), ("backend + postgres + emulator", ("postgres", "emulator"))):
+            ratio = _cpu_per_send(name, totals[name], groups) / _cpu_per_send(one, totals[one], groups)
+            verdict = "met" if ratio <= GOAL else "NOT met"
+            print(f"CPU per send of the {what}, {name} / {one}: {ratio:.2f}   (goal <= {GOAL}: {verdict})")
 
 
 def _short(name: str) -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 import time
 from pathlib import Path
@@ -35,27 +34,19 @@ if str(ROOT) not in sys.path:
 
 import sqlalchemy as sa  # noqa: E402
 
-from bench.apps_spread import GOAL, _cpu_per_send, _short  # noqa: E402
+from bench.apps_spread import run_and_report  # noqa: E402
 from bench.backends import give_wechat_credits, start_backend  # noqa: E402
 from bench.client_throughput import (  # noqa: E402
-    CpuMeter,
     check_loopback,
-    cpu_table,
-    failures_note,
     machine,
-    process_cpu,
     stop_on_sigterm,
-    table,
     tree_cpu,
 )
 from bench.send_throughput import (  # noqa: E402
     DEFAULT_DATABASE_URL,
     Http,
-    combined,
-    measure,
     postgres_server_pid,
     reset_schema,
-    warm_up,
 )
 from tests.helpers import ONE_TIME  # noqa: E402
 from tests.servers import emulator_process  # noqa: E402
@@ -183,43 +174,11 @@ def main() -> None:
             backends[f"sends {name}"] = backend
 
         postmaster = postgres_server_pid(database_for(args.database_url, args.apps[0]))
-        meter = CpuMeter(
-            {
-                "bench": lambda: process_cpu(os.getpid()),
-                **{_short(name): backend.cpu for name, backend in backends.items()},
-                "postgres": lambda: tree_cpu(postmaster),
-                "emulator": lambda: sum(tree_cpu(emulator.proc.pid) for emulator in emulators),
-            }
-        )
-        for name, backend in backends.items():
-            warm_up(name, backend.send, warm, conc)
-        measured = {name: [] for name in backends}
-        for round_ in range(args.rounds):
-            names = list(backends)
-            order = names[round_ % len(names) :] + names[: round_ % len(names)]
-            for name in order:
-                offset = warm + round_ * calls
-                measured[name].append(measure(f"{name} #{round_ + 1}", backends[name].send, offset, calls, conc, meter))
 
-        rows = [row for runs in measured.values() for row in runs]
-        totals = {name: combined(name, runs) for name, runs in measured.items()}
-        rows += list(totals.values())
-        print()
-        print(table([phase for phase, _ in rows]))
-        print(failures_note([phase for phase, _ in rows]))
-        print()
-        print(cpu_table(rows))
-        print(
-            "(gunicorn-<N> = master + workers of the platform serving N merchant apps; postgres = the whole server; "
-            "emulator = the three emulators)"
-        )
-        print()
-        one, *others = totals
-        for name in others:
-            for what, groups in (("backend", ()), ("backend + postgres + emulator", ("postgres", "emulator"))):
-                ratio = _cpu_per_send(name, totals[name], groups) / _cpu_per_send(one, totals[one], groups)
-                verdict = "met" if ratio <= GOAL else "NOT met"
-                print(f"CPU per send of the {what}, {name} / {one}: {ratio:.2f}   (goal <= {GOAL}: {verdict})")
+        def emulators_cpu() -> float:  # the column "emulator": every backend's emulator together
+            return sum(tree_cpu(emulator.proc.pid) for emulator in emulators)
+
+        run_and_report(backends, args, postmaster, emulators_cpu, "serving N merchant apps as a platform")
 
 
 if __name__ == "__main__":

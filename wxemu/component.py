@@ -36,6 +36,19 @@ DEFAULT_COMPONENT = {
     "token": "dev-component-token",
     "encoding_aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
 }
+# The platform's API names, for faults (POST /_emulator/faults {"api": ...}) and the call log.
+API_NAMES = frozenset(
+    {
+        "api_component_token",
+        "api_create_preauthcode",
+        "api_query_auth",
+        "api_authorizer_token",
+        "api_get_authorizer_info",
+        "api_get_authorizer_list",
+        "api_start_push_ticket",
+        "component_jscode2session",
+    }
+)
 PERMISSION_SETS = (17, 18, 25, 30, 31, 36, 37, 40, 118)  # 18: subscribe messages and log-in; 118: devices
 
 

@@ -18,6 +18,8 @@ import threading
 from flask import Blueprint, jsonify, request
 
 from wxemu.component import PERMISSION_SETS, push_ticket
+from wxemu.control import ControlError, bad_request
+from wxemu.control import body_object as _body
 from wxemu.dispatch import current_state, json_body, wechat_route
 from wxemu.errors import WxError
 from wxemu.state import EmulatorState
@@ -25,18 +27,6 @@ from wxemu.state import EmulatorState
 bp = Blueprint("component_api", __name__)
 control_bp = Blueprint("component_control", __name__, url_prefix="/_emulator/component")
 
-API_NAMES = frozenset(
-    {
-        "api_component_token",
-        "api_create_preauthcode",
-        "api_query_auth",
-        "api_authorizer_token",
-        "api_get_authorizer_info",
-        "api_get_authorizer_list",
-        "api_start_push_ticket",
-        "component_jscode2session",
-    }
-)
 MAX_LIST = 500
 
 
@@ -158,22 +148,7 @@ def component_code_to_session(state: EmulatorState) -> dict:
 # --- control -------------------------------------------------------------------------------
 
 
-class ComponentControlError(Exception):
-    pass
-
-
-@control_bp.errorhandler(ComponentControlError)
-def _bad(error: ComponentControlError):
-    return jsonify(error=str(error)), 400
-
-
-def _body() -> dict:
-    body = request.get_json(silent=True)
-    if body is None and not request.get_data():
-        return {}
-    if not isinstance(body, dict):
-        raise ComponentControlError("body must be a JSON object")
-    return body
+control_bp.register_error_handler(ControlError, bad_request)  # 400 {"error"}, as the rest of the control API
 
 
 @control_bp.post("")
@@ -194,13 +169,13 @@ def configure():
         for name in (*settings, "auth_url", "message_url", "format"):
             value = body.get(name)
             if value is not None and not isinstance(value, str):
-                raise ComponentControlError(f"{name} must be a string")
+                raise ControlError(f"{name} must be a string")
             if value is not None:
                 settings[name] = value
         if len(settings["encoding_aes_key"]) != 43:
-            raise ComponentControlError("encoding_aes_key must have 43 characters")
+            raise ControlError("encoding_aes_key must have 43 characters")
         if settings.get("format", "xml") not in ("xml", "json"):
-            raise ComponentControlError("format must be xml or json")
+            raise ControlError("format must be xml or json")
         component.configure(**settings)
         if component.auth_url:
             state.ticket_clock.start()
@@ -231,7 +206,7 @@ def ticket_now():
 def _func_ids(body: dict) -> list[int]:
     ids = body.get("func_ids", [18])
     if not isinstance(ids, list) or not all(isinstance(i, int) and i in PERMISSION_SETS for i in ids):
-        raise ComponentControlError(f"func_ids must be a list of permission sets among {PERMISSION_SETS}")
+        raise ControlError(f"func_ids must be a list of permission sets among {PERMISSION_SETS}")
     return ids
 
 
@@ -243,14 +218,14 @@ def authorize():
     body = _body()
     appid = body.get("appid")
     if not isinstance(appid, str) or not appid:
-        raise ComponentControlError("appid is required")
+        raise ControlError("appid is required")
     state = current_state()
     with state.lock:
         account = state.apps.get(appid) or state.add_app(appid, secrets.token_hex(16))
         try:
             code, info_type = state.component.authorize(account, _func_ids(body), body.get("pre_auth_code"))
         except ValueError as exc:
-            raise ComponentControlError(str(exc)) from None
+            raise ControlError(str(exc)) from None
         message = state.component.event(
             info_type,
             AuthorizerAppid=appid,
@@ -270,11 +245,11 @@ def revoke():
     with state.lock:
         account = state.apps.get(body.get("appid") or "")
         if account is None:
-            raise ComponentControlError("unknown appid")
+            raise ControlError("unknown appid")
         try:
             state.component.revoke(account)
         except ValueError as exc:
-            raise ComponentControlError(str(exc)) from None
+            raise ControlError(str(exc)) from None
         account.pusher.target = None
         message = state.component.event("unauthorized", AuthorizerAppid=account.appid)
     return jsonify(push_status=state.component.push(message))
@@ -289,5 +264,5 @@ def replace_refresh_token():
         try:
             state.component.replace_refresh_token(body.get("appid") or "")
         except WxError:
-            raise ComponentControlError("the app has not authorized the component") from None
+            raise ControlError("the app has not authorized the component") from None
     return jsonify(ok=True)

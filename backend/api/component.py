@@ -43,6 +43,14 @@ REFUSED = error(
 )
 MALFORMED = error(InvalidRequest, when="The push is authentic but its body can't be read. Nothing was recorded.")
 PUSH_BODY = {"application/json": {"schema": {"type": "object"}}, "text/xml": {"schema": {"type": "string"}}}
+SUCCESS = {"type": "string", "enum": ["success"]}
+# Both push URLs: signed and encrypted as WeChat does, answered `success` in plain text.
+AS_A_PUSH = {
+    "media_type": "text/plain",
+    "params": [*SIGNED, *SAFE_MODE],
+    "body_content": PUSH_BODY,
+    "errors": [MALFORMED, REFUSED, NOT_A_PLATFORM],
+}
 
 
 def platform() -> Platform:
@@ -64,14 +72,7 @@ def platform_keys(current: Platform) -> MiniProgram:
 
 
 @bp.post("/wechat/component/auth")
-@doc(
-    200,
-    {"type": "string", "enum": ["success"]},
-    media_type="text/plain",
-    params=[*SIGNED, *SAFE_MODE],
-    body_content=PUSH_BODY,
-    errors=[MALFORMED, REFUSED, NOT_A_PLATFORM],
-)
+@doc(200, SUCCESS, **AS_A_PUSH)
 def receive_authorization_event():
     """The platform's authorization event URL: `component_verify_ticket`, `authorized`,
     `updateauthorized` and `unauthorized`. A ticket is kept until a newer one arrives; an
@@ -97,14 +98,7 @@ def receive_authorization_event():
 
 
 @bp.post("/wechat/component/push/<appid>")
-@doc(
-    200,
-    {"type": "string", "enum": ["success"]},
-    media_type="text/plain",
-    params=[*SIGNED, *SAFE_MODE],
-    body_content=PUSH_BODY,
-    errors=[MALFORMED, REFUSED, NOT_A_PLATFORM],
-)
+@doc(200, SUCCESS, **AS_A_PUSH)
 def receive_merchant_push(appid: str):
     """The platform's message and event URL for the merchant app `appid` (`$APPID$` at WeChat): its
     subscribe-message events, which are the authority for its credits. A push for an app this backend
