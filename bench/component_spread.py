@@ -12,9 +12,9 @@ open platform (a platform pushes to one backend's URLs, so each backend has its 
 (W workers x T threads, gthread; default 2 x 16) configured as a platform
 only (WX_COMPONENT_*, no app of its own). Before its users log in, N merchant apps authorize the
 platform one after another (the emulator pushes the ticket and each `authorized` to the backend's
-authorization event URL, the backend completes each with api_query_auth). U users (400) per
-backend, user u logged in to merchant u % N through the component jscode2session; credits given at
-WeChat by the emulator's popups, pushed to the platform's message URL. Then R rounds of sends, the
+authorization event URL, the backend completes each with api_query_auth). U users (1700) per
+backend, user u logged in to merchant u % N through the component jscode2session; one credit each,
+given at WeChat by an emulator popup and pushed to the platform's message URL. Then R rounds of sends, the
 order rotating: each send names its user's app, so they go round-robin over the merchants, each on
 its own authorizer token. It prints rate, p50 and p99, CPU per send by process, and each
 configuration's CPU per send against one merchant's (the goal: no more with 20 or 200).
@@ -65,18 +65,22 @@ PLATFORM_ENV = {
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--apps", default="1,20,200", help="the configurations: merchant apps per backend (1,20,200)")
-    parser.add_argument("--calls", type=int, default=1500, help="sends per phase (1500)")
+    parser.add_argument("--calls", type=int, default=800, help="sends per phase (800)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds, order rotating (2)")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent callers (32)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers, every backend (2)")
     parser.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker, every backend (16)")
-    parser.add_argument("--users", type=int, default=400, help="mini-program users per backend (400)")
+    parser.add_argument("--users", type=int, default=1700, help="mini-program users per backend (1700)")
     parser.add_argument("--latency-ms", type=int, default=20, help="latency the emulator injects (20)")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="PostgreSQL base name (see WARNING)")
     args = parser.parse_args()
     args.apps = sorted({int(n) for n in args.apps.split(",")})
     if args.apps[0] < 1 or args.users < args.apps[-1]:
         parser.error("--apps must be positive and --users at least the largest number of apps")
+    # One credit per user: the credits arrive as platform pushes, and two popups of one user within the
+    # same second are one push to the backend (its replay key holds CreateTime in seconds).
+    if args.users < 2 * args.concurrency + args.rounds * args.calls:
+        parser.error("--users must be at least 2 x --concurrency + --rounds x --calls (one credit per user)")
     return args
 
 
