@@ -297,6 +297,10 @@ def _settle_failure(
     if isinstance(exc, wx.PlatformError):  # a platform's chain: 61003/61007, 61004, no ticket, 61023 lost
         _refund(message)
         unauthorized = isinstance(exc, wx.AppNotAuthorized)
+        if not unauthorized and requeue_transient and message.attempts + 1 < MAX_ATTEMPTS:
+            # No ticket yet, the whitelist, a lost refresh token: passing, so a queued message waits.
+            _settle(message, MessageStatus.QUEUED, attempts=message.attempts + 1, claimed_at=None, **fields)
+            return DeliveryDeferred(details=details)
         outcome = Outcome.APP_UNAUTHORIZED if unauthorized else Outcome.WECHAT_UNAVAILABLE
         _settle(message, MessageStatus.FAILED, outcome=outcome, **fields)
         error = errors.platform_error(exc)
