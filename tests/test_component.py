@@ -492,12 +492,44 @@ def test_a_merchants_user_shares_a_phone_number_through_the_authorizer_token(app
     appid = MERCHANTS[0]
     authorize(app, emulator, appid)
     user = log_in(client, emulator, appid)
-    code = emulator.control(
-        "POST", "/phone_codes", appid=appid, openid=user["openid"], phone_number="13800138000"
-    )["code"]
+    code = emulator.control("POST", "/phone_codes", appid=appid, openid=user["openid"], phone_number="13800138000")[
+        "code"
+    ]
     auth = {"Authorization": f"Bearer {user['token']}"}
     response = client.post("/api/v1/auth/phone", json={"code": code}, headers=auth)
     assert response.status_code == 200, response.json
     assert response.json["pure_phone_number"] == "13800138000"
     phone_calls = emulator.calls("getuserphonenumber")
     assert phone_calls and phone_calls[-1]["errcode"] == 0
+
+
+PLATFORM_ENVIRONMENT = {
+    "WX_COMPONENT_APPID": DEFAULT_COMPONENT["appid"],
+    "WX_COMPONENT_SECRET": DEFAULT_COMPONENT["secret"],
+    "WX_COMPONENT_TOKEN": DEFAULT_COMPONENT["token"],
+    "WX_COMPONENT_AES_KEY": DEFAULT_COMPONENT["encoding_aes_key"],
+}
+
+
+def test_a_platform_without_an_app_of_its_own_is_not_dev_mode():
+    from backend.config import load_config
+    from backend.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="^SECRET_KEY"):
+        load_config({**PLATFORM_ENVIRONMENT, "SECRET_KEY": "short"})
+    with pytest.raises(ConfigError, match="^DATA_KEY is required for a third-party platform"):
+        load_config({**PLATFORM_ENVIRONMENT, "SECRET_KEY": "k" * 40})
+    with pytest.raises(ConfigError, match="^WX_COMPONENT_TOKEN is not set"):
+        load_config({**PLATFORM_ENVIRONMENT, "WX_COMPONENT_TOKEN": "", "SECRET_KEY": "k" * 40, "DATA_KEY": DATA_KEY})
+    config = load_config({**PLATFORM_ENVIRONMENT, "SECRET_KEY": "k" * 40, "DATA_KEY": DATA_KEY})
+    assert config["DEV_MODE"] is False and config["COMPONENT_UNAUTHORIZED_RETAIN_DAYS"] == 30
+
+
+def test_the_apps_file_may_hold_the_platform(tmp_path):
+    from backend.apps import app_settings, component_settings
+
+    path = tmp_path / "apps.toml"
+    path.write_text("[component]\n" + "".join(f'{key} = "{DEFAULT_COMPONENT[key]}"\n' for key in DEFAULT_COMPONENT))
+    config = {"WX_APPS_FILE": str(path), "BUSINESS_API_KEYS": [], "WX_MINIPROGRAM_STATE": "formal"}
+    assert component_settings(config).appid == DEFAULT_COMPONENT["appid"]
+    assert app_settings(config) == []  # the merchants' apps come from their authorizations
