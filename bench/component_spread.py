@@ -14,7 +14,8 @@ only (WX_COMPONENT_*, no app of its own). Before its users log in, N merchant ap
 platform one after another (the emulator pushes the ticket and each `authorized` to the backend's
 authorization event URL, the backend completes each with api_query_auth). U users (1700) per
 backend, user u logged in to merchant u % N through the component jscode2session; one credit each,
-given at WeChat by an emulator popup and pushed to the platform's message URL. Then R rounds of sends, the
+given at WeChat by an emulator popup and pushed to the platform's message URL (then the pushes stop:
+the sends' sent events are not pushed while measuring, as in bench/apps_spread.py). Then R rounds of sends, the
 order rotating: each send names its user's app, so they go round-robin over the merchants, each on
 its own authorizer token. It prints rate, p50 and p99, CPU per send by process, and each
 configuration's CPU per send against one merchant's (the goal: no more with 20 or 200).
@@ -176,6 +177,10 @@ def main() -> None:
             users = backend.users
             openids, owners = [u["openid"] for u in users], [u["appid"] for u in users]
             give_wechat_credits(http, emulator, openids, each, conc, appids=owners)  # pushed to the platform
+            # No sent-event pushes while measuring, as in bench/apps_spread.py: the emulator pushes an app's
+            # events one at a time, 50 ms apart, so one app's lag past its phase while 200 apps' do not,
+            # and the CPU of handling them would land in the phases of the many-app backends only.
+            http.session().delete(f"{emulator.url}/_emulator/push").raise_for_status()
             backends[f"sends {name}"] = backend
 
         postmaster = postgres_server_pid(database_for(args.database_url, args.apps[0]))
