@@ -141,7 +141,8 @@ def check_configuration(app: Flask) -> Finding:
 
 def _per_app(app: Flask, wx_app) -> str | None:
     """The app's id for a check's name when several apps are configured."""
-    return wx_app.appid if len(app.extensions["apps"]) > 1 else None
+    # The configured apps only: a platform's merchants are read from a database that may not be migrated yet.
+    return wx_app.appid if len(app.extensions["apps"].configured()) > 1 else None
 
 
 def check_apps(app: Flask) -> Finding:
@@ -341,7 +342,7 @@ def check_templates() -> Finding:
 
 def check_push(app: Flask, wx_app) -> Finding:
     token, aes_key = wx_app.push_token, wx_app.encoding_aes_key
-    several = len(app.extensions["apps"]) > 1
+    several = len(app.extensions["apps"].configured()) > 1
     check, appid = "push configured", _per_app(app, wx_app)
     # Where each setting lives: the app's entry in WX_APPS_FILE, or the WX_* variables.
     token_name, key_name = (
