@@ -533,3 +533,16 @@ def test_the_apps_file_may_hold_the_platform(tmp_path):
     config = {"WX_APPS_FILE": str(path), "BUSINESS_API_KEYS": [], "WX_MINIPROGRAM_STATE": "formal"}
     assert component_settings(config).appid == DEFAULT_COMPONENT["appid"]
     assert app_settings(config) == []  # the merchants' apps come from their authorizations
+
+
+def test_a_merchant_taking_set_18_back_is_refused_at_once_and_granting_it_again_works(app, client, emulator, platform):
+    appid = MERCHANTS[0]
+    authorize(app, emulator, appid)
+    user = log_in(client, emulator, appid)
+    authorize(app, emulator, appid, func_ids=(17,))  # updateauthorized: the sets are read again
+    details = assert_error(send(client, appid, user["user"]["id"]), 409, "app_unauthorized")
+    assert details["state"] == "no set 18"
+    authorize(app, emulator, appid, func_ids=(17, 18))
+    user = log_in(client, emulator, appid)
+    grant(emulator, appid, user["openid"])
+    assert send(client, appid, user["user"]["id"]).status_code == 201
