@@ -7,6 +7,7 @@ and each merchant's subscribe events to its message URL (`$APPID$`), all in the 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+import redis
 import sqlalchemy as sa
 
 from backend import create_app
@@ -546,3 +548,85 @@ def test_a_merchant_taking_set_18_back_is_refused_at_once_and_granting_it_again_
     user = log_in(client, emulator, appid)
     grant(emulator, appid, user["openid"])
     assert send(client, appid, user["user"]["id"]).status_code == 201
+
+
+def test_a_revoked_merchants_users_are_handed_to_the_erase_after_the_retention(
+    app, client, emulator, platform, monkeypatch
+):
+    import sys
+    import types
+
+    from backend.component import events
+
+    appid, kept = MERCHANTS[0], MERCHANTS[1]
+    for merchant in (appid, kept):
+        authorize(app, emulator, merchant)
+    users = [log_in(client, emulator, merchant)["user"]["id"] for merchant in (appid, appid, kept)]
+    emulator.control("POST", "/component/revoke", appid=appid)
+    erased = []
+    fake = types.ModuleType(events.ERASE_MODULE)
+    fake.erase = erased.append  # the personal-data capability's erase(user_id), stood in for here
+    monkeypatch.setitem(sys.modules, events.ERASE_MODULE, fake)
+    with app.app_context():
+        assert events.erase_users_of_revoked_apps(30) == []  # revoked today: kept for 30 days
+        db.session.execute(
+            sa.update(AuthorizedApp)
+            .where(AuthorizedApp.appid == appid)
+            .values(unauthorized_at=utcnow() - timedelta(days=31))
+        )
+        db.session.commit()
+        assert events.erase_users_of_revoked_apps(30) == [appid]
+        assert sorted(erased) == sorted(users[:2])  # the other merchant's user is untouched
+        assert events.erase_users_of_revoked_apps(30) == []  # once
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="TEST_REDIS_URL is not set")
+def test_a_redis_flush_loses_no_refresh_token(database_url, emulator, live_backend_factory):
+    redis_url = os.environ["TEST_REDIS_URL"]
+    with running_app(platform_config(database_url, emulator.url, REDIS_URL=redis_url)) as app:
+        url = live_backend_factory(app)
+        emulator.control(
+            "POST",
+            "/component",
+            auth_url=f"{url}/wechat/component/auth",
+            message_url=f"{url}/wechat/component/push/$APPID$",
+        )
+        emulator.control("POST", "/component/ticket")
+        client = app.test_client()
+        appid = MERCHANTS[0]
+        authorize(app, emulator, appid)
+        user = log_in(client, emulator, appid)
+        grant(emulator, appid, user["openid"])
+        assert send(client, appid, user["user"]["id"]).status_code == 201
+        redis.Redis.from_url(redis_url).flushdb()  # a Redis restart without persistence
+        emulator.control("POST", "/tokens/invalidate", appid=appid)
+        grant(emulator, appid, user["openid"])
+        assert send(client, appid, user["user"]["id"]).status_code == 201  # a new token from the sealed one
+
+
+@pytest.fixture
+def live_backend_factory():
+    from werkzeug.serving import make_server
+
+    servers = []
+
+    def serve(flask_app) -> str:
+        server = make_server("127.0.0.1", 0, flask_app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+
+
+def test_wx_component_authorize_completes_an_authorization_by_hand(app, emulator, platform):
+    code = emulator.control("POST", "/component/authorize", appid=MERCHANTS[1], push=False)["authorization_code"]
+    assert app_row(app, MERCHANTS[1]) is None  # unknown until completed
+    result = app.test_cli_runner().invoke(args=["wx", "component", "authorize", "--code", code])
+    assert result.exit_code == 0, result.output
+    assert f"{MERCHANTS[1]} authorized: authorized" in result.output
+    assert app_row(app, MERCHANTS[1]).func_ids == [18]
+    again = app.test_cli_runner().invoke(args=["wx", "component", "authorize", "--code", code])  # used already
+    assert again.exit_code == 1 and "61010" in again.output
