@@ -143,6 +143,7 @@ def test_three_merchants_authorize_log_in_and_send_one_revokes_and_comes_back(ap
 
     # The second merchant revokes: its sends are refused at once, without a WeChat call; the others go on.
     revoked = MERCHANTS[1]
+    grant(emulator, revoked, users[revoked]["openid"])  # a credit held across the revoke
     emulator.control("POST", "/component/revoke", appid=revoked)
     sends_before = len(emulator.calls("subscribe_send"))
     details = assert_error(send(client, revoked, users[revoked]["user"]["id"]), 409, "app_unauthorized")
@@ -161,7 +162,6 @@ def test_three_merchants_authorize_log_in_and_send_one_revokes_and_comes_back(ap
     # next send refreshes the authorizer token once (the token the emulator issued before is dead).
     authorize(app, emulator, revoked)
     assert client.get("/api/v1/me", headers=old_session).status_code == 401
-    grant(emulator, revoked, users[revoked]["openid"])
     refreshes = len(emulator.calls("api_authorizer_token")) + len(emulator.calls("api_query_auth"))
     response = send(client, revoked, users[revoked]["user"]["id"])
     assert response.status_code == 201, response.json
