@@ -63,16 +63,26 @@ GOAL = 1.0  # CPU per send with N apps / with one app: at most
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--apps", default="1,2,20", help="the configurations: apps per backend (1,2,20)")
-    parser.add_argument("--calls", type=int, default=1500, help="sends per phase (1500)")
+    parser = spread_parser(__doc__, apps="1,2,20", calls=1500, users=100, what="apps")
+    return checked_args(parser)
+
+
+def spread_parser(doc: str, *, apps: str, calls: int, users: int, what: str) -> argparse.ArgumentParser:
+    """The options of a spread bench (this one's and bench/component_spread.py's), with their defaults."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--apps", default=apps, help=f"the configurations: {what} per backend ({apps})")
+    parser.add_argument("--calls", type=int, default=calls, help=f"sends per phase ({calls})")
     parser.add_argument("--rounds", type=int, default=2, help="rounds, order rotating (2)")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent callers (32)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers, every backend (2)")
     parser.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker, every backend (16)")
-    parser.add_argument("--users", type=int, default=100, help="mini-program users per backend (100)")
+    parser.add_argument("--users", type=int, default=users, help=f"mini-program users per backend ({users})")
     parser.add_argument("--latency-ms", type=int, default=20, help="latency the emulator injects (20)")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="PostgreSQL base name (see WARNING)")
+    return parser
+
+
+def checked_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
     args = parser.parse_args()
     args.apps = sorted({int(n) for n in args.apps.split(",")})
     if args.apps[0] < 1 or args.users < args.apps[-1]:

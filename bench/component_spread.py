@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:
 
 import sqlalchemy as sa  # noqa: E402
 
-from bench.apps_spread import run_and_report  # noqa: E402
+from bench.apps_spread import checked_args, run_and_report, spread_parser  # noqa: E402
 from bench.backends import give_wechat_credits, start_backend  # noqa: E402
 from bench.client_throughput import (  # noqa: E402
     check_loopback,
@@ -44,7 +44,6 @@ from bench.client_throughput import (  # noqa: E402
     tree_cpu,
 )
 from bench.send_throughput import (  # noqa: E402
-    DEFAULT_DATABASE_URL,
     Http,
     postgres_server_pid,
     reset_schema,
@@ -65,20 +64,8 @@ PLATFORM_ENV = {
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--apps", default="1,20,200", help="the configurations: merchant apps per backend (1,20,200)")
-    parser.add_argument("--calls", type=int, default=800, help="sends per phase (800)")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds, order rotating (2)")
-    parser.add_argument("--concurrency", type=int, default=32, help="concurrent callers (32)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers, every backend (2)")
-    parser.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker, every backend (16)")
-    parser.add_argument("--users", type=int, default=1700, help="mini-program users per backend (1700)")
-    parser.add_argument("--latency-ms", type=int, default=20, help="latency the emulator injects (20)")
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="PostgreSQL base name (see WARNING)")
-    args = parser.parse_args()
-    args.apps = sorted({int(n) for n in args.apps.split(",")})
-    if args.apps[0] < 1 or args.users < args.apps[-1]:
-        parser.error("--apps must be positive and --users at least the largest number of apps")
+    parser = spread_parser(__doc__, apps="1,20,200", calls=800, users=1700, what="merchant apps")
+    args = checked_args(parser)
     # One credit per user: the credits arrive as platform pushes, and two popups of one user within the
     # same second are one push to the backend (its replay key holds CreateTime in seconds).
     if args.users < 2 * args.concurrency + args.rounds * args.calls:
