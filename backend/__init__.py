@@ -70,8 +70,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def build_apps(app: Flask):
     """The registry of the configured apps (backend/apps.py), each with a WeChat client of its own:
-    its own token entry (`<token api>:<appid>`) in the shared store and its own refresh lock."""
-    from backend.apps import build_registry
+    its own token entry (`<token api>:<appid>`) in the shared store and its own refresh lock; with a
+    third-party platform, its merchants' apps too (`authorizer:<appid>`, backend/component)."""
+    from backend.apps import build_registry, component_settings
     from backend.db.transactions import end_read_before_wechat, track_writes
     from backend.infra.token_storage import token_store
     from backend.wechat import WeChatClient
@@ -79,22 +80,37 @@ def build_apps(app: Flask):
     track_writes()
     config, engine, redis_link = app.config, db.engine, app.extensions["redis"]
 
-    def make_client(settings) -> WeChatClient:
+    def new_client(appid: str, secret: str, store_name: str, **options) -> WeChatClient:
         return WeChatClient(
-            settings.appid,
-            settings.secret,
+            appid,
+            secret,
             api_base=config["WX_API_BASE"],
-            token_store=token_store(engine, f"{config['WX_TOKEN_API']}:{settings.appid}", redis_link),
+            token_store=token_store(engine, store_name, redis_link),
             token_api=config["WX_TOKEN_API"],
             timeout=(config["WX_CONNECT_TIMEOUT"], config["WX_READ_TIMEOUT"]),
             max_attempts=config["WX_MAX_ATTEMPTS"],
             backoff=config["WX_RETRY_BACKOFF"],
             before_call=end_read_before_wechat,
-            on_call=partial(metrics.record_wechat_call, settings.appid),  # counted per app
-            on_token_refresh=partial(metrics.record_token_refresh, settings.appid),
+            on_call=partial(metrics.record_wechat_call, appid),  # counted per app
+            on_token_refresh=partial(metrics.record_token_refresh, appid),
+            **options,
         )
 
-    return build_registry(config, make_client)
+    def make_client(settings) -> WeChatClient:
+        return new_client(settings.appid, settings.secret, f"{config['WX_TOKEN_API']}:{settings.appid}")
+
+    platform = None
+    component = component_settings(config)
+    if component is not None:
+        from backend.component import events
+        from backend.component.merchants import Platform
+        from backend.infra.data_keys import DataKeys
+
+        platform = Platform(component, engine, DataKeys.from_config(config), new_client, config["WX_MINIPROGRAM_STATE"])
+        platform.on_frozen = partial(events.revoke_in_app, app, platform)
+    from backend.component.keys import app_of_key
+
+    return build_registry(config, make_client, platform, partial(app_of_key, engine))
 
 
 def _migrations_dir() -> Path:

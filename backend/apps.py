@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,27 +73,54 @@ class MiniProgram:
     encoding_aes_key = property(lambda self: self.settings.encoding_aes_key)
     miniprogram_state = property(lambda self: self.settings.miniprogram_state)
     prompt_templates = property(lambda self: self.settings.prompt_templates)
+    push_appid = property(lambda self: self.settings.appid)  # the appid inside its encrypted pushes
+    state_word = "configured"  # an app of the configuration (a platform's merchants say more)
+    usable = True
 
     def __repr__(self) -> str:  # never the secret or a key
         return f"<MiniProgram {self.appid}>"
 
 
 class MiniPrograms:
-    """The apps by appid, and which apps each business key may act for."""
+    """The apps by appid, and which apps each business key may act for.
 
-    def __init__(self, apps: list[MiniProgram], all_apps_keys: list[str]) -> None:
+    The apps of the configuration, and with a third-party platform (`platform`: backend/component/
+    merchants.py) the merchants' apps that authorized it, read from the database. Keys made by
+    `wx keys add --app` are looked up through `stored_key` (its appid, or None).
+    """
+
+    def __init__(
+        self,
+        apps: list[MiniProgram],
+        all_apps_keys: list[str],
+        platform: Any = None,
+        stored_key: Callable[[str], str | None] | None = None,
+    ) -> None:
         self._apps = {mini_program.appid: mini_program for mini_program in apps}
         self._all_apps_keys = tuple(all_apps_keys)
         self._key_app = {key: mini_program.appid for mini_program in apps for key in mini_program.settings.api_keys}
+        self.platform = platform
+        self.stored_key = stored_key
+
+    def _all(self) -> list[MiniProgram]:
+        merchants = self.platform.all() if self.platform is not None else []
+        return [*self._apps.values(), *(app for app in merchants if app.appid not in self._apps)]
 
     def __iter__(self) -> Iterator[MiniProgram]:
-        return iter(self._apps.values())
+        return iter(self._all())
+
+    def configured(self) -> list[MiniProgram]:
+        """The apps of the configuration only (no database read)."""
+        return list(self._apps.values())
 
     def __len__(self) -> int:
-        return len(self._apps)
+        return len(self._all())
 
     def get(self, appid: str) -> MiniProgram | None:
-        return self._apps.get(appid)
+        found = self._apps.get(appid)
+        if found is None and self.platform is not None:
+            found = self.platform.get(appid)
+        return found
 
     def appids(self) -> list[str]:
         return list(self._apps)
@@ -101,9 +128,10 @@ class MiniPrograms:
     def only(self) -> MiniProgram:
         """The app of a one-app setup. For code that cannot know its app yet (rows carry no app so
         far); with several apps this raises instead of guessing."""
-        if len(self._apps) != 1:
+        apps = self._all()
+        if len(apps) != 1:
             raise LookupError("several apps are configured: the caller must name its app")
-        return next(iter(self._apps.values()))
+        return apps[0]
 
     def key_scope(self, given: str) -> tuple[str, ...] | None:
         """The appids `given` may act for (every app for a BUSINESS_API_KEYS key); None: no such key.
@@ -113,24 +141,78 @@ class MiniPrograms:
         scope: tuple[str, ...] | None = None
         for key in self._all_apps_keys:
             if hmac.compare_digest(given.encode(), key.encode()):
-                scope = tuple(self._apps)
+                scope = tuple(app.appid for app in self._all())
         for key, appid in self._key_app.items():
             if hmac.compare_digest(given.encode(), key.encode()):
                 scope = (appid,)
+        if scope is None and self.stored_key is not None:
+            appid = self.stored_key(given)  # by its SHA-256: nothing to time
+            scope = (appid,) if appid is not None else None
         return scope
 
 
 # -- reading the configuration ---------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ComponentSettings:
+    """A third-party platform (docs/wechat.md §14): its AppID, AppSecret, and the Token and key of its pushes."""
+
+    appid: str
+    secret: str = field(repr=False)
+    token: str = field(repr=False)
+    encoding_aes_key: str = field(repr=False)
+
+
+COMPONENT_VARIABLES = ("WX_COMPONENT_APPID", "WX_COMPONENT_SECRET", "WX_COMPONENT_TOKEN", "WX_COMPONENT_AES_KEY")
+_COMPONENT_KEYS = {"appid": 0, "secret": 1, "token": 2, "encoding_aes_key": 3}
+
+
+def component_settings(config: Mapping[str, Any]) -> ComponentSettings | None:
+    """The platform of `WX_COMPONENT_*`, or of the apps file's `[component]` table; None without one.
+
+    Raises ConfigError for a platform described half, or in both places.
+    """
+    given = [config.get(name) for name in COMPONENT_VARIABLES]
+    table = _read_document(config["WX_APPS_FILE"]).get("component") if config.get("WX_APPS_FILE") else None
+    if table is not None:
+        if any(given):
+            raise ConfigError("WX_APPS_FILE", "has a [component] table, and WX_COMPONENT_* are set: configure it once")
+        if not isinstance(table, dict) or set(table) - set(_COMPONENT_KEYS):
+            raise ConfigError("WX_APPS_FILE", f"[component] takes only {', '.join(_COMPONENT_KEYS)}")
+        given = [table.get(key) for key in _COMPONENT_KEYS]
+        names = [f"[component] {key}" for key in _COMPONENT_KEYS]
+    else:
+        names = list(COMPONENT_VARIABLES)
+    if not any(given):
+        return None
+    for name, value in zip(names, given, strict=True):
+        if not isinstance(value, str) or not value.strip():
+            where = "WX_APPS_FILE" if table is not None else name
+            raise ConfigError(
+                where,
+                f"{'lacks ' + name if table is not None else 'is not set'}: a platform needs "
+                "its AppID, AppSecret, Token and EncodingAESKey",
+            )
+    try:
+        check_encoding_aes_key(given[3].strip())
+    except ConfigError as exc:
+        raise ConfigError(names[3] if table is None else "WX_APPS_FILE", str(exc).split(" ", 1)[1]) from None
+    appid, secret, token, key = (value.strip() for value in given)
+    return ComponentSettings(appid, secret, token, key)
+
+
 def app_settings(config: Mapping[str, Any]) -> list[MiniProgramSettings]:
-    """The apps a config describes: those of WX_APPS_FILE, or the one of the WX_* variables.
+    """The apps a config describes: those of WX_APPS_FILE, or the one of the WX_* variables
+    (none, for a third-party platform without apps of its own).
 
     Raises ConfigError (one line, naming the variable or the file) for a file that can't be
     read, both ways set at once, an app without appid or secret, an appid twice, a business
     key listed for two apps (or also in BUSINESS_API_KEYS).
     """
     path = config.get("WX_APPS_FILE")
+    if not path and not config.get("WX_APPID") and config.get("WX_COMPONENT_APPID"):
+        return []  # only the merchants' apps, from their authorizations
     if not path:
         return [
             MiniProgramSettings(
@@ -145,20 +227,27 @@ def app_settings(config: Mapping[str, Any]) -> list[MiniProgramSettings]:
     both = [name for name in ONE_APP_VARIABLES if config.get(name)]
     if both:
         raise ConfigError("WX_APPS_FILE", f"is set, and so is {', '.join(both)}: configure the apps in one place")
-    apps = [_read_app(entry, index, config) for index, entry in enumerate(_read_file(path))]
+    entries = _read_file(path)
+    apps = [_read_app(entry, index, config) for index, entry in enumerate(entries)]
     _check_unique(apps, config["BUSINESS_API_KEYS"])
     return apps
 
 
-def _read_file(path: str) -> list[Any]:
+def _read_document(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as file:
-            document = tomllib.load(file)
+            return tomllib.load(file)
     except OSError as exc:
         raise ConfigError("WX_APPS_FILE", f"{path!r} can't be read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("WX_APPS_FILE", f"{path!r} is not valid TOML: {exc}") from None
+
+
+def _read_file(path: str) -> list[Any]:
+    document = _read_document(path)
     entries = document.get("app")
+    if entries is None and "component" in document:
+        return []  # a platform's file: its apps come from authorizations
     if not isinstance(entries, list) or not entries:
         raise ConfigError("WX_APPS_FILE", f"{path!r} lists no [[app]]")
     return entries
@@ -246,7 +335,7 @@ def _check_unique(apps: list[MiniProgramSettings], all_apps_keys: list[str]) -> 
             owner[key] = mini_program.appid
 
 
-def build_registry(config: Mapping[str, Any], make_client) -> MiniPrograms:
-    """The registry of `config`'s apps, each with the client `make_client(settings)` builds."""
+def build_registry(config: Mapping[str, Any], make_client, platform: Any = None, stored_key=None) -> MiniPrograms:
+    """The registry of `config`'s apps, each with the client `make_client(settings)` builds, and a platform's."""
     apps = [MiniProgram(settings, make_client(settings)) for settings in app_settings(config)]
-    return MiniPrograms(apps, list(config["BUSINESS_API_KEYS"]))
+    return MiniPrograms(apps, list(config["BUSINESS_API_KEYS"]), platform, stored_key)

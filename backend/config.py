@@ -12,7 +12,7 @@ from dotenv import dotenv_values
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from backend.apps import app_settings
+from backend.apps import app_settings, component_settings
 from backend.infra.data_keys import DataKeyError, parse_key
 from backend.settings import (
     BY_NAME,
@@ -44,7 +44,9 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
     if (appid is None) != (secret is None) and apps_file is None:
         missing = "WX_SECRET" if appid else "WX_APPID"
         raise ConfigError(missing, "is not set: set both WX_APPID and WX_SECRET, or neither for dev mode")
-    dev_mode = appid is None and apps_file is None
+    component_appid = read_setting(BY_NAME["WX_COMPONENT_APPID"], environ)
+    # A platform without apps of its own is a production deployment, not dev mode (SECRET_KEY, DATA_KEY).
+    dev_mode = appid is None and apps_file is None and component_appid is None
     values = {setting.name: read_setting(setting, environ, dev_mode=dev_mode) for setting in SETTINGS}
 
     secret_key = values["SECRET_KEY"]
@@ -68,6 +70,11 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
     check_data_keys(values["DATA_KEY"], values["DATA_KEYS_OLD"])
 
     app_settings(values)  # WX_APPS_FILE, or the one app: refused here, before anything starts
+    if component_settings(values) is not None and not values["DATA_KEY"]:
+        # Refresh tokens are sealed with it: one lost, and every merchant has to authorize again.
+        raise ConfigError(
+            "DATA_KEY", f"is required for a third-party platform (it seals refresh tokens): {DATA_KEY_HINT}"
+        )
 
     database_url = values.pop("DATABASE_URL") or "sqlite:///" + str(Path(instance_path, "backend.sqlite3").resolve())
     return {

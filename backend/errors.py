@@ -16,6 +16,7 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from backend import i18n
+from backend.wechat import errors as wx_errors
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +215,16 @@ class ServiceUnavailable(ApiError):
     code, status, message = "service_unavailable", 503, "A service the backend needs is down; try again later."
 
 
+class AppUnauthorized(ApiError):
+    """A third-party platform's merchant app revoked the authorization, or never granted permission set 18."""
+
+    code, status, message = (
+        "app_unauthorized",
+        409,
+        "The merchant app has not authorized this platform for subscribe messages; nothing can be done for it.",
+    )
+
+
 class WeChatUnavailable(ApiError):
     """WeChat kept failing (-1, 5xx, time-outs) after bounded retries."""
 
@@ -295,10 +306,41 @@ def register_error_handlers(app: Flask) -> None:
     for redis_down in REDIS_DOWN_ERRORS:
         app.register_error_handler(redis_down, handle_redis_unavailable)
 
+    # A platform's token chain can't serve the app now (docs/wechat.md §14): its own answers.
+    @app.errorhandler(wx_errors.PlatformError)
+    def handle_platform_error(exc: wx_errors.PlatformError) -> Response:
+        return platform_error(exc).response()
+
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:
         log.exception("unhandled error")
         return error_response("internal_error", INTERNAL_ERROR_MESSAGE, 500)
+
+
+TICKET_RETRY_AFTER = 60  # seconds: WeChat pushes a ticket soon after api_start_push_ticket, else within 10 min
+
+
+def platform_error(exc: wx_errors.PlatformError) -> ApiError:
+    """The API's answer when a third-party platform's chain fails (each names its errcode)."""
+    details: dict[str, Any] = {"appid": exc.appid} if exc.appid else {}
+    if exc.errcode:
+        details["errcode"] = exc.errcode
+    if isinstance(exc, wx_errors.AppNotAuthorized):  # 61003 revoked, 61007 set not granted
+        return AppUnauthorized(details=details)
+    if isinstance(exc, wx_errors.PlatformIPRefused):  # 61004
+        return ServiceUnavailable(
+            "WeChat refused this machine's IP: add this machine's IP to the platform's whitelist.", details=details
+        )
+    if isinstance(exc, wx_errors.TicketUnavailable):  # none yet, or 61005 expired / 61006 invalid
+        return ServiceUnavailable(
+            "The platform has no valid component_verify_ticket; WeChat was asked to push one. Try again shortly.",
+            details={**details, "retry_after": TICKET_RETRY_AFTER},
+        )
+    if isinstance(exc, wx_errors.RefreshTokenLost):  # 61023 and the authorizer list did not help
+        return ServiceUnavailable(
+            "The merchant app's refresh token is lost; run wx component recover.", details=details
+        )
+    return ServiceUnavailable(details=details)
 
 
 def database_first_line(exc: BaseException) -> str:

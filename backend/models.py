@@ -487,3 +487,47 @@ class RetentionCount(db.Model):
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)  # message_values, consent_events, ...
     purged: Mapped[int] = mapped_column(BigInteger, default=0)
     last_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ComponentTicket(db.Model):
+    """The third-party platform's last `component_verify_ticket` (docs/wechat.md §14): kept until a newer
+    one arrives (it lives 12 hours; WeChat pushes one every 10 minutes). `bad_since`: WeChat refused it
+    (61005/61006) and a push was asked for; requests needing a new component token answer 503 until then."""
+
+    __tablename__ = "component_tickets"
+
+    component_appid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ticket: Mapped[str] = mapped_column(String(512))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    bad_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuthorizedApp(TimestampMixin, db.Model):
+    """A merchant's mini program that authorized the platform: its state, its permission sets, and its
+    refresh token, sealed with DATA_KEY. This row is the only durable copy of the refresh token (Redis
+    may cache access tokens, never this); every rotated one is saved here."""
+
+    __tablename__ = "authorized_apps"
+
+    appid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="authorized")  # authorized | frozen
+    func_ids: Mapped[list[int]] = mapped_column(JSON, default=list)  # permission sets granted (18: messages)
+    refresh_token: Mapped[str | None] = mapped_column(Text)  # sealed (backend/infra/data_keys.py)
+    # The refresh token WeChat refused (61023) and the authorizer list could not replace: `wx component recover`.
+    refresh_token_lost_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    recovered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last 61023 self-recovery
+    authorized_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    unauthorized_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    users_erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BusinessKey(db.Model):
+    """A business API key that acts for one app (`wx keys add --app`): only its SHA-256 is stored."""
+
+    __tablename__ = "business_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # key_…: what `wx keys revoke` takes
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    app_id: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

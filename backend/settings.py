@@ -36,6 +36,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "calls": ("Calls to WeChat", "调用微信接口"),
     "delivery": ("Delivery and workers", "投递与 worker"),
     "webhooks": ("Webhooks to business code", "发给业务系统的 Webhook"),
+    "platform": ("Third-party platform", "第三方平台"),
     "privacy": ("Personal data", "个人信息"),
 }
 
@@ -337,6 +338,16 @@ SETTINGS: tuple[Setting, ...] = (
         default=0,
     ),
     Setting(
+        "PUBLIC_BASE_URL",
+        "access",
+        "The backend's public URL as WeChat and browsers reach it (`https://api.example.com`): the platform's "
+        "authorization link sends merchants back to it.",
+        "浏览器和微信访问后端所用的公网 URL（如 `https://api.example.com`）：第三方平台的授权链接授权后回到这里。",
+        schemes=("http", "https"),
+        unset_en="none: the request's own host (behind proxies, as `TRUSTED_PROXIES` says)",
+        unset_zh="无：使用请求自身的主机名（有代理时按 `TRUSTED_PROXIES` 取）",
+    ),
+    Setting(
         "RATE_LIMIT_LOGIN",
         "access",
         "Log-ins per minute per client IP (users behind one carrier NAT share an IP); then 429 "
@@ -506,6 +517,50 @@ SETTINGS: tuple[Setting, ...] = (
         kind="float",
         default=5.0,
         positive=True,
+    ),
+    # -- third-party platform -------------------------------------------------------------------
+    Setting(
+        "WX_COMPONENT_APPID",
+        "platform",
+        "The third-party platform's AppID (open.weixin.qq.com → 管理中心 → 第三方平台): with it, merchants' mini "
+        "programs that authorize the platform are served with its tokens, beside any apps of `WX_APPID` or "
+        "`WX_APPS_FILE`. Set all four `WX_COMPONENT_*` or none (or a `[component]` table in the apps file).",
+        "第三方平台的 AppID（open.weixin.qq.com → 管理中心 → 第三方平台）：设置后，授权给该平台的商家小程序"
+        "用平台的令牌服务，可与 `WX_APPID` 或 `WX_APPS_FILE` 的小程序并用。四个 `WX_COMPONENT_*` 要么都设置，"
+        "要么都不设置（或在 apps 文件中写 `[component]` 表）。",
+        unset_en="none: no third-party platform",
+        unset_zh="无：不作为第三方平台",
+    ),
+    Setting(
+        "WX_COMPONENT_SECRET",
+        "platform",
+        "The third-party platform's AppSecret.",
+        "第三方平台的 AppSecret。",
+        secret=True,
+    ),
+    Setting(
+        "WX_COMPONENT_TOKEN",
+        "platform",
+        "The platform's message-verification Token (消息校验Token): signs the pushes to both of its URLs.",
+        "第三方平台的消息校验 Token：两个推送地址收到的推送都用它签名。",
+        secret=True,
+    ),
+    Setting(
+        "WX_COMPONENT_AES_KEY",
+        "platform",
+        "The platform's message encryption key (消息加解密Key, 43 characters): every push to the platform is "
+        "encrypted with it.",
+        "第三方平台的消息加解密 Key（43 个字符）：发给平台的推送都用它加密。",
+        secret=True,
+    ),
+    Setting(
+        "COMPONENT_UNAUTHORIZED_RETAIN_DAYS",
+        "platform",
+        "Days the users of a merchant app that revoked the authorization are kept before they are erased "
+        "(PIPL art. 21).",
+        "商家小程序取消授权后，其用户数据保留的天数，之后删除（《个人信息保护法》第二十一条）。",
+        kind="int",
+        default=30,
     ),
     # -- personal data ----------------------------------------------------------------------
     Setting(

@@ -84,6 +84,7 @@ class Outcome(StrEnum):
     RATE_LIMITED = "rate_limited"  # 45009, 45011
     WECHAT_UNAVAILABLE = "wechat_unavailable"  # -1, 43108 after its retries, unreachable
     USER_NOT_FOUND = "user_not_found"  # a batch recipient with no user
+    APP_UNAUTHORIZED = "app_unauthorized"  # a platform's merchant app revoked (61003) or lacks set 18 (61007)
     AMBIGUOUS_RECIPIENT = "ambiguous_recipient"  # a batch recipient's phone number shared by several users
     UNKNOWN = "unknown"  # set with the status `unknown`
     WAIT_EXPIRED = "wait_expired"  # a held message whose wait_until came before a credit

@@ -63,16 +63,26 @@ GOAL = 1.0  # CPU per send with N apps / with one app: at most
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--apps", default="1,2,20", help="the configurations: apps per backend (1,2,20)")
-    parser.add_argument("--calls", type=int, default=1500, help="sends per phase (1500)")
+    parser = spread_parser(__doc__, apps="1,2,20", calls=1500, users=100, what="apps")
+    return checked_args(parser)
+
+
+def spread_parser(doc: str, *, apps: str, calls: int, users: int, what: str) -> argparse.ArgumentParser:
+    """The options of a spread bench (this one's and bench/component_spread.py's), with their defaults."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--apps", default=apps, help=f"the configurations: {what} per backend ({apps})")
+    parser.add_argument("--calls", type=int, default=calls, help=f"sends per phase ({calls})")
     parser.add_argument("--rounds", type=int, default=2, help="rounds, order rotating (2)")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent callers (32)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers, every backend (2)")
     parser.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker, every backend (16)")
-    parser.add_argument("--users", type=int, default=100, help="mini-program users per backend (100)")
+    parser.add_argument("--users", type=int, default=users, help=f"mini-program users per backend ({users})")
     parser.add_argument("--latency-ms", type=int, default=20, help="latency the emulator injects (20)")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="PostgreSQL base name (see WARNING)")
+    return parser
+
+
+def checked_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
     args = parser.parse_args()
     args.apps = sorted({int(n) for n in args.apps.split(",")})
     if args.apps[0] < 1 or args.users < args.apps[-1]:
@@ -151,40 +161,48 @@ def main() -> None:
             backends[f"sends {name}"] = backend
 
         postmaster = postgres_server_pid(database_for(args.database_url, args.apps[0]))
-        meter = CpuMeter(
-            {
-                "bench": lambda: process_cpu(os.getpid()),
-                **{_short(name): backend.cpu for name, backend in backends.items()},
-                "postgres": lambda: tree_cpu(postmaster),
-                "emulator": lambda: tree_cpu(emulator.proc.pid),
-            }
-        )
-        for name, backend in backends.items():
-            warm_up(name, backend.send, warm, conc)
-        measured = {name: [] for name in backends}
-        for round_ in range(args.rounds):
-            names = list(backends)
-            order = names[round_ % len(names) :] + names[: round_ % len(names)]
-            for name in order:
-                offset = warm + round_ * calls
-                measured[name].append(measure(f"{name} #{round_ + 1}", backends[name].send, offset, calls, conc, meter))
+        run_and_report(backends, args, postmaster, lambda: tree_cpu(emulator.proc.pid), "serving N apps")
 
-        rows = [row for runs in measured.values() for row in runs]
-        totals = {name: combined(name, runs) for name, runs in measured.items()}
-        rows += list(totals.values())
-        print()
-        print(table([phase for phase, _ in rows]))
-        print(failures_note([phase for phase, _ in rows]))
-        print()
-        print(cpu_table(rows))
-        print("(gunicorn-<N> = master + workers of the backend serving N apps; postgres = the whole server)")
-        print()
-        one, *others = totals
-        for name in others:
-            for what, groups in (("backend", ()), ("backend + postgres + emulator", ("postgres", "emulator"))):
-                ratio = _cpu_per_send(name, totals[name], groups) / _cpu_per_send(one, totals[one], groups)
-                verdict = "met" if ratio <= GOAL else "NOT met"
-                print(f"CPU per send of the {what}, {name} / {one}: {ratio:.2f}   (goal <= {GOAL}: {verdict})")
+
+def run_and_report(backends: dict, args: argparse.Namespace, postmaster: int, emulator_cpu, serving: str) -> None:
+    """Warm up every backend, run R rounds of sends with the order rotating, print the tables and each
+    configuration's CPU per send against the first's (bench/component_spread.py uses it too)."""
+    conc, calls = args.concurrency, args.calls
+    warm = 2 * conc
+    meter = CpuMeter(
+        {
+            "bench": lambda: process_cpu(os.getpid()),
+            **{_short(name): backend.cpu for name, backend in backends.items()},
+            "postgres": lambda: tree_cpu(postmaster),
+            "emulator": emulator_cpu,
+        }
+    )
+    for name, backend in backends.items():
+        warm_up(name, backend.send, warm, conc)
+    measured = {name: [] for name in backends}
+    for round_ in range(args.rounds):
+        names = list(backends)
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
+        for name in order:
+            offset = warm + round_ * calls
+            measured[name].append(measure(f"{name} #{round_ + 1}", backends[name].send, offset, calls, conc, meter))
+
+    rows = [row for runs in measured.values() for row in runs]
+    totals = {name: combined(name, runs) for name, runs in measured.items()}
+    rows += list(totals.values())
+    print()
+    print(table([phase for phase, _ in rows]))
+    print(failures_note([phase for phase, _ in rows]))
+    print()
+    print(cpu_table(rows))
+    print(f"(gunicorn-<N> = master + workers of the backend {serving}; postgres = the whole server)")
+    print()
+    one, *others = totals
+    for name in others:
+        for what, groups in (("backend", ()), ("backend + postgres + emulator", ("postgres", "emulator"))):
+            ratio = _cpu_per_send(name, totals[name], groups) / _cpu_per_send(one, totals[one], groups)
+            verdict = "met" if ratio <= GOAL else "NOT met"
+            print(f"CPU per send of the {what}, {name} / {one}: {ratio:.2f}   (goal <= {GOAL}: {verdict})")
 
 
 def _short(name: str) -> str:

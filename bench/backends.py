@@ -102,17 +102,23 @@ def start_backend(
     extra_env: dict[str, str] | None = None,
     apps_file: str | None = None,
     appids: Sequence[str] = (),
+    platform_env: dict[str, str] | None = None,
+    before_logins: Callable[[str], None] | None = None,
 ) -> Backend:
     """Tables created (the database must be empty), the templates synced, gunicorn started, users logged in.
 
     With `apps_file` (the emulator hosting its apps too) it serves those apps: user i logs in to
-    `appids[i % len(appids)]`, and sends name their user's app.
+    `appids[i % len(appids)]`, and sends name their user's app. With `platform_env` (WX_COMPONENT_*,
+    DATA_KEY) it is a third-party platform serving no app of its own: `before_logins(url)` gets the
+    merchants `appids` authorized once gunicorn answers, and their templates are synced then.
     """
     apps_env = (
         {"WX_APPS_FILE": apps_file, "SECRET_KEY": BENCH_SECRET_KEY, "DATA_KEY": BENCH_DATA_KEY} if apps_file else {}
     )
+    if platform_env:
+        apps_env = {**platform_env, "SECRET_KEY": BENCH_SECRET_KEY, "DATA_KEY": BENCH_DATA_KEY}
     one_app = {"WX_APPID": DEV_APPID, "WX_SECRET": DEV_SECRET}
-    if apps_file:  # the file's apps instead of the one app of the variables
+    if apps_file or platform_env:  # the file's apps (or the merchants') instead of the one app of the variables
         one_app = dict.fromkeys(ONE_APP_VARIABLES)
     app = create_app(
         {
@@ -132,6 +138,11 @@ def start_backend(
     stack.callback(_dispose, app)
     env = backend_env(database_url, emulator.url, **apps_env, **(extra_env or {}))
     server = stack.enter_context(gunicorn(env, workers, threads))
+    if before_logins is not None:
+        before_logins(server.url)
+        with app.app_context():
+            for served in app.extensions["apps"]:
+                sync_templates(served)
     backend = Backend(name, server, [{} for _ in range(users)], LoadClient(server.url))
     stack.callback(backend.load.close)
     control = emulator_control(http, emulator)

@@ -15,6 +15,7 @@ import pytest
 
 import backend
 from backend.api import admin
+from backend.component.merchants import STATE_WORDS
 from backend.i18n.dashboard_zh_cn import TEXTS as ZH
 from backend.ops.stats import OUTCOME_REASONS
 from backend.states import TemplateKind, WebhookStatus
@@ -36,7 +37,7 @@ def dynamic_strings() -> set[str]:
     """Strings the page translates from data: kinds, webhook statuses, outcome meanings, chart texts."""
     kinds = {kind.replace("_", "-") for kind in TemplateKind}
     statuses = {WebhookStatus.FAILING.value, WebhookStatus.DEAD.value}
-    return kinds | statuses | set(OUTCOME_REASONS.values()) | set(admin.CHART_TEXTS)
+    return kinds | statuses | set(OUTCOME_REASONS.values()) | set(admin.CHART_TEXTS) | set(STATE_WORDS)
 
 
 def placeholders(text: str) -> set[str]:

@@ -361,8 +361,8 @@ class TestOperations:
         result = two_apps.test_cli_runner().invoke(args=["wx", "apps"])
         assert result.exit_code == 0, result.output
         line_a, line_b = result.output.splitlines()
-        assert line_a.startswith(f"{A}  Shop  push safe mode  token valid ")
-        assert line_b == f"{B}  Staff  push safe mode  no token yet  0 templates  0 credits outstanding"
+        assert line_a.startswith(f"{A}  configured  Shop  push safe mode  token valid ")
+        assert line_b == f"{B}  configured  Staff  push safe mode  no token yet  0 templates  0 credits outstanding"
         token = client_of(two_apps, A).tokens.store.read().token
         assert token not in result.output and SECRET_A not in result.output
 

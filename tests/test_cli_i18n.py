@@ -96,7 +96,8 @@ def help_texts(command: click.Command = wx) -> set[str]:
 
 def operator_strings() -> set[str]:
     """Every English string the command line says: the templates, doctor's checks and advice, --help."""
-    return said_templates() | set(CHECKS) | set(doctor.TOKEN_ADVICE.values()) | help_texts()
+    checks = set(CHECKS) | set(doctor.PLATFORM_CHECKS)  # the platform's: with WX_COMPONENT_* only
+    return said_templates() | checks | set(doctor.TOKEN_ADVICE.values()) | help_texts()
 
 
 def printed_arguments() -> list[tuple[str, ast.expr]]:

@@ -26,19 +26,24 @@ def placeholders(text: str) -> set[str]:
     return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
 
 
-def doctor_strings() -> set[str]:
-    """Every Text("...") of doctor.py (but those of placeholders only), the checks' names, the advice."""
-    tree = ast.parse(Path(doctor_module.__file__).read_text(encoding="utf-8"))
-    texts = {
+def literal_calls(module, function: str) -> set[str]:
+    """The literal first argument of every `function("...")` call in `module`'s source."""
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    return {
         node.args[0].value
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
-        and getattr(node.func, "id", None) == "Text"
+        and getattr(node.func, "id", None) == function
         and node.args
         and isinstance(node.args[0], ast.Constant)
     }
+
+
+def doctor_strings() -> set[str]:
+    """Every Text("...") of doctor.py (but those of placeholders only), the checks' names, the advice."""
+    texts = literal_calls(doctor_module, "Text")
     texts = {text for text in texts if re.sub(r"\{\w+\}", "", text).strip()}
-    return texts | set(CHECKS) | set(doctor_module.TOKEN_ADVICE.values())
+    return texts | set(CHECKS) | set(doctor_module.PLATFORM_CHECKS) | set(doctor_module.TOKEN_ADVICE.values())
 
 
 def test_the_pattern_finds_the_strings():

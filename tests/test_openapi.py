@@ -90,7 +90,8 @@ def test_every_operation_documents_its_auth_and_its_errors(spec):
             where = f"{method.upper()} {path}"
             assert operation["summary"], where
             statuses = set(operation["responses"])
-            successes = {status for status in statuses if status.startswith("2")}
+            # A redirect is the success of the platform's authorization link (GET /wechat/component/authorize).
+            successes = {status for status in statuses if status[0] in "23"}
             # One success answer; a send also answers 202 when it is delivered later.
             assert len(successes) == 1 or (where, successes) == ("POST /api/v1/messages", {"201", "202"}), where
             if path.startswith("/api/"):
@@ -112,7 +113,7 @@ def test_every_operation_documents_its_auth_and_its_errors(spec):
             if "requestBody" in operation or any(p["in"] == "query" for p in operation.get("parameters", [])):
                 assert "400" in statuses, where
             for status, response in operation["responses"].items():
-                if not status.startswith("2"):
+                if status not in successes:
                     response = resolve(spec, response)
                     assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
 
@@ -149,7 +150,7 @@ def iter_error_responses(spec: dict):
     for operations in spec["paths"].values():
         for operation in operations.values():
             for status, response in operation["responses"].items():
-                if not status.startswith("2"):
+                if status[0] not in "23":
                     media = resolve(spec, response)["content"]["application/json"]
                     yield list(media["examples"].values()) if "examples" in media else [{"value": media["example"]}]
 
@@ -412,6 +413,7 @@ def test_success_answers_match_the_document(app, client, emulator, templates, us
         for path, operations in conforms.spec["paths"].items()
         for method, operation in operations.items()
         for status in operation["responses"]
-        if status.startswith("2")
+        # A third-party platform's URLs need one configured: tests/test_component.py checks them.
+        if status.startswith("2") and not path.startswith("/wechat/component/")
     }
     assert successes - conforms.seen == set(), "success answers this test did not check"

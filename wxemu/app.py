@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from wxemu import control, device_api, newtmpl_api, wechat_api
+from wxemu import component_api, control, device_api, newtmpl_api, wechat_api
 from wxemu.dispatch import EXTENSION_KEY, current_state, log_unknown_path
 from wxemu.errors import rid
 from wxemu.state import EmulatorState
@@ -22,6 +22,8 @@ def create_emulator_app(state: EmulatorState | None = None) -> Flask:
     app.register_blueprint(control.bp)
     app.register_blueprint(device_api.bp)
     app.register_blueprint(device_api.control_bp)
+    app.register_blueprint(component_api.bp)
+    app.register_blueprint(component_api.control_bp)
     app.register_error_handler(HTTPException, _http_error)
     return app
 

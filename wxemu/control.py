@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from wxemu.catalog import LONG_TERM, ONE_TIME
+from wxemu.component import API_NAMES as COMPONENT_API_NAMES
 from wxemu.dispatch import current_state
 from wxemu.pusher import FORMATS, MODES, USER_DATA_EVENTS, PushTarget, event_message, user_data_message
 from wxemu.state import Account, Keyword, Template
@@ -30,6 +31,7 @@ API_NAMES = frozenset(
         "getcategory",
         "getsnticket",
         "device_subscribe_send",
+        *COMPONENT_API_NAMES,
     }
 )
 FAULT_KINDS = ("errcode", "http_status", "late_ms", "drop")
@@ -41,14 +43,15 @@ class ControlError(Exception):
 
 
 @bp.errorhandler(ControlError)
-def _bad_request(error: ControlError):
+def bad_request(error: ControlError):
     return jsonify(error=str(error)), 400
 
 
 # --- body helpers ----------------------------------------------------------------
 
 
-def _body() -> dict:
+def body_object() -> dict:
+    """The control call's JSON object (an empty body is {})."""
     body = request.get_json(silent=True)
     if body is None and not request.get_data():
         return {}
@@ -116,7 +119,7 @@ def reset_state():
 @bp.post("/clock")
 def advance_clock():
     """Move the emulator's clock forward, so tests expire tokens and codes without sleeping."""
-    advance = _body().get("advance")
+    advance = body_object().get("advance")
     if isinstance(advance, bool) or not isinstance(advance, int | float) or advance < 0:
         raise ControlError("advance must be a number of seconds >= 0")
     state = current_state()
@@ -128,7 +131,7 @@ def advance_clock():
 @bp.post("/config")
 def set_config():
     """token_ttl (seconds) and pages (the page allow-list for send's 41030, or null)."""
-    body = _body()
+    body = body_object()
     ttl = _opt_int(body, "token_ttl", minimum=1)
     pages = body.get("pages")
     if (
@@ -153,7 +156,7 @@ def _sorted_or_none(pages: set[str] | None) -> list[str] | None:
 @bp.post("/latency")
 def set_latency():
     """Every WeChat-facing call sleeps this long first."""
-    ms = _opt_int(_body(), "ms")
+    ms = _opt_int(body_object(), "ms")
     if ms is None:
         raise ControlError("ms is required")
     state = current_state()
@@ -165,7 +168,7 @@ def set_latency():
 @bp.post("/tokens/invalidate")
 def invalidate_tokens():
     """Every token issued so far (of `appid` only, when given) answers 40001 from now on."""
-    body = _body()
+    body = body_object()
     state = current_state()
     with state.lock:
         appid = _account(body).appid if body.get("appid") is not None else None
@@ -179,7 +182,7 @@ def invalidate_tokens():
 @bp.post("/apps")
 def add_app():
     """Host another mini program: {"appid", "secret", "token"?, "encoding_aes_key"?} (its push keys)."""
-    body = _body()
+    body = body_object()
     appid, secret = _req_str(body, "appid"), _req_str(body, "secret")
     aes_key = _opt_str(body, "encoding_aes_key")
     if aes_key is not None and len(aes_key) != 43:
@@ -202,7 +205,7 @@ def list_apps():
 
 @bp.post("/users")
 def create_user():
-    body = _body()
+    body = body_object()
     state = current_state()
     with state.lock:
         account = _account(body)
@@ -214,7 +217,7 @@ def create_user():
 def create_login_code():
     """A wx.login code for a user of `appid` (default app) (created when needed): the same unionid
     in two apps is one person with an openid in each."""
-    body = _body()
+    body = body_object()
     state = current_state()
     with state.lock:
         account = _account(body)
@@ -225,7 +228,7 @@ def create_login_code():
 @bp.post("/phone_codes")
 def create_phone_code():
     """A getPhoneNumber code; country_code may be a string or a number, as WeChat's varies."""
-    body = _body()
+    body = body_object()
     phone = _req_str(body, "phone_number")
     country_code = body.get("country_code", 86)
     if isinstance(country_code, bool) or not isinstance(country_code, str | int):
@@ -243,7 +246,7 @@ def create_phone_code():
 @bp.post("/templates")
 def create_template():
     """Register a private template directly (no public library needed)."""
-    body = _body()
+    body = body_object()
     title = _req_str(body, "title")
     type_ = body.get("type", ONE_TIME)
     if type_ not in (ONE_TIME, LONG_TERM) or isinstance(type_, bool):
@@ -300,7 +303,7 @@ def _set_banned(template_id: str, banned: bool):
 @bp.post("/blacklist")
 def set_blacklist():
     """The sensitive words: a send whose value contains one answers 45168. Replaces the list."""
-    words = _body().get("words")
+    words = body_object().get("words")
     if not isinstance(words, list) or not all(isinstance(w, str) and w for w in words):
         raise ControlError("words must be a list of non-empty strings")
     state = current_state()
@@ -319,7 +322,7 @@ def get_blacklist():
 @bp.post("/popup")
 def answer_popup():
     """The user answered wx.requestSubscribeMessage: accept / reject per template."""
-    body = _body()
+    body = body_object()
     openid = _req_str(body, "openid")
     results = body.get("results")
     if not isinstance(results, dict) or not results:
@@ -351,7 +354,7 @@ def answer_popup():
 @bp.post("/settings")
 def change_setting():
     """The user turned a template off in the mini program's settings."""
-    body = _body()
+    body = body_object()
     openid = _req_str(body, "openid")
     if body.get("status") != "reject":
         raise ControlError("status must be reject")
@@ -376,7 +379,7 @@ def push_user_data_change():
     repeats a push as WeChat's retry does; `stray_spaces` writes the JSON keys as WeChat's own
     sample does (`" OpenID"`). Pushed at once to the app's push target.
     """
-    body = _body()
+    body = body_object()
     openid = _req_str(body, "openid")
     event = _req_str(body, "event")
     if event not in USER_DATA_EVENTS:
@@ -399,7 +402,7 @@ def push_user_data_change():
 def set_main_switch():
     """The user turned every subscribe message of the app on or off: {"openid", "on": bool, "appid"?}.
     Off, the popup fails with 20004 and sends answer 43101; wx.getSetting says `mainSwitch: false`."""
-    body = _body()
+    body = body_object()
     openid = _req_str(body, "openid")
     on = body.get("on")
     if not isinstance(on, bool):
@@ -419,7 +422,7 @@ def set_main_switch():
 def set_quota():
     """subscribe/send's daily limit of an app: {"daily_limit", "used"?, "appid"?}; `used` sets
     today's count (a day well under way). Past the limit, sends answer 45009."""
-    body = _body()
+    body = body_object()
     limit = _opt_int(body, "daily_limit")
     used = _opt_int(body, "used")
     if limit is None:
@@ -440,7 +443,7 @@ def configure_push():
     Each app has its own push target; `token` and `encoding_aes_key` default to those the app was
     added with (POST /_emulator/apps).
     """
-    body = _body()
+    body = body_object()
     fmt = body.get("format", "json")
     mode = body.get("mode", "plain")
     if fmt not in FORMATS or mode not in MODES:
@@ -501,7 +504,7 @@ def list_subscriptions():
 @bp.post("/faults")
 def add_fault():
     """Make the next `times` calls of `api` fail one way (errcode, http_status, late_ms, drop)."""
-    body = _body()
+    body = body_object()
     api = _req_str(body, "api")
     if api != "*" and api not in API_NAMES:
         raise ControlError(f"api must be * or one of {sorted(API_NAMES)}")

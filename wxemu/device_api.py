@@ -6,7 +6,8 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from wxemu.catalog import LONG_TERM
-from wxemu.control import ControlError, _body, _req_str
+from wxemu.control import ControlError, _req_str
+from wxemu.control import body_object as _body
 from wxemu.device_state import POPUP_RESULTS, PopupRefused
 from wxemu.dispatch import current_state, json_body, wechat_route
 from wxemu.errors import WxError

@@ -43,6 +43,14 @@ ERRMSG: dict[int, str] = {
     47003: "argument invalid!",
     48001: "api unauthorized",
     76021: "cgi_path not found, please check",  # getApiQuota for a path it does not count (§15)
+    # Third-party platforms (docs/wechat.md §14).
+    61003: "component is not authorized by this account",
+    61004: "access clientip is not registered",
+    61005: "component ticket is expired",
+    61006: "component ticket is invalid",
+    61007: "api is unauthorized to component",
+    61010: "code is expired",
+    61023: "refresh_token is invalid",
     # Device messages (docs/wechat.md §11): getsnticket's and the device send's own codes.
     9800001: "sn长度不能超过128字节",
     9800002: "sn包含非法字符",

@@ -17,10 +17,11 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from wxemu.catalog import LONG_TERM, ONE_TIME
+from wxemu.component import Component, TicketClock
 from wxemu.defaults import DEV_APPID, DEV_SECRET
 from wxemu.device_state import DeviceBook
 from wxemu.errors import WxError
-from wxemu.pusher import Pusher, event_message
+from wxemu.pusher import Pusher, PushTarget, event_message
 from wxemu.rules import EXAMPLES, rule_of
 
 DEFAULT_TOKEN_TTL = 7200
@@ -72,7 +73,7 @@ class PhoneCode:
 @dataclass
 class Token:
     value: str
-    kind: str  # "classic" (cgi-bin/token) or "stable" (cgi-bin/stable_token)
+    kind: str  # "classic" (cgi-bin/token), "stable" (cgi-bin/stable_token) or "authorizer" (a platform's)
     expires_at: float
     dead_at: float = math.inf  # revoked, or end of the grace period after a refresh
 
@@ -287,10 +288,27 @@ class Account:
         self.tokens[token.value] = token
         return token
 
-    def invalidate_tokens(self) -> None:
+    def issue_authorizer_token(self) -> Token:
+        """An authorizer_access_token for a platform this app authorized: a token of this app."""
+        return self._issue("authorizer", self.now())
+
+    def invalidate_tokens(self, kind: str | None = None) -> None:
         now = self.now()
         for token in self.tokens.values():
-            token.dead_at = min(token.dead_at, now)
+            if kind is None or token.kind == kind:
+                token.dead_at = min(token.dead_at, now)
+
+    def push_through_component(self, component: Component) -> None:
+        """An authorized app's pushes go to the platform's message URL (`$APPID$` replaced), in the
+        platform's keys: the decrypted appid is the platform's (docs/wechat.md §14)."""
+        self.pusher.target = PushTarget(
+            url=(component.message_url or "").replace("$APPID$", self.appid),
+            token=component.token,
+            appid=component.appid,
+            encoding_aes_key=component.encoding_aes_key,
+            format="json" if component.format == "json" else "xml",
+            mode="safe",
+        )
 
     # --- templates and consent -------------------------------------------------------
 
@@ -420,6 +438,10 @@ class EmulatorState:
         self.sent: list[dict] = []
         self._next_fault_id = 1
         self._next_seq = 1
+        if "ticket_clock" in self.__dict__:
+            self.ticket_clock.stop()
+        self.component = Component(self, self._log_locked)  # the open platform (docs/wechat.md §14)
+        self.ticket_clock = TicketClock(self)
         initial = {entry["appid"] for entry in self._initial_apps}
         for appid in list(self.apps):
             if appid not in initial:
@@ -469,7 +491,11 @@ class EmulatorState:
                 errcode = token.errcode(self.now())
                 if errcode:
                     raise WxError(errcode)
+                if token.kind == "authorizer" and 18 not in self.component.live(account.appid).func_ids:
+                    raise WxError(61007)  # the merchant did not grant permission set 18
                 return account
+        if isinstance(value, str) and value in self.component.tokens:
+            raise WxError(48001)  # a component token calls only third-party APIs
         raise WxError(40001)
 
     def account_of_openid(self, openid: str) -> Account | None:

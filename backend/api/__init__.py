@@ -32,6 +32,7 @@ def register_blueprints(app: Flask) -> None:
         admin,
         auth,
         batches,
+        component,
         devices,
         docs,
         health,
@@ -56,6 +57,7 @@ def register_blueprints(app: Flask) -> None:
         privacy,
         quota,
         push,
+        component,
         admin,
         docs,
     ):

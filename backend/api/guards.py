@@ -15,7 +15,7 @@ from typing import Any
 from flask import current_app, g, request
 
 from backend.apps import MiniProgram, MiniPrograms
-from backend.errors import AppNotFound, Forbidden, InvalidRequest, Unauthorized
+from backend.errors import AppNotFound, AppUnauthorized, Forbidden, InvalidRequest, Unauthorized
 from backend.extensions import db
 from backend.infra import ratelimit
 from backend.models import User
@@ -33,6 +33,7 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Send the session token as 'Authorization: Bearer <token>'.")
         g.user, g.mini_program = user_from_token(token.strip(), registry())
+        require_authorized(g.mini_program)
         return view(*args, **kwargs)
 
     return wrapper
@@ -69,9 +70,18 @@ def api_key_required(view: Callable[..., Any]) -> Callable[..., Any]:
         else:
             g.mini_program = scoped_app(scope, appid)
             g.apps = (g.mini_program.appid,)
+            if request.method == "POST":  # sends, batches, bindings: not for a revoked merchant app
+                require_authorized(g.mini_program)
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def require_authorized(mini_program: MiniProgram) -> None:
+    """409 `app_unauthorized` for a platform's merchant app that is frozen or lacks permission set 18:
+    checked before the recipient, the values and the credit, and without a WeChat call."""
+    if not mini_program.usable:
+        raise AppUnauthorized(details={"appid": mini_program.appid, "state": mini_program.state_word})
 
 
 def registry() -> MiniPrograms:
@@ -128,13 +138,17 @@ def login_app(appid: Any) -> MiniProgram:
     """The app a log-in is for: the one it names; when it names none, the only app configured
     (with several, naming it is required: 400)."""
     if appid is not None:
-        return named_app(appid)
+        mini_program = named_app(appid)
+        require_authorized(mini_program)
+        return mini_program
     apps = registry()
     if len(apps) != 1:
         raise InvalidRequest(
             "Name the app: several apps are configured.", {"appid": "required: several apps are configured"}
         )
-    return apps.only()
+    mini_program = apps.only()
+    require_authorized(mini_program)
+    return mini_program
 
 
 # No body of this API nests more than a few levels; deeper JSON is refused outright, so that

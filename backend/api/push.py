@@ -38,8 +38,10 @@ def push_app(appid: str | None) -> MiniProgram:
     several apps are configured, and for an app without a push Token.
     """
     apps = current_app.extensions["apps"]
-    mini_program = apps.get(appid) if appid is not None else (apps.only() if len(apps) == 1 else None)
-    if mini_program is None or not mini_program.push_token:
+    configured = apps.configured()  # a platform's merchants have their own URL: /wechat/component/push/<appid>
+    mini_program = apps.get(appid) if appid is not None else (configured[0] if len(configured) == 1 else None)
+    # A platform's merchant app has its pushes at /wechat/component/push/<appid>, in the platform's keys.
+    if mini_program is None or not mini_program.push_token or mini_program.push_appid != mini_program.appid:
         raise NotFound()
     return mini_program
 

@@ -84,7 +84,9 @@ def authenticate(mini_program: MiniProgram, args: Mapping[str, str], body: IO[by
         wechat_push.verify_query(token, args, time.time())
         raw = body.read(MAX_BODY_BYTES + 1)
         cipher = (
-            PushCipher(mini_program.encoding_aes_key, mini_program.appid) if mini_program.encoding_aes_key else None
+            PushCipher(mini_program.encoding_aes_key, mini_program.push_appid)
+            if mini_program.encoding_aes_key
+            else None
         )
         if cipher is None:
             # Plaintext mode: the body is authentic only as its query's first, so this comes before

@@ -130,6 +130,18 @@ def build_queue(app: Flask) -> ThreadQueue | RQQueue:
     return ThreadQueue(app)
 
 
+def _platform_sweep(app: Flask) -> None:
+    """With a third-party platform: waiting messages of revoked merchant apps fail (within SWEEP_INTERVAL,
+    30 s by default, when the revoke itself could not fail them), and their users are erased once
+    COMPONENT_UNAUTHORIZED_RETAIN_DAYS have passed."""
+    if app.extensions["apps"].platform is None:
+        return
+    from backend.component import events
+
+    events.fail_waiting_of_frozen_apps()
+    events.erase_users_of_revoked_apps(app.config["COMPONENT_UNAUTHORIZED_RETAIN_DAYS"])
+
+
 def sweep_forever(app: Flask, stop: threading.Event | None = None) -> None:
     """Every DUE_SCAN_INTERVAL: queue the due scheduled messages and expire held ones past their
     wait_until; every HELD_SCAN_INTERVAL: release held messages a credit allows; every SWEEP_INTERVAL
@@ -152,6 +164,7 @@ def sweep_forever(app: Flask, stop: threading.Event | None = None) -> None:
                     next_sweep = time.monotonic() + app.config["SWEEP_INTERVAL"]
                     outbox.sweep()
                     quota.refresh_all()  # WeChat is asked at most every 10 minutes per app
+                    _platform_sweep(app)
                 failing = False
             except Exception:
                 if not failing:

@@ -37,6 +37,27 @@ TEXTS = {
     "give exactly one of them": "只能且必须给出其中一个",
     "--reapply takes no --openid, --external-id or --user-id": "--reapply 不接受 --openid、--external-id 或 --user-id",
     "--from goes with --reapply": "--from 只能与 --reapply 一起使用",
+    # wx component, wx keys (backend/ops/platform_cli.py)
+    "no third-party platform is configured: set WX_COMPONENT_*": "未配置第三方平台：请设置 WX_COMPONENT_*",
+    "WeChat refused this machine's IP (61004): add it to the platform's whitelist": (
+        "微信拒绝了本机 IP（61004）：请把它加入第三方平台的白名单"
+    ),
+    "no valid component_verify_ticket yet: WeChat pushes one every 10 minutes": (
+        "还没有有效的 component_verify_ticket：微信每 10 分钟推送一次"
+    ),
+    "{appid} authorized: {state}": "{appid} 已授权：{state}",
+    "{appid} refresh token recovered": "{appid} 的刷新令牌已恢复",
+    "{appid} not listed by WeChat: it must authorize the platform again": (
+        "{appid} 不在微信返回的授权方列表中：需要重新授权本平台"
+    ),
+    "{appid!r} is not an app of this backend": "{appid!r} 不是本后端服务的小程序",
+    "{key_id} for {appid}: {key}": "{key_id}（用于 {appid}）：{key}",
+    "keep it now: it is stored only as a hash": "请立即保存：后端只保存它的哈希",
+    "revoked {at}": "已于 {at} 吊销",
+    "live": "有效",
+    "no live key {key_id}": "没有有效的密钥 {key_id}",
+    "{key_id} revoked": "{key_id} 已吊销",
+    "WeChat refused: {error}": "微信拒绝：{error}",
     # The checks' names
     "configuration": "配置",
     "apps": "小程序",
@@ -58,6 +79,23 @@ TEXTS = {
     "erasure log": "删除日志",
     "{path} (made at the first erase)": "{path}（首次删除时创建）",
     "{path} can't be written: erases answer 503 (ERASURE_LOG)": "{path} 无法写入：删除会返回 503（ERASURE_LOG）",
+    "platform ticket": "第三方平台 ticket",
+    "platform token": "第三方平台令牌",
+    "merchant apps": "商家小程序",
+    "none configured: only a third-party platform's merchant apps": "未配置：只有第三方平台的商家小程序",
+    "none yet: check that WeChat reaches {url}": "还没有：请检查微信能否访问 {url}",
+    "refused by WeChat (61005/61006): a new push was asked for": "被微信拒绝（61005/61006）：已请求重新推送",
+    "received {seconds} s ago": "{seconds} 秒前收到",
+    "obtainable": "可获取",
+    "errcode 61004: add this machine's IP to the platform's whitelist": (
+        "errcode 61004：请把本机 IP 加入第三方平台的白名单"
+    ),
+    "{authorized} authorized, {frozen} frozen, {no_set_18} without set 18": (
+        "{authorized} 个已授权，{frozen} 个已冻结，{no_set_18} 个没有权限集 18"
+    ),
+    "refresh token lost for {appids}: run flask --app wsgi wx component recover": (
+        "{appids} 的刷新令牌丢失：请运行 flask --app wsgi wx component recover"
+    ),
     # What they say
     "not configured (no WEBHOOK_URL, no webhook_url in WX_APPS_FILE): no events": (
         "未配置（没有 WEBHOOK_URL，WX_APPS_FILE 中也没有 webhook_url）：不产生事件"
@@ -197,10 +235,11 @@ TEXTS = {
         "从微信获取并保存每个小程序账号的所有模板（类型、关键词、枚举值）。"
     ),
     "Only this app (default: every app).": "只处理这个小程序（默认：全部）。",
-    "The apps this backend serves: appid, name, push configured, the state of each access token, its templates "
-    "and its credits outstanding (one-time credits not yet spent).": (
-        "本后端服务的小程序：appid、名称、是否配置了消息推送、各自 access token 的状态、模板数，以及剩余额度"
-        "（尚未使用的一次性额度）。"
+    "The apps this backend serves, one line each: appid, its state (`configured` for an app of the configuration; "
+    "a platform's merchant app is `authorized`, `frozen` or `no set 18`), name, push configured, the state of its "
+    "access token, its templates and its credits outstanding.": (
+        "本后端服务的小程序，每个一行：appid、状态（配置中的小程序为 `configured`；第三方平台的商家小程序为 "
+        "`authorized`、`frozen` 或 `no set 18`）、名称、是否配置了消息推送、access token 的状态、模板数，以及剩余额度。"
     ),
     "Send one subscribe message under the ledger's rules and print the outcome as JSON.\n\nThe recipient is "
     "exactly one of --openid, --user-id, --external-id or --phone-number.": (
@@ -302,8 +341,10 @@ TEXTS = {
     "{setting} {days} days": "{setting} {days} 天",
     "{setting} {days} days (apps of their own: {own})": "{setting} {days} 天（自行设置的小程序：{own}）",
     "idempotency records {days} days": "幂等记录 {days} 天",
-    "The data keys that seal personal data at rest (DATA_KEY, DATA_KEYS_OLD).": (
-        "静态加密个人信息所用的数据密钥（DATA_KEY、DATA_KEYS_OLD）。"
+    "Keys: business API keys that act for one app (add, list, revoke) and the data keys that seal personal data "
+    "at rest (rotate: DATA_KEY, DATA_KEYS_OLD).": (
+        "密钥：只代表一个小程序的业务 API 密钥（add、list、revoke），以及静态加密个人信息的数据密钥"
+        "（rotate：DATA_KEY、DATA_KEYS_OLD）。"
     ),
     "Seal every sealed value and write every look-up hash again under the current DATA_KEY.\n\nIn batches of "
     "1,000 rows; a row already under the current key is left alone, so running it again (or after an "

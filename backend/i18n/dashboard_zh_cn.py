@@ -23,6 +23,10 @@ TEXTS = {
     "{days} d": "{days} 天",
     "App": "小程序",
     "all apps": "全部小程序",
+    # A platform's merchant apps (backend/component/merchants.py STATE_WORDS)
+    "authorized": "已授权",
+    "frozen": "已冻结",
+    "no set 18": "未授予权限集 18",
     "Language": "语言",
     # The tiles
     "Key figures": "关键数据",
@@ -143,6 +147,9 @@ TEXTS = {
     "WeChat API": "微信接口",
     "milliseconds": "毫秒",
     # What each outcome means (backend/ops/stats.py OUTCOME_REASONS)
+    "The merchant app revoked the platform's authorization (or lacks permission set 18); nothing was sent.": (
+        "该商家小程序已取消对第三方平台的授权（或没有权限集 18）；未发送任何内容。"
+    ),
     "No send credit left for this user and template; WeChat was not called.": (
         "该用户对此模板已没有发送额度；没有调用微信。"
     ),

@@ -145,6 +145,30 @@ TEXTS = {
     'Everything held about the logged-in user (the mini program\'s "my data" page).': (
         "后端保存的当前登录用户的全部信息（小程序的“我的数据”页面）。"
     ),
+    # Third-party platforms: /wechat/component/auth, /push/{appid}, /authorize, /authorized
+    "The platform's authorization event URL.": "第三方平台的授权事件接收 URL。",
+    "It takes `component_verify_ticket`, `authorized`, `updateauthorized` and `unauthorized`. A ticket is kept "
+    "until a newer one arrives; an authorization is completed after the answer (`api_query_auth`); `unauthorized` "
+    "freezes the app at once.": (
+        "它接收 `component_verify_ticket`、`authorized`、`updateauthorized` 和 `unauthorized`。ticket 一直保留到"
+        "更新的一个到达；授权在应答之后完成（`api_query_auth`）；`unauthorized` 会立即冻结该小程序。"
+    ),
+    "The platform's message and event URL for the merchant app `appid` (`$APPID$` at WeChat).": (
+        "第三方平台为商家小程序 `appid` 接收消息与事件的 URL（在微信处配置为 `$APPID$`）。"
+    ),
+    "Its subscribe-message events, which are the authority for its credits. A push for an app this backend "
+    "doesn't know is answered `success` and records nothing.": (
+        "这里收到的是它的订阅消息事件，它们是其额度的权威来源。本后端不认识的小程序的推送返回 `success`，不做任何记录。"
+    ),
+    "A merchant's link to authorize the platform.": "商家授权本平台的链接。",
+    "302 to WeChat's authorization page for mini programs (`auth_type=2`) with a fresh pre-auth code; WeChat "
+    "sends them back to `/wechat/component/authorized`.": (
+        "302 跳转到微信的小程序授权页面（`auth_type=2`），带一个新的预授权码；微信随后把商家送回 "
+        "`/wechat/component/authorized`。"
+    ),
+    "Where WeChat sends a merchant after the authorization page.": "商家在授权页面之后被微信送回的地址。",
+    "It completes the authorization (as the `authorized` push does) and shows a short page saying so, in the "
+    "browser's language.": ("它完成授权（与 `authorized` 推送的作用相同），并以浏览器的语言显示一个简短的说明页面。"),
     # GET /api/v1/me, POST /api/v1/me/binding
     "The logged-in user.": "当前登录的用户。",
     "Redeem a binding code: the logged-in user is bound to the code's external_id.": (

@@ -33,6 +33,19 @@ MESSAGES = {
     "Template data breaks WeChat's rules.": "模板数据不符合微信的规则。",
     "Only a scheduled, queued or held message can be canceled.": "只能取消定时、排队中或等待授权的消息。",
     "WeChat refused the request.": "微信拒绝了该请求。",
+    "The merchant app has not authorized this platform for subscribe messages; nothing can be done for it.": (
+        "该商家小程序未授权本第三方平台使用订阅消息（已取消授权或未授予权限集 18），无法为其执行任何操作。"
+    ),
+    "WeChat refused this machine's IP: add this machine's IP to the platform's whitelist.": (
+        "微信拒绝了本机 IP：请把本机 IP 加入第三方平台的白名单。"
+    ),
+    "The platform has no valid component_verify_ticket; WeChat was asked to push one. Try again shortly.": (
+        "第三方平台没有有效的 component_verify_ticket，已请求微信重新推送，请稍后重试。"
+    ),
+    "The merchant app's refresh token is lost; run wx component recover.": (
+        "该商家小程序的刷新令牌已丢失，请运行 wx component recover。"
+    ),
+    "The platform could not complete the authorization: {reason}.": "第三方平台未能完成授权：{reason}。",
     "This Idempotency-Key was used for another request.": "此 Idempotency-Key 已用于另一个请求。",
     "Too many requests; slow down.": "请求过于频繁，请降低频率。",
     "The database does not answer.": "数据库无响应。",

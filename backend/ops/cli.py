@@ -13,7 +13,7 @@ import sys
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
-from flask.cli import AppGroup, ScriptInfo
+from flask.cli import ScriptInfo
 
 from backend import i18n
 from backend.api.schemas.common import LANGS
@@ -27,19 +27,10 @@ from backend.errors import (
 )
 from backend.extensions import db
 from backend.ops import logs, metrics
-from backend.ops.texts import SaidCommand, SaidHelp, Text, say, speak_through_click
+from backend.ops.texts import SaidGroup, Text, say, speak_through_click
 from backend.settings import MINIPROGRAM_STATES
 from backend.users.phones import to_e164
 from backend.wechat import errors as wx_errors
-
-
-class SaidGroup(SaidHelp, AppGroup):
-    """A group of commands whose --help, and its commands', follow the machine's language."""
-
-    command_class = SaidCommand
-
-
-SaidGroup.group_class = SaidGroup  # wx.group(...) makes one too
 
 
 class OutagesInOneLine(SaidGroup):
@@ -86,7 +77,11 @@ class OutagesInOneLine(SaidGroup):
 wx = OutagesInOneLine("wx", help="Work with WeChat through the backend.")
 templates = SaidGroup("templates", help="The account's subscribe-message templates.")
 wx.add_command(templates)
-keys = SaidGroup("keys", help="The data keys that seal personal data at rest (DATA_KEY, DATA_KEYS_OLD).")
+keys = SaidGroup(
+    "keys",
+    help="Keys: business API keys that act for one app (add, list, revoke) and the data keys that seal "
+    "personal data at rest (rotate: DATA_KEY, DATA_KEYS_OLD).",
+)
 wx.add_command(keys)
 retention = SaidGroup("retention", help="Purge what the retention in force no longer keeps.")
 wx.add_command(retention)
@@ -130,8 +125,9 @@ def _one_app(appid: str | None):
 
 @wx.command("apps")
 def list_apps() -> None:
-    """The apps this backend serves: appid, name, push configured, the state of each access token,
-    its templates and its credits outstanding (one-time credits not yet spent)."""
+    """The apps this backend serves, one line each: appid, its state (`configured` for an app of the
+    configuration; a platform's merchant app is `authorized`, `frozen` or `no set 18`), name, push
+    configured, the state of its access token, its templates and its credits outstanding."""
     import time
 
     from backend.ops.stats import per_app_totals
@@ -151,7 +147,8 @@ def list_apps() -> None:
             push = say("push safe mode") if mini_program.encoding_aes_key else say("push plaintext")
         templates, credits = totals.get(mini_program.appid, (0, 0))
         counts = say("{templates} templates  {credits} credits outstanding", templates=templates, credits=credits)
-        click.echo(f"{mini_program.appid}  {mini_program.name}  {push}  {token}  {counts}")
+        name = f"  {mini_program.name}" if mini_program.name != mini_program.appid else ""
+        click.echo(f"{mini_program.appid}  {mini_program.state_word}{name}  {push}  {token}  {counts}")
 
 
 def _fail(exc: ApiError) -> None:
@@ -572,6 +569,11 @@ def run_retention() -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from backend.ops import platform_cli
+
+    wx.add_command(platform_cli.component)
+    for command in platform_cli.business_keys_commands:  # `wx keys add|list|revoke` beside `wx keys rotate`
+        keys.add_command(command)
     speak_through_click()  # its usage errors in the machine's language too
     app.cli.add_command(wx)
     # Flask-Migrate's `flask db …`, the same commands under the same one-line rule.

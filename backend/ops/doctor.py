@@ -17,6 +17,7 @@ import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import psycopg
 import redis
@@ -26,6 +27,7 @@ from alembic.script import ScriptDirectory
 from flask import Flask
 
 from backend import errors, i18n
+from backend.component.merchants import STATE_WORDS
 from backend.errors import DATABASE_ERRORS, database_first_line
 from backend.extensions import db
 from backend.models import Message, Subscription, Template
@@ -35,7 +37,7 @@ from backend.ops.texts import Text
 from backend.states import MessageStatus
 from backend.webhooks.runner import loggable_url
 from backend.webhooks.targets import targets
-from backend.wechat.errors import WeChatAPIError, WeChatError
+from backend.wechat.errors import PlatformIPRefused, WeChatAPIError, WeChatError
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 SHOWN_IDS = 5  # template ids named in one line
@@ -93,7 +95,7 @@ def run_checks(app: Flask) -> Iterator[Finding]:
     schema = migrated.status == OK
     # The shared token store is Redis when REDIS_URL is set, else the database.
     store_ok = redis_found.status == OK if app.config["REDIS_URL"] else schema
-    for wx_app in app.extensions["apps"]:
+    for wx_app in app.extensions["apps"].configured():  # a platform's merchant apps: check_platform
         appid = _per_app(app, wx_app)
         yield (
             check_access_token(app, wx_app, appid)
@@ -109,8 +111,10 @@ def run_checks(app: Flask) -> Iterator[Finding]:
         )
     migrated_first = Text("needs the database, migrated")
     yield check_templates() if schema else finding(SKIP, "templates synced", migrated_first)
-    for wx_app in app.extensions["apps"]:
+    for wx_app in app.extensions["apps"].configured():
         yield check_push(app, wx_app)
+    if app.extensions["apps"].platform is not None:
+        yield from check_platform(app, schema)
     yield check_unknown_messages() if schema else finding(SKIP, "unknown messages", migrated_first)
 
 
@@ -130,12 +134,15 @@ def check_configuration(app: Flask) -> Finding:
 
 def _per_app(app: Flask, wx_app) -> str | None:
     """The app's id for a check's name when several apps are configured."""
-    return wx_app.appid if len(app.extensions["apps"]) > 1 else None
+    # The configured apps only: a platform's merchants are read from a database that may not be migrated yet.
+    return wx_app.appid if len(app.extensions["apps"].configured()) > 1 else None
 
 
 def check_apps(app: Flask) -> Finding:
     """Which apps are served; with WX_APPS_FILE, that its secrets are not readable by other users."""
-    apps = list(app.extensions["apps"])
+    apps = app.extensions["apps"].configured()
+    if not apps:  # a platform serving only its merchants' apps
+        return finding(OK, "apps", Text("none configured: only a third-party platform's merchant apps"))
     names = ", ".join(
         f"{wx_app.appid} {wx_app.name}" if wx_app.name != wx_app.appid else wx_app.appid for wx_app in apps
     )
@@ -243,7 +250,9 @@ def check_redis(app: Flask) -> Finding:
 
 
 def check_wechat_reachable(app: Flask) -> Finding:
-    client = next(iter(app.extensions["apps"])).client  # every app's client calls the same WX_API_BASE
+    registry = app.extensions["apps"]
+    # Every client (an app's, the platform's) calls the same WX_API_BASE.
+    client = registry.configured()[0].client if registry.configured() else registry.platform.component.client
     try:
         client.probe()
     except WeChatError as exc:
@@ -293,6 +302,58 @@ def check_send_quota(wx_app, appid: str | None = None) -> Finding:
     return finding(OK, check, figures, appid=appid)
 
 
+TICKET_STALE = 20 * 60  # seconds: WeChat pushes one every 10 minutes
+PLATFORM_CHECKS = ("platform ticket", "platform token", "merchant apps")  # with WX_COMPONENT_* only
+
+
+def check_platform(app: Flask, schema: bool) -> Iterator[Finding]:
+    """A third-party platform: its ticket, a component token fetched from this machine now (the
+    platform's IP whitelist applies: 61004), and its merchant apps (refresh tokens lost, states)."""
+    platform = app.extensions["apps"].platform
+    if not schema:
+        for check in PLATFORM_CHECKS:
+            yield finding(SKIP, check, Text("needs the database, migrated"))
+        return
+    ticket, received_at, bad_since = platform.tickets.received()
+    if ticket is None:
+        yield finding(
+            FAIL, "platform ticket", Text("none yet: check that WeChat reaches {url}", url="/wechat/component/auth")
+        )
+    elif bad_since is not None:
+        yield finding(FAIL, "platform ticket", Text("refused by WeChat (61005/61006): a new push was asked for"))
+    else:
+        age = int((datetime.now(UTC) - _utc(received_at)).total_seconds())
+        status = WARN if age > TICKET_STALE else OK
+        yield finding(status, "platform ticket", Text("received {seconds} s ago", seconds=age))
+    try:
+        platform.component.client.tokens.refresh()
+        yield finding(OK, "platform token", Text("obtainable"))
+    except PlatformIPRefused:  # 61004
+        yield finding(FAIL, "platform token", Text("errcode 61004: add this machine's IP to the platform's whitelist"))
+    except WeChatError as exc:
+        yield finding(FAIL, "platform token", Text("{error}", error=exc))
+    apps = platform.all()
+    lost = platform.lost_refresh_tokens()
+    counts = {word: sum(1 for merchant in apps if merchant.state_word == word) for word in STATE_WORDS}
+    summary = Text(
+        "{authorized} authorized, {frozen} frozen, {no_set_18} without set 18",
+        authorized=counts["authorized"],
+        frozen=counts["frozen"],
+        no_set_18=counts["no set 18"],
+    )
+    if lost:
+        lost_text = Text(
+            "refresh token lost for {appids}: run flask --app wsgi wx component recover", appids=", ".join(lost)
+        )
+        yield finding(FAIL, "merchant apps", summary, lost_text)
+    else:
+        yield finding(OK, "merchant apps", summary)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # SQLite keeps no zone
+
+
 def check_templates() -> Finding:
     """Templates in use (a subscription or a message names them) that WeChat never confirmed."""
     used = sa.union(sa.select(Subscription.template_id), sa.select(Message.template_id)).subquery()
@@ -318,7 +379,7 @@ def check_templates() -> Finding:
 
 def check_push(app: Flask, wx_app) -> Finding:
     token, aes_key = wx_app.push_token, wx_app.encoding_aes_key
-    several = len(app.extensions["apps"]) > 1
+    several = len(app.extensions["apps"].configured()) > 1
     check, appid = "push configured", _per_app(app, wx_app)
     # Where each setting lives: the app's entry in WX_APPS_FILE, or the WX_* variables.
     token_name, key_name = (

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from backend.db.work import work
 from backend.extensions import db
 from backend.infra.data_keys import DataKeys
-from backend.models import User
+from backend.models import AuthorizedApp, User
 from backend.users.phones import to_e164
 
 BATCH = 1000
@@ -48,6 +48,8 @@ SEALED: tuple[SealedTable, ...] = (
         hashes={"phone_hash": lambda row: to_e164(row["phone_number"], row["country_code"])},
         clear=("country_code",),
     ),
+    # A third-party platform's merchant apps: the refresh token is the only durable copy (component/).
+    SealedTable(AuthorizedApp.__table__, ("refresh_token",)),
 )
 
 

@@ -40,6 +40,9 @@ OUTCOME_REASONS = {
     Outcome.WECHAT_UNAVAILABLE: "WeChat kept failing after bounded retries; the credit was returned.",
     Outcome.RATE_LIMITED: "WeChat's send quota was reached (45009 / 45011); the credit was returned.",
     Outcome.USER_NOT_FOUND: "No user with that openid or user_id; nothing was sent.",
+    Outcome.APP_UNAUTHORIZED: (
+        "The merchant app revoked the platform's authorization (or lacks permission set 18); nothing was sent."
+    ),
     Outcome.UNKNOWN: (
         "WeChat did not answer after the request went out: it may have been delivered. The credit stays spent."
     ),
@@ -413,8 +416,9 @@ def dashboard(days: int, app_id: str | None = None) -> dict[str, Any]:
         "generated_at": utcnow().isoformat(timespec="seconds"),
         "window": {"days": window.days, "since": window.start.isoformat(), "labels": window.labels},
         "app": app_id,
-        "apps": [
-            {"appid": mini_program.appid, "name": mini_program.name} for mini_program in current_app.extensions["apps"]
+        "apps": [  # state: configured, or a platform's merchant app: authorized, frozen, no set 18
+            {"appid": mini_program.appid, "name": mini_program.name, "state": mini_program.state_word}
+            for mini_program in current_app.extensions["apps"]
         ],
         "consent": consent_by_template(window, credits["by_template"], app_id),
         "credits": credits,

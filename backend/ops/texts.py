@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import click
+from flask.cli import AppGroup
 
 from backend import i18n
 
@@ -131,3 +132,12 @@ class SaidHelp:
 
 class SaidCommand(SaidHelp, click.Command):
     """A command whose --help follows the machine's language (the groups' `command_class`)."""
+
+
+class SaidGroup(SaidHelp, AppGroup):
+    """A group of commands whose --help, and its commands', follow the machine's language."""
+
+    command_class = SaidCommand
+
+
+SaidGroup.group_class = SaidGroup  # wx.group(...) makes one too

@@ -230,6 +230,11 @@ def _call_and_settle(
     mini_program: MiniProgram, message: Message, requeue_transient: bool, turn: send_lock.Turn
 ) -> Message:
     client = mini_program.client
+    if not mini_program.usable:  # a platform's merchant app revoked or lacks set 18: no WeChat call
+        with work():
+            _refund(message)
+            _settle(message, MessageStatus.FAILED, outcome=Outcome.APP_UNAUTHORIZED)
+        raise errors.AppUnauthorized(details={"message_id": message.public_id, "appid": mini_program.appid})
     if is_banned(message.app_id, message.template_id):  # an earlier 43107: WeChat would refuse it the same way
         with work():
             error = _refuse_banned(message)
@@ -323,6 +328,18 @@ def _settle_failure(
             details={**details, "status": MessageStatus.UNKNOWN},
             status=502,
         )
+    if isinstance(exc, wx.PlatformError):  # a platform's chain: 61003/61007, 61004, no ticket, 61023 lost
+        _refund(message)
+        unauthorized = isinstance(exc, wx.AppNotAuthorized)
+        if not unauthorized and requeue_transient and message.attempts + 1 < MAX_ATTEMPTS:
+            # No ticket yet, the whitelist, a lost refresh token: passing, so a queued message waits.
+            _settle(message, MessageStatus.QUEUED, attempts=message.attempts + 1, claimed_at=None, **fields)
+            return DeliveryDeferred(details=details)
+        outcome = Outcome.APP_UNAUTHORIZED if unauthorized else Outcome.WECHAT_UNAVAILABLE
+        _settle(message, MessageStatus.FAILED, outcome=outcome, **fields)
+        error = errors.platform_error(exc)
+        error.details = {**details, **error.details}
+        return error
     if isinstance(exc, wx.TemplateBanned):  # 43107 (docs/wechat.md §10): every later send fails alike
         mark_banned(message.app_id, message.template_id)
         return _refuse_banned(message, **fields)

@@ -41,6 +41,8 @@ def _wechat_call(function, *args):
         raise errors.WeChatUserBlocked(details={"errcode": exc.errcode}) from None
     except wx.QuotaExceeded as exc:  # 45011: 100 logins per user per minute
         raise errors.RateLimited(details={"errcode": exc.errcode}) from None
+    except wx.PlatformError as exc:  # a platform's merchant app: 61003/61007 → 409, the rest 503
+        raise errors.platform_error(exc) from None
     except wx.WeChatError as exc:
         raise errors.WeChatUnavailable(details={"errcode": exc.errcode} if exc.errcode else {}) from None
 

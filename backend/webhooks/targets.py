@@ -40,6 +40,7 @@ def targets(app: Flask | None = None) -> dict[str, Target | None]:
 def any_target(app: Flask | None = None) -> bool:
     """Does any app's event go anywhere? (False: nothing is written, no runner runs.)"""
     app = app or current_app
+    # A platform's merchant apps have no receiver of their own: only the configured apps can.
     return bool(app.config["WEBHOOK_URL"]) or any(
-        mini_program.settings.webhook_url for mini_program in app.extensions["apps"]
+        mini_program.settings.webhook_url for mini_program in app.extensions["apps"].configured()
     )

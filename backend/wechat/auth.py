@@ -15,8 +15,11 @@ class AuthAPI:
     def code_to_session(self, js_code: str) -> dict[str, Any]:
         """`GET /sns/jscode2session`: `{"openid", "session_key"[, "unionid"]}` for a `wx.login` code.
 
-        Raises CodeInvalid (40029, 40163), UserBlocked (40226), QuotaExceeded (45011).
+        Raises CodeInvalid (40029, 40163), UserBlocked (40226), QuotaExceeded (45011). A merchant app of
+        a third-party platform logs in through the platform's `/sns/component/jscode2session` (no secret).
         """
+        if self._client.component is not None:
+            return self._client.component.code_to_session(self._client.appid, js_code)
         params = {
             "appid": self._client.appid,
             "secret": self._client._secret,

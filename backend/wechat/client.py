@@ -21,6 +21,7 @@ from backend.wechat.errors import (
     AccessTokenError,
     DeliveryUnknown,
     SystemBusy,
+    WeChatAPIError,
     WeChatUnreachable,
     errcode_error,
     redact,
@@ -71,6 +72,8 @@ class WeChatClient:
         before_call: Callable[[], None] | None = None,
         on_call: Callable[[str, float, str], None] | None = None,
         on_token_refresh: Callable[[str], None] | None = None,
+        token_param: str = "access_token",
+        component: Any = None,
     ) -> None:
         self.appid = appid
         self._secret = secret
@@ -84,6 +87,10 @@ class WeChatClient:
         self.before_call = before_call
         self.on_call = on_call
         self.on_token_refresh = on_token_refresh
+        self.token_param = token_param  # the component's own calls take `component_access_token`
+        # A merchant app of a third-party platform (a ComponentClient): log-in goes through the
+        # platform, and the platform's errcodes (61003, 61004, 61007) become its errors.
+        self.component = component
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("https://", adapter)
@@ -152,14 +159,20 @@ class WeChatClient:
             token = None
             if with_token:
                 token = self.tokens.get()
-                query["access_token"] = token
+                query[self.token_param] = token
             try:
                 return self._request(api, method, path, params=query, json=json, data=data, idempotent=idempotent)
             except AccessTokenError:
+                # 40001/42001 (and 40014, 41001) on an app, authorizer or component token alike:
+                # compare-then-expire, one refresh.
                 if token is None or token_attempt == 2:
                     raise
                 log.warning("access token refused; refreshing once", extra={"api": api})
                 self.tokens.invalidate(token)
+            except WeChatAPIError as exc:
+                if self.component is None:
+                    raise
+                raise self.component.translate(exc, self.appid) from None
         raise AssertionError("unreachable")
 
     def _request(

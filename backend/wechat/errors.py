@@ -91,6 +91,30 @@ class SystemBusy(WeChatAPIError):
     """WeChat's `-1 system error`: busy, retry later."""
 
 
+class PlatformError(WeChatError):
+    """A third-party platform's token chain can't serve the app now (docs/wechat.md §14); `appid` is the merchant's."""
+
+    def __init__(self, message: str, *, appid: str | None = None, errcode: int | None = None, api: str = "") -> None:
+        super().__init__(message, api=api, errcode=errcode)
+        self.appid = appid
+
+
+class AppNotAuthorized(PlatformError):
+    """61003 (the merchant did not authorize, or revoked) or 61007 (permission set not granted)."""
+
+
+class PlatformIPRefused(PlatformError):
+    """61004: this machine's IP is not in the platform's whitelist."""
+
+
+class TicketUnavailable(PlatformError):
+    """No usable component_verify_ticket (none yet, or 61005 expired / 61006 invalid): wait for WeChat's push."""
+
+
+class RefreshTokenLost(PlatformError):
+    """61023 and the authorizer list could not replace the refresh token: `wx component recover`."""
+
+
 class WeChatTransportError(WeChatError):
     """No usable answer: connection failure, time-out or HTTP error."""
 

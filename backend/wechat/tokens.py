@@ -245,6 +245,20 @@ class TokenManager:
         self._memo = fresh
         return token
 
+    def adopt(self, token: str, expires_in: int) -> None:
+        """Share a token that came another way (a platform's `api_query_auth` hands one with the
+        authorization): saved under the lease like a fetched one, so no one fetches another."""
+        with self._lock:
+            owner = uuid.uuid4().hex
+            if not self.store.try_lease(owner, self.lease_seconds):
+                return  # someone is refreshing already: theirs will do
+            try:
+                fresh = CachedToken(token, self.clock() + expires_in)
+                self.store.save(owner, fresh)
+                self._memo = fresh
+            finally:
+                self.store.release(owner)
+
     def invalidate(self, token: str) -> None:
         """WeChat refused `token`: drop it, but only if it is still the current one."""
         with self._lock:
