@@ -63,18 +63,16 @@ def load_config(environ: Mapping[str, str] | None = None, instance_path: str = "
     check_webhook_settings(values["WEBHOOK_URL"], values["WEBHOOK_SECRET"])
     if values["DATA_KEY"] is None and not dev_mode:
         # Dev mode derives one from SECRET_KEY; in production a key derived from another secret
-        # would be lost (or leaked) with it, and phone numbers sealed with it with it.
+        # would be lost (or leaked) with it, and phone numbers sealed with it with it. A platform's
+        # refresh tokens are sealed with it too: one lost, and every merchant has to authorize again.
         raise ConfigError(
-            "DATA_KEY", f"is required outside dev mode (it seals phone numbers and session keys): {DATA_KEY_HINT}"
+            "DATA_KEY",
+            "is required outside dev mode (it seals phone numbers, session keys and refresh tokens): " + DATA_KEY_HINT,
         )
     check_data_keys(values["DATA_KEY"], values["DATA_KEYS_OLD"])
 
     app_settings(values)  # WX_APPS_FILE, or the one app: refused here, before anything starts
-    if component_settings(values) is not None and not values["DATA_KEY"]:
-        # Refresh tokens are sealed with it: one lost, and every merchant has to authorize again.
-        raise ConfigError(
-            "DATA_KEY", f"is required for a third-party platform (it seals refresh tokens): {DATA_KEY_HINT}"
-        )
+    component_settings(values)  # a third-party platform's four settings, likewise
 
     database_url = values.pop("DATABASE_URL") or "sqlite:///" + str(Path(instance_path, "backend.sqlite3").resolve())
     return {
