@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.backends import give_wechat_credits, start_backend  # noqa: E402
+from bench.backends import BENCH_DATA_KEY, give_wechat_credits, start_backend  # noqa: E402
 from bench.client_throughput import (  # noqa: E402
     CpuMeter,
     check_loopback,
@@ -116,6 +116,8 @@ def main() -> None:
                     "WX_SECRET": DEV_SECRET,
                     "API_KEY": API_KEY["X-Api-Key"],
                     "SECRET_KEY": HANDWRITTEN_SECRET,
+                    # gunicorn.conf.py checks the project's settings before any app starts
+                    "DATA_KEY": BENCH_DATA_KEY,
                     "DATABASE_URL": args.database_url,
                     "PYTHONPATH": str(ROOT),
                 },

@@ -79,6 +79,10 @@ class RedisLink:
         """`primary`'s methods while Redis answers, `fallback`'s methods of the same name while it doesn't."""
         return WithFallback(self, primary, fallback, use)
 
+    def note_failure(self, exc: Exception, use: str) -> None:
+        """A failure met outside `call` (a subscription): Redis counts as down for everyone, logged once."""
+        self._failed(exc, use)
+
     def _failed(self, exc: Exception, use: str) -> None:
         now = time.monotonic()
         with self._lock:

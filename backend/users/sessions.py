@@ -152,6 +152,9 @@ def _listen(app_ref: weakref.ref[Flask], link) -> None:
     message may have been missed meanwhile), and subscribe again once Redis answers. Ends with
     its app (tests make many)."""
     while app_ref() is not None:
+        if link.down:  # a known outage: tried again when every other use of Redis would be, not before
+            time.sleep(LISTEN_POLL)
+            continue
         try:
             pubsub = link.client.pubsub(ignore_subscribe_messages=True)
             try:
@@ -166,8 +169,7 @@ def _listen(app_ref: weakref.ref[Flask], link) -> None:
                 _heard(app_ref, False)
                 pubsub.close()
         except REDIS_DOWN_ERRORS as exc:
-            log.warning("session revocations not heard", extra={"error": type(exc).__name__})
-            time.sleep(link.retry_after)
+            link.note_failure(exc, "session_revocations")  # logged once per outage, as every use is
         except Exception:  # never let the thread die: the TTL still bounds a revocation
             log.exception("session revocation listener failed")
             time.sleep(link.retry_after)

@@ -149,8 +149,19 @@ function createFakeBackend() {
         subs.set(key, sub)
         return { ...sub }
       })
+      if (prompts) prompts = { ...prompts, templates: afterAccepts(prompts.templates, results) }
       return { statusCode: 200, data: { subscriptions: answer } }
     },
+  }
+
+  /**
+   * The prompts after a report, as the backend's: an accept releases one held message of its
+   * template (or, with none held, is the credit the prompt asked for).
+   */
+  function afterAccepts(templates, results) {
+    return templates
+      .map((prompt) => (results[prompt.template_id] === 'accept' ? { ...prompt, waiting: Math.max(0, prompt.waiting - 1) } : prompt))
+      .filter((prompt) => results[prompt.template_id] !== 'accept' || prompt.waiting > 0)
   }
 
   /** A device popup's report (docs/api.md): long-term subscriptions of (template, model_id, sn). */
