@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:
 
 import sqlalchemy as sa  # noqa: E402
 
+from backend.component.merchants import STATE_TTL  # noqa: E402
 from bench.apps_spread import checked_args, run_and_report, spread_parser  # noqa: E402
 from bench.backends import give_wechat_credits, start_backend  # noqa: E402
 from bench.client_throughput import (  # noqa: E402
@@ -108,7 +109,12 @@ def _wait_for_rows(database_url: str, count: int, seconds: float = 120.0) -> Non
     try:
         while time.monotonic() < deadline:
             with engine.connect() as conn:
-                if conn.scalar(sa.text("SELECT count(*) FROM authorized_apps")) >= count:
+                # Completed: api_query_auth answered and the refresh token is stored (until then
+                # the app is unknown, 404, as the contract says); then one STATE_TTL for every
+                # process to read the states again.
+                done = sa.text("SELECT count(*) FROM authorized_apps WHERE refresh_token IS NOT NULL")
+                if conn.scalar(done) >= count:
+                    time.sleep(STATE_TTL + 0.5)
                     return
             time.sleep(0.1)
     finally:
