@@ -196,14 +196,27 @@ def user(client, emulator) -> MiniProgramUser:
 
 
 @pytest.fixture
-def live_backend(app):
-    """The app served on a loopback port (threaded), for callers outside the test: the emulator's pushes."""
+def serve_app():
+    """`serve_app(flask_app)` -> the URL of that app served on a loopback port (threaded), for
+    callers outside the test (the emulator's pushes); each is shut down after the test."""
     import threading
 
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    servers = []
+
+    def serve(flask_app) -> str:
+        server = make_server("127.0.0.1", 0, flask_app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture
+def live_backend(app, serve_app):
+    """The test's app served on a loopback port (serve_app)."""
+    return serve_app(app)

@@ -573,10 +573,10 @@ def test_a_revoked_merchants_users_are_handed_to_the_erase_after_the_retention(a
 
 
 @pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="TEST_REDIS_URL is not set")
-def test_a_redis_flush_loses_no_refresh_token(database_url, emulator, live_backend_factory):
+def test_a_redis_flush_loses_no_refresh_token(database_url, emulator, serve_app):
     redis_url = os.environ["TEST_REDIS_URL"]
     with running_app(platform_config(database_url, emulator.url, REDIS_URL=redis_url)) as app:
-        url = live_backend_factory(app)
+        url = serve_app(app)
         emulator.control(
             "POST",
             "/component",
@@ -594,23 +594,6 @@ def test_a_redis_flush_loses_no_refresh_token(database_url, emulator, live_backe
         emulator.control("POST", "/tokens/invalidate", appid=appid)
         grant(emulator, appid, user["openid"])
         assert send(client, appid, user["user"]["id"]).status_code == 201  # a new token from the sealed one
-
-
-@pytest.fixture
-def live_backend_factory():
-    from werkzeug.serving import make_server
-
-    servers = []
-
-    def serve(flask_app) -> str:
-        server = make_server("127.0.0.1", 0, flask_app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield serve
-    for server in servers:
-        server.shutdown()
 
 
 def test_wx_component_authorize_completes_an_authorization_by_hand(app, emulator, platform):

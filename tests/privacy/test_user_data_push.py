@@ -20,32 +20,13 @@ MODES = [("json", "plain"), ("xml", "plain"), ("json", "safe"), ("xml", "safe"),
 
 
 @pytest.fixture
-def pushing(private_app, emulator, live_backend_of):
+def pushing(private_app, emulator, serve_app):
     def configure(fmt: str, mode: str) -> None:
         reconfigure(private_app, WX_TOKEN=TOKEN, WX_ENCODING_AES_KEY=None if mode == "plain" else AES_KEY)
-        url = f"{live_backend_of(private_app)}/wechat/push"
+        url = f"{serve_app(private_app)}/wechat/push"
         emulator.control("POST", "/push", url=url, token=TOKEN, encoding_aes_key=AES_KEY, format=fmt, mode=mode)
 
     return configure
-
-
-@pytest.fixture
-def live_backend_of():
-    import threading
-
-    from werkzeug.serving import make_server
-
-    servers = []
-
-    def serve(app) -> str:
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield serve
-    for server in servers:
-        server.shutdown()
 
 
 def user_data_push(emulator, openid: str, event: str, **extra) -> int:
